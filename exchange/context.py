@@ -1,0 +1,71 @@
+"""What a node's application services share: its identity, its ledger and its adapters."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from eventsourcing.persistence import IntegrityError
+
+from exchange.case import Case
+from exchange.catalog import Catalog
+from exchange.errors import InvalidRequest, NotFound
+from exchange.ledger import CaseLedger
+from exchange.ports import ObjectStore, PeerGateway, PrintSpool, ResultIssuer, ResultVerifier
+
+CHINA_TIME = timezone(timedelta(hours=8), "CST")
+
+
+def utc_now() -> datetime:
+    return datetime.now(tz=timezone.utc)
+
+
+@dataclass
+class NodeContext:
+    province_code: str
+    provinces: Mapping[str, Mapping[str, object]]  # code -> {"name", "departments": {key: name}}
+    ledger: CaseLedger
+    catalog: Catalog
+    store: ObjectStore
+    peers: PeerGateway
+    issuer: ResultIssuer | None = None
+    verifier: ResultVerifier | None = None
+    spool: PrintSpool | None = None
+    now: Callable[[], datetime] = utc_now
+    max_material_bytes: int = 2 << 30
+    # Read-modify-save of one case is serialised per process, so concurrent RPCs on the same
+    # case do not race each other to IntegrityError; another process is still caught by it.
+    _locks: dict[str, threading.RLock] = field(default_factory=dict)
+    _locks_guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def case_lock(self, case_number: str) -> threading.RLock:
+        with self._locks_guard:
+            return self._locks.setdefault(case_number, threading.RLock())
+
+    def department_name(self, province: str, department_key: str) -> str:
+        departments = self.province(province)["departments"]
+        assert isinstance(departments, Mapping)
+        try:
+            return str(departments[department_key])
+        except KeyError:
+            raise NotFound(
+                f"province {province} has no department {department_key!r} in the federation"
+            ) from None
+
+    def province(self, code: str) -> Mapping[str, object]:
+        try:
+            return self.provinces[code]
+        except KeyError:
+            raise InvalidRequest(
+                "province", f"{code!r} is not a province of this federation"
+            ) from None
+
+    def save(self, case: Case) -> None:
+        """Save; a stale aggregate (another writer got there first) surfaces as IntegrityError,
+        which callers map to ABORTED so that the client retries."""
+        self.ledger.save(case)
+
+
+__all__ = ["CHINA_TIME", "IntegrityError", "NodeContext", "utc_now"]

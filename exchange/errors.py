@@ -1,0 +1,52 @@
+"""Named domain errors. Each message says what happened and what the caller can do."""
+
+from __future__ import annotations
+
+
+class TongbanError(Exception):
+    """Base class of every error tongban raises on purpose."""
+
+
+class InvalidRequest(TongbanError):
+    """The caller sent something malformed; the message names the field."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+class NotFound(TongbanError):
+    """The case, matter or object asked for does not exist here."""
+
+
+class IllegalTransition(TongbanError):
+    """The case is not in a state that allows this step."""
+
+
+class NotAuthorised(TongbanError):
+    """The caller's identity does not allow this action."""
+
+
+class MaterialNotFound(NotFound):
+    """No stored material has this SHA-256."""
+
+
+class MaterialIntegrityError(TongbanError):
+    """Received bytes do not hash to the SHA-256 the sender declared."""
+
+
+class PeerUnavailable(TongbanError):
+    """A partner node could not be reached; the step can be retried later."""
+
+
+class PrintRefused(TongbanError):
+    """The result did not pass verification, so the window must not print it."""
+
+    def __init__(self, reason: str, explanation: str) -> None:
+        super().__init__(f"printing refused ({reason}): {explanation}")
+        self.reason = reason
+        self.explanation = explanation
+
+
+class PeerRefused(TongbanError):
+    """A partner node answered but refused the request; its reason is in the message."""

@@ -1,0 +1,27 @@
+"""The node's event-sourced application: where cases are saved and read back."""
+
+from __future__ import annotations
+
+from eventsourcing.application import AggregateNotFoundError, Application
+
+from exchange.case import Case, case_id
+from exchange.errors import NotFound
+
+
+class CaseLedger(Application):
+    """One per node; the persistence module (SQLite, PostgreSQL) comes from its env."""
+
+    name = "tongban"
+
+    def get_case(self, case_number: str) -> Case:
+        try:
+            case = self.repository.get(case_id(case_number))
+        except AggregateNotFoundError:
+            raise NotFound(
+                f"no case {case_number} at this node; check the case number on the receipt"
+            ) from None
+        assert isinstance(case, Case)
+        return case
+
+    def has_case(self, case_number: str) -> bool:
+        return case_id(case_number) in self.repository

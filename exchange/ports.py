@@ -1,0 +1,112 @@
+"""The ports the domain needs from the outside world. Adapters in storage/, signing/ and nodes/
+implement them; exchange/ never imports those packages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object in a content-addressed store: the key is derived from the SHA-256."""
+
+    key: str
+    sha256: str
+    size: int
+    media_type: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+class ObjectStore(Protocol):
+    """Content-addressed object storage (local folder or S3 through the MinIO SDK)."""
+
+    def put_stream(
+        self,
+        chunks: Iterable[bytes],
+        *,
+        media_type: str,
+        metadata: Mapping[str, str] | None = None,
+        expected_sha256: str | None = None,
+    ) -> StoredObject:
+        """Store the bytes; raise MaterialIntegrityError (leaving nothing visible) if they do
+        not hash to expected_sha256. Storing bytes that are already there stores them once."""
+
+    def put_bytes(
+        self, data: bytes, *, media_type: str, metadata: Mapping[str, str] | None = None
+    ) -> StoredObject: ...
+
+    def stat(self, sha256: str) -> StoredObject | None: ...
+
+    def iter_chunks(self, sha256: str, *, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """Raise MaterialNotFound if absent."""
+
+    def read_bytes(self, sha256: str) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class CertificateRequest:
+    """What the competent department's result certificate says."""
+
+    case_number: str
+    matter_code: str
+    matter_name: str
+    applicant_name: str
+    applicant_id_masked: str
+    province_code: str
+    department_key: str
+    department_name: str
+    issued_on: date
+    verification_code: str
+
+
+class ResultIssuer(Protocol):
+    """Renders and seals a result certificate as the competent department."""
+
+    def issue(self, request: CertificateRequest) -> bytes: ...
+
+
+class VerificationOutcome(Protocol):
+    passed: bool
+    verdict: str
+    reason: str | None
+    explanation_zh: str
+
+    def summary(self) -> dict[str, Any]: ...
+
+
+class ResultVerifier(Protocol):
+    """Checks a sealed PDF before a window prints it (fail closed)."""
+
+    def verify(
+        self,
+        pdf: bytes,
+        *,
+        competent_province: str,
+        competent_department: str,
+        issued_sha256: str | None,
+    ) -> VerificationOutcome: ...
+
+
+class PeerGateway(Protocol):
+    """Calls to partner provinces' nodes (gRPC over mutual TLS in production)."""
+
+    def push_material(
+        self, province: str, *, case_number: str, material: Mapping[str, Any], chunks: Iterable[bytes]
+    ) -> None: ...
+
+    def forward_case(self, province: str, *, envelope: Mapping[str, Any]) -> None: ...
+
+    def deliver_result(
+        self, province: str, *, case_number: str, pdf: bytes, issued_sha256: str
+    ) -> None: ...
+
+    def issued_result_sha256(self, province: str, *, case_number: str) -> str | None:
+        """The SHA-256 the competent node recorded as issued, or None if it recorded none."""
+
+
+class PrintSpool(Protocol):
+    def submit(self, *, case_number: str, pdf: bytes, copies: int) -> str:
+        """Queue the document for printing; return a reference to the spooled job."""

@@ -1,0 +1,126 @@
+"""A node's configuration: a TOML file, with TONGBAN_* environment variables on top
+(the way docker-compose passes production settings)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from storage.eventstore import EventStoreSettings
+from storage.factory import ObjectStoreSettings
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    province: str
+    listen: str
+    data_dir: Path
+    pki_dir: Path
+    peers: Mapping[str, str] = field(default_factory=dict)
+    event_store: EventStoreSettings = field(default_factory=EventStoreSettings)
+    object_store: ObjectStoreSettings = field(
+        default_factory=lambda: ObjectStoreSettings(kind="local")
+    )
+    workers: int = 8
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @classmethod
+    def load(cls, path: Path, env: Mapping[str, str] | None = None) -> NodeConfig:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+        return cls.from_mapping(raw, base=path.parent, env=os.environ if env is None else env)
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any], *, base: Path, env: Mapping[str, str]) -> NodeConfig:
+        def path(value: str) -> Path:
+            p = Path(value)
+            return p if p.is_absolute() else (base / p).resolve()
+
+        data_dir = path(env.get("TONGBAN_DATA_DIR", raw.get("data_dir", "data")))
+        es = dict(raw.get("event_store", {}))
+        es.update(_section_env(env, "TONGBAN_EVENT_STORE_"))
+        os_ = dict(raw.get("object_store", {}))
+        os_.update(_section_env(env, "TONGBAN_OBJECT_STORE_"))
+        province = str(env.get("TONGBAN_PROVINCE", raw["province"]))
+        event_store = EventStoreSettings(
+            kind=es.get("kind", "sqlite"),
+            sqlite_path=path(es["sqlite_path"]) if "sqlite_path" in es else data_dir / "events.sqlite",
+            host=es.get("host", "127.0.0.1"),
+            port=int(es.get("port", 5432)),
+            dbname=es.get("dbname", "tongban"),
+            user=es.get("user", "postgres"),
+            password=es.get("password", ""),
+            schema=es.get("schema", f"tongban_{province}"),
+        )
+        object_store = ObjectStoreSettings(
+            kind=os_.get("kind", "local"),
+            local_root=path(os_["local_root"]) if "local_root" in os_ else data_dir / "objects",
+            endpoint=os_.get("endpoint"),
+            access_key=os_.get("access_key"),
+            secret_key=os_.get("secret_key"),
+            bucket=os_.get("bucket"),
+            secure=str(os_.get("secure", "false")).lower() in {"1", "true", "yes"},
+        )
+        peers = {str(k): str(v) for k, v in raw.get("peers", {}).items()}
+        for key, value in env.items():
+            if key.startswith("TONGBAN_PEER_"):
+                peers[key.removeprefix("TONGBAN_PEER_")] = value
+        return cls(
+            province=province,
+            listen=env.get("TONGBAN_LISTEN", raw.get("listen", "127.0.0.1:50051")),
+            data_dir=data_dir,
+            pki_dir=path(env.get("TONGBAN_PKI_DIR", raw.get("pki_dir", "pki"))),
+            peers=peers,
+            event_store=event_store,
+            object_store=object_store,
+            workers=int(env.get("TONGBAN_WORKERS", raw.get("workers", 8))),
+        )
+
+    def with_peers(self, peers: Mapping[str, str]) -> NodeConfig:
+        return replace(self, peers=dict(peers))
+
+
+def _section_env(env: Mapping[str, str], prefix: str) -> dict[str, str]:
+    return {k.removeprefix(prefix).lower(): v for k, v in env.items() if k.startswith(prefix)}
+
+
+def to_toml(config: NodeConfig) -> str:
+    """Write a config the loader reads back (the demo and tests make configs with it)."""
+    es, os_ = config.event_store, config.object_store
+    lines = [
+        f'province = "{config.province}"',
+        f'listen = "{config.listen}"',
+        f'data_dir = "{config.data_dir}"',
+        f'pki_dir = "{config.pki_dir}"',
+        f"workers = {config.workers}",
+        "",
+        "[peers]",
+        *(f'"{code}" = "{addr}"' for code, addr in sorted(config.peers.items())),
+        "",
+        "[event_store]",
+        f'kind = "{es.kind}"',
+    ]
+    if es.kind == "sqlite":
+        lines.append(f'sqlite_path = "{es.sqlite_path}"')
+    else:
+        lines += [
+            f'host = "{es.host}"', f"port = {es.port}", f'dbname = "{es.dbname}"',
+            f'user = "{es.user}"', f'password = "{es.password}"', f'schema = "{es.schema}"',
+        ]
+    lines += ["", "[object_store]", f'kind = "{os_.kind}"']
+    if os_.kind == "local":
+        lines.append(f'local_root = "{os_.local_root}"')
+    else:
+        lines += [
+            f'endpoint = "{os_.endpoint}"', f'bucket = "{os_.bucket}"',
+            f'access_key = "{os_.access_key}"', f'secret_key = "{os_.secret_key}"',
+            f'secure = "{str(os_.secure).lower()}"',
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,94 @@
+"""A provincial node's gRPC server: the four services, health checking and reflection."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from nodes.config import NodeConfig
+from nodes.interceptors import AccessLogInterceptor, CallerIdentityInterceptor, ErrorMappingInterceptor
+from nodes.servicers import AuditServicer, DepartmentServicer, PeerServicer, WindowServicer
+from nodes.tls import MAX_MESSAGE, server_credentials
+from nodes.wiring import Node, build_node
+from tongban_pb import (
+    audit_pb2, audit_pb2_grpc, department_pb2, department_pb2_grpc, peer_pb2, peer_pb2_grpc,
+    window_pb2, window_pb2_grpc,
+)
+
+log = logging.getLogger("tongban.node")
+
+SERVICES = (
+    window_pb2.DESCRIPTOR.services_by_name["WindowService"].full_name,
+    department_pb2.DESCRIPTOR.services_by_name["DepartmentService"].full_name,
+    peer_pb2.DESCRIPTOR.services_by_name["PeerService"].full_name,
+    audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+)
+
+
+class RunningNode:
+    def __init__(self, node: Node, server: grpc.Server, port: int, health_servicer: health.HealthServicer) -> None:
+        self.node = node
+        self.server = server
+        self.port = port
+        self.health = health_servicer
+
+    @property
+    def address(self) -> str:
+        host = self.node.config.listen.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    def stop(self, grace: float = 2.0) -> None:
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self.node.close()
+
+
+def start_node(config: NodeConfig) -> RunningNode:
+    node = build_node(config)
+    ctx = node.context
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix=f"node-{config.province}"),
+        interceptors=[
+            CallerIdentityInterceptor(province=config.province),
+            AccessLogInterceptor(),
+            ErrorMappingInterceptor(),
+        ],
+        options=[
+            ("grpc.max_send_message_length", MAX_MESSAGE),
+            ("grpc.max_receive_message_length", MAX_MESSAGE),
+        ],
+    )
+    window_pb2_grpc.add_WindowServiceServicer_to_server(WindowServicer(ctx), server)
+    department_pb2_grpc.add_DepartmentServiceServicer_to_server(DepartmentServicer(ctx), server)
+    peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(ctx), server)
+    audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(ctx), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_secure_port(config.listen, server_credentials(node.federation, config.province))
+    if port == 0:
+        node.close()
+        raise OSError(f"cannot listen on {config.listen}; is another node using that port?")
+    server.start()
+    for name in ("", *SERVICES):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("node %s listening on port %d", config.province, port)
+    return RunningNode(node, server, port, health_servicer)
+
+
+def serve_forever(config: NodeConfig, *, ready_file: str | None = None) -> None:
+    running = start_node(config)
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    if ready_file:
+        with open(ready_file, "w", encoding="ascii") as fh:
+            fh.write(str(running.port))
+    stopped.wait()
+    running.stop()

@@ -1,0 +1,161 @@
+"""gRPC servicers: thin translations between messages and the application services."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+
+from exchange.audit import timeline
+from exchange.case import Actor
+from exchange.context import NodeContext
+from exchange.department import DepartmentDesk
+from exchange.window import WindowDesk
+from nodes.interceptors import caller
+from nodes.translate import case_to_pb, material_from_pb, material_to_pb, report_to_pb, split_header
+from tongban_pb import (
+    audit_pb2, audit_pb2_grpc, common_pb2, department_pb2_grpc, peer_pb2, peer_pb2_grpc,
+    window_pb2, window_pb2_grpc,
+)
+
+
+def current_actor(ctx: NodeContext) -> Actor:
+    who = caller.get()
+    return {
+        "node": ctx.province_code,
+        "department": who.department_key or "",
+        "operator": who.operator_id or who.common_name,
+    }
+
+
+class WindowServicer(window_pb2_grpc.WindowServiceServicer):
+    def __init__(self, ctx: NodeContext) -> None:
+        self.ctx = ctx
+        self.desk = WindowDesk(ctx)
+
+    def UploadMaterial(self, request_iterator, context):  # type: ignore[no-untyped-def]
+        header, data = split_header(request_iterator)
+        material = self.desk.take_material(
+            data, kind=header.kind, file_name=header.file_name,
+            media_type=header.media_type, declared_sha256=header.sha256 or None,
+        )
+        return material_to_pb(material)
+
+    def SubmitApplication(self, request, context):  # type: ignore[no-untyped-def]
+        case = self.desk.submit(
+            matter_code=request.matter_code,
+            competent_province=request.competent_province,
+            applicant={"name": request.applicant.name, "id_number": request.applicant.id_number},
+            materials=[material_from_pb(m) for m in request.materials],
+            checklist=dict(request.checklist),
+            actor=current_actor(self.ctx),
+        )
+        return case_to_pb(case)
+
+    def GetCase(self, request, context):  # type: ignore[no-untyped-def]
+        return case_to_pb(self.ctx.ledger.get_case(request.case_number))
+
+    def VerifyResult(self, request, context):  # type: ignore[no-untyped-def]
+        _, outcome = self.desk.verify_result(request.case_number)
+        return report_to_pb(outcome)
+
+    def PrintResult(self, request, context):  # type: ignore[no-untyped-def]
+        case, outcome, spool_ref = self.desk.print_result(
+            request.case_number, copies=request.copies or 1, actor=current_actor(self.ctx)
+        )
+        return window_pb2.PrintReceipt(case=case_to_pb(case), report=report_to_pb(outcome), spool_ref=spool_ref)
+
+
+class DepartmentServicer(department_pb2_grpc.DepartmentServiceServicer):
+    def __init__(self, ctx: NodeContext) -> None:
+        self.ctx = ctx
+        self.desk = DepartmentDesk(ctx)
+
+    def GetCase(self, request, context):  # type: ignore[no-untyped-def]
+        return case_to_pb(self.ctx.ledger.get_case(request.case_number))
+
+    def AcceptCase(self, request, context):  # type: ignore[no-untyped-def]
+        return case_to_pb(self.desk.accept(request.case_number, actor=current_actor(self.ctx)))
+
+    def ApproveCase(self, request, context):  # type: ignore[no-untyped-def]
+        return case_to_pb(self.desk.approve(request.case_number, actor=current_actor(self.ctx)))
+
+
+class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
+    """Calls from partner nodes. The sender's province is the one in its certificate; a
+    message claiming another is refused."""
+
+    def __init__(self, ctx: NodeContext) -> None:
+        self.ctx = ctx
+        self.department = DepartmentDesk(ctx)
+        self.window = WindowDesk(ctx)
+
+    def _sender(self, claimed: str, context: grpc.ServicerContext) -> str:
+        province = caller.get().province_code
+        if claimed != province:
+            context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"the message claims to come from {claimed or '(nobody)'} but the caller's "
+                f"certificate is for province {province}",
+            )
+        return province
+
+    def PushMaterial(self, request_iterator, context):  # type: ignore[no-untyped-def]
+        header, data = split_header(request_iterator)
+        sender = self._sender(header.from_province, context)
+        sha = self.department.take_pushed_material(
+            data, from_province=sender, case_number=header.case_number,
+            sha256=header.sha256, media_type=header.media_type,
+        )
+        return common_pb2.MaterialRef(kind=header.kind, file_name=header.file_name, media_type=header.media_type, sha256=sha)
+
+    def ForwardCase(self, request, context):  # type: ignore[no-untyped-def]
+        sender = self._sender(request.from_province, context)
+        envelope: dict[str, Any] = {
+            "case_number": request.case_number,
+            "matter_code": request.matter_code,
+            "mode": request.mode,
+            "origin_province": request.origin_province,
+            "competent_province": request.competent_province,
+            "competent_department": request.competent_department,
+            "applicant": {"name": request.applicant.name, "id_number": request.applicant.id_number},
+            "materials": [material_from_pb(m) for m in request.materials],
+            "checklist": dict(request.checklist),
+        }
+        actor = {"node": self.ctx.province_code, "department": "", "operator": f"peer:{sender}"}
+        case = self.department.receive(envelope, from_province=sender, actor=actor)
+        return peer_pb2.Ack(case_number=case.case_number, status=case.status.value)
+
+    def DeliverResult(self, request, context):  # type: ignore[no-untyped-def]
+        sender = self._sender(request.from_province, context)
+        actor = {"node": self.ctx.province_code, "department": "", "operator": f"peer:{sender}"}
+        case = self.window.receive_result(
+            case_number=request.case_number, from_province=sender, pdf=request.pdf,
+            issued_sha256=request.issued_sha256, actor=actor,
+        )
+        return peer_pb2.Ack(case_number=case.case_number, status=case.status.value)
+
+    def GetIssuedResult(self, request, context):  # type: ignore[no-untyped-def]
+        sha = self.department.issued_sha256(request.case_number, asking_province=caller.get().province_code)
+        return peer_pb2.IssuedResult(case_number=request.case_number, sha256=sha or "")
+
+
+class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
+    def __init__(self, ctx: NodeContext) -> None:
+        self.ctx = ctx
+
+    def CaseTimeline(self, request, context):  # type: ignore[no-untyped-def]
+        entries = timeline(self.ctx.ledger, request.case_number)
+        return audit_pb2.Timeline(
+            case_number=request.case_number,
+            node=self.ctx.province_code,
+            entries=[
+                audit_pb2.TimelineEntry(
+                    version=e.version, event=e.event, recorded_at=e.recorded_at.isoformat(),
+                    actor=common_pb2.Actor(**e.actor),
+                    detail_json=json.dumps(e.detail, ensure_ascii=False, sort_keys=True),
+                )
+                for e in entries
+            ],
+        )

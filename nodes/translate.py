@@ -1,0 +1,86 @@
+"""Translation between protobuf messages and the domain's plain data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from exchange.case import Case
+from exchange.errors import InvalidRequest
+from exchange.ports import VerificationOutcome
+from tongban_pb import common_pb2
+
+CHUNK_SIZE = 1 << 20
+
+
+def material_to_pb(m: dict[str, Any]) -> common_pb2.MaterialRef:
+    return common_pb2.MaterialRef(
+        kind=m["kind"], file_name=m["file_name"], media_type=m["media_type"],
+        size=int(m["size"]), sha256=m["sha256"],
+    )
+
+
+def material_from_pb(m: common_pb2.MaterialRef) -> dict[str, Any]:
+    return {
+        "kind": m.kind, "file_name": m.file_name, "media_type": m.media_type,
+        "size": int(m.size), "sha256": m.sha256,
+    }
+
+
+def case_to_pb(case: Case) -> common_pb2.CaseView:
+    return common_pb2.CaseView(
+        case_number=case.case_number,
+        matter_code=case.matter_code,
+        mode=case.mode,
+        status=case.status.value,
+        origin_province=case.origin_province,
+        competent_province=case.competent_province,
+        competent_department=case.competent_department,
+        materials=[material_to_pb(m) for m in case.materials],
+        result_sha256=(case.result or {}).get("sha256", ""),
+        version=case.version,
+    )
+
+
+def report_to_pb(outcome: VerificationOutcome) -> common_pb2.VerificationReport:
+    s = outcome.summary()
+    signer = s.get("signer") or {}
+    return common_pb2.VerificationReport(
+        verdict=str(s.get("verdict", outcome.verdict)),
+        reason=str(s.get("reason") or ""),
+        explanation_zh=outcome.explanation_zh,
+        detail=str(s.get("detail", "")),
+        document_sha256=str(s.get("document_sha256", "")),
+        signer=common_pb2.SignerInfo(
+            common_name=str(signer.get("common_name", "")),
+            province_code=str(signer.get("province_code", "")),
+            department_key=str(signer.get("department_key") or ""),
+            fingerprint_sha256=str(signer.get("fingerprint_sha256", "")),
+        ),
+        signed_at=str(s.get("signed_at") or ""),
+        checked_at=str(s.get("checked_at") or ""),
+    )
+
+
+def split_header(
+    request_iterator: Iterator[common_pb2.MaterialChunk],
+) -> tuple[common_pb2.MaterialHeader, Iterator[bytes]]:
+    """The first message of a material stream is its header; the rest are data, in order."""
+    first = next(request_iterator, None)
+    if first is None or first.WhichOneof("part") != "header":
+        raise InvalidRequest("header", "a material stream starts with its header message")
+
+    def data() -> Iterator[bytes]:
+        for chunk in request_iterator:
+            if chunk.WhichOneof("part") != "data":
+                raise InvalidRequest("data", "only one header per material stream")
+            yield chunk.data
+
+    return first.header, data()
+
+
+def chunk_stream(header: common_pb2.MaterialHeader, chunks: Iterator[bytes]) -> Iterator[common_pb2.MaterialChunk]:
+    yield common_pb2.MaterialChunk(header=header)
+    for chunk in chunks:
+        for start in range(0, len(chunk), CHUNK_SIZE):
+            yield common_pb2.MaterialChunk(data=chunk[start:start + CHUNK_SIZE])

@@ -1,0 +1,63 @@
+"""Event-store settings: which persistence module the node's eventsourcing application uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from exchange.errors import InvalidRequest
+
+
+@dataclass(frozen=True)
+class EventStoreSettings:
+    kind: Literal["sqlite", "postgres"] = "sqlite"
+    sqlite_path: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 5432
+    dbname: str = "tongban"
+    user: str = "postgres"
+    password: str = ""
+    schema: str = "public"
+    pool_size: int = 5
+
+    def application_env(self) -> dict[str, str]:
+        """The environment an eventsourcing Application reads its persistence from. Without
+        PERSISTENCE_MODULE the library keeps events in memory and loses them on exit."""
+        if self.kind == "sqlite":
+            if self.sqlite_path is None:
+                raise InvalidRequest("event_store.sqlite_path", "give the SQLite file of this node")
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.sqlite_path),
+            }
+        if self.kind == "postgres":
+            ensure_postgres_schema(self)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": self.dbname,
+                "POSTGRES_HOST": self.host,
+                "POSTGRES_PORT": str(self.port),
+                "POSTGRES_USER": self.user,
+                "POSTGRES_PASSWORD": self.password,
+                "POSTGRES_SCHEMA": self.schema,
+                "POSTGRES_POOL_SIZE": str(self.pool_size),
+            }
+        raise InvalidRequest("event_store.kind", f"{self.kind!r} is not sqlite or postgres")
+
+
+def ensure_postgres_schema(settings: EventStoreSettings) -> None:
+    """Each node gets its own schema: eventsourcing does not prefix its tables per node."""
+    import psycopg
+
+    with psycopg.connect(
+        host=settings.host,
+        port=settings.port,
+        dbname=settings.dbname,
+        user=settings.user,
+        password=settings.password or None,
+        autocommit=True,
+        connect_timeout=5,
+    ) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.schema}"')

@@ -1,0 +1,392 @@
+"""One contract for every ObjectStore backend: the local folder and S3 (a real moto server)."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from exchange.errors import InvalidRequest, MaterialIntegrityError, MaterialNotFound
+from exchange.ports import ObjectStore
+from storage.errors import ObjectStoreUnavailable
+from storage.factory import ObjectStoreSettings, open_object_store
+from storage.keys import object_key
+from storage.local import LocalFolderStore
+from tests.fixtures.s3 import S3Server
+
+MiB = 1 << 20
+PDF = "application/pdf"
+
+
+@dataclass
+class Backend:
+    """A store plus the backend-specific ways a test looks behind its back."""
+
+    store: ObjectStore
+    committed_keys: Callable[[], list[str]]  # final objects, without sidecars
+    leftovers: Callable[[], list[str]]  # temporary files or objects
+    corrupt: Callable[[str], None]  # change the stored bytes of a sha256 in place
+
+
+def local_backend(root: Path) -> Backend:
+    store = LocalFolderStore(root)
+
+    def committed_keys() -> list[str]:
+        return (
+            sorted(
+                str(p.relative_to(root))
+                for p in (root / "sha256").rglob("*")
+                if p.is_file() and not p.name.endswith(".meta.json")
+            )
+            if (root / "sha256").exists()
+            else []
+        )
+
+    def leftovers() -> list[str]:
+        temps = [str(p) for p in (root / ".incoming").iterdir()]
+        return temps + [str(p) for p in root.rglob("*.part")]
+
+    def corrupt(sha256: str) -> None:
+        path = root / object_key(sha256)
+        data = bytearray(path.read_bytes())
+        data[0] ^= 0xFF
+        path.write_bytes(bytes(data))
+
+    return Backend(store, committed_keys, leftovers, corrupt)
+
+
+def s3_backend(server: S3Server, bucket: str) -> Backend:
+    import io
+
+    from minio import Minio
+    from minio.helpers import DictType
+
+    from storage.s3 import S3Store
+
+    store = S3Store(
+        endpoint=server.endpoint,
+        access_key=server.access_key,
+        secret_key=server.secret_key,
+        bucket=bucket,
+        region=server.region,
+    )
+    client = Minio(
+        server.endpoint,
+        access_key=server.access_key,
+        secret_key=server.secret_key,
+        secure=False,
+        region=server.region,
+    )
+
+    def names(prefix: str) -> list[str]:
+        return sorted(
+            str(o.object_name) for o in client.list_objects(bucket, prefix, recursive=True)
+        )
+
+    def corrupt(sha256: str) -> None:
+        key = object_key(sha256)
+        info = client.stat_object(bucket, key)
+        original = client.get_object(bucket, key)
+        try:
+            data = bytearray(original.read())
+        finally:
+            original.close()
+            original.release_conn()
+        data[0] ^= 0xFF
+        kept: DictType = {
+            k: v for k, v in (info.metadata or {}).items() if k.lower().startswith("x-amz-meta-")
+        }
+        client.put_object(bucket, key, io.BytesIO(bytes(data)), len(data), metadata=kept)
+
+    return Backend(store, lambda: names("sha256/"), lambda: names("incoming/"), corrupt)
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "local":
+        return local_backend(tmp_path / "objects")
+    # Looked up lazily so that local-only runs never start the S3 server.
+    return s3_backend(request.getfixturevalue("s3_server"), request.getfixturevalue("s3_bucket"))
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def generated_chunks(total: int, *, seed: int, chunk: int = MiB) -> Iterator[bytes]:
+    """Deterministic pseudo-random bytes, produced one chunk at a time."""
+    rng = random.Random(seed)
+    remaining = total
+    while remaining > 0:
+        size = min(chunk, remaining)
+        yield rng.randbytes(size)
+        remaining -= size
+
+
+def hash_of_generated(total: int, *, seed: int) -> str:
+    digest = hashlib.sha256()
+    for part in generated_chunks(total, seed=seed):
+        digest.update(part)
+    return digest.hexdigest()
+
+
+# --- the contract -------------------------------------------------------------------------
+
+
+def test_bytes_that_are_put_are_read_back_unchanged(backend: Backend) -> None:
+    data = b"%PDF-1.7 certificate of residence\n" * 1000
+    stored = backend.store.put_bytes(data, media_type=PDF)
+
+    assert backend.store.read_bytes(stored.sha256) == data
+    chunks = list(backend.store.iter_chunks(stored.sha256, chunk_size=4096))
+    assert b"".join(chunks) == data
+    assert all(len(c) <= 4096 for c in chunks)
+    assert backend.store.stat(stored.sha256) == stored
+    assert (stored.size, stored.media_type) == (len(data), PDF)
+
+
+def test_the_key_is_derived_from_the_sha256_of_the_bytes(backend: Backend) -> None:
+    data = b"household register extract"
+    digest = sha256_of(data)
+
+    stored = backend.store.put_stream([data[:9], data[9:]], media_type="text/plain")
+
+    assert stored.sha256 == digest
+    assert stored.key == f"sha256/{digest[:2]}/{digest}" == object_key(digest)
+    assert backend.committed_keys() == [stored.key]
+
+
+def test_storing_the_same_bytes_twice_keeps_one_object_and_returns_the_same_record(
+    backend: Backend,
+) -> None:
+    data = b"the same scanned ID card"
+    first = backend.store.put_bytes(data, media_type="image/png", metadata={"file_name": "a.png"})
+    second = backend.store.put_stream(
+        iter([data]),
+        media_type="image/png",
+        metadata={"file_name": "a.png"},
+        expected_sha256=sha256_of(data),
+    )
+
+    assert second == first
+    assert backend.committed_keys() == [first.key]
+    assert backend.leftovers() == []
+
+
+def test_bytes_that_do_not_match_the_declared_sha256_are_refused_and_leave_nothing_behind(
+    backend: Backend,
+) -> None:
+    sent = b"tampered in transit"
+    declared = sha256_of(b"what the sender signed")
+
+    with pytest.raises(MaterialIntegrityError, match=declared):
+        backend.store.put_stream([sent], media_type=PDF, expected_sha256=declared)
+
+    assert backend.store.stat(declared) is None
+    assert backend.store.stat(sha256_of(sent)) is None
+    assert backend.committed_keys() == []
+    assert backend.leftovers() == []
+
+
+def test_metadata_with_a_chinese_file_name_round_trips(backend: Backend) -> None:
+    metadata = {
+        "file_name": "居民身份证（正反面）.pdf",
+        "fileName": "Mixed Case 100%",
+        "材料": "户口簿",
+    }
+    stored = backend.store.put_bytes(b"scan", media_type=PDF, metadata=metadata)
+
+    assert dict(stored.metadata) == metadata
+    again = backend.store.stat(stored.sha256)
+    assert again is not None and dict(again.metadata) == metadata
+
+
+def test_a_missing_object_is_absent_and_reading_it_raises_material_not_found(
+    backend: Backend,
+) -> None:
+    missing = sha256_of(b"never stored")
+
+    assert backend.store.stat(missing) is None
+    with pytest.raises(MaterialNotFound, match=missing):
+        backend.store.iter_chunks(missing)
+    with pytest.raises(MaterialNotFound):
+        backend.store.read_bytes(missing)
+
+
+def test_a_50_mb_stream_round_trips_chunk_by_chunk_with_the_right_hash(
+    backend: Backend, request: pytest.FixtureRequest
+) -> None:
+    total = 50 * 1000 * 1000 + 123  # not a multiple of the chunk or part size
+    expected = hash_of_generated(total, seed=7)
+
+    started = time.perf_counter()
+    stored = backend.store.put_stream(
+        generated_chunks(total, seed=7), media_type="application/zip", expected_sha256=expected
+    )
+    put_seconds = time.perf_counter() - started
+
+    digest, size = hashlib.sha256(), 0
+    started = time.perf_counter()
+    for chunk in backend.store.iter_chunks(expected):
+        digest.update(chunk)
+        size += len(chunk)
+    read_seconds = time.perf_counter() - started
+
+    assert (stored.sha256, stored.size) == (expected, total)
+    assert (digest.hexdigest(), size) == (expected, total)
+    assert backend.leftovers() == []
+    put_rate, read_rate = total / 1e6 / put_seconds, total / 1e6 / read_seconds
+    request.node.user_properties += [("put_MB_per_s", put_rate), ("read_MB_per_s", read_rate)]
+    print(f"\n50 MB: put {put_rate:.0f} MB/s, read {read_rate:.0f} MB/s")
+
+
+def test_an_empty_stream_is_stored_like_any_other(backend: Backend) -> None:
+    empty = sha256_of(b"")
+
+    stored = backend.store.put_stream(iter(()), media_type="text/plain")
+
+    assert (stored.sha256, stored.size) == (empty, 0)
+    assert backend.store.read_bytes(empty) == b""
+    assert list(backend.store.iter_chunks(empty)) == []
+    assert backend.store.put_bytes(b"", media_type="text/plain") == stored
+
+
+def test_a_stream_that_breaks_midway_stores_nothing_and_surfaces_the_callers_error(
+    backend: Backend,
+) -> None:
+    class UploadInterrupted(Exception):
+        pass
+
+    def broken() -> Iterator[bytes]:
+        yield b"x" * MiB
+        raise UploadInterrupted("client went away")
+
+    with pytest.raises(UploadInterrupted):
+        backend.store.put_stream(broken(), media_type=PDF)
+
+    assert backend.committed_keys() == []
+    assert backend.leftovers() == []
+
+
+def test_bytes_corrupted_at_rest_are_detected_when_read(backend: Backend) -> None:
+    stored = backend.store.put_bytes(b"original certificate bytes", media_type=PDF)
+    backend.corrupt(stored.sha256)
+
+    with pytest.raises(MaterialIntegrityError, match="corrupt"):
+        backend.store.read_bytes(stored.sha256)
+
+
+def test_oversized_metadata_is_refused_by_every_backend(backend: Backend) -> None:
+    with pytest.raises(InvalidRequest, match="metadata"):
+        backend.store.put_bytes(b"x", media_type=PDF, metadata={"note": "很长" * 400})
+    assert backend.committed_keys() == []
+
+
+def test_a_malformed_sha256_is_an_invalid_request(backend: Backend) -> None:
+    with pytest.raises(InvalidRequest, match="sha256"):
+        backend.store.stat("ABC")
+    with pytest.raises(InvalidRequest, match="expected_sha256"):
+        backend.store.put_stream([b"x"], media_type=PDF, expected_sha256="A" * 64)
+
+
+# --- keys, settings and failure messages -----------------------------------------------------
+
+
+def test_object_keys_fan_out_by_the_first_two_hex_characters() -> None:
+    digest = "ab" + "0" * 62
+    assert object_key(digest) == f"sha256/ab/{digest}"
+    for bad in ["", "ab", "AB" + "0" * 62, "g" * 64, "0" * 65, "../" + "0" * 61]:
+        with pytest.raises(InvalidRequest) as caught:
+            object_key(bad)
+        assert caught.value.field == "sha256"
+
+
+def test_settings_that_lack_what_a_backend_needs_are_named() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        open_object_store(ObjectStoreSettings(kind="local"))
+    assert caught.value.field == "local_root"
+
+    with pytest.raises(InvalidRequest, match="secret_key, bucket") as caught:
+        open_object_store(ObjectStoreSettings(kind="s3", endpoint="s3:9000", access_key="k"))
+    assert caught.value.field == "secret_key"
+
+    assert "hunter2" not in repr(ObjectStoreSettings(kind="s3", secret_key="hunter2"))
+
+
+def test_the_factory_opens_a_local_store(tmp_path: Path) -> None:
+    store = open_object_store(ObjectStoreSettings(kind="local", local_root=tmp_path))
+    assert isinstance(store, LocalFolderStore)
+    assert store.read_bytes(store.put_bytes(b"ok", media_type="text/plain").sha256) == b"ok"
+
+
+@pytest.mark.s3
+def test_the_factory_opens_an_s3_store(s3_server: S3Server, s3_bucket: str) -> None:  # noqa: F811
+    store = open_object_store(
+        ObjectStoreSettings(
+            kind="s3",
+            endpoint=s3_server.endpoint,
+            access_key=s3_server.access_key,
+            secret_key=s3_server.secret_key,
+            bucket=s3_bucket,
+            region=s3_server.region,
+        )
+    )
+    assert store.read_bytes(store.put_bytes(b"ok", media_type="text/plain").sha256) == b"ok"
+
+
+@pytest.mark.s3
+def test_an_unreachable_s3_endpoint_is_reported_with_what_to_check() -> None:
+    import urllib3
+
+    from storage.s3 import S3Store
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    with pytest.raises(ObjectStoreUnavailable) as caught:
+        S3Store(
+            endpoint=f"127.0.0.1:{port}",
+            access_key="k",
+            secret_key="s",
+            bucket="materials",
+            region="us-east-1",
+            http_client=urllib3.PoolManager(retries=urllib3.Retry(total=0), timeout=2),
+        )
+    message = str(caught.value)
+    assert f"http://127.0.0.1:{port}" in message and "'materials'" in message
+    assert "host and port" in message
+
+
+@pytest.mark.s3
+def test_a_missing_bucket_is_reported_when_not_asked_to_create_it(
+    s3_server: S3Server,  # noqa: F811
+    s3_bucket: str,  # noqa: F811
+) -> None:
+    from storage.s3 import S3Store
+
+    store = S3Store(
+        endpoint=s3_server.endpoint,
+        access_key=s3_server.access_key,
+        secret_key=s3_server.secret_key,
+        bucket=s3_bucket,
+        region=s3_server.region,
+        create_bucket=False,
+    )
+    with pytest.raises(ObjectStoreUnavailable, match="create_bucket=True") as caught:
+        store.put_bytes(b"x", media_type=PDF)
+    assert s3_bucket in str(caught.value)
+
+
+def test_an_endpoint_with_a_scheme_is_an_invalid_request() -> None:
+    from storage.s3 import S3Store
+
+    with pytest.raises(InvalidRequest) as caught:
+        S3Store(endpoint="http://minio:9000", access_key="k", secret_key="s", bucket="b")
+    assert caught.value.field == "endpoint"

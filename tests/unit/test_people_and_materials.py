@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import pytest
+
+from exchange.errors import InvalidRequest
+from exchange.materials import check_file_name, guarded_chunks
+from exchange.people import check_resident_id, make_resident_id, mask_id
+
+
+def test_a_resident_id_with_the_right_check_character_is_accepted() -> None:
+    number = make_resident_id("11010519491231002")
+    assert number == "11010519491231002X"
+    assert check_resident_id(number.lower()) == number
+
+
+def test_a_mistyped_resident_id_is_refused_naming_the_field() -> None:
+    with pytest.raises(InvalidRequest, match="applicant.id_number: the check character"):
+        check_resident_id("110105194912310021")
+
+
+def test_id_numbers_are_masked_for_logs_and_print() -> None:
+    assert mask_id("330106198503151234") == "3301**********1234"
+
+
+@pytest.mark.parametrize("name", ["../etc/passwd", "a/b.pdf", "a\\b.pdf", "bad\x07name.pdf", "", "."])
+def test_file_names_with_separators_or_control_characters_are_refused(name: str) -> None:
+    with pytest.raises(InvalidRequest, match="file_name"):
+        check_file_name(name)
+
+
+def test_a_chinese_file_name_is_fine() -> None:
+    assert check_file_name("身份证扫描件.png") == "身份证扫描件.png"
+
+
+def test_an_empty_material_is_refused() -> None:
+    with pytest.raises(InvalidRequest, match="empty"):
+        list(guarded_chunks([b""], media_type="application/pdf", max_bytes=100))
+
+
+def test_a_material_whose_content_is_not_its_declared_type_is_refused() -> None:
+    with pytest.raises(InvalidRequest, match="not application/pdf"):
+        list(guarded_chunks([b"\x89PNG\r\n\x1a\nrest"], media_type="application/pdf", max_bytes=100))
+
+
+def test_an_oversize_material_is_refused_as_it_streams() -> None:
+    with pytest.raises(InvalidRequest, match="larger than the limit"):
+        list(guarded_chunks([b"%PDF-" + b"x" * 60, b"y" * 60], media_type="application/pdf", max_bytes=100))

@@ -1,0 +1,67 @@
+from tongban_pb import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CaseEnvelope(_message.Message):
+    __slots__ = ("case_number", "matter_code", "mode", "origin_province", "competent_province", "competent_department", "applicant", "materials", "checklist", "from_province")
+    class ChecklistEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bool
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bool] = ...) -> None: ...
+    CASE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    MATTER_CODE_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_PROVINCE_FIELD_NUMBER: _ClassVar[int]
+    COMPETENT_PROVINCE_FIELD_NUMBER: _ClassVar[int]
+    COMPETENT_DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
+    APPLICANT_FIELD_NUMBER: _ClassVar[int]
+    MATERIALS_FIELD_NUMBER: _ClassVar[int]
+    CHECKLIST_FIELD_NUMBER: _ClassVar[int]
+    FROM_PROVINCE_FIELD_NUMBER: _ClassVar[int]
+    case_number: str
+    matter_code: str
+    mode: str
+    origin_province: str
+    competent_province: str
+    competent_department: str
+    applicant: _common_pb2.Applicant
+    materials: _containers.RepeatedCompositeFieldContainer[_common_pb2.MaterialRef]
+    checklist: _containers.ScalarMap[str, bool]
+    from_province: str
+    def __init__(self, case_number: _Optional[str] = ..., matter_code: _Optional[str] = ..., mode: _Optional[str] = ..., origin_province: _Optional[str] = ..., competent_province: _Optional[str] = ..., competent_department: _Optional[str] = ..., applicant: _Optional[_Union[_common_pb2.Applicant, _Mapping]] = ..., materials: _Optional[_Iterable[_Union[_common_pb2.MaterialRef, _Mapping]]] = ..., checklist: _Optional[_Mapping[str, bool]] = ..., from_province: _Optional[str] = ...) -> None: ...
+
+class ResultEnvelope(_message.Message):
+    __slots__ = ("case_number", "from_province", "pdf", "issued_sha256")
+    CASE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    FROM_PROVINCE_FIELD_NUMBER: _ClassVar[int]
+    PDF_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_SHA256_FIELD_NUMBER: _ClassVar[int]
+    case_number: str
+    from_province: str
+    pdf: bytes
+    issued_sha256: str
+    def __init__(self, case_number: _Optional[str] = ..., from_province: _Optional[str] = ..., pdf: _Optional[bytes] = ..., issued_sha256: _Optional[str] = ...) -> None: ...
+
+class IssuedResult(_message.Message):
+    __slots__ = ("case_number", "sha256")
+    CASE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    case_number: str
+    sha256: str
+    def __init__(self, case_number: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class Ack(_message.Message):
+    __slots__ = ("case_number", "status")
+    CASE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    case_number: str
+    status: str
+    def __init__(self, case_number: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
