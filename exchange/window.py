@@ -4,12 +4,13 @@ verify it and print it."""
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from exchange.case import Actor, Case, Material
 from exchange.context import CHINA_TIME, NodeContext
-from exchange.errors import InvalidRequest, MaterialNotFound, PrintRefused
+from exchange.errors import InvalidRequest, MaterialIntegrityError, MaterialNotFound, PrintRefused
 from exchange.materials import check_file_name, check_media_type, guarded_chunks
 from exchange.people import check_resident_id
 from exchange.ports import VerificationOutcome
@@ -126,15 +127,16 @@ class WindowDesk:
             raise InvalidRequest("case_number", f"case {case_number} has no result yet")
         try:
             pdf = ctx.store.read_bytes(case.result["sha256"])
-        except MaterialNotFound:
-            pdf = b""
-        # Ask the competent node what it recorded as issued, rather than trusting our own copy.
+        except (MaterialNotFound, MaterialIntegrityError) as exc:
+            return case, StoredCopyUnusable(sha256=case.result["sha256"], problem=str(exc))
+        # Ask the competent node what it recorded as issued rather than trusting our own copy.
+        # If it recorded nothing, no bytes can match: "" fails closed where None would skip.
         issued = ctx.peers.issued_result_sha256(case.competent_province, case_number=case_number)
         outcome = ctx.verifier.verify(
             pdf,
             competent_province=case.competent_province,
             competent_department=case.competent_department,
-            issued_sha256=issued,
+            issued_sha256=issued or "",
         )
         return case, outcome
 
@@ -176,6 +178,26 @@ class WindowDesk:
     def _new_case_number(self) -> str:
         today = self.ctx.now().astimezone(CHINA_TIME)
         return f"{self.ctx.province_code}-{today:%Y%m%d}-{secrets.token_hex(4).upper()}"
+
+
+@dataclass(frozen=True)
+class StoredCopyUnusable:
+    """The window's own stored copy of the result is missing or no longer hashes to what was
+    received: refused before any seal check, since there are no trustworthy bytes to check."""
+
+    sha256: str
+    problem: str
+    passed: bool = False
+    verdict: str = "TOTAL_FAILED"
+    reason: str = "HASH_FAILURE"
+    explanation_zh: str = "本窗口保存的结果文件已损坏或被改动，请勿打印，请联系承办地重新传送。"
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict, "reason": self.reason, "explanation_zh": self.explanation_zh,
+            "detail": f"stored copy {self.sha256[:12]}… unusable: {self.problem}",
+            "document_sha256": self.sha256, "signer": None, "signed_at": None, "checked_at": None,
+        }
 
 
 def envelope_of(case: Case) -> dict[str, Any]:

@@ -49,9 +49,12 @@ class NodeConfig:
         os_ = dict(raw.get("object_store", {}))
         os_.update(_section_env(env, "TONGBAN_OBJECT_STORE_"))
         province = str(env.get("TONGBAN_PROVINCE", raw["province"]))
+        es_kind = es.get("kind", "sqlite")
+        os_kind = os_.get("kind", "local")
         event_store = EventStoreSettings(
-            kind=es.get("kind", "sqlite"),
-            sqlite_path=path(es["sqlite_path"]) if "sqlite_path" in es else data_dir / "events.sqlite",
+            kind=es_kind,
+            sqlite_path=(path(es["sqlite_path"]) if "sqlite_path" in es else data_dir / "events.sqlite")
+            if es_kind == "sqlite" else None,
             host=es.get("host", "127.0.0.1"),
             port=int(es.get("port", 5432)),
             dbname=es.get("dbname", "tongban"),
@@ -60,13 +63,15 @@ class NodeConfig:
             schema=es.get("schema", f"tongban_{province}"),
         )
         object_store = ObjectStoreSettings(
-            kind=os_.get("kind", "local"),
-            local_root=path(os_["local_root"]) if "local_root" in os_ else data_dir / "objects",
+            kind=os_kind,
+            local_root=(path(os_["local_root"]) if "local_root" in os_ else data_dir / "objects")
+            if os_kind == "local" else None,
             endpoint=os_.get("endpoint"),
             access_key=os_.get("access_key"),
             secret_key=os_.get("secret_key"),
             bucket=os_.get("bucket"),
             secure=str(os_.get("secure", "false")).lower() in {"1", "true", "yes"},
+            region=os_.get("region"),
         )
         peers = {str(k): str(v) for k, v in raw.get("peers", {}).items()}
         for key, value in env.items():
@@ -123,4 +128,6 @@ def to_toml(config: NodeConfig) -> str:
             f'access_key = "{os_.access_key}"', f'secret_key = "{os_.secret_key}"',
             f'secure = "{str(os_.secure).lower()}"',
         ]
+        if os_.region:
+            lines.append(f'region = "{os_.region}"')
     return "\n".join(lines) + "\n"

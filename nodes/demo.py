@@ -67,12 +67,13 @@ def carry_one_case(federation: Federation, *, window_address: str, competent_add
     with operator_channel(federation, province=WINDOW_PROVINCE, operator_id=CLERK, address=window_address) as wch, \
          operator_channel(federation, province=COMPETENT_PROVINCE, operator_id=OFFICER, address=competent_address) as och:
         window, officer = WindowClient(wch), OfficerClient(och)
+        scan = scanned_id_card()
+        signed_form = signed_application_form(applicant=applicant, id_masked=mask_id(id_number), matter="营业执照遗失补领")
         id_card = run.timed("收件: upload scanned ID card", WINDOW_PROVINCE, lambda: window.upload(
-            [scanned_id_card()], kind="id_card", file_name="身份证扫描件.png", media_type="image/png"),
+            [scan], kind="id_card", file_name="身份证扫描件.png", media_type="image/png"),
             lambda m: f"{m.size} B sha256 {m.sha256[:12]}…")
         form = run.timed("收件: upload signed form", WINDOW_PROVINCE, lambda: window.upload(
-            [signed_application_form(applicant=applicant, id_masked=mask_id(id_number), matter="营业执照遗失补领")],
-            kind="application_form", file_name="补领申请书.pdf", media_type="application/pdf"),
+            [signed_form], kind="application_form", file_name="补领申请书.pdf", media_type="application/pdf"),
             lambda m: f"{m.size} B sha256 {m.sha256[:12]}…")
         case = run.timed("形式审查 + submit + forward to 330000", WINDOW_PROVINCE, lambda: window.submit(
             matter_code=MATTER, competent_province=COMPETENT_PROVINCE, applicant_name=applicant,

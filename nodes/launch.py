@@ -33,6 +33,7 @@ def loopback_configs(
     *,
     event_store: EventStoreSettings | None = None,
     object_store: ObjectStoreSettings | None = None,
+    pki_dir: Path | None = None,
 ) -> dict[str, NodeConfig]:
     """One config per province, each node peering with all the others on loopback.
     A shared PostgreSQL or S3 setting is given a per-node schema or bucket."""
@@ -48,7 +49,7 @@ def loopback_configs(
             province=code,
             listen=f"127.0.0.1:{ports[code]}",
             data_dir=data_dir,
-            pki_dir=workdir / "pki",
+            pki_dir=pki_dir or workdir / "pki",
             peers={other: f"127.0.0.1:{ports[other]}" for other in provinces if other != code},
             event_store=es,
             object_store=os_,

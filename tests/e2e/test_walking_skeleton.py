@@ -40,7 +40,8 @@ def _run_nodes_and_carry_a_case(
     object_store: ObjectStoreSettings | None,
 ) -> None:
     configs = loopback_configs(workdir, [WINDOW_PROVINCE, COMPETENT_PROVINCE],
-                               event_store=event_store, object_store=object_store)
+                               event_store=event_store, object_store=object_store,
+                               pki_dir=federation.directory)
     nodes = [spawn_node(c) for c in configs.values()]
     try:
         for n in nodes:
@@ -63,7 +64,8 @@ def _run_nodes_and_carry_a_case(
             "Submitted", "Forwarded", "ResultReceived", "Printed",
         ]
         assert timeline.entries[0].actor.operator == "clerk-hefei-001"
-        assert "1234" in timeline.entries[0].detail_json and "198503" not in timeline.entries[0].detail_json
+        detail = timeline.entries[0].detail_json
+        assert "3301**********" in detail and "19850315" not in detail  # masked for auditors
     finally:
         for n in nodes:
             n.stop()

@@ -1,0 +1,356 @@
+"""The federation PKI for development (`tongban pki init`): one root, a CA per province,
+and the node, seal and operator certificates those CAs issue. EC P-256 throughout."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from signing.errors import SigningError
+from signing.identity import (
+    DEPARTMENT_KEY, OPERATOR_ID, OPERATOR_ROLES, PROVINCE_CODE, department_uri, operator_uri,
+    province_uri, role_uri,
+)
+from signing.trust import Province, TrustMaterial
+
+__all__ = ["Federation", "Province", "default_provinces", "init_federation", "load_private_key"]
+
+ROOT_CODE = "000000"  # the root speaks for the federation, not for a province
+CRL_BASE = "http://crl.tongban.invalid"  # never fetched: it tells validators a CRL is expected
+CRL_LIFETIME = dt.timedelta(days=7)
+# Backdate validity so a certificate or CRL made this second is already in force on a node
+# whose clock runs a little behind.
+BACKDATE = dt.timedelta(minutes=5)
+ROOT_DAYS, PROVINCE_CA_DAYS, NODE_DAYS, SEAL_DAYS, OPERATOR_DAYS = 3650, 1826, 365, 730, 365
+MANIFEST = "federation.json"
+
+PrivateKey = ec.EllipticCurvePrivateKey
+
+
+def default_provinces() -> list[Province]:
+    def departments(prefix: str, *, municipality: bool) -> dict[str, str]:
+        bureau = "局" if municipality else "厅"
+        return {
+            "market": f"{prefix}市场监督管理局",
+            "public_security": f"{prefix}公安{bureau}",
+            "hrss": f"{prefix}人力资源和社会保障{bureau}",
+            "civil_affairs": f"{prefix}民政{bureau}",
+            "justice": f"{prefix}司法{bureau}",
+            "health": f"{prefix}卫生健康委员会",
+        }
+
+    return [
+        Province("340000", "安徽省", departments("安徽省", municipality=False)),
+        Province("330000", "浙江省", departments("浙江省", municipality=False)),
+        Province("320000", "江苏省", departments("江苏省", municipality=False)),
+        Province("310000", "上海市", departments("上海市", municipality=True)),
+    ]
+
+
+def load_private_key(path: Path) -> PrivateKey:
+    """The only place keys are read, so a passphrase or an HSM can be added here later."""
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise SigningError(f"cannot load private key {path} ({exc}); check the file and its permissions") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise SigningError(f"{path} is not an EC private key; re-create it with `tongban pki init`")
+    return key
+
+
+def _key_pem(key: PrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _write(path: Path, data: bytes, *, secret: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Create with the final mode so a key is never readable by others, not even briefly.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _name(common_name: str, *, organization: str, province_name: str | None = None) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.COUNTRY_NAME, "CN")]
+    if province_name:
+        attrs.append(x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, province_name))
+    attrs += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+              x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    return x509.Name(attrs)
+
+
+def _issue(
+    *,
+    subject: x509.Name,
+    key: PrivateKey,
+    issuer: tuple[x509.Certificate, PrivateKey] | None,
+    days: int,
+    uris: Sequence[str],
+    ca_path_length: int | None = None,
+    is_ca: bool = False,
+    key_usage: Mapping[str, bool],
+    eku: Sequence[x509.ObjectIdentifier] = (),
+    dns: Sequence[str] = (),
+    ips: Sequence[str] = (),
+    crl_url: str | None = None,
+) -> x509.Certificate:
+    now = dt.datetime.now(dt.timezone.utc)
+    issuer_name, signing_key = (issuer[0].subject, issuer[1]) if issuer else (subject, key)
+    usage = dict.fromkeys(
+        ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+         "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"), False)
+    usage.update(key_usage)
+    san: list[x509.GeneralName] = [x509.UniformResourceIdentifier(u) for u in uris]
+    san += [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=ca_path_length), critical=True)
+        .add_extension(x509.KeyUsage(**usage), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectAlternativeName(san), critical=False)
+    )
+    if issuer:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer[1].public_key()), critical=False)
+    if eku:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
+    if crl_url:
+        builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+            full_name=[x509.UniformResourceIdentifier(crl_url)], relative_name=None, reasons=None,
+            crl_issuer=None)]), critical=False)
+    return builder.sign(signing_key, hashes.SHA256())
+
+
+def _crl(
+    *, issuer: x509.Certificate, key: PrivateKey, number: int,
+    revoked: Iterable[x509.RevokedCertificate] = (),
+) -> x509.CertificateRevocationList:
+    now = dt.datetime.now(dt.timezone.utc)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.subject)
+        .last_update(now - BACKDATE)
+        .next_update(now + CRL_LIFETIME)
+        .add_extension(x509.CRLNumber(number), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
+    )
+    for entry in revoked:
+        builder = builder.add_revoked_certificate(entry)
+    return builder.sign(key, hashes.SHA256())
+
+
+def _crl_url(code: str) -> str:
+    return f"{CRL_BASE}/{code}.crl"
+
+
+class Federation:
+    """A federation PKI on disk. Opening it reads the manifest; certificates and keys are read
+    when asked for, so a re-issued CRL is seen at once."""
+
+    def __init__(self, *, directory: Path, provinces: Mapping[str, Province]) -> None:
+        self.directory = directory
+        self.provinces = provinces
+
+    @classmethod
+    def open(cls, directory: Path) -> Federation:
+        manifest = directory / MANIFEST
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+            provinces = {
+                code: Province(code=code, name=p["name"], departments=dict(p["departments"]))
+                for code, p in data["provinces"].items()
+            }
+        except FileNotFoundError:
+            raise SigningError(f"{directory} holds no federation ({MANIFEST} missing); "
+                               f"create one with `tongban pki init {directory}`") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise SigningError(f"{manifest} is malformed ({exc!r}); restore it or re-create the federation") from exc
+        return cls(directory=directory, provinces=provinces)
+
+    # -- paths ---------------------------------------------------------------------------
+    def _province_dir(self, code: str) -> Path:
+        if code not in self.provinces:
+            raise SigningError(f"province {code!r} is not in the federation at {self.directory} "
+                               f"(provinces: {', '.join(sorted(self.provinces))})")
+        return self.directory / "provinces" / code
+
+    def _read(self, path: Path) -> bytes:
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise SigningError(f"{path} is missing from the federation; re-create it with `tongban pki init`") from None
+
+    def _ca(self, code: str | None) -> tuple[x509.Certificate, PrivateKey, Path]:
+        folder = self.directory / "root" if code is None else self._province_dir(code)
+        cert = x509.load_pem_x509_certificate(self._read(folder / "ca.pem"))
+        return cert, load_private_key(folder / "ca.key"), folder
+
+    # -- reading -------------------------------------------------------------------------
+    def root_pem(self) -> bytes:
+        return self._read(self.directory / "root" / "ca.pem")
+
+    def province_ca_pem(self, code: str) -> bytes:
+        return self._read(self._province_dir(code) / "ca.pem")
+
+    def node_tls(self, code: str) -> tuple[bytes, bytes]:
+        folder = self._province_dir(code)
+        return self._read(folder / "node.pem"), self._read(folder / "node.key")
+
+    def operator_tls(self, code: str, operator_id: str) -> tuple[bytes, bytes]:
+        folder = self._province_dir(code) / "operators"
+        if not OPERATOR_ID.match(operator_id) or not (folder / f"{operator_id}.pem").exists():
+            raise SigningError(f"no operator {operator_id!r} in province {code}; issue one with "
+                               f"`tongban pki init --operator {code}:window:{operator_id}` or issue_operator()")
+        return self._read(folder / f"{operator_id}.pem"), self._read(folder / f"{operator_id}.key")
+
+    def seal_paths(self, code: str, department_key: str) -> tuple[Path, Path]:
+        province = self.provinces.get(code)
+        if province is None or department_key not in province.departments:
+            raise SigningError(f"province {code} has no department {department_key!r} with a seal; "
+                               "check the department key against federation.json")
+        folder = self._province_dir(code) / "seals"
+        return folder / f"{department_key}.pem", folder / f"{department_key}.key"
+
+    def crls_der(self) -> list[bytes]:
+        paths = [self.directory / "root" / "crl.pem"]
+        paths += [self._province_dir(code) / "crl.pem" for code in sorted(self.provinces)]
+        return [x509.load_pem_x509_crl(self._read(p)).public_bytes(serialization.Encoding.DER) for p in paths]
+
+    def ca_certs_pem(self) -> list[bytes]:
+        return [self.root_pem()] + [self.province_ca_pem(code) for code in sorted(self.provinces)]
+
+    def trust(self) -> TrustMaterial:
+        return TrustMaterial(
+            root_pem=self.root_pem(),
+            intermediate_pems=tuple(self.province_ca_pem(code) for code in sorted(self.provinces)),
+            crls_der=tuple(self.crls_der()),
+            provinces=self.provinces,
+        )
+
+    # -- issuing -------------------------------------------------------------------------
+    def issue_operator(self, code: str, *, role: str, operator_id: str) -> tuple[bytes, bytes]:
+        if role not in OPERATOR_ROLES:
+            raise SigningError(f"operator role {role!r} is not one of {', '.join(sorted(OPERATOR_ROLES))}")
+        if not OPERATOR_ID.match(operator_id):
+            raise SigningError(f"operator id {operator_id!r} must be letters, digits, '.', '_' or '-'")
+        ca_cert, ca_key, folder = self._ca(code)
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _issue(
+            subject=_name(operator_id, organization=self.provinces[code].name,
+                          province_name=self.provinces[code].name),
+            key=key, issuer=(ca_cert, ca_key), days=OPERATOR_DAYS,
+            uris=[province_uri(code), role_uri(role), operator_uri(operator_id)],
+            key_usage={"digital_signature": True}, eku=[ExtendedKeyUsageOID.CLIENT_AUTH],
+            crl_url=_crl_url(code),
+        )
+        _write(folder / "operators" / f"{operator_id}.key", _key_pem(key), secret=True)
+        _write(folder / "operators" / f"{operator_id}.pem", _pem(cert))
+        return _pem(cert), _key_pem(key)
+
+    def revoke(self, code: str, *, cert_pem: bytes) -> None:
+        """Add a certificate issued by the province CA to its CRL and re-issue the CRL."""
+        ca_cert, ca_key, folder = self._ca(code)
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        if cert.issuer != ca_cert.subject:
+            raise SigningError(f"certificate {cert.serial_number} was not issued by the CA of {code}; "
+                               "revoke it at the CA that issued it")
+        old = x509.load_pem_x509_crl(self._read(folder / "crl.pem"))
+        number = old.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number + 1
+        entries = list(old)
+        if old.get_revoked_certificate_by_serial_number(cert.serial_number) is None:
+            entries.append(x509.RevokedCertificateBuilder().serial_number(cert.serial_number)
+                           .revocation_date(dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))
+                           .build())
+        crl = _crl(issuer=ca_cert, key=ca_key, number=number, revoked=entries)
+        _write(folder / "crl.pem", crl.public_bytes(serialization.Encoding.PEM))
+
+
+def init_federation(
+    directory: Path, *, provinces: Sequence[Province], operators: Sequence[tuple[str, str, str]] = (),
+) -> Federation:
+    """Create a new federation. Calling it on a directory that already holds one refuses,
+    because overwriting keys would silently invalidate every seal issued so far."""
+    if (directory / MANIFEST).exists() or (directory / "root" / "ca.pem").exists():
+        raise SigningError(f"{directory} already holds a federation; open it with Federation.open() "
+                           "or choose an empty directory")
+    by_code = {p.code: p for p in provinces}
+    for p in provinces:
+        if not PROVINCE_CODE.match(p.code) or p.code == ROOT_CODE:
+            raise SigningError(f"province code {p.code!r} must be six digits (administrative division code)")
+        bad = [k for k in p.departments if not DEPARTMENT_KEY.match(k)]
+        if bad:
+            raise SigningError(f"department keys {bad} of {p.code} must be lower-case ASCII words")
+    if len(by_code) != len(provinces):
+        raise SigningError("a province code appears twice; give each province once")
+
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    # The root carries no CRL distribution point: a trust anchor is never revocation-checked.
+    root = _issue(subject=_name("跨省通办联盟根CA", organization="跨省通办联盟"), key=root_key, issuer=None,
+                  days=ROOT_DAYS, uris=[province_uri(ROOT_CODE), role_uri("root")], is_ca=True,
+                  ca_path_length=1, key_usage={"key_cert_sign": True, "crl_sign": True})
+    root_dir = directory / "root"
+    _write(root_dir / "ca.key", _key_pem(root_key), secret=True)
+    _write(root_dir / "ca.pem", _pem(root))
+
+    for p in provinces:
+        folder = directory / "provinces" / p.code
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca = _issue(subject=_name(f"{p.name}跨省通办CA", organization="跨省通办联盟", province_name=p.name),
+                    key=ca_key, issuer=(root, root_key), days=PROVINCE_CA_DAYS,
+                    uris=[province_uri(p.code), role_uri("province-ca")], is_ca=True, ca_path_length=0,
+                    key_usage={"key_cert_sign": True, "crl_sign": True, "digital_signature": True},
+                    crl_url=_crl_url("root"))
+        _write(folder / "ca.key", _key_pem(ca_key), secret=True)
+        _write(folder / "ca.pem", _pem(ca))
+        _write(folder / "crl.pem", _crl(issuer=ca, key=ca_key, number=1).public_bytes(serialization.Encoding.PEM))
+
+        node_key = ec.generate_private_key(ec.SECP256R1())
+        node = _issue(subject=_name(f"tongban-node-{p.code}", organization=p.name, province_name=p.name),
+                      key=node_key, issuer=(ca, ca_key), days=NODE_DAYS,
+                      uris=[province_uri(p.code), role_uri("node")], dns=[f"{p.code}.node.tongban.internal", "localhost"], ips=["127.0.0.1"],
+                      key_usage={"digital_signature": True},
+                      eku=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+                      crl_url=_crl_url(p.code))
+        _write(folder / "node.key", _key_pem(node_key), secret=True)
+        _write(folder / "node.pem", _pem(node))
+
+        for dept_key, dept_name in p.departments.items():
+            seal_key = ec.generate_private_key(ec.SECP256R1())
+            seal = _issue(subject=_name(dept_name, organization=dept_name, province_name=p.name),
+                          key=seal_key, issuer=(ca, ca_key), days=SEAL_DAYS,
+                          uris=[province_uri(p.code), role_uri("seal"), department_uri(p.code, dept_key)],
+                          key_usage={"digital_signature": True, "content_commitment": True},
+                          crl_url=_crl_url(p.code))
+            _write(folder / "seals" / f"{dept_key}.key", _key_pem(seal_key), secret=True)
+            _write(folder / "seals" / f"{dept_key}.pem", _pem(seal))
+
+    _write(root_dir / "crl.pem", _crl(issuer=root, key=root_key, number=1).public_bytes(serialization.Encoding.PEM))
+    # The manifest goes last: its presence means the federation is complete.
+    manifest = {"provinces": {p.code: {"name": p.name, "departments": dict(p.departments)} for p in provinces}}
+    federation = Federation(directory=directory, provinces=by_code)
+    for code, role, operator_id in operators:
+        if code not in by_code:
+            raise SigningError(f"operator {operator_id!r} names province {code!r}, which is not in the federation")
+        federation.issue_operator(code, role=role, operator_id=operator_id)
+    _write(directory / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"))
+    return federation

@@ -1,0 +1,92 @@
+"""The result certificate: one A4 page in Chinese, drawn with reportlab and an embedded CJK font."""
+
+from __future__ import annotations
+
+import io
+
+from reportlab.lib.colors import HexColor
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfgen import canvas
+
+from exchange.ports import CertificateRequest
+from signing.fonts import cjk_font
+
+PAGE_WIDTH, PAGE_HEIGHT = A4
+# Where the department name and date sit, bottom right; the seal is stamped over them as on
+# paper. 120 pt is about 42 mm, the diameter of a government seal.
+_SEAL_CENTRE = (PAGE_WIDTH - 150.0, 190.0)
+_SEAL_SIZE = 120.0
+SEAL_BOX: tuple[float, float, float, float] = (
+    _SEAL_CENTRE[0] - _SEAL_SIZE / 2, _SEAL_CENTRE[1] - _SEAL_SIZE / 2,
+    _SEAL_CENTRE[0] + _SEAL_SIZE / 2, _SEAL_CENTRE[1] + _SEAL_SIZE / 2,
+)
+_INK = HexColor("#1A1A1A")
+_MUTED = HexColor("#555555")
+
+
+def _chinese_date(request: CertificateRequest) -> str:
+    d = request.issued_on
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def render_certificate(request: CertificateRequest, *, province_name: str) -> bytes:
+    font = cjk_font()
+    buf = io.BytesIO()
+    # invariant: no timestamps or random IDs, so the same request renders the same bytes.
+    c = canvas.Canvas(buf, pagesize=A4, invariant=True, pageCompression=1)
+    c.setTitle(f"跨省通办办理结果通知书 {request.case_number}")
+    c.setAuthor(request.department_name)
+    c.setSubject(request.matter_name)
+    c.setFillColor(_INK)
+
+    c.setFont(font, 24)
+    c.drawCentredString(PAGE_WIDTH / 2, PAGE_HEIGHT - 110, "跨省通办办理结果通知书")
+    c.setFont(font, 12)
+    c.setFillColor(_MUTED)
+    c.drawCentredString(PAGE_WIDTH / 2, PAGE_HEIGHT - 135, f"{province_name} · {request.department_name}")
+    c.setStrokeColor(HexColor("#B00000"))
+    c.setLineWidth(1.2)
+    c.line(72, PAGE_HEIGHT - 150, PAGE_WIDTH - 72, PAGE_HEIGHT - 150)
+
+    c.setFillColor(_INK)
+    c.setFont(font, 13)
+    rows = (
+        ("案件编号", request.case_number),
+        ("事项名称", f"{request.matter_name}（{request.matter_code}）"),
+        ("申 请 人", request.applicant_name),
+        ("证件号码", request.applicant_id_masked),
+        ("办理结果", "核准"),
+        ("承办部门", request.department_name),
+        ("办结日期", _chinese_date(request)),
+        ("校 验 码", request.verification_code),
+    )
+    y = PAGE_HEIGHT - 200
+    for label, value in rows:
+        c.drawString(90, y, f"{label}：")
+        c.drawString(180, y, value)
+        y -= 32
+
+    c.setFont(font, 12)
+    body = (
+        f"经审查，申请人 {request.applicant_name} 申请的“{request.matter_name}”事项符合规定，",
+        "现予核准。本通知书经承办部门加盖电子印章后生效，可凭校验码核验真伪。",
+    )
+    y -= 16
+    for line in body:
+        c.drawString(90, y, line)
+        y -= 22
+
+    c.setFont(font, 13)
+    c.drawCentredString(_SEAL_CENTRE[0], _SEAL_CENTRE[1] + 8, request.department_name)
+    c.drawCentredString(_SEAL_CENTRE[0], _SEAL_CENTRE[1] - 16, _chinese_date(request))
+
+    c.setFont(font, 9)
+    c.setFillColor(_MUTED)
+    c.line(72, 80, PAGE_WIDTH - 72, 80)
+    c.drawCentredString(
+        PAGE_WIDTH / 2, 64,
+        "本文件由全国跨省通办系统出具，电子印章与纸质印章具有同等效力；打印前窗口须核验印章。",
+    )
+    c.showPage()
+    c.save()
+    return buf.getvalue()

@@ -1,0 +1,140 @@
+"""Sealing: the competent department signs the result certificate (PAdES, certification
+signature that allows no further changes)."""
+
+from __future__ import annotations
+
+import io
+import threading
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import serialization
+from pyhanko.keys import load_cert_from_pemder, load_certs_from_pemder_data, load_private_key_from_pemder_data
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers
+from pyhanko.sign.signers.pdf_signer import DSSContentSettings, SigDSSPlacementPreference
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from exchange.ports import CertificateRequest
+from signing.appearance import seal_style
+from signing.errors import SigningError
+from signing.identity import identity_from_certificate
+from signing.pki import Federation, load_private_key
+from signing.render import SEAL_BOX, render_certificate
+from signing.validation import strict_context
+
+SEAL_FIELD = "TongbanSeal"
+# Room (in hex digits) for what the CMS container holds besides its certificates: signed
+# attributes, an ECDSA signature and DER framing take well under 1 KB. Reserving a tight,
+# precomputed size saves pyHanko a dry-run signature per seal and keeps /Contents short,
+# which verifiers parse character by character.
+CMS_OVERHEAD_HEX = 2048
+
+
+@dataclass(frozen=True)
+class _LoadedSeal:
+    signer: signers.SimpleSigner
+    department_name: str
+    bytes_reserved: int
+
+
+class DepartmentSealer:
+    """Implements exchange.ports.ResultIssuer for one province's departments."""
+
+    def __init__(self, *, federation: Federation, province_code: str) -> None:
+        if province_code not in federation.provinces:
+            raise SigningError(f"province {province_code} is not in the federation at {federation.directory}; "
+                               "check the node's configured province")
+        self.federation = federation
+        self.province_code = province_code
+        self._seals: dict[str, _LoadedSeal] = {}
+        self._lock = threading.Lock()
+
+    def _load(self, department_key: str) -> _LoadedSeal:
+        with self._lock:
+            loaded = self._seals.get(department_key)
+            if loaded is not None:
+                return loaded
+            cert_path, key_path = self.federation.seal_paths(self.province_code, department_key)
+            try:
+                cert = load_cert_from_pemder(str(cert_path))
+            except (OSError, ValueError) as exc:
+                raise SigningError(f"cannot read seal certificate {cert_path} ({exc}); re-issue the seal") from exc
+            identity = identity_from_certificate(cert.dump())
+            if identity.role != "seal" or identity.province_code != self.province_code \
+                    or identity.department_key != department_key:
+                raise SigningError(f"{cert_path} is not the seal of {self.province_code}/{department_key}; "
+                                   "re-issue the seal certificate")
+            # Through load_private_key, the one place a passphrase or HSM will be handled.
+            key_pem = load_private_key(key_path).private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+            province_ca = list(load_certs_from_pemder_data(self.federation.province_ca_pem(self.province_code)))
+            signer = signers.SimpleSigner(
+                signing_cert=cert,
+                signing_key=load_private_key_from_pemder_data(key_pem, passphrase=None),
+                cert_registry=SimpleCertificateStore.from_certs(province_ca),
+                # The root is the verifier's own trust anchor; shipping it in every file adds nothing.
+                embed_roots=False,
+            )
+            loaded = _LoadedSeal(
+                signer=signer,
+                department_name=self.federation.provinces[self.province_code].departments[department_key],
+                bytes_reserved=2 * (len(cert.dump()) + len(province_ca[0].dump())) + CMS_OVERHEAD_HEX,
+            )
+            self._seals[department_key] = loaded
+            return loaded
+
+    def _validation_context(self) -> ValidationContext:
+        # Read the CRLs at every seal so the embedded ones are current, and so a revoked seal
+        # cannot sign: pyHanko validates the signer's chain before embedding.
+        return strict_context(self.federation.trust())
+
+    def seal(
+        self,
+        pdf: bytes,
+        *,
+        department_key: str,
+        reason: str = "跨省通办办理结果",
+        box: tuple[float, float, float, float] = SEAL_BOX,
+    ) -> bytes:
+        loaded = self._load(department_key)
+        meta = signers.PdfSignatureMetadata(
+            field_name=SEAL_FIELD,
+            md_algorithm="sha256",
+            subfilter=fields.SigSeedSubFilter.PADES,
+            reason=reason,
+            name=loaded.department_name,
+            location=self.federation.provinces[self.province_code].name,
+            certify=True,
+            docmdp_permissions=fields.MDPPerm.NO_CHANGES,
+            embed_validation_info=True,
+            validation_context=self._validation_context(),
+            # Keep the CRLs in the signed revision: a DSS in a later revision would make the
+            # signature cover less than the whole file, which verification refuses.
+            dss_settings=DSSContentSettings(placement=SigDSSPlacementPreference.TOGETHER_WITH_SIGNATURE,
+                                            include_vri=False),
+        )
+        pdf_signer = signers.PdfSigner(
+            meta, signer=loaded.signer,
+            stamp_style=seal_style(department_name=loaded.department_name),
+            new_field_spec=fields.SigFieldSpec(sig_field_name=SEAL_FIELD, on_page=0, box=box),
+        )
+        try:
+            writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+            out = pdf_signer.sign_pdf(writer, output=io.BytesIO(), bytes_reserved=loaded.bytes_reserved)
+        except SigningError:
+            raise
+        except Exception as exc:  # pyHanko raises many kinds; the caller needs one
+            raise SigningError(
+                f"sealing as {self.province_code}/{department_key} failed ({type(exc).__name__}: {exc}); "
+                "check that the PDF is readable and unsigned and that the seal certificate is valid and not revoked"
+            ) from exc
+        return out.getvalue()
+
+    def issue(self, request: CertificateRequest) -> bytes:
+        if request.province_code != self.province_code:
+            raise SigningError(f"this node seals for province {self.province_code}, but the certificate is for "
+                               f"{request.province_code}; send it to that province's node")
+        province = self.federation.provinces[self.province_code]
+        pdf = render_certificate(request, province_name=province.name)
+        return self.seal(pdf, department_key=request.department_key)

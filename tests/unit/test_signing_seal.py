@@ -1,0 +1,198 @@
+"""Sealing and fail-closed verification, with a real federation PKI and real PDFs."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import subprocess
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from signing.errors import SigningError
+from signing.pki import Federation, Province
+from signing.render import SEAL_BOX, render_certificate
+from signing.seal import DepartmentSealer
+from signing.verify import Reason, SealVerifier, Verdict, VerificationReport, verify_sealed_pdf
+from tests.fixtures.signing_assets import (
+    COMPETENT, OTHER, flip_byte_in_page_content, make_federation, overwrite_applicant_name, request,
+)
+
+
+@pytest.fixture(scope="session")
+def fed(tmp_path_factory: pytest.TempPathFactory) -> Federation:
+    return make_federation(tmp_path_factory.mktemp("signing-federation"))
+
+
+@pytest.fixture(scope="session")
+def foreign_fed(tmp_path_factory: pytest.TempPathFactory) -> Federation:
+    return make_federation(tmp_path_factory.mktemp("signing-foreign"))
+
+
+@pytest.fixture(scope="session")
+def sealed(fed: Federation) -> bytes:
+    return DepartmentSealer(federation=fed, province_code=COMPETENT).issue(request())
+
+
+def check(pdf: bytes, fed: Federation, *, department: str = "market", issued: str | None = None,
+          now: datetime | None = None) -> VerificationReport:
+    return verify_sealed_pdf(pdf, trust=fed.trust(), competent_province=COMPETENT, competent_department=department,
+                             issued_sha256=issued, now=now)
+
+
+def assert_refused(report: VerificationReport, reason: Reason, verdict: Verdict = Verdict.TOTAL_FAILED) -> None:
+    assert (report.verdict, report.reason) == (verdict, reason), report.render()
+    assert not report.passed
+    assert "请勿打印" in report.explanation_zh
+
+
+def test_a_freshly_issued_certificate_passes_verification(fed: Federation, sealed: bytes) -> None:
+    report = SealVerifier(trust=fed.trust()).verify(
+        sealed, competent_province=COMPETENT, competent_department="market",
+        issued_sha256=hashlib.sha256(sealed).hexdigest())
+    assert report.passed, report.render()
+    assert report.verdict == "TOTAL_PASSED" and report.reason is None
+    assert report.signer is not None
+    assert (report.signer.common_name, report.signer.province_code, report.signer.department_key) == (
+        "浙江省市场监督管理局", COMPETENT, "market")
+    assert report.signed_at is not None
+    assert "可以打印" in report.explanation_zh
+    summary = report.summary()
+    assert summary["verdict"] == "TOTAL_PASSED" and summary["signer"]["department_key"] == "market"
+
+
+def test_poppler_also_finds_the_seal_cryptographically_valid(sealed: bytes, tmp_path: Path) -> None:
+    if shutil.which("pdfsig") is None:
+        pytest.skip("poppler-utils (pdfsig) not installed")
+    path = tmp_path / "sealed.pdf"
+    path.write_bytes(sealed)
+    out = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, check=False).stdout
+    assert "Signature is Valid" in out, out
+    assert "Total document signed" in out, out
+
+
+def test_the_seal_is_a_pades_certification_that_forbids_changes(sealed: bytes) -> None:
+    reader = PdfFileReader(io.BytesIO(sealed))
+    (sig,) = reader.embedded_signatures
+    assert sig.sig_object["/SubFilter"] == "/ETSI.CAdES.detached"
+    perms = reader.root["/Perms"]["/DocMDP"]
+    assert perms["/Reference"][0]["/TransformParams"]["/P"] == 1
+    rect = [float(v) for v in sig.sig_field["/Rect"]]
+    assert rect == pytest.approx(list(SEAL_BOX))
+    assert "/DSS" in reader.root  # CRLs travel in the signed revision
+
+
+def test_window_refuses_a_file_with_one_byte_changed_in_the_text(fed: Federation, sealed: bytes) -> None:
+    assert_refused(check(flip_byte_in_page_content(sealed), fed), Reason.HASH_FAILURE)
+
+
+def test_window_refuses_a_name_rewritten_in_an_incremental_update(fed: Federation, sealed: bytes) -> None:
+    forged = overwrite_applicant_name(sealed)
+    assert forged.startswith(sealed)
+    assert_refused(check(forged, fed), Reason.MODIFIED_AFTER_SIGNING)
+
+
+def test_window_refuses_a_seal_from_another_province(fed: Federation) -> None:
+    pdf = render_certificate(request(), province_name="浙江省")
+    other = DepartmentSealer(federation=fed, province_code=OTHER).seal(pdf, department_key="market")
+    assert_refused(check(other, fed), Reason.NOT_COMPETENT_SIGNER)
+
+
+def test_window_refuses_a_seal_of_the_right_province_but_wrong_department(fed: Federation) -> None:
+    pdf = render_certificate(request(), province_name="浙江省")
+    health = DepartmentSealer(federation=fed, province_code=COMPETENT).seal(pdf, department_key="health")
+    assert_refused(check(health, fed), Reason.NOT_COMPETENT_SIGNER)
+
+
+def test_window_refuses_a_seal_from_a_foreign_federation(fed: Federation, foreign_fed: Federation) -> None:
+    forged = DepartmentSealer(federation=foreign_fed, province_code=COMPETENT).issue(request())
+    report = check(forged, fed)
+    assert_refused(report, Reason.NO_CERTIFICATE_CHAIN_FOUND)
+
+
+def test_window_refuses_a_second_signature_added_later(
+    fed: Federation, sealed: bytes, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+    from pyhanko.sign.signers.pdf_signer import PdfSigner
+
+    # An attacker's tool ignores the "no changes" certification, which pyHanko would enforce.
+    monkeypatch.setattr(PdfSigner, "_enforce_certification_constraints", lambda self, reader: None)
+    cert, key = fed.seal_paths(COMPETENT, "health")
+    signer = signers.SimpleSigner.load(str(key), str(cert))
+    assert signer is not None
+    out = signers.sign_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(sealed), strict=False),
+        signers.PdfSignatureMetadata(field_name="Extra", subfilter=fields.SigSeedSubFilter.PADES),
+        signer=signer, new_field_spec=fields.SigFieldSpec("Extra", box=(72, 72, 152, 152)),
+    )
+    assert_refused(check(out.getvalue(), fed), Reason.EXTRA_SIGNATURE)
+
+
+def test_window_refuses_a_valid_seal_on_a_document_other_than_the_issued_one(fed: Federation, sealed: bytes) -> None:
+    other = DepartmentSealer(federation=fed, province_code=COMPETENT).issue(request(applicant_name="李四"))
+    assert check(other, fed).passed
+    assert_refused(check(other, fed, issued=hashlib.sha256(sealed).hexdigest()), Reason.NOT_THE_ISSUED_DOCUMENT)
+
+
+def test_window_refuses_an_unsigned_pdf(fed: Federation) -> None:
+    assert_refused(check(render_certificate(request(), province_name="浙江省"), fed), Reason.NO_SIGNATURE)
+
+
+@pytest.mark.parametrize("garbage", [b"", b"not a pdf at all", b"%PDF-1.7\n" + bytes(range(256)) * 4])
+def test_window_refuses_garbage_without_raising(fed: Federation, garbage: bytes) -> None:
+    assert_refused(check(garbage, fed), Reason.FORMAT_FAILURE)
+
+
+def test_a_stale_crl_makes_the_verdict_indeterminate_not_passed(fed: Federation, sealed: bytes) -> None:
+    later = datetime.now(timezone.utc) + timedelta(days=8)  # past every CRL's next_update
+    report = check(sealed, fed, now=later)
+    assert_refused(report, Reason.TRY_LATER, Verdict.INDETERMINATE)
+
+
+def test_a_missing_crl_makes_the_verdict_indeterminate(fed: Federation, sealed: bytes) -> None:
+    import dataclasses
+
+    trust = dataclasses.replace(fed.trust(), crls_der=())
+    report = verify_sealed_pdf(sealed, trust=trust, competent_province=COMPETENT, competent_department="market",
+                               issued_sha256=None)
+    assert_refused(report, Reason.TRY_LATER, Verdict.INDETERMINATE)
+
+
+def test_window_refuses_a_seal_whose_certificate_was_revoked(tmp_path: Path) -> None:
+    small = make_federation(tmp_path / "fed", provinces=[
+        Province(COMPETENT, "浙江省", {"market": "浙江省市场监督管理局"}),
+        Province(OTHER, "安徽省", {"market": "安徽省市场监督管理局"})])
+    sealer = DepartmentSealer(federation=small, province_code=COMPETENT)
+    pdf = sealer.issue(request())
+    assert check(pdf, small).passed
+    seal_cert, _ = small.seal_paths(COMPETENT, "market")
+    small.revoke(COMPETENT, cert_pem=seal_cert.read_bytes())
+    assert_refused(check(pdf, small), Reason.REVOKED)
+    with pytest.raises(SigningError, match="failed"):
+        sealer.issue(request())  # a revoked seal cannot seal any more
+
+
+def test_a_sealer_only_issues_for_its_own_province(fed: Federation) -> None:
+    with pytest.raises(SigningError, match="send it to that province's node"):
+        DepartmentSealer(federation=fed, province_code=OTHER).issue(request())
+
+
+def test_an_unknown_department_cannot_seal(fed: Federation) -> None:
+    with pytest.raises(SigningError, match="no department"):
+        DepartmentSealer(federation=fed, province_code=COMPETENT).seal(b"%PDF", department_key="tax")
+
+
+def test_report_renders_for_people_and_machines(fed: Federation, sealed: bytes) -> None:
+    import json
+
+    report = check(overwrite_applicant_name(sealed), fed)
+    text = report.render()
+    assert "MODIFIED_AFTER_SIGNING" in text and "文件在盖章后被修改" in text
+    summary = json.loads(json.dumps(report.summary()))
+    assert summary["passed"] is False and summary["reason"] == "MODIFIED_AFTER_SIGNING"
+    assert f"{report.reason}" == "MODIFIED_AFTER_SIGNING"  # the port formats reasons as plain text
