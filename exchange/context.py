@@ -7,8 +7,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from eventsourcing.persistence import IntegrityError
-
 from exchange.case import Case
 from exchange.catalog import Catalog
 from exchange.errors import InvalidRequest, NotFound
@@ -63,9 +61,7 @@ class NodeContext:
             ) from None
 
     def save(self, case: Case) -> None:
-        """Save; a stale aggregate (another writer got there first) surfaces as IntegrityError,
-        which callers map to ABORTED so that the client retries."""
+        """Save; a stale aggregate (another writer got there first) raises eventsourcing's
+        IntegrityError and saves nothing; the RPC layer answers ABORTED so the client retries."""
         self.ledger.save(case)
 
-
-__all__ = ["CHINA_TIME", "IntegrityError", "NodeContext", "utc_now"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +87,6 @@ class NodeConfig:
             object_store=object_store,
             workers=int(env.get("TONGBAN_WORKERS", raw.get("workers", 8))),
         )
-
-    def with_peers(self, peers: Mapping[str, str]) -> NodeConfig:
-        return replace(self, peers=dict(peers))
 
 
 def _section_env(env: Mapping[str, str], prefix: str) -> dict[str, str]:

@@ -123,7 +123,6 @@ _CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (errors.PeerRefused, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.NotAuthorised, grpc.StatusCode.PERMISSION_DENIED),
     (errors.PeerUnavailable, grpc.StatusCode.UNAVAILABLE),
-    (IntegrityError, grpc.StatusCode.ABORTED),
 )
 
 
