@@ -6,12 +6,14 @@ from __future__ import annotations
 import io
 import threading
 from dataclasses import dataclass
+from enum import StrEnum
 
 from cryptography.hazmat.primitives import serialization
 from pyhanko.keys import load_cert_from_pemder, load_certs_from_pemder_data, load_private_key_from_pemder_data
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.signers.pdf_signer import DSSContentSettings, SigDSSPlacementPreference
+from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
@@ -21,6 +23,7 @@ from signing.errors import SigningError
 from signing.identity import identity_from_certificate
 from signing.pki import Federation, load_private_key
 from signing.render import SEAL_BOX, render_certificate
+from signing.tsa import AuthorityTimeStamper, TimestampAuthority
 from signing.validation import strict_context
 
 SEAL_FIELD = "TongbanSeal"
@@ -29,6 +32,13 @@ SEAL_FIELD = "TongbanSeal"
 # precomputed size saves pyHanko a dry-run signature per seal and keeps /Contents short,
 # which verifiers parse character by character.
 CMS_OVERHEAD_HEX = 2048
+# The signature timestamp token carries the TSA certificate, its CA and a signed TSTInfo.
+TIMESTAMP_OVERHEAD_HEX = 2 * 2 * 1100 + 2048
+
+
+class PadesLevel(StrEnum):
+    B_LT = "B-LT"    # timestamped, revocation data embedded in the signed revision
+    B_LTA = "B-LTA"  # plus a document timestamp over everything, for the archive
 
 
 @dataclass(frozen=True)
@@ -41,12 +51,17 @@ class _LoadedSeal:
 class DepartmentSealer:
     """Implements exchange.ports.ResultIssuer for one province's departments."""
 
-    def __init__(self, *, federation: Federation, province_code: str) -> None:
+    def __init__(self, *, federation: Federation, province_code: str, timestamper: TimeStamper | None = None,
+                 level: PadesLevel = PadesLevel.B_LT) -> None:
         if province_code not in federation.provinces:
             raise SigningError(f"province {province_code} is not in the federation at {federation.directory}; "
                                "check the node's configured province")
         self.federation = federation
         self.province_code = province_code
+        self.level = PadesLevel(level)
+        # Default: the issuing province's own TSA, in-process (the node is that TSA's host).
+        self.timestamper = timestamper or AuthorityTimeStamper(
+            TimestampAuthority.of_province(federation, province_code))
         self._seals: dict[str, _LoadedSeal] = {}
         self._lock = threading.Lock()
 
@@ -79,7 +94,8 @@ class DepartmentSealer:
             loaded = _LoadedSeal(
                 signer=signer,
                 department_name=self.federation.provinces[self.province_code].departments[department_key],
-                bytes_reserved=2 * (len(cert.dump()) + len(province_ca[0].dump())) + CMS_OVERHEAD_HEX,
+                bytes_reserved=2 * (len(cert.dump()) + len(province_ca[0].dump())) + CMS_OVERHEAD_HEX
+                + TIMESTAMP_OVERHEAD_HEX,
             )
             self._seals[department_key] = loaded
             return loaded
@@ -108,6 +124,7 @@ class DepartmentSealer:
             certify=True,
             docmdp_permissions=fields.MDPPerm.NO_CHANGES,
             embed_validation_info=True,
+            use_pades_lta=self.level is PadesLevel.B_LTA,
             validation_context=self._validation_context(),
             # Keep the CRLs in the signed revision: a DSS in a later revision would make the
             # signature cover less than the whole file, which verification refuses.
@@ -115,7 +132,7 @@ class DepartmentSealer:
                                             include_vri=False),
         )
         pdf_signer = signers.PdfSigner(
-            meta, signer=loaded.signer,
+            meta, signer=loaded.signer, timestamper=self.timestamper,
             stamp_style=seal_style(department_name=loaded.department_name),
             new_field_spec=fields.SigFieldSpec(sig_field_name=SEAL_FIELD, on_page=0, box=box),
         )
