@@ -116,17 +116,35 @@ class TimestampAuthority:
 
 
 def _rejection(failure: str, text: str) -> bytes:
-    return tsp.TimeStampResp({"status": {
-        "status": "rejection", "status_string": [text], "fail_info": tsp.PKIFailureInfo({failure}),
-    }}).dump()
+    # asn1crypto insists on a token, which a rejection must not carry: frame the SEQUENCE by hand.
+    status = tsp.PKIStatusInfo({"status": "rejection", "status_string": [text],
+                                "fail_info": tsp.PKIFailureInfo({failure})}).dump()
+    return core.Sequence.load(b"\x30" + _der_length(len(status)) + status).dump()
 
 
-def _checked(response: tsp.TimeStampResp) -> tsp.TimeStampResp:
-    status = response["status"]
-    if status["status"].native not in ("granted", "granted_with_mods"):
-        text = "; ".join(status["status_string"].native or []) or "no reason given"
-        raise SigningError(f"the timestamp authority refused the request: {status['status'].native} ({text})")
-    return response
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def response_status(response_der: bytes) -> tuple[str, frozenset[str], str]:
+    """(status, failure flags, text) of a TimeStampResp, readable even when it carries no token."""
+    try:
+        outer = core.Sequence.load(response_der)
+        status = tsp.PKIStatusInfo.load(outer[0].dump())
+        return (status["status"].native, frozenset(status["fail_info"].native or ()),
+                "; ".join(status["status_string"].native or []))
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise SigningError(f"the timestamp authority sent something that is not a TimeStampResp ({exc})") from exc
+
+
+def _checked(response_der: bytes) -> tsp.TimeStampResp:
+    status, _, text = response_status(response_der)
+    if status not in ("granted", "granted_with_mods"):
+        raise SigningError(f"the timestamp authority refused the request: {status} ({text or 'no reason given'})")
+    return tsp.TimeStampResp.load(response_der)
 
 
 class AuthorityTimeStamper(TimeStamper):
@@ -137,7 +155,7 @@ class AuthorityTimeStamper(TimeStamper):
         self.authority = authority
 
     async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
-        return _checked(tsp.TimeStampResp.load(self.authority.respond(req.dump())))
+        return _checked(self.authority.respond(req.dump()))
 
 
 class HttpTimeStamper(TimeStamper):
@@ -157,7 +175,7 @@ class HttpTimeStamper(TimeStamper):
         except (urllib.error.URLError, OSError) as exc:
             raise SigningError(f"timestamp authority at {self.url} unreachable ({exc}); is the node's TSA running?") \
                 from exc
-        return _checked(tsp.TimeStampResp.load(body))
+        return _checked(body)
 
 
 class TsaHttpServer:
