@@ -60,7 +60,8 @@ def build_node(config: NodeConfig) -> Node:
         store=open_object_store(config.object_store),
         peers=peers,
         issuer=DepartmentSealer(federation=federation, province_code=config.province),
-        verifier=SealVerifier(trust=federation.trust()),
+        # trust_source, not a snapshot: CRLs refreshed on disk by the directory exchange apply at once.
+        verifier=SealVerifier(trust_source=federation.trust),
         spool=FolderSpool(config.spool_dir),
     )
     return Node(config=config, federation=federation, context=context, peers=peers)

@@ -133,6 +133,7 @@ def _issue(
     crl_url: str | None = None,
     critical_eku: bool = False,
     not_after: dt.datetime | None = None,
+    public_key: ec.EllipticCurvePublicKey | None = None,
 ) -> x509.Certificate:
     now = dt.datetime.now(dt.timezone.utc)
     issuer_name, signing_key = (issuer[0].subject, issuer[1]) if issuer else (subject, key)
@@ -146,13 +147,13 @@ def _issue(
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer_name)
-        .public_key(key.public_key())
+        .public_key(public_key or key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
         .not_valid_after(not_after or now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=ca_path_length), critical=True)
         .add_extension(x509.KeyUsage(**usage), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key or key.public_key()), critical=False)
         .add_extension(x509.SubjectAlternativeName(san), critical=False)
     )
     if issuer:
@@ -330,6 +331,16 @@ class Federation:
         _write(cert_path, cert_pem)
         return cert_pem
 
+    def certify_token_seal(self, code: str, department_key: str, *, public_key: ec.EllipticCurvePublicKey) -> bytes:
+        """Certify a seal key generated inside a PKCS#11 token. The key file, if any, is removed:
+        from now on the department seals only through the token."""
+        cert_path, key_path = self.seal_paths(code, department_key)
+        ca_cert, ca_key, _ = self._ca(code)
+        cert_pem, _ = _seal_material(self.provinces[code], department_key, ca=(ca_cert, ca_key), public_key=public_key)
+        _write(cert_path, cert_pem)
+        key_path.unlink(missing_ok=True)
+        return cert_pem
+
     def reissue_crl(self, code: str | None, *, lifetime: dt.timedelta = CRL_LIFETIME) -> bytes:
         """Publish a fresh CRL (same entries, next number) for a province CA, or the root for None.
         CAs do this well before next_update so windows never hold a stale one."""
@@ -385,11 +396,12 @@ class Federation:
 
 
 def _seal_material(province: Province, department_key: str, *, ca: tuple[x509.Certificate, PrivateKey],
-                   not_after: dt.datetime | None = None) -> tuple[bytes, bytes]:
+                   not_after: dt.datetime | None = None,
+                   public_key: ec.EllipticCurvePublicKey | None = None) -> tuple[bytes, bytes]:
     name = province.departments[department_key]
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = ec.generate_private_key(ec.SECP256R1())  # unused when the key lives in a token
     cert = _issue(subject=_name(name, organization=name, province_name=province.name),
-                  key=key, issuer=ca, days=SEAL_DAYS, not_after=not_after,
+                  key=key, issuer=ca, days=SEAL_DAYS, not_after=not_after, public_key=public_key,
                   uris=[province_uri(province.code), role_uri("seal"), department_uri(province.code, department_key)],
                   key_usage={"digital_signature": True, "content_commitment": True},
                   crl_url=_crl_url(province.code))

@@ -3,10 +3,12 @@ signature that allows no further changes)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from pyhanko.keys import load_cert_from_pemder, load_certs_from_pemder_data, load_private_key_from_pemder_data
@@ -20,6 +22,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from exchange.ports import CertificateRequest
 from signing.appearance import seal_style
 from signing.errors import SigningError
+from signing.hsm import Pkcs11Token, seal_key_label
 from signing.identity import identity_from_certificate
 from signing.pki import Federation, load_private_key
 from signing.render import SEAL_BOX, render_certificate
@@ -43,7 +46,7 @@ class PadesLevel(StrEnum):
 
 @dataclass(frozen=True)
 class _LoadedSeal:
-    signer: signers.SimpleSigner
+    signer: signers.Signer
     department_name: str
     bytes_reserved: int
 
@@ -52,13 +55,17 @@ class DepartmentSealer:
     """Implements exchange.ports.ResultIssuer for one province's departments."""
 
     def __init__(self, *, federation: Federation, province_code: str, timestamper: TimeStamper | None = None,
-                 level: PadesLevel = PadesLevel.B_LT) -> None:
+                 level: PadesLevel = PadesLevel.B_LT, token: Pkcs11Token | None = None) -> None:
         if province_code not in federation.provinces:
             raise SigningError(f"province {province_code} is not in the federation at {federation.directory}; "
                                "check the node's configured province")
         self.federation = federation
         self.province_code = province_code
         self.level = PadesLevel(level)
+        self.token = token
+        self._token_session: Any = None
+        # One PKCS#11 session is not safe for concurrent operations: seal one at a time through it.
+        self._token_lock = threading.Lock()
         # Default: the issuing province's own TSA, in-process (the node is that TSA's host).
         self.timestamper = timestamper or AuthorityTimeStamper(
             TimestampAuthority.of_province(federation, province_code))
@@ -80,17 +87,21 @@ class DepartmentSealer:
                     or identity.department_key != department_key:
                 raise SigningError(f"{cert_path} is not the seal of {self.province_code}/{department_key}; "
                                    "re-issue the seal certificate")
-            # Through load_private_key, the one place a passphrase or HSM will be handled.
-            key_pem = load_private_key(key_path).private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
             province_ca = list(load_certs_from_pemder_data(self.federation.province_ca_pem(self.province_code)))
-            signer = signers.SimpleSigner(
-                signing_cert=cert,
-                signing_key=load_private_key_from_pemder_data(key_pem, passphrase=None),
-                cert_registry=SimpleCertificateStore.from_certs(province_ca),
-                # The root is the verifier's own trust anchor; shipping it in every file adds nothing.
-                embed_roots=False,
-            )
+            signer: signers.Signer
+            if self.token is not None:
+                signer = self._token_signer(cert, province_ca, department_key)
+            else:
+                # Through load_private_key, which decrypts a key encrypted at rest.
+                key_pem = load_private_key(key_path).private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+                signer = signers.SimpleSigner(
+                    signing_cert=cert,
+                    signing_key=load_private_key_from_pemder_data(key_pem, passphrase=None),
+                    cert_registry=SimpleCertificateStore.from_certs(province_ca),
+                    # The root is the verifier's own trust anchor; shipping it in every file adds nothing.
+                    embed_roots=False,
+                )
             loaded = _LoadedSeal(
                 signer=signer,
                 department_name=self.federation.provinces[self.province_code].departments[department_key],
@@ -99,6 +110,23 @@ class DepartmentSealer:
             )
             self._seals[department_key] = loaded
             return loaded
+
+    def _token_signer(self, cert: Any, province_ca: list[Any], department_key: str) -> signers.Signer:
+        from pyhanko.sign.pkcs11 import PKCS11Signer
+
+        assert self.token is not None
+        if self._token_session is None:
+            self._token_session = self.token.open_session()
+        return PKCS11Signer(self._token_session, key_label=seal_key_label(self.province_code, department_key),
+                            signing_cert=cert, ca_chain=province_ca, embed_roots=False,
+                            # Hash here, sign the digest with raw CKM_ECDSA: every token has it
+                            # (SoftHSM2 lacks CKM_ECDSA_SHA256).
+                            use_raw_mechanism=True)
+
+    def close(self) -> None:
+        if self._token_session is not None:
+            self._token_session.close()
+            self._token_session = None
 
     def _validation_context(self) -> ValidationContext:
         # Read the CRLs at every seal so the embedded ones are current, and so a revoked seal
@@ -138,7 +166,8 @@ class DepartmentSealer:
         )
         try:
             writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-            out = pdf_signer.sign_pdf(writer, output=io.BytesIO(), bytes_reserved=loaded.bytes_reserved)
+            with self._token_lock if self.token is not None else contextlib.nullcontext():
+                out = pdf_signer.sign_pdf(writer, output=io.BytesIO(), bytes_reserved=loaded.bytes_reserved)
         except SigningError:
             raise
         except Exception as exc:  # pyHanko raises many kinds; the caller needs one
