@@ -352,6 +352,20 @@ class Federation:
         _write(folder / "crl.pem", pem)
         return pem
 
+    def publish_crl_if_due(self, code: str, *, now: dt.datetime | None = None) -> bool:
+        """Re-issue the province CA's CRL once half its lifetime has passed, if this federation
+        directory holds the CA key (a CA's own node). Returns whether a new CRL was published."""
+        folder = self._province_dir(code)
+        if not (folder / "ca.key").exists():
+            return False
+        crl = x509.load_pem_x509_crl(self._read(folder / "crl.pem"))
+        now = now or dt.datetime.now(dt.timezone.utc)
+        next_update = crl.next_update_utc or now
+        if now < crl.last_update_utc + (next_update - crl.last_update_utc) / 2:
+            return False
+        self.reissue_crl(code)
+        return True
+
     def install_crl(self, crl_data: bytes) -> bool:
         """Store a CRL received from another node if it is genuine (signed by the CA it names)
         and newer than ours. Returns whether it replaced the stored one."""
