@@ -98,7 +98,7 @@ def test_the_directory_serves_crls_and_trust_material_to_nodes_only(two_nodes: T
             stub.GetRevocationLists(directory_pb2.RevocationListsRequest(issuers=["999999"]), timeout=10)
         assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT and "999999" in (bad.value.details() or "")
 
-    with operator_channel(two_nodes.competent_fed, province=OTHER, operator_id="clerk-hefei-001",
+    with operator_channel(two_nodes.competent_fed, province=COMPETENT, operator_id="officer-hangzhou-007",
                           address=node.address) as channel:
         with pytest.raises(grpc.RpcError) as refused:
             directory_pb2_grpc.DirectoryServiceStub(channel).GetRevocationLists(
