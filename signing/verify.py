@@ -101,6 +101,8 @@ class VerificationReport:
     timestamp_authority: str | None = None
     level: str | None = None  # PAdES level found: B-B, B-T, B-LT or B-LTA
     long_term: bool = False  # passed on embedded revocation data at the timestamp time
+    case_number: str | None = None  # as printed in the sealed document (its keywords)
+    verification_code: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -125,6 +127,8 @@ class VerificationReport:
             "timestamp_authority": self.timestamp_authority,
             "level": self.level,
             "long_term": self.long_term,
+            "case_number": self.case_number,
+            "verification_code": self.verification_code,
             "checked_at": self.checked_at.isoformat(),
         }
 
@@ -139,6 +143,7 @@ class VerificationReport:
             ("盖章时间 signed at", _local(self.signed_at) + ("（签章人自报）" if self.signed_at else "")),
             ("时间戳 timestamp", _local(self.timestamp_at) + (f"（{self.timestamp_authority}）"
                                                                if self.timestamp_authority else "")),
+            ("案件 case", f"{self.case_number or '—'}  校验码 {self.verification_code or '—'}"),
             ("签章级别 level", (self.level or "—") + ("，长期验证（内嵌吊销信息）" if self.long_term else "")),
             ("核验时间 checked at", _local(self.checked_at)),
             ("文件摘要 sha256", self.document_sha256),
@@ -314,6 +319,17 @@ def _check_doc_timestamps(doc_timestamps: list[Any], *, trust: TrustMaterial, no
         raise _Refusal(Reason.MODIFIED_AFTER_SIGNING, "bytes were appended after the last document timestamp")
 
 
+def _printed_identifiers(reader: PdfFileReader) -> dict[str, str]:
+    """Case number and verification code from the document's keywords (signing.templates).
+    Read only once the seal is known to cover the file, so they are the sealed ones."""
+    try:
+        keywords = str(reader.trailer["/Info"]["/Keywords"])
+    except (KeyError, TypeError, AttributeError):
+        return {}
+    fields = dict(part.partition("=")[::2] for part in keywords.removeprefix("tongban:").split(";"))
+    return {k: v for k, v in (("case_number", fields.get("case")), ("verification_code", fields.get("code"))) if v}
+
+
 def _level(status: PdfSignatureStatus, *, doc_timestamps: int, dss_crls: int) -> str:
     if status.timestamp_validity is None:
         return "B-B"
@@ -384,6 +400,7 @@ def verify_sealed_pdf(
             found["long_term"] = True
         _check_competence(identity, competent_province=competent_province,
                           competent_department=competent_department, provinces=trust.provinces)
+        found.update(_printed_identifiers(reader))
         if issued_sha256 is not None and issued_sha256.lower() != digest:
             raise _Refusal(Reason.NOT_THE_ISSUED_DOCUMENT,
                            f"document sha256 {digest} differs from the issued sha256 {issued_sha256}")

@@ -72,6 +72,7 @@ def test_a_seal_carries_a_timestamp_from_the_issuing_province_tsa(fed: Federatio
     report = check(DepartmentSealer(federation=fed, province_code=COMPETENT).issue(request()), fed)
     assert report.passed, report.render()
     assert report.level == "B-LT"
+    assert (report.case_number, report.verification_code) == ("KS-330000-20251123-000042", "7Q4K-9XW2-MD3P")
     assert report.timestamp_authority == "浙江省跨省通办时间戳服务"
     assert report.timestamp_at is not None and report.signed_at is not None
     assert abs(report.timestamp_at - report.signed_at) < timedelta(seconds=5)
