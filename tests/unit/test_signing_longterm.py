@@ -168,3 +168,36 @@ def test_the_tsa_rejects_bad_requests_with_an_rfc3161_failure_not_an_exception(f
     assert answer["status"]["status"].native == "granted"
     info = answer["time_stamp_token"]["content"]["encap_content_info"]["content"].parsed
     assert info["nonce"].native == 42 and info["message_imprint"]["hashed_message"].native == bytes(32)
+
+
+def test_a_document_timestamp_from_an_outsider_tsa_is_refused(fed: Federation, tmp_path: Path) -> None:
+    from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
+
+    outsider = make_federation(tmp_path / "outsider", provinces=[
+        Province(COMPETENT, "浙江省", {"market": "浙江省市场监督管理局"}), Province(OTHER, "安徽省", {})])
+    sealed = DepartmentSealer(federation=fed, province_code=COMPETENT).issue(request())
+    out = PdfTimeStamper(AuthorityTimeStamper(TimestampAuthority.of_province(outsider, COMPETENT))).timestamp_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(sealed)), md_algorithm="sha256", in_place=False)
+    report = check(out.getvalue(), fed)
+    assert (report.verdict, report.reason) == (Verdict.TOTAL_FAILED, Reason.NO_CERTIFICATE_CHAIN_FOUND), \
+        report.render()
+
+
+def test_a_second_seal_by_an_outsider_after_the_archive_timestamp_is_refused(
+    fed: Federation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pyhanko.sign.signers.pdf_signer import PdfSigner
+
+    outsider = make_federation(tmp_path / "outsider", provinces=[
+        Province(COMPETENT, "浙江省", {"market": "浙江省市场监督管理局"}), Province(OTHER, "安徽省", {})])
+    lta = DepartmentSealer(federation=fed, province_code=COMPETENT, level=PadesLevel.B_LTA).issue(request())
+    monkeypatch.setattr(PdfSigner, "_enforce_certification_constraints", lambda self, reader: None)
+    cert, key = outsider.seal_paths(COMPETENT, "market")
+    signer = signers.SimpleSigner.load(str(key), str(cert))
+    assert signer is not None
+    out = signers.sign_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(lta), strict=False),
+        signers.PdfSignatureMetadata(field_name="Outsider", subfilter=fields.SigSeedSubFilter.PADES),
+        signer=signer, new_field_spec=fields.SigFieldSpec("Outsider", box=(72, 72, 152, 152)))
+    report = check(out.getvalue(), fed)
+    assert (report.verdict, report.reason) == (Verdict.TOTAL_FAILED, Reason.EXTRA_SIGNATURE), report.render()
