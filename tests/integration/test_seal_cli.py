@@ -70,3 +70,30 @@ def test_crl_publish_show_and_revoke(tmp_path: Path, capsys) -> None:  # type: i
     assert rows["root"][1] == "2" and rows[OTHER][1] == "1"
     code, out = run(capsys, "pki", "revoke", str(pki), "--province", COMPETENT, "--department", "tax")
     assert code == 2 and "no department 'tax'" in out
+
+
+def test_tsa_command_serves_rfc3161_beside_the_node_and_the_wired_sealer_uses_it(
+    fed: Federation, tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    from nodes.launch import free_port
+    from nodes.wiring import build_sealer
+    from signing.verify import verify_sealed_pdf
+
+    port = free_port()
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "nodes.cli", "tsa", "--pki", str(fed.directory), "--province",
+                             COMPETENT, "--listen", f"127.0.0.1:{port}"], cwd=root, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split(" at ", 1)[1].strip()
+        sealer = build_sealer(fed, COMPETENT, env={"TONGBAN_TSA_URL": url, "TONGBAN_PADES_LEVEL": "B-LTA"})
+        report = verify_sealed_pdf(sealer.issue(request()), trust=fed.trust(), competent_province=COMPETENT,
+                                   competent_department="market", issued_sha256=None)
+        assert report.passed and report.level == "B-LTA", report.render()
+        assert report.timestamp_authority == "浙江省跨省通办时间戳服务"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
