@@ -23,6 +23,7 @@ from exchange.ports import CertificateRequest
 from signing.appearance import seal_style
 from signing.errors import SigningError
 from signing.hsm import Pkcs11Token, seal_key_label
+from signing.loops import outside_event_loop
 from signing.identity import identity_from_certificate
 from signing.pki import Federation, load_private_key
 from signing.render import SEAL_BOX, render_certificate
@@ -167,7 +168,8 @@ class DepartmentSealer:
         try:
             writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
             with self._token_lock if self.token is not None else contextlib.nullcontext():
-                out = pdf_signer.sign_pdf(writer, output=io.BytesIO(), bytes_reserved=loaded.bytes_reserved)
+                out = outside_event_loop(lambda: pdf_signer.sign_pdf(
+                    writer, output=io.BytesIO(), bytes_reserved=loaded.bytes_reserved))
         except SigningError:
             raise
         except Exception as exc:  # pyHanko raises many kinds; the caller needs one

@@ -22,6 +22,7 @@ from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverage
 
 from signing.errors import SigningError
 from signing.identity import CertIdentity, identity_from_certificate
+from signing.loops import outside_event_loop
 from signing.trust import Province, TrustMaterial
 from signing.validation import crl_problem, strict_context
 
@@ -348,7 +349,21 @@ def verify_sealed_pdf(
     now: datetime | None = None,
 ) -> VerificationReport:
     """None for competent_province/department means "any department of the federation"
-    (offline checks); the node always passes both."""
+    (offline checks); the node always passes both. Safe to call inside a running event loop."""
+    return outside_event_loop(lambda: _verify(
+        pdf, trust=trust, competent_province=competent_province, competent_department=competent_department,
+        issued_sha256=issued_sha256, now=now))
+
+
+def _verify(
+    pdf: bytes,
+    *,
+    trust: TrustMaterial,
+    competent_province: str | None,
+    competent_department: str | None,
+    issued_sha256: str | None,
+    now: datetime | None,
+) -> VerificationReport:
     checked_at = now or datetime.now(timezone.utc)
     digest = hashlib.sha256(pdf).hexdigest()
     found: dict[str, Any] = {"signer": None, "signed_at": None}

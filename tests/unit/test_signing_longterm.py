@@ -201,3 +201,27 @@ def test_a_second_seal_by_an_outsider_after_the_archive_timestamp_is_refused(
         signer=signer, new_field_spec=fields.SigFieldSpec("Outsider", box=(72, 72, 152, 152)))
     report = check(out.getvalue(), fed)
     assert (report.verdict, report.reason) == (Verdict.TOTAL_FAILED, Reason.EXTRA_SIGNATURE), report.render()
+
+
+def test_sealing_and_verifying_work_inside_a_running_event_loop(fed: Federation) -> None:
+    import asyncio
+
+    async def inside_a_loop() -> VerificationReport:
+        pdf = DepartmentSealer(federation=fed, province_code=COMPETENT).issue(request())
+        return check(pdf, fed)
+
+    report = asyncio.run(inside_a_loop())
+    assert report.passed, report.render()
+
+
+def test_a_province_ca_publishes_a_fresh_crl_once_half_its_life_has_passed(tmp_path: Path) -> None:
+    from cryptography import x509
+
+    small = make_federation(tmp_path / "fed", provinces=[
+        Province(COMPETENT, "浙江省", {"market": "浙江省市场监督管理局"}), Province(OTHER, "安徽省", {})])
+    assert small.publish_crl_if_due(COMPETENT) is False
+    assert small.publish_crl_if_due(COMPETENT, now=datetime.now(timezone.utc) + timedelta(days=4)) is True
+    crl = x509.load_pem_x509_crl(small.crl_pem(COMPETENT))
+    assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 2
+    (small.directory / "provinces" / COMPETENT / "ca.key").unlink()  # a window node holds no CA key
+    assert small.publish_crl_if_due(COMPETENT, now=datetime.now(timezone.utc) + timedelta(days=6)) is False
