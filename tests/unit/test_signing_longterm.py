@@ -63,7 +63,9 @@ def short_lived(fed: Federation, tmp_path_factory: pytest.TempPathFactory) -> di
                                 timestamper=timestamper).getvalue()
 
     stamper = AuthorityTimeStamper(TimestampAuthority.of_province(fed, COMPETENT))
-    sealed = {"B-LT": sealer.seal(pdf, department_key="market"), "B-B": bare_sign(None), "B-T": bare_sign(stamper)}
+    lta = DepartmentSealer(federation=fed, province_code=COMPETENT, level=PadesLevel.B_LTA)
+    sealed = {"B-LT": sealer.seal(pdf, department_key="market"), "B-LTA": lta.seal(pdf, department_key="market"),
+              "B-B": bare_sign(None), "B-T": bare_sign(stamper)}
     fed.reissue_seal(COMPETENT, "market")  # later tests seal with a normal certificate again
     return sealed
 
@@ -79,13 +81,14 @@ def test_a_seal_carries_a_timestamp_from_the_issuing_province_tsa(fed: Federatio
     assert "时间戳证明" in report.explanation_zh and "北京时间" in report.render()
 
 
+@pytest.mark.parametrize("level", ["B-LT", "B-LTA"])
 def test_an_expired_seal_still_passes_on_its_embedded_long_term_data_and_timestamp(
-    fed: Federation, short_lived: dict[str, bytes],
+    fed: Federation, short_lived: dict[str, bytes], level: str,
 ) -> None:
     after_expiry = datetime.now(timezone.utc) + timedelta(days=1)
-    report = check(short_lived["B-LT"], fed, now=after_expiry)
+    report = check(short_lived[level], fed, now=after_expiry)
     assert report.passed, report.render()
-    assert report.long_term and report.level == "B-LT"
+    assert report.long_term and report.level == level
     assert "现已过期" in report.explanation_zh
 
 
