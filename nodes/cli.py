@@ -32,6 +32,24 @@ def _pki_init(args: argparse.Namespace) -> int:
     operators = [tuple(op.split(":", 2)) for op in args.operator]
     fed = init_federation(Path(args.directory), provinces=default_provinces(), operators=operators)  # type: ignore[arg-type]
     print(f"federation created in {fed.directory}: provinces {', '.join(sorted(fed.provinces))}")
+    from signing.pki import PASSPHRASE_ENV, key_passphrase
+
+    print(f"private keys encrypted with the passphrase in {PASSPHRASE_ENV}" if key_passphrase() else
+          f"private keys NOT encrypted at rest: set {PASSPHRASE_ENV} before `pki init` to encrypt them")
+    return 0
+
+
+def _pki_token_seal(args: argparse.Namespace) -> int:
+    from signing.hsm import Pkcs11Token, generate_seal_key, seal_key_label
+    from signing.pki import Federation
+
+    fed = Federation.open(Path(args.directory))
+    fed.seal_paths(args.province, args.department)  # refuse an unknown department before touching the token
+    token = Pkcs11Token(module=args.module, token_label=args.token)
+    public = generate_seal_key(token, province_code=args.province, department_key=args.department)
+    fed.certify_token_seal(args.province, args.department, public_key=public)
+    print(f"seal key {seal_key_label(args.province, args.department)} generated in token {args.token!r} and "
+          "certified; run the node with TONGBAN_PKCS11_MODULE, TONGBAN_PKCS11_TOKEN and TONGBAN_PKCS11_PIN")
     return 0
 
 
@@ -187,6 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--province", required=True)
     revoke.add_argument("--department", required=True)
     revoke.set_defaults(func=_pki_revoke)
+    token_seal = pki_sub.add_parser("token-seal", help="generate a seal key inside a PKCS#11 token and certify it")
+    token_seal.add_argument("directory")
+    token_seal.add_argument("--province", required=True)
+    token_seal.add_argument("--department", required=True)
+    token_seal.add_argument("--module", required=True, help="PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so")
+    token_seal.add_argument("--token", required=True, help="token label; the PIN comes from TONGBAN_PKCS11_PIN")
+    token_seal.set_defaults(func=_pki_token_seal)
     tsa = pki_sub.add_parser("tsa", help="(re-)issue provinces' timestamp authority certificates")
     tsa.add_argument("directory")
     tsa.add_argument("province", nargs="+")

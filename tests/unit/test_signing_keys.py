@@ -98,3 +98,21 @@ def test_a_wrong_token_pin_is_a_clear_error(softhsm: Pkcs11Token, tmp_path: Path
     monkeypatch.setenv(PIN_ENV, "000000")
     with pytest.raises(SigningError, match=f"check the token label and the PIN in {PIN_ENV}"):
         DepartmentSealer(federation=fed, province_code=COMPETENT, token=softhsm).issue(request())
+
+
+def test_the_token_seal_command_moves_a_department_seal_into_the_token(
+    softhsm: Pkcs11Token, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from nodes.cli import main
+    from nodes.wiring import build_sealer
+
+    fed = make_federation(tmp_path / "fed", provinces=PROVINCES)
+    code = main(["pki", "token-seal", str(fed.directory), "--province", COMPETENT, "--department", "market",
+                 "--module", SOFTHSM_MODULE, "--token", "zj-seals"])
+    assert code == 0, capsys.readouterr().err
+    sealer = build_sealer(fed, COMPETENT, env={"TONGBAN_PKCS11_MODULE": SOFTHSM_MODULE,
+                                               "TONGBAN_PKCS11_TOKEN": "zj-seals"})
+    try:
+        assert passes(sealer.issue(request()), fed)
+    finally:
+        sealer.close()
