@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
+from cryptography import x509 as cx509
 from pyhanko.keys import load_certs_from_pemder_data
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
@@ -275,13 +276,7 @@ def _check_signature_timestamp(status: PdfSignatureStatus, identity: CertIdentit
     if not ts.intact or not ts.valid:
         raise _Refusal(Reason.SIG_CRYPTO_FAILURE, "the signature timestamp token does not verify")
     if not ts.trusted:
-        root = load_certs_from_pemder_data(trust.root_pem)
-        problem = crl_problem(trust, moment=moment, issuer_names_der=[
-            ts.signing_cert.issuer.dump(), *(c.subject.dump() for c in root)])
-        if problem is not None:
-            raise _Refusal(Reason.TRY_LATER, f"the signature timestamp's TSA cannot be checked: {problem}")
-        raise _Refusal(Reason.NO_CERTIFICATE_CHAIN_FOUND,
-                       "the signature timestamp comes from a TSA without a trusted chain to the federation root")
+        raise _untrusted_tsa(ts.signing_cert, trust=trust, moment=moment, what="the signature timestamp")
     try:
         tsa = identity_from_certificate(ts.signing_cert.dump())
     except SigningError as exc:
@@ -294,9 +289,17 @@ def _check_signature_timestamp(status: PdfSignatureStatus, identity: CertIdentit
     return ts.timestamp, tsa.common_name
 
 
-def _revoked_now(status: PdfSignatureStatus, trust: TrustMaterial) -> bool:
-    from cryptography import x509 as cx509
+def _untrusted_tsa(cert: Any, *, trust: TrustMaterial, moment: datetime, what: str) -> _Refusal:
+    """A stale or missing CRL is worth retrying (TRY_LATER); anything else is final."""
+    root = load_certs_from_pemder_data(trust.root_pem)
+    problem = crl_problem(trust, moment=moment, issuer_names_der=[cert.issuer.dump(), *(c.subject.dump() for c in root)])
+    if problem is not None:
+        return _Refusal(Reason.TRY_LATER, f"{what}'s TSA cannot be checked: {problem}")
+    return _Refusal(Reason.NO_CERTIFICATE_CHAIN_FOUND, f"{what} comes from a TSA without a trusted chain to the "
+                                                       "federation root")
 
+
+def _revoked_now(status: PdfSignatureStatus, trust: TrustMaterial) -> bool:
     serial, issuer = status.signing_cert.serial_number, status.signing_cert.issuer.dump()
     for der in trust.crls_der:
         crl = cx509.load_der_x509_crl(der)
@@ -305,7 +308,8 @@ def _revoked_now(status: PdfSignatureStatus, trust: TrustMaterial) -> bool:
     return False
 
 
-def _check_doc_timestamps(doc_timestamps: list[Any], *, trust: TrustMaterial, now: datetime | None) -> None:
+def _check_doc_timestamps(doc_timestamps: list[Any], *, trust: TrustMaterial, now: datetime | None,
+                          moment: datetime) -> None:
     """B-LTA: each document timestamp must be sound and trusted, and the last must cover the
     whole file, so nothing was appended after the archive timestamp."""
     for ts in doc_timestamps:
@@ -313,8 +317,8 @@ def _check_doc_timestamps(doc_timestamps: list[Any], *, trust: TrustMaterial, no
         if not status.intact or not status.valid:
             raise _Refusal(Reason.HASH_FAILURE, f"document timestamp {ts.field_name} does not verify")
         if not status.trusted:
-            raise _Refusal(Reason.NO_CERTIFICATE_CHAIN_FOUND,
-                           f"document timestamp {ts.field_name} has no trusted chain to the federation root")
+            raise _untrusted_tsa(status.signing_cert, trust=trust, moment=moment,
+                                 what=f"document timestamp {ts.field_name}")
     last = doc_timestamps[-1]
     if last.coverage is not SignatureCoverageLevel.ENTIRE_FILE:
         raise _Refusal(Reason.MODIFIED_AFTER_SIGNING, "bytes were appended after the last document timestamp")
@@ -399,7 +403,7 @@ def _verify(
         if stamp is not None:
             found["timestamp_at"], found["timestamp_authority"] = stamp
         if doc_timestamps:
-            _check_doc_timestamps(doc_timestamps, trust=trust, now=now)
+            _check_doc_timestamps(doc_timestamps, trust=trust, now=now, moment=checked_at)
         try:
             _check_trust(status, trust=trust, moment=checked_at, archive_updates_allowed=bool(doc_timestamps))
         except _Refusal as refusal:

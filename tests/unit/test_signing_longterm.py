@@ -228,3 +228,9 @@ def test_a_province_ca_publishes_a_fresh_crl_once_half_its_life_has_passed(tmp_p
     assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 2
     (small.directory / "provinces" / COMPETENT / "ca.key").unlink()  # a window node holds no CA key
     assert small.publish_crl_if_due(COMPETENT, now=datetime.now(timezone.utc) + timedelta(days=6)) is False
+
+
+def test_a_b_lta_seal_with_stale_crls_is_indeterminate_not_passed(fed: Federation) -> None:
+    lta = DepartmentSealer(federation=fed, province_code=COMPETENT, level=PadesLevel.B_LTA).issue(request())
+    report = check(lta, fed, now=datetime.now(timezone.utc) + timedelta(days=8))
+    assert (report.verdict, report.reason) == (Verdict.INDETERMINATE, Reason.TRY_LATER), report.render()
