@@ -36,7 +36,8 @@ SEAL_FIELD = "TongbanSeal"
 # precomputed size saves pyHanko a dry-run signature per seal and keeps /Contents short,
 # which verifiers parse character by character.
 CMS_OVERHEAD_HEX = 2048
-# The signature timestamp token carries the TSA certificate, its CA and a signed TSTInfo.
+# The signature timestamp token carries the TSA certificate, its CA and a signed TSTInfo
+# (about 1.6 KB, so 3.2 K hex digits); the margin covers longer names.
 TIMESTAMP_OVERHEAD_HEX = 2 * 2 * 1100 + 2048
 
 

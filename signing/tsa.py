@@ -2,7 +2,7 @@
 
 `TimestampAuthority` answers DER TimeStampReq with DER TimeStampResp, signed with the
 province's TSA key (EC P-256). The node's own sealer reaches it in-process through
-`AuthorityTimeStamper`; other software reaches it over HTTP (`serve_tsa_http`, loopback,
+`AuthorityTimeStamper`; other software reaches it over HTTP (`TsaHttpServer`, loopback,
 `application/timestamp-query`) through `HttpTimeStamper` or any RFC 3161 client."""
 
 from __future__ import annotations
