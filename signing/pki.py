@@ -7,6 +7,7 @@ import datetime as dt
 import ipaddress
 import json
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -39,6 +40,7 @@ MANIFEST = "federation.json"
 PASSPHRASE_ENV = "TONGBAN_KEY_PASSPHRASE"
 
 PrivateKey = ec.EllipticCurvePrivateKey
+_CRL_INSTALL = threading.Lock()
 
 
 def default_provinces() -> list[Province]:
@@ -98,10 +100,18 @@ def _key_pem(key: PrivateKey, *, passphrase: bytes | None = None) -> bytes:
 
 def _write(path: Path, data: bytes, *, secret: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Create with the final mode so a key is never readable by others, not even briefly.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
+    # Write beside, then rename: a verifier reading CRLs while the directory exchange installs a
+    # new one sees the old file or the new one, never half of it. Created with the final mode so
+    # a key is never readable by others, not even briefly.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _pem(cert: x509.Certificate) -> bytes:
@@ -382,13 +392,14 @@ class Federation:
             if not crl.is_signature_valid(ca_cert.public_key()):
                 raise SigningError(f"the CRL claiming to be from {crl.issuer.rfc4514_string()} is not signed by "
                                    "that CA; refusing it")
-            old = x509.load_pem_x509_crl(self._read(folder / "crl.pem"))
-            number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-            old_number = old.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-            if number <= old_number:
-                return False
-            _write(folder / "crl.pem", crl.public_bytes(serialization.Encoding.PEM))
-            return True
+            with _CRL_INSTALL:  # compare-and-replace as one step against concurrent refreshes
+                old = x509.load_pem_x509_crl(self._read(folder / "crl.pem"))
+                number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+                old_number = old.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+                if number <= old_number:
+                    return False
+                _write(folder / "crl.pem", crl.public_bytes(serialization.Encoding.PEM))
+                return True
         raise SigningError(f"the CRL issuer {crl.issuer.rfc4514_string()} is not a CA of this federation")
 
     def revoke(self, code: str, *, cert_pem: bytes) -> None:
