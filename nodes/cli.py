@@ -31,6 +31,24 @@ def _pki_init(args: argparse.Namespace) -> int:
     operators = [tuple(op.split(":", 2)) for op in args.operator]
     fed = init_federation(Path(args.directory), provinces=default_provinces(), operators=operators)  # type: ignore[arg-type]
     print(f"federation created in {fed.directory}: provinces {', '.join(sorted(fed.provinces))}")
+    from signing.pki import PASSPHRASE_ENV, key_passphrase
+
+    print(f"private keys encrypted with the passphrase in {PASSPHRASE_ENV}" if key_passphrase() else
+          f"private keys NOT encrypted at rest: set {PASSPHRASE_ENV} before `pki init` to encrypt them")
+    return 0
+
+
+def _pki_token_seal(args: argparse.Namespace) -> int:
+    from signing.hsm import Pkcs11Token, generate_seal_key, seal_key_label
+    from signing.pki import Federation
+
+    fed = Federation.open(Path(args.directory))
+    fed.seal_paths(args.province, args.department)  # refuse an unknown department before touching the token
+    token = Pkcs11Token(module=args.module, token_label=args.token)
+    public = generate_seal_key(token, province_code=args.province, department_key=args.department)
+    fed.certify_token_seal(args.province, args.department, public_key=public)
+    print(f"seal key {seal_key_label(args.province, args.department)} generated in token {args.token!r} and "
+          "certified; run the node with TONGBAN_PKCS11_MODULE, TONGBAN_PKCS11_TOKEN and TONGBAN_PKCS11_PIN")
     return 0
 
 
@@ -39,13 +57,113 @@ def _verify(args: argparse.Namespace) -> int:
     from signing.verify import verify_sealed_pdf
 
     federation = Federation.open(Path(args.pki))
-    pdf = Path(args.file).read_bytes()
+    try:
+        pdf = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"tongban: cannot read {args.file} ({exc.strerror}); give the path of the PDF to verify",
+              file=sys.stderr)
+        return 2
     report = verify_sealed_pdf(
         pdf, trust=federation.trust(), competent_province=args.province,
         competent_department=args.department, issued_sha256=args.issued_sha256,
     )
     print(json.dumps(report.summary(), ensure_ascii=False, indent=2) if args.json else report.render())
-    return 0 if report.passed else 1
+    # 0 print, 1 refused, 3 indeterminate (retry after fresh CRLs): scripts can tell them apart.
+    return 0 if report.passed else 3 if report.verdict == "INDETERMINATE" else 1
+
+
+def _issuer(value: str) -> str | None:
+    return None if value == "root" else value
+
+
+def _pki_crl_publish(args: argparse.Namespace) -> int:
+    from signing.pki import Federation
+
+    fed = Federation.open(Path(args.directory))
+    for issuer in args.issuer:
+        fed.reissue_crl(_issuer(issuer))
+        print(f"published a fresh CRL for {issuer}")
+    return 0
+
+
+def _pki_crl_show(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from cryptography import x509
+
+    from signing.pki import Federation
+
+    fed = Federation.open(Path(args.directory))
+    print(f"{'issuer':<8} {'number':>6}  {'this update (UTC)':<20} {'next update (UTC)':<20} revoked  state")
+    for issuer in ["root", *sorted(fed.provinces)]:
+        crl = x509.load_pem_x509_crl(fed.crl_pem(_issuer(issuer)))
+        number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+        stale = crl.next_update_utc is not None and crl.next_update_utc <= datetime.now(timezone.utc)
+        print(f"{issuer:<8} {number:>6}  {crl.last_update_utc:%Y-%m-%d %H:%M:%S}  "
+              f"{crl.next_update_utc:%Y-%m-%d %H:%M:%S}  {len(list(crl)):>7}  {'STALE' if stale else 'current'}")
+    return 0
+
+
+def _pki_crl_fetch(args: argparse.Namespace) -> int:
+    from nodes.config import NodeConfig
+    from nodes.directory import RevocationExchange
+    from nodes.tls import channel_credentials
+    from signing.pki import Federation
+
+    config = NodeConfig.load(Path(args.config))
+    fed = Federation.open(config.pki_dir)
+    cert, key = fed.node_tls(config.province)
+    exchange = RevocationExchange(
+        federation=fed, peers=config.peers,
+        credentials=channel_credentials(fed, cert_pem=cert, key_pem=key, province_of_cert=config.province))
+    failed = 0
+    for outcome in exchange.refresh_all():
+        if outcome.error:
+            failed += 1
+            print(f"{outcome.peer}: {outcome.error}")
+            continue
+        print(f"{outcome.peer}: installed {', '.join(outcome.installed) or '-'}; "
+              f"unchanged {', '.join(outcome.unchanged) or '-'}"
+              + (f"; refused {'; '.join(outcome.refused)}" if outcome.refused else ""))
+    return 1 if failed else 0
+
+
+def _pki_revoke(args: argparse.Namespace) -> int:
+    from signing.pki import Federation
+
+    fed = Federation.open(Path(args.directory))
+    cert_path, _ = fed.seal_paths(args.province, args.department)
+    fed.revoke(args.province, cert_pem=cert_path.read_bytes())
+    print(f"revoked the seal of {args.province}/{args.department}; publish the CRL to partners "
+          "(they fetch it through the directory)")
+    return 0
+
+
+def _pki_tsa(args: argparse.Namespace) -> int:
+    from signing.pki import Federation
+
+    fed = Federation.open(Path(args.directory))
+    for code in args.province:
+        fed.issue_tsa(code)
+        print(f"issued the timestamp authority certificate of {code}")
+    return 0
+
+
+def _tsa_serve(args: argparse.Namespace) -> int:
+    import threading
+
+    from signing.pki import Federation
+    from signing.tsa import TimestampAuthority, TsaHttpServer
+
+    host, _, port = args.listen.rpartition(":")
+    server = TsaHttpServer(TimestampAuthority.of_province(Federation.open(Path(args.pki)), args.province),
+                           host=host or "127.0.0.1", port=int(port)).start()
+    print(f"RFC 3161 timestamp authority of {args.province} at {server.url}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,10 +187,44 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("directory")
     init.add_argument("--operator", action="append", default=[], metavar="PROVINCE:ROLE:ID")
     init.set_defaults(func=_pki_init)
+    crl = pki_sub.add_parser("crl", help="certificate revocation lists")
+    crl_sub = crl.add_subparsers(dest="crl_command", required=True)
+    publish = crl_sub.add_parser("publish", help="re-issue CRLs (same entries, next number, fresh next update)")
+    publish.add_argument("directory")
+    publish.add_argument("issuer", nargs="+", help="province code, or 'root'")
+    publish.set_defaults(func=_pki_crl_publish)
+    show = crl_sub.add_parser("show", help="list the CRLs held, their numbers and freshness")
+    show.add_argument("directory")
+    show.set_defaults(func=_pki_crl_show)
+    fetch = crl_sub.add_parser("fetch", help="pull partners' CRLs through the federation directory now")
+    fetch.add_argument("--config", required=True, help="the node's config (peers, pki_dir, province)")
+    fetch.set_defaults(func=_pki_crl_fetch)
+    revoke = pki_sub.add_parser("revoke", help="revoke a department seal at its province CA")
+    revoke.add_argument("directory")
+    revoke.add_argument("--province", required=True)
+    revoke.add_argument("--department", required=True)
+    revoke.set_defaults(func=_pki_revoke)
+    token_seal = pki_sub.add_parser("token-seal", help="generate a seal key inside a PKCS#11 token and certify it")
+    token_seal.add_argument("directory")
+    token_seal.add_argument("--province", required=True)
+    token_seal.add_argument("--department", required=True)
+    token_seal.add_argument("--module", required=True, help="PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so")
+    token_seal.add_argument("--token", required=True, help="token label; the PIN comes from TONGBAN_PKCS11_PIN")
+    token_seal.set_defaults(func=_pki_token_seal)
+    tsa = pki_sub.add_parser("tsa", help="(re-)issue provinces' timestamp authority certificates")
+    tsa.add_argument("directory")
+    tsa.add_argument("province", nargs="+")
+    tsa.set_defaults(func=_pki_tsa)
+
+    tsa_serve = sub.add_parser("tsa", help="serve a province's RFC 3161 timestamp authority over HTTP")
+    tsa_serve.add_argument("--pki", required=True)
+    tsa_serve.add_argument("--province", required=True)
+    tsa_serve.add_argument("--listen", default="127.0.0.1:3161")
+    tsa_serve.set_defaults(func=_tsa_serve)
 
     verify = sub.add_parser("verify", help="verify a sealed PDF offline with the federation's trust material")
     verify.add_argument("file")
-    verify.add_argument("--pki", required=True, help="federation directory")
+    verify.add_argument("--pki", required=True, help="federation directory (public material and CRLs suffice)")
     verify.add_argument("--province", help="competent province code to require")
     verify.add_argument("--department", help="competent department key to require")
     verify.add_argument("--issued-sha256", help="SHA-256 the competent node recorded as issued")

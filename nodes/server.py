@@ -12,13 +12,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from nodes.config import NodeConfig
+from nodes.directory import DirectoryServicer, RevocationExchange, RevocationRefresher
 from nodes.interceptors import AccessLogInterceptor, CallerIdentityInterceptor, ErrorMappingInterceptor
 from nodes.servicers import AuditServicer, DepartmentServicer, PeerServicer, WindowServicer
 from nodes.tls import MAX_MESSAGE, server_credentials
 from nodes.wiring import Node, build_node
 from tongban_pb import (
-    audit_pb2, audit_pb2_grpc, department_pb2, department_pb2_grpc, peer_pb2, peer_pb2_grpc,
-    window_pb2, window_pb2_grpc,
+    audit_pb2, audit_pb2_grpc, department_pb2, department_pb2_grpc, directory_pb2, directory_pb2_grpc, peer_pb2,
+    peer_pb2_grpc, window_pb2, window_pb2_grpc,
 )
 
 log = logging.getLogger("tongban.node")
@@ -28,6 +29,7 @@ SERVICES = (
     department_pb2.DESCRIPTOR.services_by_name["DepartmentService"].full_name,
     peer_pb2.DESCRIPTOR.services_by_name["PeerService"].full_name,
     audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+    directory_pb2.DESCRIPTOR.services_by_name["DirectoryService"].full_name,
 )
 
 
@@ -37,6 +39,7 @@ class RunningNode:
         self.server = server
         self.port = port
         self.health = health_servicer
+        self.refresher: RevocationRefresher | None = None
 
     @property
     def address(self) -> str:
@@ -44,6 +47,8 @@ class RunningNode:
         return f"{host}:{self.port}"
 
     def stop(self, grace: float = 2.0) -> None:
+        if self.refresher is not None:
+            self.refresher.stop()
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
         self.node.close()
@@ -68,6 +73,8 @@ def start_node(config: NodeConfig) -> RunningNode:
     department_pb2_grpc.add_DepartmentServiceServicer_to_server(DepartmentServicer(ctx), server)
     peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(ctx), server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(ctx), server)
+    directory_pb2_grpc.add_DirectoryServiceServicer_to_server(
+        DirectoryServicer(federation=node.federation, province=config.province), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -79,7 +86,12 @@ def start_node(config: NodeConfig) -> RunningNode:
     for name in ("", *SERVICES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("node %s listening on port %d", config.province, port)
-    return RunningNode(node, server, port, health_servicer)
+    running = RunningNode(node, server, port, health_servicer)
+    running.refresher = RevocationRefresher(
+        exchange=RevocationExchange(federation=node.federation, peers=config.peers,
+                                    credentials=node.peers.credentials),
+        province=config.province).start()
+    return running
 
 
 def serve_forever(config: NodeConfig, *, ready_file: str | None = None) -> None:

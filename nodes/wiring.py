@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -15,7 +17,9 @@ from nodes.peers import GrpcPeerGateway
 from nodes.spool import FolderSpool
 from nodes.tls import channel_credentials
 from signing.pki import Federation
-from signing.seal import DepartmentSealer
+from signing.hsm import Pkcs11Token
+from signing.seal import DepartmentSealer, PadesLevel
+from signing.tsa import HttpTimeStamper
 from signing.verify import SealVerifier
 from storage.factory import open_object_store
 
@@ -30,6 +34,22 @@ def provinces_of(federation: Federation) -> dict[str, dict[str, Any]]:
         code: {"name": p.name, "departments": dict(p.departments)}
         for code, p in federation.provinces.items()
     }
+
+
+def build_sealer(federation: Federation, province: str, env: Mapping[str, str] | None = None) -> DepartmentSealer:
+    """The province's sealer. By default seal keys are files (encrypted at rest when
+    TONGBAN_KEY_PASSPHRASE is set) and timestamps come from the province TSA in-process.
+    TONGBAN_PKCS11_MODULE + TONGBAN_PKCS11_TOKEN (PIN in TONGBAN_PKCS11_PIN) move the keys to a
+    token; TONGBAN_TSA_URL uses a TSA served beside the node; TONGBAN_PADES_LEVEL=B-LTA archives."""
+    env = os.environ if env is None else env
+    module, token_label = env.get("TONGBAN_PKCS11_MODULE"), env.get("TONGBAN_PKCS11_TOKEN")
+    token = Pkcs11Token(module=module, token_label=token_label) if module and token_label else None
+    tsa_url = env.get("TONGBAN_TSA_URL")
+    return DepartmentSealer(
+        federation=federation, province_code=province, token=token,
+        timestamper=HttpTimeStamper(tsa_url) if tsa_url else None,
+        level=PadesLevel(env.get("TONGBAN_PADES_LEVEL", PadesLevel.B_LT.value)),
+    )
 
 
 @dataclass
@@ -59,8 +79,9 @@ def build_node(config: NodeConfig) -> Node:
         catalog=load_catalog(),
         store=open_object_store(config.object_store),
         peers=peers,
-        issuer=DepartmentSealer(federation=federation, province_code=config.province),
-        verifier=SealVerifier(trust=federation.trust()),
+        issuer=build_sealer(federation, config.province),
+        # trust_source, not a snapshot: CRLs refreshed on disk by the directory exchange apply at once.
+        verifier=SealVerifier(trust_source=federation.trust),
         spool=FolderSpool(config.spool_dir),
     )
     return Node(config=config, federation=federation, context=context, peers=peers)

@@ -13,7 +13,7 @@ from cryptography.x509.oid import NameOID
 from signing.errors import SigningError
 
 URN = "urn:tongban:"
-ROLES = frozenset({"root", "province-ca", "node", "window", "officer", "auditor", "seal"})
+ROLES = frozenset({"root", "province-ca", "node", "window", "officer", "auditor", "seal", "tsa"})
 OPERATOR_ROLES = frozenset({"window", "officer", "auditor"})
 PROVINCE_CODE = re.compile(r"^\d{6}$")
 DEPARTMENT_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")

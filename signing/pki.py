@@ -7,6 +7,7 @@ import datetime as dt
 import ipaddress
 import json
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from signing.identity import (
 )
 from signing.trust import Province, TrustMaterial
 
-__all__ = ["Federation", "Province", "default_provinces", "init_federation", "load_private_key"]
+__all__ = ["Federation", "Province", "default_provinces", "init_federation", "key_passphrase", "load_private_key"]
 
 ROOT_CODE = "000000"  # the root speaks for the federation, not for a province
 CRL_BASE = "http://crl.tongban.invalid"  # never fetched: it tells validators a CRL is expected
@@ -31,9 +32,15 @@ CRL_LIFETIME = dt.timedelta(days=7)
 # whose clock runs a little behind.
 BACKDATE = dt.timedelta(minutes=5)
 ROOT_DAYS, PROVINCE_CA_DAYS, NODE_DAYS, SEAL_DAYS, OPERATOR_DAYS = 3650, 1826, 365, 730, 365
+# A timestamp outlives the seal it dates: the TSA certificate must stay valid (and revocation-
+# checkable) long after seal certificates expire, so it lives as long as its CA.
+TSA_DAYS = PROVINCE_CA_DAYS - 1
 MANIFEST = "federation.json"
+# Keys are encrypted at rest (PKCS#8, scrypt-based best available encryption) when this is set.
+PASSPHRASE_ENV = "TONGBAN_KEY_PASSPHRASE"
 
 PrivateKey = ec.EllipticCurvePrivateKey
+_CRL_INSTALL = threading.Lock()
 
 
 def default_provinces() -> list[Province]:
@@ -56,28 +63,55 @@ def default_provinces() -> list[Province]:
     ]
 
 
-def load_private_key(path: Path) -> PrivateKey:
-    """The only place keys are read, so a passphrase or an HSM can be added here later."""
+def key_passphrase() -> bytes | None:
+    value = os.environ.get(PASSPHRASE_ENV)
+    return value.encode("utf-8") if value else None
+
+
+def load_private_key(path: Path, *, passphrase: bytes | None = None) -> PrivateKey:
+    """The only place key files are read. An encrypted key needs the passphrase, given here or
+    in $TONGBAN_KEY_PASSPHRASE; a plain key is read as it is."""
+    passphrase = passphrase if passphrase is not None else key_passphrase()
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
-        raise SigningError(f"cannot load private key {path} ({exc}); check the file and its permissions") from exc
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SigningError(f"cannot read private key {path} ({exc}); check the file and its permissions") from exc
+    encrypted = b"ENCRYPTED PRIVATE KEY" in data
+    if encrypted and passphrase is None:
+        raise SigningError(f"private key {path} is encrypted; set {PASSPHRASE_ENV} to its passphrase "
+                           "(or key_passphrase in the node's config)")
+    try:
+        key = serialization.load_pem_private_key(data, password=passphrase if encrypted else None)
+    except (ValueError, TypeError) as exc:
+        hint = (f"the passphrase in {PASSPHRASE_ENV} is wrong for this key" if encrypted
+                else "the file is not a PEM private key")
+        raise SigningError(f"cannot load private key {path}: {hint}") from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise SigningError(f"{path} is not an EC private key; re-create it with `tongban pki init`")
     return key
 
 
-def _key_pem(key: PrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+def _key_pem(key: PrivateKey, *, passphrase: bytes | None = None) -> bytes:
+    passphrase = passphrase if passphrase is not None else key_passphrase()
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption())
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
 
 def _write(path: Path, data: bytes, *, secret: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Create with the final mode so a key is never readable by others, not even briefly.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
+    # Write beside, then rename: a verifier reading CRLs while the directory exchange installs a
+    # new one sees the old file or the new one, never half of it. Created with the final mode so
+    # a key is never readable by others, not even briefly.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _pem(cert: x509.Certificate) -> bytes:
@@ -107,6 +141,9 @@ def _issue(
     dns: Sequence[str] = (),
     ips: Sequence[str] = (),
     crl_url: str | None = None,
+    critical_eku: bool = False,
+    not_after: dt.datetime | None = None,
+    public_key: ec.EllipticCurvePublicKey | None = None,
 ) -> x509.Certificate:
     now = dt.datetime.now(dt.timezone.utc)
     issuer_name, signing_key = (issuer[0].subject, issuer[1]) if issuer else (subject, key)
@@ -120,20 +157,20 @@ def _issue(
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer_name)
-        .public_key(key.public_key())
+        .public_key(public_key or key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + dt.timedelta(days=days))
+        .not_valid_after(not_after or now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=ca_path_length), critical=True)
         .add_extension(x509.KeyUsage(**usage), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key or key.public_key()), critical=False)
         .add_extension(x509.SubjectAlternativeName(san), critical=False)
     )
     if issuer:
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer[1].public_key()), critical=False)
     if eku:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=critical_eku)
     if crl_url:
         builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
             full_name=[x509.UniformResourceIdentifier(crl_url)], relative_name=None, reasons=None,
@@ -144,13 +181,14 @@ def _issue(
 def _crl(
     *, issuer: x509.Certificate, key: PrivateKey, number: int,
     revoked: Iterable[x509.RevokedCertificate] = (),
+    lifetime: dt.timedelta = CRL_LIFETIME,
 ) -> x509.CertificateRevocationList:
     now = dt.datetime.now(dt.timezone.utc)
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuer.subject)
         .last_update(now - BACKDATE)
-        .next_update(now + CRL_LIFETIME)
+        .next_update(now + lifetime)
         .add_extension(x509.CRLNumber(number), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
     )
@@ -212,16 +250,22 @@ class Federation:
     def province_ca_pem(self, code: str) -> bytes:
         return self._read(self._province_dir(code) / "ca.pem")
 
+    def _plain_key(self, path: Path) -> bytes:
+        # gRPC wants an unencrypted PEM; it is decrypted in memory only.
+        self._read(path)
+        return load_private_key(path).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
     def node_tls(self, code: str) -> tuple[bytes, bytes]:
         folder = self._province_dir(code)
-        return self._read(folder / "node.pem"), self._read(folder / "node.key")
+        return self._read(folder / "node.pem"), self._plain_key(folder / "node.key")
 
     def operator_tls(self, code: str, operator_id: str) -> tuple[bytes, bytes]:
         folder = self._province_dir(code) / "operators"
         if not OPERATOR_ID.match(operator_id) or not (folder / f"{operator_id}.pem").exists():
             raise SigningError(f"no operator {operator_id!r} in province {code}; issue one with "
                                f"`tongban pki init --operator {code}:window:{operator_id}` or issue_operator()")
-        return self._read(folder / f"{operator_id}.pem"), self._read(folder / f"{operator_id}.key")
+        return self._read(folder / f"{operator_id}.pem"), self._plain_key(folder / f"{operator_id}.key")
 
     def seal_paths(self, code: str, department_key: str) -> tuple[Path, Path]:
         province = self.provinces.get(code)
@@ -230,6 +274,18 @@ class Federation:
                                "check the department key against federation.json")
         folder = self._province_dir(code) / "seals"
         return folder / f"{department_key}.pem", folder / f"{department_key}.key"
+
+    def tsa_paths(self, code: str) -> tuple[Path, Path]:
+        folder = self._province_dir(code)
+        if not (folder / "tsa.pem").exists():
+            raise SigningError(f"province {code} has no timestamp authority certificate; issue one with "
+                               f"`tongban pki tsa {self.directory} {code}`")
+        return folder / "tsa.pem", folder / "tsa.key"
+
+    def crl_pem(self, code: str | None) -> bytes:
+        """The current CRL of a province CA, or of the root for None."""
+        folder = self.directory / "root" if code is None else self._province_dir(code)
+        return self._read(folder / "crl.pem")
 
     def crls_der(self) -> list[bytes]:
         paths = [self.directory / "root" / "crl.pem"]
@@ -265,7 +321,86 @@ class Federation:
         )
         _write(folder / "operators" / f"{operator_id}.key", _key_pem(key), secret=True)
         _write(folder / "operators" / f"{operator_id}.pem", _pem(cert))
-        return _pem(cert), _key_pem(key)
+        return _pem(cert), key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+    def issue_tsa(self, code: str) -> bytes:
+        """(Re-)issue the province's timestamp authority certificate and key."""
+        ca_cert, ca_key, folder = self._ca(code)
+        _write_tsa(folder, province=self.provinces[code], ca=(ca_cert, ca_key))
+        return self._read(folder / "tsa.pem")
+
+    def reissue_seal(self, code: str, department_key: str, *, not_after: dt.datetime | None = None) -> bytes:
+        """A new key and certificate for a department seal (renewal, or a short-lived seal in
+        tests). The old certificate stays valid until it expires or is revoked."""
+        cert_path, key_path = self.seal_paths(code, department_key)
+        ca_cert, ca_key, _ = self._ca(code)
+        cert_pem, key_pem = _seal_material(self.provinces[code], department_key, ca=(ca_cert, ca_key),
+                                           not_after=not_after)
+        _write(key_path, key_pem, secret=True)
+        _write(cert_path, cert_pem)
+        return cert_pem
+
+    def certify_token_seal(self, code: str, department_key: str, *, public_key: ec.EllipticCurvePublicKey) -> bytes:
+        """Certify a seal key generated inside a PKCS#11 token. The key file, if any, is removed:
+        from now on the department seals only through the token."""
+        cert_path, key_path = self.seal_paths(code, department_key)
+        ca_cert, ca_key, _ = self._ca(code)
+        cert_pem, _ = _seal_material(self.provinces[code], department_key, ca=(ca_cert, ca_key), public_key=public_key)
+        _write(cert_path, cert_pem)
+        key_path.unlink(missing_ok=True)
+        return cert_pem
+
+    def reissue_crl(self, code: str | None, *, lifetime: dt.timedelta = CRL_LIFETIME) -> bytes:
+        """Publish a fresh CRL (same entries, next number) for a province CA, or the root for None.
+        CAs do this well before next_update so windows never hold a stale one."""
+        ca_cert, ca_key, folder = self._ca(code)
+        old = x509.load_pem_x509_crl(self._read(folder / "crl.pem"))
+        number = old.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number + 1
+        crl = _crl(issuer=ca_cert, key=ca_key, number=number, revoked=list(old), lifetime=lifetime)
+        pem = crl.public_bytes(serialization.Encoding.PEM)
+        _write(folder / "crl.pem", pem)
+        return pem
+
+    def publish_crl_if_due(self, code: str, *, now: dt.datetime | None = None) -> bool:
+        """Re-issue the province CA's CRL once half its lifetime has passed, if this federation
+        directory holds the CA key (a CA's own node). Returns whether a new CRL was published."""
+        folder = self._province_dir(code)
+        if not (folder / "ca.key").exists():
+            return False
+        crl = x509.load_pem_x509_crl(self._read(folder / "crl.pem"))
+        now = now or dt.datetime.now(dt.timezone.utc)
+        next_update = crl.next_update_utc or now
+        if now < crl.last_update_utc + (next_update - crl.last_update_utc) / 2:
+            return False
+        self.reissue_crl(code)
+        return True
+
+    def install_crl(self, crl_data: bytes) -> bool:
+        """Store a CRL received from another node if it is genuine (signed by the CA it names)
+        and newer than ours. Returns whether it replaced the stored one."""
+        try:
+            crl = (x509.load_pem_x509_crl(crl_data) if crl_data.lstrip().startswith(b"-----")
+                   else x509.load_der_x509_crl(crl_data))
+        except ValueError as exc:
+            raise SigningError(f"not a CRL in PEM or DER ({exc})") from exc
+        folders = [self.directory / "root"] + [self._province_dir(c) for c in sorted(self.provinces)]
+        for folder in folders:
+            ca_cert = x509.load_pem_x509_certificate(self._read(folder / "ca.pem"))
+            if ca_cert.subject != crl.issuer:
+                continue
+            if not crl.is_signature_valid(ca_cert.public_key()):
+                raise SigningError(f"the CRL claiming to be from {crl.issuer.rfc4514_string()} is not signed by "
+                                   "that CA; refusing it")
+            with _CRL_INSTALL:  # compare-and-replace as one step against concurrent refreshes
+                old = x509.load_pem_x509_crl(self._read(folder / "crl.pem"))
+                number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+                old_number = old.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+                if number <= old_number:
+                    return False
+                _write(folder / "crl.pem", crl.public_bytes(serialization.Encoding.PEM))
+                return True
+        raise SigningError(f"the CRL issuer {crl.issuer.rfc4514_string()} is not a CA of this federation")
 
     def revoke(self, code: str, *, cert_pem: bytes) -> None:
         """Add a certificate issued by the province CA to its CRL and re-issue the CRL."""
@@ -283,6 +418,31 @@ class Federation:
                            .build())
         crl = _crl(issuer=ca_cert, key=ca_key, number=number, revoked=entries)
         _write(folder / "crl.pem", crl.public_bytes(serialization.Encoding.PEM))
+
+
+def _seal_material(province: Province, department_key: str, *, ca: tuple[x509.Certificate, PrivateKey],
+                   not_after: dt.datetime | None = None,
+                   public_key: ec.EllipticCurvePublicKey | None = None) -> tuple[bytes, bytes]:
+    name = province.departments[department_key]
+    key = ec.generate_private_key(ec.SECP256R1())  # unused when the key lives in a token
+    cert = _issue(subject=_name(name, organization=name, province_name=province.name),
+                  key=key, issuer=ca, days=SEAL_DAYS, not_after=not_after, public_key=public_key,
+                  uris=[province_uri(province.code), role_uri("seal"), department_uri(province.code, department_key)],
+                  key_usage={"digital_signature": True, "content_commitment": True},
+                  crl_url=_crl_url(province.code))
+    return _pem(cert), _key_pem(key)
+
+
+def _write_tsa(folder: Path, *, province: Province, ca: tuple[x509.Certificate, PrivateKey]) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    # RFC 3161 §2.3: the timeStamping purpose must be the only one and the extension critical.
+    cert = _issue(subject=_name(f"{province.name}跨省通办时间戳服务", organization=province.name,
+                                province_name=province.name),
+                  key=key, issuer=ca, days=TSA_DAYS, uris=[province_uri(province.code), role_uri("tsa")],
+                  key_usage={"digital_signature": True, "content_commitment": True},
+                  eku=[ExtendedKeyUsageOID.TIME_STAMPING], critical_eku=True, crl_url=_crl_url(province.code))
+    _write(folder / "tsa.key", _key_pem(key), secret=True)
+    _write(folder / "tsa.pem", _pem(cert))
 
 
 def init_federation(
@@ -334,15 +494,11 @@ def init_federation(
         _write(folder / "node.key", _key_pem(node_key), secret=True)
         _write(folder / "node.pem", _pem(node))
 
-        for dept_key, dept_name in p.departments.items():
-            seal_key = ec.generate_private_key(ec.SECP256R1())
-            seal = _issue(subject=_name(dept_name, organization=dept_name, province_name=p.name),
-                          key=seal_key, issuer=(ca, ca_key), days=SEAL_DAYS,
-                          uris=[province_uri(p.code), role_uri("seal"), department_uri(p.code, dept_key)],
-                          key_usage={"digital_signature": True, "content_commitment": True},
-                          crl_url=_crl_url(p.code))
-            _write(folder / "seals" / f"{dept_key}.key", _key_pem(seal_key), secret=True)
-            _write(folder / "seals" / f"{dept_key}.pem", _pem(seal))
+        for dept_key in p.departments:
+            cert_pem, key_pem = _seal_material(p, dept_key, ca=(ca, ca_key))
+            _write(folder / "seals" / f"{dept_key}.key", key_pem, secret=True)
+            _write(folder / "seals" / f"{dept_key}.pem", cert_pem)
+        _write_tsa(folder, province=p, ca=(ca, ca_key))
 
     _write(root_dir / "crl.pem", _crl(issuer=root, key=root_key, number=1).public_bytes(serialization.Encoding.PEM))
     # The manifest goes last: its presence means the federation is complete.

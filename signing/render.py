@@ -10,6 +10,7 @@ from reportlab.pdfgen import canvas
 
 from exchange.ports import CertificateRequest
 from signing.fonts import cjk_font
+from signing.templates import template_for, verification_line
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
 # Where the department name and date sit, bottom right; the seal is stamped over them as on
@@ -30,17 +31,20 @@ def _chinese_date(request: CertificateRequest) -> str:
 
 
 def render_certificate(request: CertificateRequest, *, province_name: str) -> bytes:
+    """One page in the template for the matter's kind (licence, registration, query printout)."""
+    template = template_for(request)
     font = cjk_font()
     buf = io.BytesIO()
     # invariant: no timestamps or random IDs, so the same request renders the same bytes.
     c = canvas.Canvas(buf, pagesize=A4, invariant=True, pageCompression=1)
-    c.setTitle(f"跨省通办办理结果通知书 {request.case_number}")
+    c.setTitle(f"{template.title} {request.case_number}")
     c.setAuthor(request.department_name)
     c.setSubject(request.matter_name)
+    c.setKeywords(verification_line(request))
     c.setFillColor(_INK)
 
     c.setFont(font, 24)
-    c.drawCentredString(PAGE_WIDTH / 2, PAGE_HEIGHT - 110, "跨省通办办理结果通知书")
+    c.drawCentredString(PAGE_WIDTH / 2, PAGE_HEIGHT - 110, template.title)
     c.setFont(font, 12)
     c.setFillColor(_MUTED)
     c.drawCentredString(PAGE_WIDTH / 2, PAGE_HEIGHT - 135, f"{province_name} · {request.department_name}")
@@ -55,7 +59,7 @@ def render_certificate(request: CertificateRequest, *, province_name: str) -> by
         ("事项名称", f"{request.matter_name}（{request.matter_code}）"),
         ("申 请 人", request.applicant_name),
         ("证件号码", request.applicant_id_masked),
-        ("办理结果", "核准"),
+        (template.result_label, template.result_text),
         ("承办部门", request.department_name),
         ("办结日期", _chinese_date(request)),
         ("校 验 码", request.verification_code),
@@ -67,10 +71,8 @@ def render_certificate(request: CertificateRequest, *, province_name: str) -> by
         y -= 32
 
     c.setFont(font, 12)
-    body = (
-        f"经审查，申请人 {request.applicant_name} 申请的“{request.matter_name}”事项符合规定，",
-        "现予核准。本通知书经承办部门加盖电子印章后生效，可凭校验码核验真伪。",
-    )
+    body = tuple(line.format(applicant_name=request.applicant_name, matter_name=request.matter_name,
+                             department_name=request.department_name) for line in template.body)
     y -= 16
     for line in body:
         c.drawString(90, y, line)
@@ -83,10 +85,9 @@ def render_certificate(request: CertificateRequest, *, province_name: str) -> by
     c.setFont(font, 9)
     c.setFillColor(_MUTED)
     c.line(72, 80, PAGE_WIDTH - 72, 80)
-    c.drawCentredString(
-        PAGE_WIDTH / 2, 64,
-        "本文件由全国跨省通办系统出具，电子印章与纸质印章具有同等效力；打印前窗口须核验印章。",
-    )
+    c.drawCentredString(PAGE_WIDTH / 2, 64, template.footer)
+    c.drawCentredString(PAGE_WIDTH / 2, 50, f"案件 {request.case_number} · 校验码 {request.verification_code} · "
+                                            f"{template.kind.value}")
     c.showPage()
     c.save()
     return buf.getvalue()

@@ -3,24 +3,31 @@ signature that allows no further changes)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from pyhanko.keys import load_cert_from_pemder, load_certs_from_pemder_data, load_private_key_from_pemder_data
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.signers.pdf_signer import DSSContentSettings, SigDSSPlacementPreference
+from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from exchange.ports import CertificateRequest
 from signing.appearance import seal_style
 from signing.errors import SigningError
+from signing.hsm import Pkcs11Token, seal_key_label
+from signing.loops import outside_event_loop
 from signing.identity import identity_from_certificate
 from signing.pki import Federation, load_private_key
 from signing.render import SEAL_BOX, render_certificate
+from signing.tsa import AuthorityTimeStamper, TimestampAuthority
 from signing.validation import strict_context
 
 SEAL_FIELD = "TongbanSeal"
@@ -29,11 +36,19 @@ SEAL_FIELD = "TongbanSeal"
 # precomputed size saves pyHanko a dry-run signature per seal and keeps /Contents short,
 # which verifiers parse character by character.
 CMS_OVERHEAD_HEX = 2048
+# The signature timestamp token carries the TSA certificate, its CA and a signed TSTInfo
+# (about 1.6 KB, so 3.2 K hex digits); the margin covers longer names.
+TIMESTAMP_OVERHEAD_HEX = 2 * 2 * 1100 + 2048
+
+
+class PadesLevel(StrEnum):
+    B_LT = "B-LT"    # timestamped, revocation data embedded in the signed revision
+    B_LTA = "B-LTA"  # plus a document timestamp over everything, for the archive
 
 
 @dataclass(frozen=True)
 class _LoadedSeal:
-    signer: signers.SimpleSigner
+    signer: signers.Signer
     department_name: str
     bytes_reserved: int
 
@@ -41,12 +56,21 @@ class _LoadedSeal:
 class DepartmentSealer:
     """Implements exchange.ports.ResultIssuer for one province's departments."""
 
-    def __init__(self, *, federation: Federation, province_code: str) -> None:
+    def __init__(self, *, federation: Federation, province_code: str, timestamper: TimeStamper | None = None,
+                 level: PadesLevel = PadesLevel.B_LT, token: Pkcs11Token | None = None) -> None:
         if province_code not in federation.provinces:
             raise SigningError(f"province {province_code} is not in the federation at {federation.directory}; "
                                "check the node's configured province")
         self.federation = federation
         self.province_code = province_code
+        self.level = PadesLevel(level)
+        self.token = token
+        self._token_session: Any = None
+        # One PKCS#11 session is not safe for concurrent operations: seal one at a time through it.
+        self._token_lock = threading.Lock()
+        # Default: the issuing province's own TSA, in-process (the node is that TSA's host).
+        self.timestamper = timestamper or AuthorityTimeStamper(
+            TimestampAuthority.of_province(federation, province_code))
         self._seals: dict[str, _LoadedSeal] = {}
         self._lock = threading.Lock()
 
@@ -65,24 +89,46 @@ class DepartmentSealer:
                     or identity.department_key != department_key:
                 raise SigningError(f"{cert_path} is not the seal of {self.province_code}/{department_key}; "
                                    "re-issue the seal certificate")
-            # Through load_private_key, the one place a passphrase or HSM will be handled.
-            key_pem = load_private_key(key_path).private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
             province_ca = list(load_certs_from_pemder_data(self.federation.province_ca_pem(self.province_code)))
-            signer = signers.SimpleSigner(
-                signing_cert=cert,
-                signing_key=load_private_key_from_pemder_data(key_pem, passphrase=None),
-                cert_registry=SimpleCertificateStore.from_certs(province_ca),
-                # The root is the verifier's own trust anchor; shipping it in every file adds nothing.
-                embed_roots=False,
-            )
+            signer: signers.Signer
+            if self.token is not None:
+                signer = self._token_signer(cert, province_ca, department_key)
+            else:
+                # Through load_private_key, which decrypts a key encrypted at rest.
+                key_pem = load_private_key(key_path).private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+                signer = signers.SimpleSigner(
+                    signing_cert=cert,
+                    signing_key=load_private_key_from_pemder_data(key_pem, passphrase=None),
+                    cert_registry=SimpleCertificateStore.from_certs(province_ca),
+                    # The root is the verifier's own trust anchor; shipping it in every file adds nothing.
+                    embed_roots=False,
+                )
             loaded = _LoadedSeal(
                 signer=signer,
                 department_name=self.federation.provinces[self.province_code].departments[department_key],
-                bytes_reserved=2 * (len(cert.dump()) + len(province_ca[0].dump())) + CMS_OVERHEAD_HEX,
+                bytes_reserved=2 * (len(cert.dump()) + len(province_ca[0].dump())) + CMS_OVERHEAD_HEX
+                + TIMESTAMP_OVERHEAD_HEX,
             )
             self._seals[department_key] = loaded
             return loaded
+
+    def _token_signer(self, cert: Any, province_ca: list[Any], department_key: str) -> signers.Signer:
+        from pyhanko.sign.pkcs11 import PKCS11Signer
+
+        assert self.token is not None
+        if self._token_session is None:
+            self._token_session = self.token.open_session()
+        return PKCS11Signer(self._token_session, key_label=seal_key_label(self.province_code, department_key),
+                            signing_cert=cert, ca_chain=province_ca, embed_roots=False,
+                            # Hash here, sign the digest with raw CKM_ECDSA: every token has it
+                            # (SoftHSM2 lacks CKM_ECDSA_SHA256).
+                            use_raw_mechanism=True)
+
+    def close(self) -> None:
+        if self._token_session is not None:
+            self._token_session.close()
+            self._token_session = None
 
     def _validation_context(self) -> ValidationContext:
         # Read the CRLs at every seal so the embedded ones are current, and so a revoked seal
@@ -108,6 +154,7 @@ class DepartmentSealer:
             certify=True,
             docmdp_permissions=fields.MDPPerm.NO_CHANGES,
             embed_validation_info=True,
+            use_pades_lta=self.level is PadesLevel.B_LTA,
             validation_context=self._validation_context(),
             # Keep the CRLs in the signed revision: a DSS in a later revision would make the
             # signature cover less than the whole file, which verification refuses.
@@ -115,13 +162,15 @@ class DepartmentSealer:
                                             include_vri=False),
         )
         pdf_signer = signers.PdfSigner(
-            meta, signer=loaded.signer,
+            meta, signer=loaded.signer, timestamper=self.timestamper,
             stamp_style=seal_style(department_name=loaded.department_name),
             new_field_spec=fields.SigFieldSpec(sig_field_name=SEAL_FIELD, on_page=0, box=box),
         )
         try:
             writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-            out = pdf_signer.sign_pdf(writer, output=io.BytesIO(), bytes_reserved=loaded.bytes_reserved)
+            with self._token_lock if self.token is not None else contextlib.nullcontext():
+                out = outside_event_loop(lambda: pdf_signer.sign_pdf(
+                    writer, output=io.BytesIO(), bytes_reserved=loaded.bytes_reserved))
         except SigningError:
             raise
         except Exception as exc:  # pyHanko raises many kinds; the caller needs one

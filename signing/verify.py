@@ -3,22 +3,27 @@ raises: every outcome is a report, and only a report with verdict TOTAL_PASSED m
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
+from cryptography import x509 as cx509
 from pyhanko.keys import load_certs_from_pemder_data
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 
 from signing.errors import SigningError
 from signing.identity import CertIdentity, identity_from_certificate
+from signing.loops import outside_event_loop
 from signing.trust import Province, TrustMaterial
 from signing.validation import crl_problem, strict_context
 
@@ -94,6 +99,12 @@ class VerificationReport:
     signer: SignerInfo | None
     signed_at: datetime | None
     checked_at: datetime
+    timestamp_at: datetime | None = None  # proven by the province TSA's RFC 3161 token
+    timestamp_authority: str | None = None
+    level: str | None = None  # PAdES level found: B-B, B-T, B-LT or B-LTA
+    long_term: bool = False  # passed on embedded revocation data at the timestamp time
+    case_number: str | None = None  # as printed in the sealed document (its keywords)
+    verification_code: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -114,24 +125,47 @@ class VerificationReport:
                 "fingerprint_sha256": self.signer.fingerprint_sha256,
             },
             "signed_at": self.signed_at.isoformat() if self.signed_at else None,
+            "timestamp_at": self.timestamp_at.isoformat() if self.timestamp_at else None,
+            "timestamp_authority": self.timestamp_authority,
+            "level": self.level,
+            "long_term": self.long_term,
+            "case_number": self.case_number,
+            "verification_code": self.verification_code,
             "checked_at": self.checked_at.isoformat(),
         }
 
     def render(self) -> str:
-        lines = [
-            f"核验结果 / verdict: {self.verdict.value}" + (f" ({self.reason.value})" if self.reason else ""),
-            f"说明: {self.explanation_zh}",
-            f"detail: {self.detail}",
-            f"document sha256: {self.document_sha256}",
+        mark = {"TOTAL_PASSED": "✔ 通过，可以打印", "TOTAL_FAILED": "✘ 不通过，请勿打印",
+                "INDETERMINATE": "？ 无法确定，请勿打印"}[self.verdict.value]
+        rows = [
+            ("核验结果 verdict", f"{mark}  [{self.verdict.value}" + (f" / {self.reason.value}]" if self.reason else "]")),
+            ("说明 explanation", self.explanation_zh),
+            ("盖章单位 signer", "—" if self.signer is None else
+             f"{self.signer.common_name} ({self.signer.province_code}/{self.signer.department_key or '-'})"),
+            ("盖章时间 signed at", _local(self.signed_at) + ("（签章人自报）" if self.signed_at else "")),
+            ("时间戳 timestamp", _local(self.timestamp_at) + (f"（{self.timestamp_authority}）"
+                                                               if self.timestamp_authority else "")),
+            ("案件 case", f"{self.case_number or '—'}  校验码 {self.verification_code or '—'}"),
+            ("签章级别 level", (self.level or "—") + ("，长期验证（内嵌吊销信息）" if self.long_term else "")),
+            ("核验时间 checked at", _local(self.checked_at)),
+            ("文件摘要 sha256", self.document_sha256),
+            ("证书指纹 cert sha256", self.signer.fingerprint_sha256 if self.signer else "—"),
+            ("技术细节 detail", self.detail),
         ]
-        if self.signer:
-            lines.append(f"盖章单位 / signer: {self.signer.common_name} "
-                         f"({self.signer.province_code}/{self.signer.department_key or '-'}) "
-                         f"cert sha256 {self.signer.fingerprint_sha256}")
-        if self.signed_at:
-            lines.append(f"盖章时间 / signed at: {self.signed_at.isoformat()}")
-        lines.append(f"核验时间 / checked at: {self.checked_at.isoformat()}")
-        return "\n".join(lines)
+        return "\n".join(f"{label:<{_label_width(label)}}  {value}" for label, value in rows)
+
+
+def _local(moment: datetime | None) -> str:
+    if moment is None:
+        return "—"
+    beijing = moment.astimezone(timezone(timedelta(hours=8)))
+    return f"{beijing:%Y-%m-%d %H:%M:%S} 北京时间 ({moment.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ})"
+
+
+def _label_width(label: str) -> int:
+    # CJK characters take two columns in a terminal: pad to the same visual width.
+    wide = sum(1 for ch in label if ord(ch) > 0x2E80)
+    return 24 - wide
 
 
 class _Refusal(Exception):
@@ -157,7 +191,12 @@ def _signer_info(identity: CertIdentity | None) -> SignerInfo | None:
                       department_key=identity.department_key, fingerprint_sha256=identity.fingerprint_sha256)
 
 
-def _check_trust(status: PdfSignatureStatus, *, trust: TrustMaterial, moment: datetime) -> None:
+_EXPIRY_INDICATIONS = (AdESIndeterminate.OUT_OF_BOUNDS_NO_POE, AdESIndeterminate.OUT_OF_BOUNDS_NOT_REVOKED,
+                       AdESIndeterminate.NOT_YET_VALID, AdESFailure.NOT_YET_VALID, AdESIndeterminate.EXPIRED)
+
+
+def _check_trust(status: PdfSignatureStatus, *, trust: TrustMaterial, moment: datetime,
+                 archive_updates_allowed: bool = False) -> None:
     """Map pyHanko's findings to a reason, most fundamental first."""
     if not status.intact:
         raise _Refusal(Reason.HASH_FAILURE, "the digest of the signed byte ranges does not match the signature")
@@ -165,7 +204,9 @@ def _check_trust(status: PdfSignatureStatus, *, trust: TrustMaterial, moment: da
         raise _Refusal(Reason.SIG_CRYPTO_FAILURE, "the signature value does not verify with the signer's key")
     # Checked before trust: an appended revision is forgery evidence whatever the chain says,
     # and `intact`/`trusted` alone do not see it.
-    if status.coverage is not SignatureCoverageLevel.ENTIRE_FILE:
+    archived = (archive_updates_allowed and status.coverage is SignatureCoverageLevel.ENTIRE_REVISION
+                and status.modification_level is ModificationLevel.LTA_UPDATES)
+    if status.coverage is not SignatureCoverageLevel.ENTIRE_FILE and not archived:
         level = status.modification_level.name if status.modification_level else "unknown"
         raise _Refusal(Reason.MODIFIED_AFTER_SIGNING,
                        f"signature coverage is {status.coverage.name if status.coverage else None}, "
@@ -180,8 +221,7 @@ def _check_trust(status: PdfSignatureStatus, *, trust: TrustMaterial, moment: da
             raise _Refusal(Reason.TRY_LATER, "no current CRL for a certificate in the chain: " + name)
         if indic in (AdESFailure.REVOKED, AdESIndeterminate.REVOKED_NO_POE, AdESIndeterminate.REVOKED_CA_NO_POE):
             raise _Refusal(Reason.REVOKED, "the signer's certificate chain is revoked: " + name)
-        if indic in (AdESIndeterminate.OUT_OF_BOUNDS_NO_POE, AdESIndeterminate.OUT_OF_BOUNDS_NOT_REVOKED,
-                     AdESIndeterminate.NOT_YET_VALID, AdESFailure.NOT_YET_VALID, AdESIndeterminate.EXPIRED):
+        if indic in _EXPIRY_INDICATIONS:
             raise _Refusal(Reason.EXPIRED, "a certificate in the chain is outside its validity period: " + name)
         if indic in (AdESIndeterminate.CERTIFICATE_CHAIN_GENERAL_FAILURE,
                      AdESIndeterminate.REVOCATION_OUT_OF_BOUNDS_NO_POE):
@@ -218,6 +258,91 @@ def _check_competence(identity: CertIdentity | None, *, competent_province: str 
                        f"department {identity.province_code}/{identity.department_key} is not in the federation")
 
 
+def _dss_crls(reader: PdfFileReader) -> tuple[bytes, ...]:
+    try:
+        dss = DocumentSecurityStore.read_dss(reader)
+    except NoDSSFoundError:
+        return ()
+    return tuple(ref.get_object().data for ref in dss.crls)
+
+
+def _check_signature_timestamp(status: PdfSignatureStatus, identity: CertIdentity | None, *,
+                               trust: TrustMaterial, moment: datetime) -> tuple[datetime, str] | None:
+    """A signature timestamp, if present, must be sound, trusted and from the signer's own
+    province TSA; it then proves when the seal existed."""
+    ts = status.timestamp_validity
+    if ts is None:
+        return None
+    if not ts.intact or not ts.valid:
+        raise _Refusal(Reason.SIG_CRYPTO_FAILURE, "the signature timestamp token does not verify")
+    if not ts.trusted:
+        raise _untrusted_tsa(ts.signing_cert, trust=trust, moment=moment, what="the signature timestamp")
+    try:
+        tsa = identity_from_certificate(ts.signing_cert.dump())
+    except SigningError as exc:
+        raise _Refusal(Reason.NO_CERTIFICATE_CHAIN_FOUND, f"the timestamp's signer is not a federation TSA ({exc})") \
+            from exc
+    if tsa.role != "tsa" or (identity is not None and tsa.province_code != identity.province_code):
+        raise _Refusal(Reason.NOT_COMPETENT_SIGNER,
+                       f"the signature timestamp was issued by {tsa.common_name} ({tsa.province_code}/{tsa.role}), "
+                       "not by the timestamp authority of the sealing province")
+    return ts.timestamp, tsa.common_name
+
+
+def _untrusted_tsa(cert: Any, *, trust: TrustMaterial, moment: datetime, what: str) -> _Refusal:
+    """A stale or missing CRL is worth retrying (TRY_LATER); anything else is final."""
+    root = load_certs_from_pemder_data(trust.root_pem)
+    problem = crl_problem(trust, moment=moment, issuer_names_der=[cert.issuer.dump(), *(c.subject.dump() for c in root)])
+    if problem is not None:
+        return _Refusal(Reason.TRY_LATER, f"{what}'s TSA cannot be checked: {problem}")
+    return _Refusal(Reason.NO_CERTIFICATE_CHAIN_FOUND, f"{what} comes from a TSA without a trusted chain to the "
+                                                       "federation root")
+
+
+def _revoked_now(status: PdfSignatureStatus, trust: TrustMaterial) -> bool:
+    serial, issuer = status.signing_cert.serial_number, status.signing_cert.issuer.dump()
+    for der in trust.crls_der:
+        crl = cx509.load_der_x509_crl(der)
+        if crl.issuer.public_bytes() == issuer and crl.get_revoked_certificate_by_serial_number(serial) is not None:
+            return True
+    return False
+
+
+def _check_doc_timestamps(doc_timestamps: list[Any], *, trust: TrustMaterial, now: datetime | None,
+                          moment: datetime) -> None:
+    """B-LTA: each document timestamp must be sound and trusted, and the last must cover the
+    whole file, so nothing was appended after the archive timestamp."""
+    for ts in doc_timestamps:
+        status = validate_pdf_timestamp(ts, validation_context=strict_context(trust, moment=now))
+        if not status.intact or not status.valid:
+            raise _Refusal(Reason.HASH_FAILURE, f"document timestamp {ts.field_name} does not verify")
+        if not status.trusted:
+            raise _untrusted_tsa(status.signing_cert, trust=trust, moment=moment,
+                                 what=f"document timestamp {ts.field_name}")
+    last = doc_timestamps[-1]
+    if last.coverage is not SignatureCoverageLevel.ENTIRE_FILE:
+        raise _Refusal(Reason.MODIFIED_AFTER_SIGNING, "bytes were appended after the last document timestamp")
+
+
+def _printed_identifiers(reader: PdfFileReader) -> dict[str, str]:
+    """Case number and verification code from the document's keywords (signing.templates).
+    Read only once the seal is known to cover the file, so they are the sealed ones."""
+    try:
+        keywords = str(reader.trailer["/Info"]["/Keywords"])
+    except (KeyError, TypeError, AttributeError):
+        return {}
+    fields = dict(part.partition("=")[::2] for part in keywords.removeprefix("tongban:").split(";"))
+    return {k: v for k, v in (("case_number", fields.get("case")), ("verification_code", fields.get("code"))) if v}
+
+
+def _level(status: PdfSignatureStatus, *, doc_timestamps: int, dss_crls: int) -> str:
+    if status.timestamp_validity is None:
+        return "B-B"
+    if not dss_crls:
+        return "B-T"
+    return "B-LTA" if doc_timestamps else "B-LT"
+
+
 def verify_sealed_pdf(
     pdf: bytes,
     *,
@@ -228,64 +353,118 @@ def verify_sealed_pdf(
     now: datetime | None = None,
 ) -> VerificationReport:
     """None for competent_province/department means "any department of the federation"
-    (offline checks); the node always passes both."""
+    (offline checks); the node always passes both. Safe to call inside a running event loop."""
+    return outside_event_loop(lambda: _verify(
+        pdf, trust=trust, competent_province=competent_province, competent_department=competent_department,
+        issued_sha256=issued_sha256, now=now))
+
+
+def _verify(
+    pdf: bytes,
+    *,
+    trust: TrustMaterial,
+    competent_province: str | None,
+    competent_department: str | None,
+    issued_sha256: str | None,
+    now: datetime | None,
+) -> VerificationReport:
     checked_at = now or datetime.now(timezone.utc)
     digest = hashlib.sha256(pdf).hexdigest()
-    signer: SignerInfo | None = None
-    signed_at: datetime | None = None
+    found: dict[str, Any] = {"signer": None, "signed_at": None}
+    stamp: tuple[datetime, str] | None = None
     try:
         try:
             reader = PdfFileReader(io.BytesIO(pdf), strict=False)
-            signatures = list(reader.embedded_signatures)
+            everything = list(reader.embedded_signatures)
         except Exception as exc:
             raise _Refusal(Reason.FORMAT_FAILURE, f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
-        if not signatures:
+        seals = [s for s in everything if s.sig_object.get("/Type") != "/DocTimeStamp"]
+        doc_timestamps = [s for s in everything if s.sig_object.get("/Type") == "/DocTimeStamp"]
+        if not seals:
             raise _Refusal(Reason.NO_SIGNATURE, "the PDF contains no signature")
-        if len(signatures) > 1:
-            names = ", ".join(s.field_name for s in signatures)
-            raise _Refusal(Reason.EXTRA_SIGNATURE, f"{len(signatures)} signatures ({names}); exactly one seal is expected")
+        if len(seals) > 1:
+            names = ", ".join(s.field_name for s in seals)
+            raise _Refusal(Reason.EXTRA_SIGNATURE, f"{len(seals)} signatures ({names}); exactly one seal is expected")
+        seal = seals[0]
+        if any(ts.signed_revision < seal.signed_revision for ts in doc_timestamps):
+            raise _Refusal(Reason.EXTRA_SIGNATURE, "a document timestamp precedes the seal; the seal must come first")
+        dss_crls = _dss_crls(reader)
         try:
-            status = validate_pdf_signature(signatures[0], signer_validation_context=strict_context(trust, moment=now))
+            status = validate_pdf_signature(seal, signer_validation_context=strict_context(trust, moment=now),
+                                            ts_validation_context=strict_context(trust, moment=now))
         except Exception as exc:
             raise _Refusal(Reason.FORMAT_FAILURE,
                            f"the signature could not be processed ({type(exc).__name__}: {exc})") from exc
         identity = _identity(status)
-        signer = _signer_info(identity)
-        signed_at = status.signer_reported_dt
-        _check_trust(status, trust=trust, moment=checked_at)
+        found["signer"] = _signer_info(identity)
+        found["signed_at"] = status.signer_reported_dt
+        found["level"] = _level(status, doc_timestamps=len(doc_timestamps), dss_crls=len(dss_crls))
+        stamp = _check_signature_timestamp(status, identity, trust=trust, moment=checked_at)
+        if stamp is not None:
+            found["timestamp_at"], found["timestamp_authority"] = stamp
+        if doc_timestamps:
+            _check_doc_timestamps(doc_timestamps, trust=trust, now=now, moment=checked_at)
+        try:
+            _check_trust(status, trust=trust, moment=checked_at, archive_updates_allowed=bool(doc_timestamps))
+        except _Refusal as refusal:
+            if refusal.reason is not Reason.EXPIRED or stamp is None or not dss_crls:
+                raise
+            # Long-term validation: the seal certificate has expired since, but the TSA proves the
+            # seal existed at `stamp`; the CRLs embedded then must vouch for the chain at that time.
+            if _revoked_now(status, trust):
+                raise _Refusal(Reason.REVOKED, "the signer's certificate is on the current CRL") from None
+            past_trust = dataclasses.replace(trust, crls_der=(*trust.crls_der, *dss_crls))
+            past = validate_pdf_signature(seal, signer_validation_context=strict_context(past_trust, moment=stamp[0]))
+            _check_trust(past, trust=past_trust, moment=stamp[0], archive_updates_allowed=bool(doc_timestamps))
+            found["long_term"] = True
         _check_competence(identity, competent_province=competent_province,
                           competent_department=competent_department, provinces=trust.provinces)
+        found.update(_printed_identifiers(reader))
         if issued_sha256 is not None and issued_sha256.lower() != digest:
             raise _Refusal(Reason.NOT_THE_ISSUED_DOCUMENT,
                            f"document sha256 {digest} differs from the issued sha256 {issued_sha256}")
     except _Refusal as refusal:
         return VerificationReport(
             verdict=_VERDICTS[refusal.reason], reason=refusal.reason, explanation_zh=EXPLANATIONS_ZH[refusal.reason],
-            detail=refusal.detail, document_sha256=digest, signer=signer, signed_at=signed_at, checked_at=checked_at,
+            detail=refusal.detail, document_sha256=digest, checked_at=checked_at, **found,
         )
     except Exception as exc:  # fail closed on our own bugs too
         return VerificationReport(
-            verdict=Verdict.TOTAL_FAILED, reason=Reason.FORMAT_FAILURE, explanation_zh=EXPLANATIONS_ZH[Reason.FORMAT_FAILURE],
+            verdict=Verdict.TOTAL_FAILED, reason=Reason.FORMAT_FAILURE,
+            explanation_zh=EXPLANATIONS_ZH[Reason.FORMAT_FAILURE],
             detail=f"unexpected error during verification ({type(exc).__name__}: {exc})", document_sha256=digest,
-            signer=signer, signed_at=signed_at, checked_at=checked_at,
+            checked_at=checked_at, **found,
         )
+    signer = found["signer"]
     assert signer is not None
     department = trust.provinces[signer.province_code].departments[signer.department_key or ""]
+    when = "" if stamp is None else "，盖章时间已由" + stamp[1] + "时间戳证明"
+    lt = "（印章证书现已过期，依据内嵌的吊销信息和时间戳验证有效）" if found.get("long_term") else ""
     return VerificationReport(
         verdict=Verdict.TOTAL_PASSED, reason=None,
-        explanation_zh=f"电子印章有效：由{department}加盖，盖章后文件未被修改，可以打印。",
-        detail="intact, valid, trusted to the federation root, CRLs current, covers the entire file, competent signer",
-        document_sha256=digest, signer=signer, signed_at=signed_at, checked_at=checked_at,
+        explanation_zh=f"电子印章有效：由{department}加盖{when}，盖章后文件未被修改{lt}，可以打印。",
+        detail="intact, valid, trusted to the federation root, CRLs current, covers the entire file, competent signer"
+               + ("; validated at the timestamp time on embedded revocation data" if found.get("long_term") else ""),
+        document_sha256=digest, checked_at=checked_at, **found,
     )
 
 
 class SealVerifier:
-    """Implements exchange.ports.ResultVerifier."""
+    """Implements exchange.ports.ResultVerifier. It reads the trust material through `trust_source`
+    at every verification (a Federation re-reads its CRL files), so CRLs refreshed by the directory
+    exchange are used at once instead of the ones the node started with."""
 
-    def __init__(self, *, trust: TrustMaterial) -> None:
-        self.trust = trust
+    def __init__(self, *, trust: TrustMaterial | None = None,
+                 trust_source: Callable[[], TrustMaterial] | None = None) -> None:
+        if (trust is None) == (trust_source is None):
+            raise SigningError("give SealVerifier either trust or trust_source, not both or neither")
+        self._source: Callable[[], TrustMaterial] = trust_source or (lambda: trust)  # type: ignore[assignment,return-value]
+
+    @property
+    def trust(self) -> TrustMaterial:
+        return self._source()
 
     def verify(self, pdf: bytes, *, competent_province: str, competent_department: str,
                issued_sha256: str | None) -> VerificationReport:
-        return verify_sealed_pdf(pdf, trust=self.trust, competent_province=competent_province,
+        return verify_sealed_pdf(pdf, trust=self._source(), competent_province=competent_province,
                                  competent_department=competent_department, issued_sha256=issued_sha256)
