@@ -109,6 +109,13 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         c.executemany(f"INSERT INTO {table} VALUES (?,?,?,?)", rows)
         return ids
 
+    def notification_ids_of(self, originator_id: UUID) -> list[tuple[int, int]]:
+        """(version, notification id) of one aggregate's events."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT originator_version, rowid FROM {self.events_table_name} WHERE originator_id = ?",
+                      (originator_id.hex,))
+            return [(int(r[0]), int(r[1])) for r in c.fetchall()]
+
 
 # -- PostgreSQL -----------------------------------------------------------------------------
 
@@ -168,6 +175,14 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.sql_create_statements.extend(postgres_chain_ddl(datastore.schema, events_table_name))
+
+    def notification_ids_of(self, originator_id: UUID) -> list[tuple[int, int]]:
+        """(version, notification id) of one aggregate's events."""
+        statement = SQL("SELECT originator_version, notification_id FROM {}.{} WHERE originator_id = %s").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (originator_id,))
+            return [(int(r["originator_version"]), int(r["notification_id"])) for r in curs.fetchall()]
 
 
 def grant_append_only(conn: Any, *, schema: str, role: str, events_table: str = POSTGRES_EVENTS) -> None:
