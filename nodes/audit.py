@@ -147,6 +147,28 @@ class LogAuditServicer(AuditServicer):
     def ResultInclusionProof(self, request, context):  # type: ignore[no-untyped-def]
         return audit_pb2.InclusionProof(**inclusion_proof(self.keeper, request.case_number))
 
+    def EvidenceBundle(self, request, context):  # type: ignore[no-untyped-def]
+        from nodes.evidence import assemble_bundle, case_side
+        from nodes.witness import now_iso
+
+        number = request.case_number
+        case = self.ctx.ledger.get_case(number)
+        sides = [case_side(self.keeper, number)]
+        for partner in sorted({case.origin_province, case.competent_province} - {self.ctx.province_code}):
+            reply = self.keeper.witnesses.call(partner, "CaseEvidence", common_pb2.CaseRef(case_number=number))
+            sides.append(json.loads(reply.side_json))
+        pdf, report = None, None
+        if case.result and self.ctx.store.stat(case.result["sha256"]) is not None:
+            pdf = self.ctx.store.read_bytes(case.result["sha256"])
+            if self.ctx.verifier is not None:
+                report = self.ctx.verifier.verify(
+                    pdf, competent_province=case.competent_province,
+                    competent_department=case.competent_department, issued_sha256=case.result["sha256"],
+                ).summary()
+        bundle = assemble_bundle(case_number=number, sides=sides, pdf=pdf, report=report,
+                                 assembled_by=self.ctx.province_code, assembled_at=now_iso())
+        return audit_pb2.EvidenceBundleReply(bundle_json=json.dumps(bundle, ensure_ascii=False, default=str))
+
 
 def _entry_from_pb(e: audit_pb2.LogEntry) -> Any:
     from exchange.audit import LogEntry

@@ -152,6 +152,33 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+def _bundle(args: argparse.Namespace) -> int:
+    from nodes.clients import operator_channel
+    from signing.pki import Federation
+    from tongban_pb import audit_pb2_grpc, common_pb2
+
+    federation = Federation.open(Path(args.pki))
+    with operator_channel(federation, province=args.province, operator_id=args.operator,
+                          address=args.address) as channel:
+        reply = audit_pb2_grpc.AuditServiceStub(channel).EvidenceBundle(
+            common_pb2.CaseRef(case_number=args.case_number), timeout=120)
+    Path(args.output).write_text(reply.bundle_json, encoding="utf-8")
+    print(f"evidence bundle for {args.case_number} written to {args.output}")
+    return 0
+
+
+def _verify_bundle(args: argparse.Namespace) -> int:
+    from nodes.evidence import verify_bundle
+    from nodes.witness import trust_anchors
+    from signing.pki import Federation
+
+    federation = Federation.open(Path(args.pki))  # only certificates, CRLs and the manifest are read
+    bundle = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    report = verify_bundle(bundle, anchors=trust_anchors(federation), trust=federation.trust())
+    print(report.render())
+    return 0 if report.passed else 1
+
+
 def add_audit_parser(sub: Any) -> None:
     audit = sub.add_parser("audit", help="replay, export and verify a node's log")
     a = audit.add_subparsers(dest="audit_command", required=True)
@@ -180,3 +207,16 @@ def add_audit_parser(sub: Any) -> None:
     p.add_argument("--checkpoint", action="append", default=[],
                    help="a signed checkpoint (JSON) obtained elsewhere, e.g. from a witness")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = a.add_parser("bundle", help="fetch a case's evidence bundle from a node (auditor certificate)")
+    p.add_argument("case_number")
+    p.add_argument("--pki", required=True, help="federation directory holding the auditor's certificate")
+    p.add_argument("--province", required=True)
+    p.add_argument("--operator", required=True, help="the auditor's operator id")
+    p.add_argument("--address", required=True, help="host:port of the province's node")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=_bundle)
+    p = a.add_parser("verify-bundle", help="verify an evidence bundle offline with public material only")
+    p.add_argument("file")
+    p.add_argument("--pki", required=True, help="federation certificates, CRLs and federation.json (no keys needed)")
+    p.set_defaults(func=_verify_bundle)

@@ -188,6 +188,15 @@ class WitnessServicer(witness_pb2_grpc.WitnessServiceServicer):
         return witness_pb2.CaseEventsReply(node=self.ctx.province_code,
                                            entries=[log_entry_to_pb(e) for e in entries])
 
+    def CaseEvidence(self, request, context):  # type: ignore[no-untyped-def]
+        from nodes.evidence import case_side
+
+        sender = caller.get().province_code
+        case = self.ctx.ledger.get_case(request.case_number)
+        if sender not in (case.origin_province, case.competent_province):
+            raise NotAuthorised(f"province {sender} took no part in case {request.case_number}")
+        return witness_pb2.CaseEvidenceReply(side_json=json.dumps(case_side(self.keeper, request.case_number)))
+
 
 def find_forks(checkpoints: list[SignedCheckpoint]) -> list[tuple[SignedCheckpoint, SignedCheckpoint]]:
     """Pairs of checkpoints of one log at the same size with different tree heads: both carry

@@ -166,3 +166,9 @@ class InclusionProof(_message.Message):
     path: _containers.RepeatedScalarFieldContainer[bytes]
     checkpoint_json: str
     def __init__(self, case_number: _Optional[str] = ..., node: _Optional[str] = ..., notification_id: _Optional[int] = ..., originator_id: _Optional[str] = ..., version: _Optional[int] = ..., topic: _Optional[str] = ..., state: _Optional[bytes] = ..., leaf_index: _Optional[int] = ..., path: _Optional[_Iterable[bytes]] = ..., checkpoint_json: _Optional[str] = ...) -> None: ...
+
+class EvidenceBundleReply(_message.Message):
+    __slots__ = ("bundle_json",)
+    BUNDLE_JSON_FIELD_NUMBER: _ClassVar[int]
+    bundle_json: str
+    def __init__(self, bundle_json: _Optional[str] = ...) -> None: ...

@@ -72,6 +72,11 @@ class AuditServiceStub:
                 request_serializer=tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
                 response_deserializer=tongban__pb_dot_audit__pb2.InclusionProof.FromString,
                 _registered_method=True)
+        self.EvidenceBundle = channel.unary_unary(
+                '/tongban.v1.AuditService/EvidenceBundle',
+                request_serializer=tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
+                response_deserializer=tongban__pb_dot_audit__pb2.EvidenceBundleReply.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -127,6 +132,13 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EvidenceBundle(self, request, context):
+        """Everything an auditor needs to check one case offline with public keys only (JSON).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -164,6 +176,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.ResultInclusionProof,
                     request_deserializer=tongban__pb_dot_common__pb2.CaseRef.FromString,
                     response_serializer=tongban__pb_dot_audit__pb2.InclusionProof.SerializeToString,
+            ),
+            'EvidenceBundle': grpc.unary_unary_rpc_method_handler(
+                    servicer.EvidenceBundle,
+                    request_deserializer=tongban__pb_dot_common__pb2.CaseRef.FromString,
+                    response_serializer=tongban__pb_dot_audit__pb2.EvidenceBundleReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -357,6 +374,33 @@ class AuditService:
             '/tongban.v1.AuditService/ResultInclusionProof',
             tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
             tongban__pb_dot_audit__pb2.InclusionProof.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EvidenceBundle(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.AuditService/EvidenceBundle',
+            tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
+            tongban__pb_dot_audit__pb2.EvidenceBundleReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,7 +26,7 @@ from tongban_pb import audit_pb2 as tongban__pb_dot_audit__pb2
 from tongban_pb import common_pb2 as tongban__pb_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tongban_pb/witness.proto\x12\ntongban.v1\x1a\x16tongban_pb/audit.proto\x1a\x17tongban_pb/common.proto\"\x15\n\x06LogRef\x12\x0b\n\x03log\x18\x01 \x01(\t\")\n\x0eSeenCheckpoint\x12\x17\n\x0f\x63heckpoint_json\x18\x01 \x01(\t\"V\n\x0eWitnessRequest\x12\x17\n\x0f\x63heckpoint_json\x18\x01 \x01(\t\x12\x10\n\x08old_size\x18\x02 \x01(\x04\x12\x19\n\x11\x63onsistency_proof\x18\x03 \x03(\x0c\"(\n\x0cWitnessReply\x12\x18\n\x10\x63osignature_json\x18\x01 \x01(\t\"F\n\x0f\x43\x61seEventsReply\x12\x0c\n\x04node\x18\x01 \x01(\t\x12%\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x14.tongban.v1.LogEntry2\xcd\x01\n\x0eWitnessService\x12:\n\x08LastSeen\x12\x12.tongban.v1.LogRef\x1a\x1a.tongban.v1.SeenCheckpoint\x12?\n\x07Witness\x12\x1a.tongban.v1.WitnessRequest\x1a\x18.tongban.v1.WitnessReply\x12>\n\nCaseEvents\x12\x13.tongban.v1.CaseRef\x1a\x1b.tongban.v1.CaseEventsReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tongban_pb/witness.proto\x12\ntongban.v1\x1a\x16tongban_pb/audit.proto\x1a\x17tongban_pb/common.proto\"\x15\n\x06LogRef\x12\x0b\n\x03log\x18\x01 \x01(\t\")\n\x0eSeenCheckpoint\x12\x17\n\x0f\x63heckpoint_json\x18\x01 \x01(\t\"V\n\x0eWitnessRequest\x12\x17\n\x0f\x63heckpoint_json\x18\x01 \x01(\t\x12\x10\n\x08old_size\x18\x02 \x01(\x04\x12\x19\n\x11\x63onsistency_proof\x18\x03 \x03(\x0c\"(\n\x0cWitnessReply\x12\x18\n\x10\x63osignature_json\x18\x01 \x01(\t\"F\n\x0f\x43\x61seEventsReply\x12\x0c\n\x04node\x18\x01 \x01(\t\x12%\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x14.tongban.v1.LogEntry\"&\n\x11\x43\x61seEvidenceReply\x12\x11\n\tside_json\x18\x01 \x01(\t2\x91\x02\n\x0eWitnessService\x12:\n\x08LastSeen\x12\x12.tongban.v1.LogRef\x1a\x1a.tongban.v1.SeenCheckpoint\x12?\n\x07Witness\x12\x1a.tongban.v1.WitnessRequest\x1a\x18.tongban.v1.WitnessReply\x12>\n\nCaseEvents\x12\x13.tongban.v1.CaseRef\x1a\x1b.tongban.v1.CaseEventsReply\x12\x42\n\x0c\x43\x61seEvidence\x12\x13.tongban.v1.CaseRef\x1a\x1d.tongban.v1.CaseEvidenceReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,6 +43,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WITNESSREPLY']._serialized_end=283
   _globals['_CASEEVENTSREPLY']._serialized_start=285
   _globals['_CASEEVENTSREPLY']._serialized_end=355
-  _globals['_WITNESSSERVICE']._serialized_start=358
-  _globals['_WITNESSSERVICE']._serialized_end=563
+  _globals['_CASEEVIDENCEREPLY']._serialized_start=357
+  _globals['_CASEEVIDENCEREPLY']._serialized_end=395
+  _globals['_WITNESSSERVICE']._serialized_start=398
+  _globals['_WITNESSSERVICE']._serialized_end=671
 # @@protoc_insertion_point(module_scope)

@@ -43,3 +43,9 @@ class CaseEventsReply(_message.Message):
     node: str
     entries: _containers.RepeatedCompositeFieldContainer[_audit_pb2.LogEntry]
     def __init__(self, node: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[_audit_pb2.LogEntry, _Mapping]]] = ...) -> None: ...
+
+class CaseEvidenceReply(_message.Message):
+    __slots__ = ("side_json",)
+    SIDE_JSON_FIELD_NUMBER: _ClassVar[int]
+    side_json: str
+    def __init__(self, side_json: _Optional[str] = ...) -> None: ...

@@ -54,6 +54,11 @@ class WitnessServiceStub:
                 request_serializer=tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
                 response_deserializer=tongban__pb_dot_witness__pb2.CaseEventsReply.FromString,
                 _registered_method=True)
+        self.CaseEvidence = channel.unary_unary(
+                '/tongban.v1.WitnessService/CaseEvidence',
+                request_serializer=tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
+                response_deserializer=tongban__pb_dot_witness__pb2.CaseEvidenceReply.FromString,
+                _registered_method=True)
 
 
 class WitnessServiceServicer:
@@ -83,6 +88,14 @@ class WitnessServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CaseEvidence(self, request, context):
+        """This node's side of such a case as evidence: stored events with inclusion proofs under a
+        witnessed checkpoint (JSON, see nodes/evidence.py).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WitnessServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -100,6 +113,11 @@ def add_WitnessServiceServicer_to_server(servicer, server):
                     servicer.CaseEvents,
                     request_deserializer=tongban__pb_dot_common__pb2.CaseRef.FromString,
                     response_serializer=tongban__pb_dot_witness__pb2.CaseEventsReply.SerializeToString,
+            ),
+            'CaseEvidence': grpc.unary_unary_rpc_method_handler(
+                    servicer.CaseEvidence,
+                    request_deserializer=tongban__pb_dot_common__pb2.CaseRef.FromString,
+                    response_serializer=tongban__pb_dot_witness__pb2.CaseEvidenceReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -187,6 +205,33 @@ class WitnessService:
             '/tongban.v1.WitnessService/CaseEvents',
             tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
             tongban__pb_dot_witness__pb2.CaseEventsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CaseEvidence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.WitnessService/CaseEvidence',
+            tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
+            tongban__pb_dot_witness__pb2.CaseEvidenceReply.FromString,
             options,
             channel_credentials,
             insecure,

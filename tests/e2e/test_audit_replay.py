@@ -4,6 +4,7 @@ event is in the competent node's log, and the command line replays and exports t
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import io
@@ -115,11 +116,66 @@ def test_auditors_replay_a_case_across_three_nodes_and_prove_its_result(tmp_path
         assert json.loads(at.stdout)["status"] == "submitted"
         verified = cli("verify", "--config", config)
         assert verified.returncode == 0 and "TOTAL_PASSED" in verified.stdout, verified.stdout + verified.stderr
+
+        # An evidence bundle, verified offline with certificates and CRLs only (no keys).
+        bundle_path = tmp_path / "bundle.json"
+        fetched = cli("bundle", number, "--pki", str(federation.directory), "--province", WINDOW_PROVINCE,
+                      "--operator", AUDITOR, "--address", configs[WINDOW_PROVINCE].listen, "-o", str(bundle_path))
+        assert fetched.returncode == 0, fetched.stderr
+        public = public_pki(federation, tmp_path / "public-pki")
+        checked = cli("verify-bundle", str(bundle_path), "--pki", str(public))
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "TOTAL_PASSED" in checked.stdout and "hand-offs between the nodes agree" in checked.stdout
+        assert "is the issued result; seal TOTAL_PASSED" in checked.stdout, checked.stdout
+        bundle = json.loads(bundle_path.read_text(encoding="utf-8"))
+        assert "19850315" not in bundle_path.read_text(encoding="utf-8")  # personal data stays masked
+        for name, forge in forgeries(bundle).items():
+            forged_path = tmp_path / f"forged-{name}.json"
+            forged_path.write_text(json.dumps(forge), encoding="utf-8")
+            refused = cli("verify-bundle", str(forged_path), "--pki", str(public))
+            assert refused.returncode == 1 and "TOTAL_FAILED" in refused.stdout, (name, refused.stdout)
     finally:
         for n in nodes:
             n.stop()
     for n in nodes:
         assert n.process.returncode == 0, n.log_path.read_text()
+
+
+def public_pki(federation: Federation, target: Path) -> Path:
+    """The federation's public half: manifest, CA certificates and CRLs."""
+    import shutil
+
+    src = federation.directory
+    for rel in ["federation.json", "root/ca.pem", "root/crl.pem"] + [
+        f"provinces/{c}/{n}" for c in federation.provinces for n in ("ca.pem", "crl.pem")
+    ]:
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src / rel, target / rel)
+    return target
+
+
+def forgeries(bundle: dict) -> dict[str, dict]:  # type: ignore[type-arg]
+    import copy
+
+    out = {}
+    dropped = copy.deepcopy(bundle)  # an event left out of one side
+    dropped["sides"][0]["entries"].pop(1)
+    out["dropped_event"] = dropped
+    other_pdf = copy.deepcopy(bundle)  # another document passed off as the result
+    other_pdf["pdf"] = base64.b64encode(b"%PDF-1.7 not the issued result").decode()
+    out["other_pdf"] = other_pdf
+    edited = copy.deepcopy(bundle)  # an event's recorded content changed
+    for side in edited["sides"]:
+        for e in side["entries"]:
+            if "state" in e:
+                state = json.loads(base64.b64decode(e["state"]))
+                state["actor"] = {**state.get("actor", {}), "operator": "someone-else"}
+                e["state"] = base64.b64encode(json.dumps(state).encode()).decode()
+    out["edited_event"] = edited
+    unwitnessed = copy.deepcopy(bundle)  # a checkpoint nobody co-signed
+    unwitnessed["sides"][0]["checkpoint"]["cosignatures"] = []
+    out["unwitnessed"] = unwitnessed
+    return out
 
 
 def test_an_auditor_of_another_province_cannot_read_this_nodes_log(tmp_path: Path, federation: Federation) -> None:
