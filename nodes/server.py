@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from concurrent import futures
@@ -16,7 +17,7 @@ from nodes.interceptors import AccessLogInterceptor, CallerIdentityInterceptor, 
 from nodes.audit import LogAuditServicer
 from nodes.servicers import DepartmentServicer, PeerServicer, WindowServicer
 from nodes.tls import MAX_MESSAGE, channel_credentials, server_credentials
-from nodes.witness import LogKeeper, WitnessGateway, WitnessServicer
+from nodes.witness import CheckpointTimer, LogKeeper, WitnessGateway, WitnessServicer
 from nodes.wiring import Node, build_node
 from tongban_pb import (
     audit_pb2, audit_pb2_grpc, department_pb2, department_pb2_grpc, peer_pb2, peer_pb2_grpc,
@@ -39,6 +40,7 @@ class RunningNode:
                  keeper: LogKeeper | None = None) -> None:
         self.node = node
         self.keeper = keeper
+        self.checkpoints: CheckpointTimer | None = None
         self.server = server
         self.port = port
         self.health = health_servicer
@@ -50,6 +52,8 @@ class RunningNode:
 
     def stop(self, grace: float = 2.0) -> None:
         self.health.enter_graceful_shutdown()
+        if self.checkpoints is not None:
+            self.checkpoints.stop()
         self.server.stop(grace).wait()
         if self.keeper is not None:
             self.keeper.witnesses.close()
@@ -93,7 +97,12 @@ def start_node(config: NodeConfig) -> RunningNode:
     for name in ("", *SERVICES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("node %s listening on port %d", config.province, port)
-    return RunningNode(node, server, port, health_servicer, keeper)
+    running = RunningNode(node, server, port, health_servicer, keeper)
+    # Partners witness the log regularly (seconds; 0 turns it off).
+    interval = float(os.environ.get("TONGBAN_CHECKPOINT_INTERVAL", "300"))
+    if interval > 0:
+        running.checkpoints = CheckpointTimer(keeper, interval=interval).start()
+    return running
 
 
 def serve_forever(config: NodeConfig, *, ready_file: str | None = None) -> None:

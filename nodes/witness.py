@@ -4,6 +4,7 @@ co-sign them after a consistency proof, and the WitnessService that does the che
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from storage.chain import LogStore
 from storage.eventstore import EventStoreSettings, open_log_store
 from storage.logcheck import checkpoint_of, record_checkpoint, recorded_checkpoints
 from tongban_pb import audit_pb2, common_pb2, witness_pb2, witness_pb2_grpc
+
+log = logging.getLogger("tongban.witness")
 
 SEEN_NOTE = "seen"  # a checkpoint of a partner's log this node co-signed
 FORK_NOTE = "fork"  # two checkpoints signed by one partner that cannot both be true
@@ -196,6 +199,43 @@ class WitnessServicer(witness_pb2_grpc.WitnessServiceServicer):
         if sender not in (case.origin_province, case.competent_province):
             raise NotAuthorised(f"province {sender} took no part in case {request.case_number}")
         return witness_pb2.CaseEvidenceReply(side_json=json.dumps(case_side(self.keeper, request.case_number)))
+
+
+class CheckpointTimer:
+    """Every `interval` seconds, if the log grew since the last checkpoint, sign a new one and
+    have the partners witness it."""
+
+    def __init__(self, keeper: LogKeeper, *, interval: float) -> None:
+        self.keeper, self.interval = keeper, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"checkpoints-{keeper.province}", daemon=True)
+
+    def start(self) -> CheckpointTimer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def tick(self) -> bool:
+        with self.keeper.open() as store:
+            head = store.head()
+            done = recorded_checkpoints(store, log=self.keeper.province)
+        size = head.position if head else 0
+        if size == 0 or (done and done[-1].checkpoint.size >= size):
+            return False
+        _, _, refused = self.keeper.make_checkpoint()
+        for reason in refused:
+            log.warning("checkpoint of %s at %d entries not witnessed by %s", self.keeper.province, size, reason)
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.tick()
+            except Exception:  # the next tick tries again; the log itself is unaffected
+                log.exception("could not make a checkpoint of the log of %s", self.keeper.province)
 
 
 def find_forks(checkpoints: list[SignedCheckpoint]) -> list[tuple[SignedCheckpoint, SignedCheckpoint]]:

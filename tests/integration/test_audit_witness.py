@@ -124,3 +124,23 @@ def test_a_node_cannot_submit_another_provinces_log(
         relay.call(WITNESS_1, "Witness", witness_pb2.WitnessRequest(checkpoint_json=signed.to_json()))
     relay.close()
     keeper.witnesses.close()
+
+
+def test_a_node_checkpoints_its_log_regularly_when_it_grew(
+    tmp_path: Path, federation: Federation, witnesses: dict[str, RunningNode],
+) -> None:
+    from nodes.witness import CheckpointTimer
+    from storage.logcheck import recorded_checkpoints
+
+    keeper = keeper_for(tmp_path, federation, "timed", {WITNESS_1: witnesses[WITNESS_1].address})
+    grow(keeper, 2, first=0)
+    timer = CheckpointTimer(keeper, interval=3600)
+    assert timer.tick() is True
+    assert timer.tick() is False  # nothing new to sign
+    grow(keeper, 1, first=2)
+    assert timer.tick() is True
+    with keeper.open() as store:
+        done = recorded_checkpoints(store, log=NODE)
+    assert [c.checkpoint.size for c in done] == [4, 6]
+    assert all([s.signer for s in c.cosignatures] == [WITNESS_1] for c in done)
+    keeper.witnesses.close()
