@@ -92,7 +92,7 @@ def verify_log(
         else:
             dropped += 1
 
-    pending = sorted(anchors, key=lambda a: a.size)
+    pending = sorted((a for a in anchors if a.size > 0), key=lambda a: a.size)
     acc = MerkleAccumulator()
     previous_hash, previous_position, previous_nid = GENESIS, 0, 0
     events = entries = 0
@@ -134,8 +134,6 @@ def verify_log(
             if entry.chain_hash != anchor.chain_head:
                 report(Problem("rewritten", f"the chain head at entry {anchor.size} differs from {anchor.source}",
                                position=anchor.size))
-        while pending and pending[0].size < acc.size and pending[0].size == 0:
-            pending.pop(0)
         previous_hash, previous_position, previous_nid = entry.chain_hash, entry.position, entry.notification_id
         if progress is not None and entries % 10000 == 0:
             progress(entries)
