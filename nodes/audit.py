@@ -7,18 +7,16 @@ import json
 from datetime import datetime
 from typing import Any
 
-import grpc
-
 from exchange.audit import case_log, merge_timelines, replay_log, state_at
 from exchange.case import case_id
 from exchange.errors import InvalidRequest, NotFound, PeerRefused, PeerUnavailable
 from exchange.merkle import MerkleTree
 from nodes.servicers import AuditServicer
 from nodes.witness import LogKeeper, log_entry_to_pb, trust_anchors
-from signing.checkpoint import SignedCheckpoint, verify_signed_checkpoint
+from signing.checkpoint import verify_signed_checkpoint
 from signing.errors import SigningError
 from storage.logcheck import Anchor, LogReport, Problem, anchors_from, recorded_checkpoints, verify_log
-from tongban_pb import audit_pb2, common_pb2, witness_pb2
+from tongban_pb import audit_pb2, common_pb2
 
 RESULT_ISSUED = "ResultIssued"
 
@@ -179,11 +177,4 @@ def _entry_from_pb(e: audit_pb2.LogEntry) -> Any:
                     detail=json.loads(e.detail_json or "{}"))
 
 
-def checkpoint_from_json(text: str) -> SignedCheckpoint:
-    try:
-        return SignedCheckpoint.from_json(text)
-    except (SigningError, ValueError) as exc:
-        raise InvalidRequest("checkpoint_json", str(exc)) from None
-
-
-__all__ = ["LogAuditServicer", "inclusion_proof", "verify_node_log", "witness_pb2"]
+__all__ = ["LogAuditServicer", "inclusion_proof", "verify_node_log"]

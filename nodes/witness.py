@@ -251,4 +251,4 @@ def find_forks(checkpoints: list[SignedCheckpoint]) -> list[tuple[SignedCheckpoi
     return forks
 
 
-__all__ = ["LogKeeper", "WitnessGateway", "WitnessServicer", "find_forks", "recorded_checkpoints"]
+__all__ = ["CheckpointTimer", "LogKeeper", "WitnessGateway", "WitnessServicer", "find_forks"]
