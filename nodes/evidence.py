@@ -15,7 +15,7 @@ from typing import Any
 
 from exchange.case import case_id
 from exchange.errors import NotFound
-from exchange.merkle import MerkleTree, verify_inclusion
+from exchange.merkle import MerkleTree, leaf_hash, verify_inclusion
 from exchange.people import mask_id
 from signing.checkpoint import SignedCheckpoint, TrustAnchors, verify_signed_checkpoint
 from signing.errors import SigningError
@@ -27,8 +27,7 @@ FORMAT = "tongban-evidence-v1"
 
 
 def leaf_from_digest(*, notification_id: int, originator_id: str, version: int, topic: str, state_sha256: str) -> bytes:
-    from exchange.merkle import leaf_hash
-
+    """The leaf of a log entry from the SHA-256 of its stored state (storage.chain.entry_record)."""
     return leaf_hash("\n".join((RECORD_TAG, str(notification_id), originator_id, str(version), topic,
                                 state_sha256)).encode("utf-8"))
 
