@@ -223,3 +223,36 @@ def test_a_node_role_with_append_only_grants_cannot_update_or_delete(
 
 def _now() -> str:
     return datetime.now(tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def test_the_command_line_verifies_a_log_and_locates_tampering(tmp_path: Path, federation: Federation) -> None:
+    import subprocess
+    import sys
+
+    from nodes.config import NodeConfig, to_toml
+
+    settings = EventStoreSettings(kind="sqlite", sqlite_path=tmp_path / "node" / "events.sqlite")
+    ledger = CaseLedger(env=settings.application_env())
+    record_cases(ledger, 3)
+    ledger.close()
+    config = NodeConfig(province=NODE, listen="127.0.0.1:0", data_dir=tmp_path / "node",
+                        pki_dir=federation.directory, event_store=settings)
+    path = tmp_path / "node.toml"
+    path.write_text(to_toml(config), encoding="utf-8")
+    root = Path(__file__).resolve().parents[2]
+
+    def audit(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "nodes.cli", "audit", *args, "--config", str(path)],
+                              cwd=root, capture_output=True, text=True, timeout=60)
+
+    clean = audit("verify")
+    assert clean.returncode == 0 and "TOTAL_PASSED" in clean.stdout, clean.stdout + clean.stderr
+    assert "verify [" in clean.stderr  # the progress bar
+    replayed = audit("log", "--progress")
+    assert replayed.stdout.count("\n") == 6 and "replay [" in replayed.stderr
+    with open_log_store(settings) as store:
+        tamper(store, settings, "UPDATE {events} SET state = (SELECT state FROM {events} WHERE {nid} = 2) "
+                                "WHERE {nid} = 4")
+    found = audit("verify", "--quiet")
+    assert found.returncode == 1 and "TOTAL_FAILED" in found.stdout
+    assert "altered       entry 4 notification 4" in found.stdout, found.stdout
