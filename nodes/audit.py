@@ -60,6 +60,46 @@ def verify_node_log(keeper: LogKeeper, *, ask_witnesses: bool, progress: Any = N
     return report
 
 
+# Each hand-off recorded here, and what the partner's log must hold for the same case.
+_HANDOFFS = {
+    "Forwarded": ("Received", "forwarded the case"),
+    "Received": ("Forwarded", "received the case"),
+    "ResultDelivered": ("ResultReceived", "delivered the result"),
+    "ResultReceived": ("ResultDelivered", "received the result"),
+}
+
+
+def check_handoffs(ctx: Any, keeper: LogKeeper) -> list[Problem]:
+    """Ask the partner of every hand-off in this node's log whether its log tells the same story."""
+    cases: dict[str, str] = {}  # case number -> partner province
+    for entry in replay_log(ctx.ledger, node=keeper.province):
+        if entry.event in _HANDOFFS and entry.case_number not in cases:
+            state = ctx.ledger.get_case(entry.case_number)
+            partner = state.competent_province if state.origin_province == keeper.province else state.origin_province
+            cases[entry.case_number] = partner
+    problems = []
+    for number, partner in cases.items():
+        mine = case_log(ctx.ledger, number, node=keeper.province)
+        try:
+            reply = keeper.witnesses.call(partner, "CaseEvents", common_pb2.CaseRef(case_number=number))
+            theirs = {e.event: json.loads(e.detail_json or "{}") for e in reply.entries}
+        except (PeerUnavailable, PeerRefused, NotFound) as exc:
+            problems.append(Problem("handoff", f"case {number}: cannot ask {partner} ({exc})"))
+            continue
+        issued = {**{e.event: e.detail for e in mine}, **theirs}.get("ResultIssued", {}).get("sha256")
+        for e in mine:
+            if e.event not in _HANDOFFS:
+                continue
+            expected, what = _HANDOFFS[e.event]
+            if expected not in theirs:
+                problems.append(Problem("handoff", f"case {number}: this node {what} but the log of {partner} "
+                                        f"has no {expected}", notification_id=e.notification_id))
+            elif e.event == "ResultReceived" and e.detail.get("sha256") != issued:
+                problems.append(Problem("handoff", f"case {number}: the result received is not the one "
+                                        f"{partner} issued", notification_id=e.notification_id))
+    return problems
+
+
 def report_to_pb(report: LogReport) -> audit_pb2.LogVerification:
     return audit_pb2.LogVerification(
         verdict=report.verdict, node=report.node, entries=report.entries, events=report.events,
@@ -136,7 +176,13 @@ class LogAuditServicer(AuditServicer):
                                    state_json=json.dumps(state.fields, ensure_ascii=False, sort_keys=True))
 
     def VerifyLog(self, request, context):  # type: ignore[no-untyped-def]
-        return report_to_pb(verify_node_log(self.keeper, ask_witnesses=request.ask_witnesses))
+        report = verify_node_log(self.keeper, ask_witnesses=request.ask_witnesses)
+        if request.check_handoffs:
+            handoffs = check_handoffs(self.ctx, self.keeper)
+            report = LogReport(node=report.node, entries=report.entries, events=report.events,
+                               anchors_checked=report.anchors_checked, problems=report.problems + tuple(handoffs),
+                               more_problems=report.more_problems)
+        return report_to_pb(report)
 
     def MakeCheckpoint(self, request, context):  # type: ignore[no-untyped-def]
         signed, witnessed, refused = self.keeper.make_checkpoint()

@@ -94,10 +94,12 @@ class CaseState(_message.Message):
     def __init__(self, case_number: _Optional[str] = ..., version: _Optional[int] = ..., as_of: _Optional[str] = ..., state_json: _Optional[str] = ...) -> None: ...
 
 class VerifyLogRequest(_message.Message):
-    __slots__ = ("ask_witnesses",)
+    __slots__ = ("ask_witnesses", "check_handoffs")
     ASK_WITNESSES_FIELD_NUMBER: _ClassVar[int]
+    CHECK_HANDOFFS_FIELD_NUMBER: _ClassVar[int]
     ask_witnesses: bool
-    def __init__(self, ask_witnesses: _Optional[bool] = ...) -> None: ...
+    check_handoffs: bool
+    def __init__(self, ask_witnesses: _Optional[bool] = ..., check_handoffs: _Optional[bool] = ...) -> None: ...
 
 class LogProblem(_message.Message):
     __slots__ = ("kind", "detail", "position", "notification_id")

@@ -86,7 +86,8 @@ def test_auditors_replay_a_case_across_three_nodes_and_prove_its_result(tmp_path
             assert sorted(reply.witnessed_by) == sorted([WINDOW_PROVINCE, WITNESS_ONLY]), reply.refused
             assert window.MakeCheckpoint(audit_pb2.MakeCheckpointRequest(), timeout=30).witnessed_by
             for stub in (window, competent):
-                verdict = stub.VerifyLog(audit_pb2.VerifyLogRequest(ask_witnesses=True), timeout=30)
+                verdict = stub.VerifyLog(audit_pb2.VerifyLogRequest(ask_witnesses=True, check_handoffs=True),
+                                         timeout=30)
                 assert verdict.verdict == "TOTAL_PASSED", verdict.rendered
                 assert verdict.checkpoints_checked >= 3
 
@@ -134,6 +135,24 @@ def test_auditors_replay_a_case_across_three_nodes_and_prove_its_result(tmp_path
             forged_path.write_text(json.dumps(forge), encoding="utf-8")
             refused = cli("verify-bundle", str(forged_path), "--pki", str(public))
             assert refused.returncode == 1 and "TOTAL_FAILED" in refused.stdout, (name, refused.stdout)
+
+        # An administrator at the competent node erases its delivery of the result: its own log and
+        # the window's hand-off check both say so.
+        import sqlite3
+
+        db = sqlite3.connect(configs[COMPETENT_PROVINCE].event_store.sqlite_path, isolation_level=None)
+        db.execute("DROP TRIGGER stored_events_no_delete")
+        db.execute("DELETE FROM stored_events WHERE topic LIKE '%ResultDelivered'")
+        db.close()
+        window_ch = auditor(federation, WINDOW_PROVINCE, AUDITOR, configs[WINDOW_PROVINCE].listen)
+        competent_ch = auditor(federation, COMPETENT_PROVINCE, COMPETENT_AUDITOR, configs[COMPETENT_PROVINCE].listen)
+        with window_ch, competent_ch:
+            request = audit_pb2.VerifyLogRequest(ask_witnesses=True, check_handoffs=True)
+            theirs = audit_pb2_grpc.AuditServiceStub(competent_ch).VerifyLog(request, timeout=30)
+            ours = audit_pb2_grpc.AuditServiceStub(window_ch).VerifyLog(request, timeout=30)
+        assert theirs.verdict == "TOTAL_FAILED" and "deleted" in {p.kind for p in theirs.problems}, theirs.rendered
+        assert ours.verdict == "TOTAL_FAILED", ours.rendered
+        assert [p.kind for p in ours.problems] == ["handoff"] and "no ResultDelivered" in ours.problems[0].detail
     finally:
         for n in nodes:
             n.stop()
