@@ -210,3 +210,41 @@ def test_an_auditor_of_another_province_cannot_read_this_nodes_log(tmp_path: Pat
         assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     finally:
         node.stop()
+
+
+@pytest.mark.postgres
+def test_nodes_on_postgresql_chain_checkpoint_and_prove_the_same_way(
+    tmp_path: Path, federation: Federation, postgres_schema,  # type: ignore[no-untyped-def]
+) -> None:
+    federation.issue_operator(COMPETENT_PROVINCE, role="auditor", operator_id=COMPETENT_AUDITOR)
+    configs = loopback_configs(tmp_path, [WINDOW_PROVINCE, COMPETENT_PROVINCE], event_store=postgres_schema,
+                               pki_dir=federation.directory)
+    nodes = [spawn_node(c) for c in configs.values()]
+    try:
+        for n in nodes:
+            wait_serving(n, federation)
+        run = carry_one_case(federation, window_address=configs[WINDOW_PROVINCE].listen,
+                             competent_address=configs[COMPETENT_PROVINCE].listen)
+        ref = common_pb2.CaseRef(case_number=run.case_number)
+        window_ch = auditor(federation, WINDOW_PROVINCE, AUDITOR, configs[WINDOW_PROVINCE].listen)
+        competent_ch = auditor(federation, COMPETENT_PROVINCE, COMPETENT_AUDITOR, configs[COMPETENT_PROVINCE].listen)
+        with window_ch, competent_ch:
+            window, competent = audit_pb2_grpc.AuditServiceStub(window_ch), audit_pb2_grpc.AuditServiceStub(competent_ch)
+            assert competent.MakeCheckpoint(audit_pb2.MakeCheckpointRequest(), timeout=30).witnessed_by == [WINDOW_PROVINCE]
+            assert window.MakeCheckpoint(audit_pb2.MakeCheckpointRequest(), timeout=30).witnessed_by == [COMPETENT_PROVINCE]
+            for stub in (window, competent):
+                verdict = stub.VerifyLog(audit_pb2.VerifyLogRequest(ask_witnesses=True, check_handoffs=True), timeout=30)
+                assert verdict.verdict == "TOTAL_PASSED", verdict.rendered
+            merged = window.FederatedTimeline(ref, timeout=30)
+            assert len(merged.entries) == 4 + 5 and sorted(merged.nodes) == sorted([WINDOW_PROVINCE, COMPETENT_PROVINCE])
+            proof = competent.ResultInclusionProof(ref, timeout=30)
+        signed = SignedCheckpoint.from_json(proof.checkpoint_json)
+        leaf = entry_leaf(notification_id=proof.notification_id, originator_id=proof.originator_id,
+                          version=proof.version, topic=proof.topic, state=proof.state)
+        assert verify_inclusion(leaf=leaf, index=proof.leaf_index, size=signed.checkpoint.size,
+                                proof=list(proof.path), root=bytes.fromhex(signed.checkpoint.root))
+    finally:
+        for n in nodes:
+            n.stop()
+    for n in nodes:
+        assert n.process.returncode == 0, n.log_path.read_text()
