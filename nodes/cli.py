@@ -230,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--issued-sha256", help="SHA-256 the competent node recorded as issued")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=_verify)
+
+    from nodes.audit_cli import add_audit_parser
+
+    add_audit_parser(sub)
     return p
 
 

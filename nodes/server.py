@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from concurrent import futures
@@ -14,12 +15,14 @@ from grpc_reflection.v1alpha import reflection
 from nodes.config import NodeConfig
 from nodes.directory import DirectoryServicer, RevocationExchange, RevocationRefresher
 from nodes.interceptors import AccessLogInterceptor, CallerIdentityInterceptor, ErrorMappingInterceptor
-from nodes.servicers import AuditServicer, DepartmentServicer, PeerServicer, WindowServicer
-from nodes.tls import MAX_MESSAGE, server_credentials
+from nodes.audit import LogAuditServicer
+from nodes.servicers import DepartmentServicer, PeerServicer, WindowServicer
+from nodes.tls import MAX_MESSAGE, channel_credentials, server_credentials
+from nodes.witness import CheckpointTimer, LogKeeper, WitnessGateway, WitnessServicer
 from nodes.wiring import Node, build_node
 from tongban_pb import (
     audit_pb2, audit_pb2_grpc, department_pb2, department_pb2_grpc, directory_pb2, directory_pb2_grpc, peer_pb2,
-    peer_pb2_grpc, window_pb2, window_pb2_grpc,
+    peer_pb2_grpc, window_pb2, window_pb2_grpc, witness_pb2, witness_pb2_grpc,
 )
 
 log = logging.getLogger("tongban.node")
@@ -30,12 +33,16 @@ SERVICES = (
     peer_pb2.DESCRIPTOR.services_by_name["PeerService"].full_name,
     audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
     directory_pb2.DESCRIPTOR.services_by_name["DirectoryService"].full_name,
+    witness_pb2.DESCRIPTOR.services_by_name["WitnessService"].full_name,
 )
 
 
 class RunningNode:
-    def __init__(self, node: Node, server: grpc.Server, port: int, health_servicer: health.HealthServicer) -> None:
+    def __init__(self, node: Node, server: grpc.Server, port: int, health_servicer: health.HealthServicer,
+                 keeper: LogKeeper | None = None) -> None:
         self.node = node
+        self.keeper = keeper
+        self.checkpoints: CheckpointTimer | None = None
         self.server = server
         self.port = port
         self.health = health_servicer
@@ -50,7 +57,11 @@ class RunningNode:
         if self.refresher is not None:
             self.refresher.stop()
         self.health.enter_graceful_shutdown()
+        if self.checkpoints is not None:
+            self.checkpoints.stop()
         self.server.stop(grace).wait()
+        if self.keeper is not None:
+            self.keeper.witnesses.close()
         self.node.close()
 
 
@@ -72,9 +83,16 @@ def start_node(config: NodeConfig) -> RunningNode:
     window_pb2_grpc.add_WindowServiceServicer_to_server(WindowServicer(ctx), server)
     department_pb2_grpc.add_DepartmentServiceServicer_to_server(DepartmentServicer(ctx), server)
     peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(ctx), server)
-    audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(ctx), server)
     directory_pb2_grpc.add_DirectoryServiceServicer_to_server(
         DirectoryServicer(federation=node.federation, province=config.province), server)
+    cert, key = node.federation.node_tls(config.province)
+    keeper = LogKeeper(
+        province=config.province, settings=config.event_store, federation=node.federation,
+        witnesses=WitnessGateway(peers=config.peers, credentials=channel_credentials(
+            node.federation, cert_pem=cert, key_pem=key, province_of_cert=config.province)),
+    )
+    audit_pb2_grpc.add_AuditServiceServicer_to_server(LogAuditServicer(ctx, keeper), server)
+    witness_pb2_grpc.add_WitnessServiceServicer_to_server(WitnessServicer(ctx, keeper), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -86,7 +104,11 @@ def start_node(config: NodeConfig) -> RunningNode:
     for name in ("", *SERVICES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("node %s listening on port %d", config.province, port)
-    running = RunningNode(node, server, port, health_servicer)
+    running = RunningNode(node, server, port, health_servicer, keeper)
+    # Partners witness the log regularly (seconds; 0 turns it off).
+    interval = float(os.environ.get("TONGBAN_CHECKPOINT_INTERVAL", "300"))
+    if interval > 0:
+        running.checkpoints = CheckpointTimer(keeper, interval=interval).start()
     running.refresher = RevocationRefresher(
         exchange=RevocationExchange(federation=node.federation, peers=config.peers,
                                     credentials=node.peers.credentials),

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from exchange.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from storage.chain import LogStore
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class EventStoreSettings:
             return {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.sqlite_path),
+                "APPLICATION_RECORDER_TOPIC": "storage.chain:ChainedSQLiteRecorder",
             }
         if self.kind == "postgres":
             ensure_postgres_schema(self)
@@ -43,8 +47,29 @@ class EventStoreSettings:
                 "POSTGRES_PASSWORD": self.password,
                 "POSTGRES_SCHEMA": self.schema,
                 "POSTGRES_POOL_SIZE": str(self.pool_size),
+                "APPLICATION_RECORDER_TOPIC": "storage.chain:ChainedPostgresRecorder",
+                # The chain trigger relies on the library's table lock, which the
+                # database-function insert path does not take.
+                "POSTGRES_ENABLE_DB_FUNCTIONS": "no",
             }
         raise InvalidRequest("event_store.kind", f"{self.kind!r} is not sqlite or postgres")
+
+
+def open_log_store(settings: EventStoreSettings) -> LogStore:
+    """Raw access to the node's log for auditing (events, hash chain, checkpoints)."""
+    from storage.chain import PostgresLogStore, SQLiteLogStore
+
+    if settings.kind == "sqlite":
+        if settings.sqlite_path is None:
+            raise InvalidRequest("event_store.sqlite_path", "give the SQLite file of this node")
+        return SQLiteLogStore(str(settings.sqlite_path))
+    import psycopg
+
+    conn = psycopg.connect(
+        host=settings.host, port=settings.port, dbname=settings.dbname, user=settings.user,
+        password=settings.password or None, autocommit=True, connect_timeout=5,
+    )
+    return PostgresLogStore(conn, schema=settings.schema)
 
 
 def ensure_postgres_schema(settings: EventStoreSettings) -> None:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from tongban_pb import common_pb2 as tongban__pb_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16tongban_pb/audit.proto\x12\ntongban.v1\x1a\x17tongban_pb/common.proto\"{\n\rTimelineEntry\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\r\n\x05\x65vent\x18\x02 \x01(\t\x12\x13\n\x0brecorded_at\x18\x03 \x01(\t\x12 \n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x11.tongban.v1.Actor\x12\x13\n\x0b\x64\x65tail_json\x18\x05 \x01(\t\"Y\n\x08Timeline\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0c\n\x04node\x18\x02 \x01(\t\x12*\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x19.tongban.v1.TimelineEntry2I\n\x0c\x41uditService\x12\x39\n\x0c\x43\x61seTimeline\x12\x13.tongban.v1.CaseRef\x1a\x14.tongban.v1.Timelineb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16tongban_pb/audit.proto\x12\ntongban.v1\x1a\x17tongban_pb/common.proto\"{\n\rTimelineEntry\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\r\n\x05\x65vent\x18\x02 \x01(\t\x12\x13\n\x0brecorded_at\x18\x03 \x01(\t\x12 \n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x11.tongban.v1.Actor\x12\x13\n\x0b\x64\x65tail_json\x18\x05 \x01(\t\"Y\n\x08Timeline\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0c\n\x04node\x18\x02 \x01(\t\x12*\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x19.tongban.v1.TimelineEntry\"\xb2\x01\n\x08LogEntry\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x17\n\x0fnotification_id\x18\x02 \x01(\x04\x12\x13\n\x0b\x63\x61se_number\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\r\n\x05\x65vent\x18\x05 \x01(\t\x12\x13\n\x0brecorded_at\x18\x06 \x01(\t\x12 \n\x05\x61\x63tor\x18\x07 \x01(\x0b\x32\x11.tongban.v1.Actor\x12\x13\n\x0b\x64\x65tail_json\x18\x08 \x01(\t\"x\n\x16\x46\x65\x64\x65ratedTimelineReply\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\r\n\x05nodes\x18\x02 \x03(\t\x12%\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x14.tongban.v1.LogEntry\x12\x13\n\x0bunreachable\x18\x04 \x03(\t\".\n\x0eNodeLogRequest\x12\r\n\x05\x61\x66ter\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\x04\"H\n\x10\x43\x61seStateRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x0e\n\x06moment\x18\x03 \x01(\t\"T\n\tCaseState\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\r\n\x05\x61s_of\x18\x03 \x01(\t\x12\x12\n\nstate_json\x18\x04 \x01(\t\"A\n\x10VerifyLogRequest\x12\x15\n\rask_witnesses\x18\x01 \x01(\x08\x12\x16\n\x0e\x63heck_handoffs\x18\x02 \x01(\x08\"U\n\nLogProblem\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12\x10\n\x08position\x18\x03 \x01(\x04\x12\x17\n\x0fnotification_id\x18\x04 \x01(\x04\"\xaa\x01\n\x0fLogVerification\x12\x0f\n\x07verdict\x18\x01 \x01(\t\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\x0f\n\x07\x65ntries\x18\x03 \x01(\x04\x12\x0e\n\x06\x65vents\x18\x04 \x01(\x04\x12\x1b\n\x13\x63heckpoints_checked\x18\x05 \x01(\r\x12(\n\x08problems\x18\x06 \x03(\x0b\x32\x16.tongban.v1.LogProblem\x12\x10\n\x08rendered\x18\x07 \x01(\t\"\x17\n\x15MakeCheckpointRequest\"Q\n\x0f\x43heckpointReply\x12\x17\n\x0f\x63heckpoint_json\x18\x01 \x01(\t\x12\x14\n\x0cwitnessed_by\x18\x02 \x03(\t\x12\x0f\n\x07refused\x18\x03 \x03(\t\"\xcd\x01\n\x0eInclusionProof\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\x17\n\x0fnotification_id\x18\x03 \x01(\x04\x12\x15\n\roriginator_id\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x04\x12\r\n\x05topic\x18\x06 \x01(\t\x12\r\n\x05state\x18\x07 \x01(\x0c\x12\x12\n\nleaf_index\x18\x08 \x01(\x04\x12\x0c\n\x04path\x18\t \x03(\x0c\x12\x17\n\x0f\x63heckpoint_json\x18\n \x01(\t\"*\n\x13\x45videnceBundleReply\x12\x13\n\x0b\x62undle_json\x18\x01 \x01(\t2\xc5\x04\n\x0c\x41uditService\x12\x39\n\x0c\x43\x61seTimeline\x12\x13.tongban.v1.CaseRef\x1a\x14.tongban.v1.Timeline\x12L\n\x11\x46\x65\x64\x65ratedTimeline\x12\x13.tongban.v1.CaseRef\x1a\".tongban.v1.FederatedTimelineReply\x12=\n\x07NodeLog\x12\x1a.tongban.v1.NodeLogRequest\x1a\x14.tongban.v1.LogEntry0\x01\x12\x42\n\x0b\x43\x61seStateAt\x12\x1c.tongban.v1.CaseStateRequest\x1a\x15.tongban.v1.CaseState\x12\x46\n\tVerifyLog\x12\x1c.tongban.v1.VerifyLogRequest\x1a\x1b.tongban.v1.LogVerification\x12P\n\x0eMakeCheckpoint\x12!.tongban.v1.MakeCheckpointRequest\x1a\x1b.tongban.v1.CheckpointReply\x12G\n\x14ResultInclusionProof\x12\x13.tongban.v1.CaseRef\x1a\x1a.tongban.v1.InclusionProof\x12\x46\n\x0e\x45videnceBundle\x12\x13.tongban.v1.CaseRef\x1a\x1f.tongban.v1.EvidenceBundleReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,6 +36,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TIMELINEENTRY']._serialized_end=186
   _globals['_TIMELINE']._serialized_start=188
   _globals['_TIMELINE']._serialized_end=277
-  _globals['_AUDITSERVICE']._serialized_start=279
-  _globals['_AUDITSERVICE']._serialized_end=352
+  _globals['_LOGENTRY']._serialized_start=280
+  _globals['_LOGENTRY']._serialized_end=458
+  _globals['_FEDERATEDTIMELINEREPLY']._serialized_start=460
+  _globals['_FEDERATEDTIMELINEREPLY']._serialized_end=580
+  _globals['_NODELOGREQUEST']._serialized_start=582
+  _globals['_NODELOGREQUEST']._serialized_end=628
+  _globals['_CASESTATEREQUEST']._serialized_start=630
+  _globals['_CASESTATEREQUEST']._serialized_end=702
+  _globals['_CASESTATE']._serialized_start=704
+  _globals['_CASESTATE']._serialized_end=788
+  _globals['_VERIFYLOGREQUEST']._serialized_start=790
+  _globals['_VERIFYLOGREQUEST']._serialized_end=855
+  _globals['_LOGPROBLEM']._serialized_start=857
+  _globals['_LOGPROBLEM']._serialized_end=942
+  _globals['_LOGVERIFICATION']._serialized_start=945
+  _globals['_LOGVERIFICATION']._serialized_end=1115
+  _globals['_MAKECHECKPOINTREQUEST']._serialized_start=1117
+  _globals['_MAKECHECKPOINTREQUEST']._serialized_end=1140
+  _globals['_CHECKPOINTREPLY']._serialized_start=1142
+  _globals['_CHECKPOINTREPLY']._serialized_end=1223
+  _globals['_INCLUSIONPROOF']._serialized_start=1226
+  _globals['_INCLUSIONPROOF']._serialized_end=1431
+  _globals['_EVIDENCEBUNDLEREPLY']._serialized_start=1433
+  _globals['_EVIDENCEBUNDLEREPLY']._serialized_end=1475
+  _globals['_AUDITSERVICE']._serialized_start=1478
+  _globals['_AUDITSERVICE']._serialized_end=2059
 # @@protoc_insertion_point(module_scope)

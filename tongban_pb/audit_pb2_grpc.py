@@ -27,7 +27,8 @@ if _version_not_supported:
 
 
 class AuditServiceStub:
-    """Read-only replay of this node's event history (client certificates with role "auditor").
+    """Read-only replay and verification of this node's event history (client certificates with
+    role "auditor"). Personal data in replies is masked.
     """
 
     def __init__(self, channel):
@@ -41,14 +42,99 @@ class AuditServiceStub:
                 request_serializer=tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
                 response_deserializer=tongban__pb_dot_audit__pb2.Timeline.FromString,
                 _registered_method=True)
+        self.FederatedTimeline = channel.unary_unary(
+                '/tongban.v1.AuditService/FederatedTimeline',
+                request_serializer=tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
+                response_deserializer=tongban__pb_dot_audit__pb2.FederatedTimelineReply.FromString,
+                _registered_method=True)
+        self.NodeLog = channel.unary_stream(
+                '/tongban.v1.AuditService/NodeLog',
+                request_serializer=tongban__pb_dot_audit__pb2.NodeLogRequest.SerializeToString,
+                response_deserializer=tongban__pb_dot_audit__pb2.LogEntry.FromString,
+                _registered_method=True)
+        self.CaseStateAt = channel.unary_unary(
+                '/tongban.v1.AuditService/CaseStateAt',
+                request_serializer=tongban__pb_dot_audit__pb2.CaseStateRequest.SerializeToString,
+                response_deserializer=tongban__pb_dot_audit__pb2.CaseState.FromString,
+                _registered_method=True)
+        self.VerifyLog = channel.unary_unary(
+                '/tongban.v1.AuditService/VerifyLog',
+                request_serializer=tongban__pb_dot_audit__pb2.VerifyLogRequest.SerializeToString,
+                response_deserializer=tongban__pb_dot_audit__pb2.LogVerification.FromString,
+                _registered_method=True)
+        self.MakeCheckpoint = channel.unary_unary(
+                '/tongban.v1.AuditService/MakeCheckpoint',
+                request_serializer=tongban__pb_dot_audit__pb2.MakeCheckpointRequest.SerializeToString,
+                response_deserializer=tongban__pb_dot_audit__pb2.CheckpointReply.FromString,
+                _registered_method=True)
+        self.ResultInclusionProof = channel.unary_unary(
+                '/tongban.v1.AuditService/ResultInclusionProof',
+                request_serializer=tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
+                response_deserializer=tongban__pb_dot_audit__pb2.InclusionProof.FromString,
+                _registered_method=True)
+        self.EvidenceBundle = channel.unary_unary(
+                '/tongban.v1.AuditService/EvidenceBundle',
+                request_serializer=tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
+                response_deserializer=tongban__pb_dot_audit__pb2.EvidenceBundleReply.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
-    """Read-only replay of this node's event history (client certificates with role "auditor").
+    """Read-only replay and verification of this node's event history (client certificates with
+    role "auditor"). Personal data in replies is masked.
     """
 
     def CaseTimeline(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FederatedTimeline(self, request, context):
+        """One case across every node that touched it: this node asks its partners for their side.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NodeLog(self, request, context):
+        """The node's whole log in recorded order, read a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CaseStateAt(self, request, context):
+        """The case as this node knew it at a version or a moment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyLog(self, request, context):
+        """Check the hash chain, the signed checkpoints and (optionally) what the witnesses saw.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MakeCheckpoint(self, request, context):
+        """Sign a checkpoint of the log now and have the partner nodes witness it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResultInclusionProof(self, request, context):
+        """Proof that the event issuing a case's sealed result is in a witnessed checkpoint.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EvidenceBundle(self, request, context):
+        """Everything an auditor needs to check one case offline with public keys only (JSON).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -61,6 +147,41 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     request_deserializer=tongban__pb_dot_common__pb2.CaseRef.FromString,
                     response_serializer=tongban__pb_dot_audit__pb2.Timeline.SerializeToString,
             ),
+            'FederatedTimeline': grpc.unary_unary_rpc_method_handler(
+                    servicer.FederatedTimeline,
+                    request_deserializer=tongban__pb_dot_common__pb2.CaseRef.FromString,
+                    response_serializer=tongban__pb_dot_audit__pb2.FederatedTimelineReply.SerializeToString,
+            ),
+            'NodeLog': grpc.unary_stream_rpc_method_handler(
+                    servicer.NodeLog,
+                    request_deserializer=tongban__pb_dot_audit__pb2.NodeLogRequest.FromString,
+                    response_serializer=tongban__pb_dot_audit__pb2.LogEntry.SerializeToString,
+            ),
+            'CaseStateAt': grpc.unary_unary_rpc_method_handler(
+                    servicer.CaseStateAt,
+                    request_deserializer=tongban__pb_dot_audit__pb2.CaseStateRequest.FromString,
+                    response_serializer=tongban__pb_dot_audit__pb2.CaseState.SerializeToString,
+            ),
+            'VerifyLog': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyLog,
+                    request_deserializer=tongban__pb_dot_audit__pb2.VerifyLogRequest.FromString,
+                    response_serializer=tongban__pb_dot_audit__pb2.LogVerification.SerializeToString,
+            ),
+            'MakeCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.MakeCheckpoint,
+                    request_deserializer=tongban__pb_dot_audit__pb2.MakeCheckpointRequest.FromString,
+                    response_serializer=tongban__pb_dot_audit__pb2.CheckpointReply.SerializeToString,
+            ),
+            'ResultInclusionProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResultInclusionProof,
+                    request_deserializer=tongban__pb_dot_common__pb2.CaseRef.FromString,
+                    response_serializer=tongban__pb_dot_audit__pb2.InclusionProof.SerializeToString,
+            ),
+            'EvidenceBundle': grpc.unary_unary_rpc_method_handler(
+                    servicer.EvidenceBundle,
+                    request_deserializer=tongban__pb_dot_common__pb2.CaseRef.FromString,
+                    response_serializer=tongban__pb_dot_audit__pb2.EvidenceBundleReply.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'tongban.v1.AuditService', rpc_method_handlers)
@@ -70,7 +191,8 @@ def add_AuditServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AuditService:
-    """Read-only replay of this node's event history (client certificates with role "auditor").
+    """Read-only replay and verification of this node's event history (client certificates with
+    role "auditor"). Personal data in replies is masked.
     """
 
     @staticmethod
@@ -90,6 +212,195 @@ class AuditService:
             '/tongban.v1.AuditService/CaseTimeline',
             tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
             tongban__pb_dot_audit__pb2.Timeline.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FederatedTimeline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.AuditService/FederatedTimeline',
+            tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
+            tongban__pb_dot_audit__pb2.FederatedTimelineReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NodeLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tongban.v1.AuditService/NodeLog',
+            tongban__pb_dot_audit__pb2.NodeLogRequest.SerializeToString,
+            tongban__pb_dot_audit__pb2.LogEntry.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CaseStateAt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.AuditService/CaseStateAt',
+            tongban__pb_dot_audit__pb2.CaseStateRequest.SerializeToString,
+            tongban__pb_dot_audit__pb2.CaseState.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.AuditService/VerifyLog',
+            tongban__pb_dot_audit__pb2.VerifyLogRequest.SerializeToString,
+            tongban__pb_dot_audit__pb2.LogVerification.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MakeCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.AuditService/MakeCheckpoint',
+            tongban__pb_dot_audit__pb2.MakeCheckpointRequest.SerializeToString,
+            tongban__pb_dot_audit__pb2.CheckpointReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResultInclusionProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.AuditService/ResultInclusionProof',
+            tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
+            tongban__pb_dot_audit__pb2.InclusionProof.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EvidenceBundle(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.AuditService/EvidenceBundle',
+            tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
+            tongban__pb_dot_audit__pb2.EvidenceBundleReply.FromString,
             options,
             channel_credentials,
             insecure,

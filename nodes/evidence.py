@@ -1,0 +1,189 @@
+"""An evidence bundle for one case: every node's recorded events with inclusion proofs under a
+witnessed checkpoint of that node's log, the sealed PDF and its verification report. An auditor
+verifies it offline with public material only (federation root, province CAs, CRLs).
+
+Events that carry personal data travel as the SHA-256 of their stored state (which is all the
+leaf hash needs) plus a masked copy of their fields; the others travel byte for byte."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from exchange.case import case_id
+from exchange.errors import NotFound
+from exchange.merkle import MerkleTree, leaf_hash, verify_inclusion
+from exchange.people import mask_id
+from signing.checkpoint import SignedCheckpoint, TrustAnchors, verify_signed_checkpoint
+from signing.errors import SigningError
+from signing.trust import TrustMaterial
+from storage.chain import RECORD_TAG
+from storage.logcheck import recorded_checkpoints
+
+FORMAT = "tongban-evidence-v1"
+
+
+def leaf_from_digest(*, notification_id: int, originator_id: str, version: int, topic: str, state_sha256: str) -> bytes:
+    """The leaf of a log entry from the SHA-256 of its stored state (storage.chain.entry_record)."""
+    return leaf_hash("\n".join((RECORD_TAG, str(notification_id), originator_id, str(version), topic,
+                                state_sha256)).encode("utf-8"))
+
+
+def _masked(state: dict[str, Any]) -> dict[str, Any]:
+    out = dict(state)
+    if isinstance(out.get("applicant"), dict):
+        out["applicant"] = {**out["applicant"], "id_number": mask_id(out["applicant"].get("id_number", ""))}
+    return out
+
+
+def case_side(keeper: Any, case_number: str) -> dict[str, Any]:
+    """This node's side of a case with inclusion proofs under a witnessed checkpoint."""
+    with keeper.open() as store:
+        rows = store.events_of(case_id(case_number).hex)
+        if not rows:
+            raise NotFound(f"no case {case_number} at this node")
+        last = max(pos or 0 for _, pos in rows)
+        covering = [c for c in recorded_checkpoints(store, log=keeper.province)
+                    if c.checkpoint.size >= last and c.cosignatures]
+    signed = covering[-1] if covering else keeper.make_checkpoint()[0]
+    with keeper.open() as store:
+        tree = MerkleTree(store.leaf_hashes(signed.checkpoint.size))
+    entries = []
+    for row, position in rows:
+        if position is None or position > signed.checkpoint.size:
+            raise NotFound(f"event {row.notification_id} of case {case_number} is not in a checkpoint")
+        state = json.loads(row.state)
+        entry: dict[str, Any] = {
+            "notification_id": row.notification_id, "originator_id": row.originator_id, "version": row.version,
+            "topic": row.topic, "state_sha256": hashlib.sha256(row.state).hexdigest(),
+            "leaf_index": position - 1, "path": [h.hex() for h in tree.inclusion_proof(position - 1)],
+        }
+        if "applicant" in state:
+            entry["masked_state"] = _masked(state)
+        else:
+            entry["state"] = base64.b64encode(row.state).decode("ascii")
+        entries.append(entry)
+    return {"node": keeper.province, "checkpoint": json.loads(signed.to_json()), "entries": entries}
+
+
+def assemble_bundle(*, case_number: str, sides: list[dict[str, Any]], pdf: bytes | None,
+                    report: dict[str, Any] | None, assembled_by: str, assembled_at: str) -> dict[str, Any]:
+    return {
+        "format": FORMAT, "case_number": case_number, "assembled_by": assembled_by, "assembled_at": assembled_at,
+        "sides": sides,
+        "pdf": base64.b64encode(pdf).decode("ascii") if pdf is not None else None,
+        "verification_report": report,
+    }
+
+
+@dataclass(frozen=True)
+class BundleReport:
+    verdict: str
+    reason: str = ""
+    findings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "TOTAL_PASSED"
+
+    def render(self) -> str:
+        lines = [f"verdict: {self.verdict}" + (f" ({self.reason})" if self.reason else "")]
+        lines += [f"  {f}" for f in self.findings]
+        return "\n".join(lines)
+
+
+class _Failed(Exception):
+    pass
+
+
+def _event_name(topic: str) -> str:
+    return topic.rsplit(".", 1)[-1]
+
+
+def verify_bundle(bundle: dict[str, Any], *, anchors: TrustAnchors, trust: TrustMaterial) -> BundleReport:
+    """Check every event's inclusion under a co-signed checkpoint, the hand-offs between the
+    nodes, and the sealed PDF; fail closed on anything missing or inconsistent."""
+    findings: list[str] = []
+    try:
+        if bundle.get("format") != FORMAT:
+            raise _Failed(f"not a {FORMAT} bundle")
+        number = bundle["case_number"]
+        oid = case_id(number).hex
+        events: dict[str, dict[str, dict[str, Any]]] = {}
+        for side in bundle["sides"]:
+            node = side["node"]
+            signed = SignedCheckpoint.from_dict(side["checkpoint"])
+            if signed.checkpoint.log != node:
+                raise _Failed(f"the checkpoint of side {node} is of the log of {signed.checkpoint.log}")
+            try:
+                witnesses = verify_signed_checkpoint(signed, anchors=anchors)
+            except SigningError as exc:
+                raise _Failed(f"checkpoint of {node}: {exc}") from None
+            if not witnesses:
+                raise _Failed(f"the checkpoint of {node} is not co-signed by any partner")
+            root = bytes.fromhex(signed.checkpoint.root)
+            versions = []
+            for e in side["entries"]:
+                if e["originator_id"] != oid:
+                    raise _Failed(f"{node} entry {e['notification_id']} belongs to another case")
+                state = base64.b64decode(e["state"]) if "state" in e else None
+                digest = hashlib.sha256(state).hexdigest() if state is not None else e["state_sha256"]
+                leaf = leaf_from_digest(notification_id=e["notification_id"], originator_id=e["originator_id"],
+                                        version=e["version"], topic=e["topic"], state_sha256=digest)
+                if not verify_inclusion(leaf=leaf, index=e["leaf_index"], size=signed.checkpoint.size,
+                                        proof=[bytes.fromhex(h) for h in e["path"]], root=root):
+                    raise _Failed(f"{node} event v{e['version']} {_event_name(e['topic'])} is not in "
+                                  f"the checkpointed log of {node}")
+                versions.append(e["version"])
+                fields = json.loads(state) if state is not None else e.get("masked_state", {})
+                events.setdefault(node, {})[_event_name(e["topic"])] = fields
+            if versions != list(range(1, len(versions) + 1)):
+                raise _Failed(f"the side of {node} misses events (versions {versions})")
+            findings.append(f"{node}: {len(versions)} events included in its log of {signed.checkpoint.size} "
+                            f"entries, checkpoint of {signed.checkpoint.signed_at} co-signed by {', '.join(witnesses)}")
+        _check_handoffs(events, findings)
+        pdf_b64 = bundle.get("pdf")
+        if pdf_b64:
+            pdf = base64.b64decode(pdf_b64)
+            issued = [e["ResultIssued"]["sha256"] for e in events.values() if "ResultIssued" in e]
+            if not issued:
+                raise _Failed("the bundle holds a PDF but no node's log records issuing a result")
+            digest = hashlib.sha256(pdf).hexdigest()
+            if digest != issued[0]:
+                raise _Failed(f"the PDF (sha256 {digest[:16]}…) is not the result recorded as issued")
+            from signing.verify import verify_sealed_pdf
+
+            competent = next(n for n, e in events.items() if "ResultIssued" in e)
+            report = verify_sealed_pdf(pdf, trust=trust, competent_province=competent, competent_department=None,
+                                       issued_sha256=issued[0])
+            if not report.passed:
+                return BundleReport(str(report.verdict), f"seal: {report.reason}", tuple(findings))
+            findings.append(f"sealed PDF sha256 {digest[:16]}… is the issued result; seal {report.verdict}")
+    except _Failed as exc:
+        return BundleReport("TOTAL_FAILED", str(exc), tuple(findings))
+    except (KeyError, TypeError, ValueError) as exc:
+        return BundleReport("TOTAL_FAILED", f"malformed bundle ({exc!r})", tuple(findings))
+    return BundleReport("TOTAL_PASSED", "", tuple(findings))
+
+
+def _check_handoffs(events: dict[str, dict[str, dict[str, Any]]], findings: list[str]) -> None:
+    """Both sides of each hand-off must tell the same story."""
+    for node, mine in events.items():
+        if "Forwarded" in mine:
+            to = mine["Forwarded"]["to_province"]
+            if to in events and "Received" not in events[to]:
+                raise _Failed(f"{node} recorded forwarding to {to}, whose log records no receipt")
+        if "ResultDelivered" in mine:
+            to = mine["ResultDelivered"]["to_province"]
+            if to in events:
+                received = events[to].get("ResultReceived")
+                if received is None:
+                    raise _Failed(f"{node} recorded delivering the result to {to}, whose log records no receipt")
+                if received["sha256"] != mine.get("ResultIssued", {}).get("sha256"):
+                    raise _Failed(f"{to} recorded receiving another result than {node} issued")
+                findings.append(f"hand-off {node} → {to}: the result received is the result issued")
+    if len(events) > 1:
+        findings.append("hand-offs between the nodes agree")

@@ -1,0 +1,394 @@
+"""The hash chain over a node's event log, recorded in the same transaction as each event.
+
+Each stored event becomes one entry of the node's log. Its leaf hash covers the notification
+id, the aggregate id, the version, the topic and the SHA-256 of the stored state; its chain hash
+covers the previous chain hash and the leaf. SQLite computes both in the recorder (inside the
+library's write transaction, which holds SQLite's single write lock); PostgreSQL computes them
+in a statement trigger (the library holds an EXCLUSIVE lock on the events table while it
+inserts, so notification ids and chain positions come in the same order).
+
+The event, chain and notes tables refuse UPDATE and DELETE through triggers; the database
+role of a node should in addition hold only SELECT and INSERT (see `grant_append_only`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from psycopg.sql import SQL, Identifier
+
+from exchange.errors import NotFound
+from exchange.merkle import leaf_hash
+
+GENESIS = bytes(32)
+RECORD_TAG = "tongban-event-v1"
+SQLITE_EVENTS = "stored_events"
+POSTGRES_EVENTS = "tongban_events"  # the library names it after the application
+
+
+def entry_record(*, notification_id: int, originator_id: str, version: int, topic: str, state: bytes) -> bytes:
+    """The bytes a log entry's leaf hash covers. originator_id is the UUID's 32 hex digits."""
+    return "\n".join((
+        RECORD_TAG, str(notification_id), originator_id, str(version), topic,
+        hashlib.sha256(state).hexdigest(),
+    )).encode("utf-8")
+
+
+def entry_leaf(*, notification_id: int, originator_id: str, version: int, topic: str, state: bytes) -> bytes:
+    return leaf_hash(entry_record(notification_id=notification_id, originator_id=originator_id,
+                                  version=version, topic=topic, state=state))
+
+
+def chain_hash(previous: bytes, leaf: bytes) -> bytes:
+    return hashlib.sha256(previous + leaf).digest()
+
+
+def originator_hex(value: Any) -> str:
+    return value.hex if isinstance(value, UUID) else UUID(str(value)).hex
+
+
+def chain_table(events_table: str) -> str:
+    return f"{events_table}_chain"
+
+
+def notes_table(events_table: str) -> str:
+    """Checkpoints, co-signatures and what witnesses saw: append-only documents."""
+    return f"{events_table}_notes"
+
+
+# -- SQLite ---------------------------------------------------------------------------------
+
+def sqlite_chain_ddl(events_table: str = SQLITE_EVENTS) -> list[str]:
+    chain, notes = chain_table(events_table), notes_table(events_table)
+    statements = [
+        f"CREATE TABLE IF NOT EXISTS {chain} (position INTEGER PRIMARY KEY, "
+        "notification_id INTEGER NOT NULL UNIQUE, leaf_hash BLOB NOT NULL, chain_hash BLOB NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {notes} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "kind TEXT NOT NULL, subject TEXT NOT NULL, document TEXT NOT NULL)",
+    ]
+    for table in (events_table, chain, notes):
+        for op in ("UPDATE", "DELETE"):
+            statements.append(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {op} refused'); END"
+            )
+    return statements
+
+
+class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite recorder, chaining each event it inserts in the same transaction."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        return super().construct_create_table_statements() + sqlite_chain_ddl(self.events_table_name)
+
+    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        if not stored_events:
+            return ids
+        assert ids is not None
+        table = chain_table(self.events_table_name)
+        # The INSERT above took SQLite's write lock, so the head read here is the latest.
+        c.execute(f"SELECT position, chain_hash FROM {table} ORDER BY position DESC LIMIT 1")
+        head = c.fetchone()
+        position, previous = (head[0], bytes(head[1])) if head else (0, GENESIS)
+        rows = []
+        for nid, s in zip(ids, stored_events):
+            leaf = entry_leaf(notification_id=nid, originator_id=originator_hex(s.originator_id),
+                              version=s.originator_version, topic=s.topic, state=s.state)
+            previous = chain_hash(previous, leaf)
+            position += 1
+            rows.append((position, nid, leaf, previous))
+        c.executemany(f"INSERT INTO {table} VALUES (?,?,?,?)", rows)
+        return ids
+
+    def notification_ids_of(self, originator_id: UUID) -> list[tuple[int, int]]:
+        """(version, notification id) of one aggregate's events."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT originator_version, rowid FROM {self.events_table_name} WHERE originator_id = ?",
+                      (originator_id.hex,))
+            return [(int(r[0]), int(r[1])) for r in c.fetchall()]
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------
+
+def postgres_chain_ddl(schema: str, events_table: str = POSTGRES_EVENTS) -> list[Any]:
+    chain, notes = chain_table(events_table), notes_table(events_table)
+    ids = dict(
+        schema=Identifier(schema), events=Identifier(events_table), chain=Identifier(chain),
+        notes=Identifier(notes), chain_fn=Identifier(f"{events_table}_chain_fn"),
+        chain_trg=Identifier(f"{events_table}_chain_trg"),
+        guard_fn=Identifier(f"{events_table}_append_only_fn"),
+    )
+    statements = [
+        SQL("CREATE TABLE IF NOT EXISTS {schema}.{chain} (position bigint PRIMARY KEY, "
+            "notification_id bigint NOT NULL UNIQUE, leaf_hash bytea NOT NULL, "
+            "chain_hash bytea NOT NULL)").format(**ids),
+        SQL("CREATE TABLE IF NOT EXISTS {schema}.{notes} (id bigserial PRIMARY KEY, "
+            "kind text NOT NULL, subject text NOT NULL, document text NOT NULL)").format(**ids),
+        SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{chain_fn}() RETURNS trigger LANGUAGE plpgsql AS $BODY$\n"
+            "DECLARE r record; pos bigint; prev bytea; leaf bytea;\n"
+            "BEGIN\n"
+            "  SELECT c.position, c.chain_hash INTO pos, prev FROM {schema}.{chain} c\n"
+            "    ORDER BY c.position DESC LIMIT 1;\n"
+            "  IF pos IS NULL THEN pos := 0; prev := decode(repeat('00', 32), 'hex'); END IF;\n"
+            "  FOR r IN SELECT * FROM new_events ORDER BY notification_id LOOP\n"
+            "    leaf := sha256('\\x00'::bytea || convert_to(concat_ws(E'\\n', "
+            "'" + RECORD_TAG + "', r.notification_id::text, "
+            "replace(r.originator_id::text, '-', ''), r.originator_version::text, r.topic, "
+            "encode(sha256(r.state), 'hex')), 'UTF8'));\n"
+            "    prev := sha256(prev || leaf);\n"
+            "    pos := pos + 1;\n"
+            "    INSERT INTO {schema}.{chain} (position, notification_id, leaf_hash, chain_hash)\n"
+            "      VALUES (pos, r.notification_id, leaf, prev);\n"
+            "  END LOOP;\n"
+            "  RETURN NULL;\n"
+            "END $BODY$"
+        ).format(**ids),
+        SQL("CREATE OR REPLACE TRIGGER {chain_trg} AFTER INSERT ON {schema}.{events} "
+            "REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT "
+            "EXECUTE FUNCTION {schema}.{chain_fn}()").format(**ids),
+        SQL("CREATE OR REPLACE FUNCTION {schema}.{guard_fn}() RETURNS trigger LANGUAGE plpgsql AS $BODY$\n"
+            "BEGIN RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = TG_TABLE_NAME || "
+            "' is append-only: ' || TG_OP || ' refused'; END $BODY$").format(**ids),
+    ]
+    for table in (events_table, chain, notes):
+        statements.append(
+            SQL("CREATE OR REPLACE TRIGGER {trg} BEFORE UPDATE OR DELETE OR TRUNCATE ON {schema}.{table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION {schema}.{guard_fn}()").format(
+                trg=Identifier(f"{table}_append_only"), table=Identifier(table), **ids)
+        )
+    return statements
+
+
+class ChainedPostgresRecorder(PostgresApplicationRecorder):
+    """The library's PostgreSQL recorder with the chain tables and triggers in its schema."""
+
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.sql_create_statements.extend(postgres_chain_ddl(datastore.schema, events_table_name))
+
+    def notification_ids_of(self, originator_id: UUID) -> list[tuple[int, int]]:
+        """(version, notification id) of one aggregate's events."""
+        statement = SQL("SELECT originator_version, notification_id FROM {}.{} WHERE originator_id = %s").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (originator_id,))
+            return [(int(r["originator_version"]), int(r["notification_id"])) for r in curs.fetchall()]
+
+
+def grant_append_only(conn: Any, *, schema: str, role: str, events_table: str = POSTGRES_EVENTS) -> None:
+    """Let `role` read and append to a node's log and nothing else (run as the tables' owner)."""
+    sid, rid = Identifier(schema), Identifier(role)
+    conn.execute(SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sid, rid))
+    for table in (events_table, chain_table(events_table), notes_table(events_table)):
+        tid = Identifier(table)
+        conn.execute(SQL("REVOKE ALL ON {}.{} FROM {}").format(sid, tid, rid))
+        conn.execute(SQL("GRANT SELECT, INSERT ON {}.{} TO {}").format(sid, tid, rid))
+    conn.execute(SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(sid, rid))
+
+
+# -- reading the log ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EventRow:
+    notification_id: int
+    originator_id: str  # 32 hex digits
+    version: int
+    topic: str
+    state: bytes
+
+    def leaf(self) -> bytes:
+        return entry_leaf(notification_id=self.notification_id, originator_id=self.originator_id,
+                          version=self.version, topic=self.topic, state=self.state)
+
+
+@dataclass(frozen=True)
+class ChainRow:
+    position: int
+    notification_id: int
+    leaf_hash: bytes
+    chain_hash: bytes
+
+
+@dataclass(frozen=True)
+class Note:
+    id: int
+    kind: str
+    subject: str
+    document: str
+
+
+class LogStore:
+    """Raw read access to a node's events, chain and notes, a page at a time, plus appending
+    notes. Bypasses the library on purpose: auditing must see exactly what is stored."""
+
+    events_table: str
+    page_size = 5000
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        raise NotImplementedError
+
+    def _t(self, table: str) -> str:
+        raise NotImplementedError
+
+    @property
+    def _p(self) -> str:
+        return "?"
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> LogStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # events and chain, in pages
+    def events_page(self, after: int, limit: int) -> list[EventRow]:
+        rows = self._query(
+            f"SELECT {self._nid}, originator_id, originator_version, topic, state FROM "
+            f"{self._t(self.events_table)} WHERE {self._nid} > {self._p} ORDER BY {self._nid} LIMIT {self._p}",
+            (after, limit))
+        return [EventRow(int(r[0]), originator_hex(r[1]), int(r[2]), r[3], bytes(r[4])) for r in rows]
+
+    def iter_events(self, *, after: int = 0) -> Iterator[EventRow]:
+        while page := self.events_page(after, self.page_size):
+            yield from page
+            after = page[-1].notification_id
+
+    def chain_page(self, after: int, limit: int) -> list[ChainRow]:
+        rows = self._query(
+            f"SELECT position, notification_id, leaf_hash, chain_hash FROM {self._t(chain_table(self.events_table))} "
+            f"WHERE position > {self._p} ORDER BY position LIMIT {self._p}", (after, limit))
+        return [ChainRow(int(r[0]), int(r[1]), bytes(r[2]), bytes(r[3])) for r in rows]
+
+    def iter_chain(self, *, after: int = 0) -> Iterator[ChainRow]:
+        while page := self.chain_page(after, self.page_size):
+            yield from page
+            after = page[-1].position
+
+    def chain_at(self, position: int) -> ChainRow | None:
+        page = self.chain_page(position - 1, 1)
+        return page[0] if page and page[0].position == position else None
+
+    def chain_of(self, notification_id: int) -> ChainRow | None:
+        rows = self._query(
+            f"SELECT position, notification_id, leaf_hash, chain_hash FROM {self._t(chain_table(self.events_table))} "
+            f"WHERE notification_id = {self._p}", (notification_id,))
+        return ChainRow(int(rows[0][0]), int(rows[0][1]), bytes(rows[0][2]), bytes(rows[0][3])) if rows else None
+
+    def head(self) -> ChainRow | None:
+        rows = self._query(
+            f"SELECT position, notification_id, leaf_hash, chain_hash FROM {self._t(chain_table(self.events_table))} "
+            "ORDER BY position DESC LIMIT 1")
+        return ChainRow(int(rows[0][0]), int(rows[0][1]), bytes(rows[0][2]), bytes(rows[0][3])) if rows else None
+
+    def leaf_hashes(self, size: int) -> list[bytes]:
+        """The stored leaf hashes of the first `size` entries (to build proofs)."""
+        rows = self._query(
+            f"SELECT leaf_hash FROM {self._t(chain_table(self.events_table))} ORDER BY position LIMIT {self._p}",
+            (size,))
+        return [bytes(r[0]) for r in rows]
+
+    def events_of(self, originator_id: str) -> list[tuple[EventRow, int | None]]:
+        """One aggregate's stored events with their chain positions (None if unchained)."""
+        key: Any = originator_id if self._p == "?" else UUID(originator_id)
+        chain = self._t(chain_table(self.events_table))
+        rows = self._query(
+            f"SELECT e.{self._nid}, e.originator_id, e.originator_version, e.topic, e.state, c.position "
+            f"FROM {self._t(self.events_table)} e LEFT JOIN {chain} c ON c.notification_id = e.{self._nid} "
+            f"WHERE e.originator_id = {self._p} ORDER BY e.originator_version", (key,))
+        return [(EventRow(int(r[0]), originator_hex(r[1]), int(r[2]), r[3], bytes(r[4])),
+                 None if r[5] is None else int(r[5])) for r in rows]
+
+    def count_events(self) -> int:
+        return int(self._query(f"SELECT COUNT(*) FROM {self._t(self.events_table)}")[0][0])
+
+    # notes
+    def add_note(self, *, kind: str, subject: str, document: str) -> None:
+        self._execute(
+            f"INSERT INTO {self._t(notes_table(self.events_table))} (kind, subject, document) "
+            f"VALUES ({self._p}, {self._p}, {self._p})", (kind, subject, document))
+
+    def notes(self, kind: str, subject: str | None = None) -> list[Note]:
+        sql = f"SELECT id, kind, subject, document FROM {self._t(notes_table(self.events_table))} WHERE kind = {self._p}"
+        params: list[Any] = [kind]
+        if subject is not None:
+            sql += f" AND subject = {self._p}"
+            params.append(subject)
+        return [Note(int(r[0]), r[1], r[2], r[3]) for r in self._query(sql + " ORDER BY id", params)]
+
+    @property
+    def _nid(self) -> str:
+        return "rowid"
+
+
+class SQLiteLogStore(LogStore):
+    def __init__(self, path: str, *, events_table: str = SQLITE_EVENTS) -> None:
+        self.events_table = events_table
+        try:
+            self.conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None,
+                                        check_same_thread=False, timeout=10)
+        except sqlite3.OperationalError:
+            raise NotFound(f"no event log at {path}; give the node's events file") from None
+        found = self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (events_table,)).fetchone()
+        if not found:
+            self.conn.close()
+            raise NotFound(f"{path} holds no event log ({events_table} missing); is it a node's events file?")
+        for statement in sqlite_chain_ddl(events_table):  # a log written before chaining existed
+            self.conn.execute(statement)
+
+    def _t(self, table: str) -> str:
+        return table
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, tuple(params)).fetchall()
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(sql, tuple(params))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class PostgresLogStore(LogStore):
+    def __init__(self, conn: Any, *, schema: str, events_table: str = POSTGRES_EVENTS) -> None:
+        self.events_table = events_table
+        self.schema = schema
+        self.conn = conn
+
+    @property
+    def _p(self) -> str:
+        return "%s"
+
+    @property
+    def _nid(self) -> str:
+        return "notification_id"
+
+    def _t(self, table: str) -> str:
+        return f'"{self.schema}"."{table}"'
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.conn.cursor() as cur:
+            cur.execute(sql, tuple(params))
+            return list(cur.fetchall())
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(sql, tuple(params))
+
+    def close(self) -> None:
+        self.conn.close()
