@@ -72,6 +72,8 @@ class NodeConfig:
             bucket=os_.get("bucket"),
             secure=str(os_.get("secure", "false")).lower() in {"1", "true", "yes"},
             region=os_.get("region"),
+            key_file=_key_file(os_, data_dir, path),
+            object_lock=str(os_.get("object_lock", "false")).lower() in {"1", "true", "yes"},
         )
         peers = {str(k): str(v) for k, v in raw.get("peers", {}).items()}
         for key, value in env.items():
@@ -90,6 +92,14 @@ class NodeConfig:
 
     def with_peers(self, peers: Mapping[str, str]) -> NodeConfig:
         return replace(self, peers=dict(peers))
+
+
+def _key_file(section: Mapping[str, Any], data_dir: Path, path: Any) -> Path | None:
+    """Materials are sealed at rest unless `encrypt = false`; the node key lives under the
+    data dir unless `key_file` says where."""
+    if str(section.get("encrypt", "true")).lower() in {"0", "false", "no"}:
+        return None
+    return path(section["key_file"]) if section.get("key_file") else data_dir / "keys" / "node-keys.json"
 
 
 def _section_env(env: Mapping[str, str], prefix: str) -> dict[str, str]:
@@ -120,6 +130,9 @@ def to_toml(config: NodeConfig) -> str:
             f'user = "{es.user}"', f'password = "{es.password}"', f'schema = "{es.schema}"',
         ]
     lines += ["", "[object_store]", f'kind = "{os_.kind}"']
+    lines.append(f'key_file = "{os_.key_file}"' if os_.key_file else 'encrypt = "false"')
+    if os_.object_lock:
+        lines.append('object_lock = "true"')
     if os_.kind == "local":
         lines.append(f'local_root = "{os_.local_root}"')
     else:

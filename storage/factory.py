@@ -23,9 +23,20 @@ class ObjectStoreSettings:
     bucket: str | None = None
     secure: bool = False
     region: str | None = None
+    # Confidentiality at rest: with a key file every object is sealed (storage.sealing) with
+    # a data key wrapped by the node key kept there; the file is created on first use.
+    key_file: Path | None = None
+    # S3 only: create the bucket with object lock so that `retain` can make materials write-once.
+    object_lock: bool = False
 
 
 def open_object_store(settings: ObjectStoreSettings) -> ObjectStore:
+    sealer = None
+    if settings.key_file is not None:
+        from storage.sealing import NodeKeyring, Sealer
+
+        sealer = Sealer(NodeKeyring.open(Path(settings.key_file)))
+
     if settings.kind == "local":
         if settings.local_root is None:
             raise InvalidRequest(
@@ -33,7 +44,7 @@ def open_object_store(settings: ObjectStoreSettings) -> ObjectStore:
             )
         from storage.local import LocalFolderStore
 
-        return LocalFolderStore(Path(settings.local_root))
+        return LocalFolderStore(Path(settings.local_root), sealer=sealer)
 
     if settings.kind == "s3":
         required = {
@@ -58,6 +69,8 @@ def open_object_store(settings: ObjectStoreSettings) -> ObjectStore:
             bucket=str(settings.bucket),
             secure=settings.secure,
             region=settings.region,
+            sealer=sealer,
+            object_lock=settings.object_lock,
         )
 
     raise InvalidRequest("kind", f"expected 'local' or 's3', got {settings.kind!r}")
