@@ -26,6 +26,7 @@ class NodeConfig:
         default_factory=lambda: ObjectStoreSettings(kind="local")
     )
     workers: int = 8
+    max_material_bytes: int = 2 << 30  # a material larger than this is refused (INVALID_ARGUMENT)
 
     @property
     def spool_dir(self) -> Path:
@@ -88,6 +89,7 @@ class NodeConfig:
             event_store=event_store,
             object_store=object_store,
             workers=int(env.get("TONGBAN_WORKERS", raw.get("workers", 8))),
+            max_material_bytes=int(env.get("TONGBAN_MAX_MATERIAL_BYTES", raw.get("max_material_bytes", 2 << 30))),
         )
 
     def with_peers(self, peers: Mapping[str, str]) -> NodeConfig:
@@ -115,6 +117,7 @@ def to_toml(config: NodeConfig) -> str:
         f'data_dir = "{config.data_dir}"',
         f'pki_dir = "{config.pki_dir}"',
         f"workers = {config.workers}",
+        f"max_material_bytes = {config.max_material_bytes}",
         "",
         "[peers]",
         *(f'"{code}" = "{addr}"' for code, addr in sorted(config.peers.items())),

@@ -18,6 +18,14 @@ from signing.pki import Federation
 from signing.seal import DepartmentSealer
 from signing.verify import SealVerifier
 from storage.factory import open_object_store
+from storage.sealing import NodeKeyring, Sealer
+from storage.transfers import PartialUploads
+
+
+def _sealer_of(config: NodeConfig) -> Sealer | None:
+    """Partial uploads are sealed with the same node key as the object store."""
+    key_file = config.object_store.key_file
+    return Sealer(NodeKeyring.open(key_file)) if key_file is not None else None
 
 
 def load_catalog() -> Catalog:
@@ -62,5 +70,7 @@ def build_node(config: NodeConfig) -> Node:
         issuer=DepartmentSealer(federation=federation, province_code=config.province),
         verifier=SealVerifier(trust=federation.trust()),
         spool=FolderSpool(config.spool_dir),
+        max_material_bytes=config.max_material_bytes,
+        uploads=PartialUploads(config.data_dir / "transfers", sealer=_sealer_of(config)),
     )
     return Node(config=config, federation=federation, context=context, peers=peers)

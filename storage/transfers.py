@@ -1,0 +1,237 @@
+"""Partial uploads a receiving node keeps between attempts, so a cut transfer resumes.
+
+Layout under root (the node's data dir, not the object store: nothing here is visible as a
+material until the whole object has been re-hashed and put into the store):
+    <case number>/<sha256>/header.json   what the sender declared, and the data key envelope
+    <case number>/<sha256>/data          whole 1 MiB segments, in order (sealed if keyed)
+    refusals.jsonl                        one line per refused material: when, who, why
+
+Only whole segments are written, so the confirmed offset is always a multiple of 1 MiB (or the
+whole size once complete). After a crash the data file is cut back to its last whole segment
+that still authenticates. Files are fsynced every 32 MiB and when a stream ends; a process
+that is killed loses nothing it wrote (the page cache survives it), a machine that loses
+power may confirm less than before, never more than it can read back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from exchange.errors import InvalidRequest, MaterialIntegrityError
+from storage.keys import check_sha256
+from storage.sealing import SEGMENT, TAG, Sealer, segment_nonce
+
+_CASE_NUMBER = re.compile(r"[0-9A-Za-z-]{1,64}")
+_AAD = b"tongban/partial-upload/v1"
+_SYNC_EVERY = 32  # segments
+
+
+class PartialUploads:
+    """Implements exchange.materials.PartialUploads over a folder."""
+
+    def __init__(self, root: Path, *, sealer: Sealer | None = None) -> None:
+        self._root = Path(root)
+        self._root.mkdir(parents=True, exist_ok=True)
+        self._sealer = sealer
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def confirmed_offset(self, *, case_number: str, sha256: str) -> int:
+        folder = self._folder(case_number, sha256)
+        if not (folder / "header.json").exists():
+            return 0
+        return self._load(folder, case_number, sha256).confirmed
+
+    def open(self, *, case_number: str, sha256: str, declared: Mapping[str, Any]) -> PartialUpload:
+        """Resume the partial upload of (case, sha256), or start one. A partial upload whose
+        declaration differs (another size or type for the same digest) is started afresh."""
+        folder = self._folder(case_number, sha256)
+        with self._guard:
+            lock = self._locks.setdefault((case_number, sha256), threading.Lock())
+        if not lock.acquire(blocking=False):
+            raise InvalidRequest(
+                "sha256", f"material {sha256[:12]}… of case {case_number} is already being received; wait for that stream to end"
+            )
+        try:
+            if (folder / "header.json").exists():
+                upload = self._load(folder, case_number, sha256)
+                if dict(upload.declared) == dict(declared):
+                    upload.release = lock.release
+                    return upload
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            header: dict[str, Any] = {"declared": dict(declared)}
+            if self._sealer is not None:
+                header["envelope"] = self._sealer.begin()[1]
+            _write_json(folder / "header.json", header)
+            (folder / "data").touch()
+            upload = self._load(folder, case_number, sha256)
+            upload.release = lock.release
+            return upload
+        except BaseException:
+            lock.release()
+            raise
+
+    def record_refusal(self, *, case_number: str, sha256: str, from_province: str, reason: str) -> None:
+        line = json.dumps(
+            {
+                "at": datetime.now(timezone.utc).isoformat(), "case_number": case_number,
+                "sha256": sha256, "from_province": from_province, "reason": reason,
+            },
+            ensure_ascii=False,
+        )
+        with (self._root / "refusals.jsonl").open("a", encoding="utf-8") as out:
+            out.write(line + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+
+    def refusals(self) -> list[dict[str, str]]:
+        path = self._root / "refusals.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+    def _folder(self, case_number: str, sha256: str) -> Path:
+        if not _CASE_NUMBER.fullmatch(case_number or ""):
+            raise InvalidRequest("case_number", f"{case_number!r} is not a case number")
+        return self._root / case_number / check_sha256(sha256)
+
+    def _load(self, folder: Path, case_number: str, sha256: str) -> PartialUpload:
+        header = json.loads((folder / "header.json").read_text(encoding="utf-8"))
+        data_key = None
+        if "envelope" in header:
+            if self._sealer is None:
+                raise InvalidRequest("sha256", "a sealed partial upload cannot be resumed without the node key")
+            data_key = self._sealer.keyring.unwrap(header["envelope"])
+        return PartialUpload(folder, declared=header["declared"], data_key=data_key)
+
+
+class PartialUpload:
+    """One material being received. Not thread-safe: one stream at a time (open() locks)."""
+
+    def __init__(self, folder: Path, *, declared: Mapping[str, Any], data_key: bytes | None) -> None:
+        self.folder = folder
+        self.declared = declared
+        self._aead = AESGCM(data_key) if data_key is not None else None
+        self._record = SEGMENT + (TAG if self._aead else 0)
+        self._path = folder / "data"
+        self._buffer = bytearray()
+        self._unsynced = 0
+        self.release: Any = None
+        self._recover()
+
+    @property
+    def size(self) -> int:
+        return int(self.declared["size"])
+
+    @property
+    def confirmed(self) -> int:
+        return min(self._segments * SEGMENT, self.size)
+
+    @property
+    def received(self) -> int:
+        """Bytes taken so far in this stream: confirmed plus those waiting for a whole segment."""
+        return self.confirmed + len(self._buffer)
+
+    def append(self, data: bytes) -> None:
+        self._buffer += data
+        while len(self._buffer) >= SEGMENT:
+            self._write(bytes(self._buffer[:SEGMENT]))
+            del self._buffer[:SEGMENT]
+        if self.received == self.size and self._buffer:
+            self._write(bytes(self._buffer))  # the short last segment, once all has come
+            self._buffer.clear()
+
+    def close(self) -> None:
+        """End of a stream, complete or not: make what was written durable, drop the rest."""
+        self._buffer.clear()
+        if self._path.exists():
+            self._sync()
+        if self.release is not None:
+            release, self.release = self.release, None
+            release()
+
+    def plaintext(self) -> Iterator[bytes]:
+        """The whole material, read back from disk segment by segment."""
+        with self._path.open("rb") as handle:
+            for index in range(self._segments):
+                yield self._open(index, handle.read(self._record))
+
+    def discard(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+        try:
+            self.folder.parent.rmdir()  # the case folder, once it holds no other material
+        except OSError:
+            pass
+
+    def _write(self, plain: bytes) -> None:
+        record = plain if self._aead is None else self._aead.encrypt(
+            segment_nonce(self._segments, final=False), plain, _AAD
+        )
+        with self._path.open("ab") as out:
+            out.write(record)
+            self._segments += 1
+            self._unsynced += 1
+            if self._unsynced >= _SYNC_EVERY:
+                out.flush()
+                os.fsync(out.fileno())
+                self._unsynced = 0
+
+    def _sync(self) -> None:
+        if self._unsynced:
+            with self._path.open("ab") as out:
+                os.fsync(out.fileno())
+            self._unsynced = 0
+
+    def _open(self, index: int, record: bytes) -> bytes:
+        if self._aead is None:
+            return record
+        try:
+            return self._aead.decrypt(segment_nonce(index, final=False), record, _AAD)
+        except InvalidTag:
+            raise MaterialIntegrityError(f"segment {index} of the partial upload in {self.folder} is corrupt") from None
+
+    def _recover(self) -> None:
+        """Cut the data file back to its whole segments; drop a last one that does not read back."""
+        on_disk = self._path.stat().st_size if self._path.exists() else 0
+        last_plain = self.size - (max(0, -(-self.size // SEGMENT) - 1)) * SEGMENT
+        last_record = last_plain + (TAG if self._aead else 0)
+        full, rest = divmod(on_disk, self._record)
+        segments = full
+        # The short final segment is whole when exactly its length remains after the full ones.
+        if rest and full == -(-self.size // SEGMENT) - 1 and rest == last_record:
+            segments += 1
+            rest = 0
+        keep = full * self._record + (last_record if segments > full else 0)
+        if segments:
+            with self._path.open("rb") as handle:
+                handle.seek((segments - 1) * self._record)
+                try:
+                    self._open(segments - 1, handle.read(self._record))
+                except MaterialIntegrityError:
+                    segments -= 1
+                    keep = segments * self._record
+        if keep != on_disk:
+            with self._path.open("r+b") as handle:
+                handle.truncate(keep)
+        self._segments = segments
+
+
+def _write_json(path: Path, record: Mapping[str, Any]) -> None:
+    temp = path.with_suffix(".part")
+    with temp.open("w", encoding="utf-8") as out:
+        json.dump(record, out, ensure_ascii=False)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, path)
