@@ -16,7 +16,6 @@ from exchange.materials import (
     check_declared_size,
     check_file_name,
     check_media_type,
-    guarded_chunks,
 )
 from exchange.people import mask_id
 from exchange.ports import CertificateRequest
@@ -98,16 +97,15 @@ class DepartmentDesk:
                     "data", f"the stream ended after {upload.received} of {size} bytes; "
                     f"resume from offset {upload.confirmed}"
                 )
-            try:
-                ctx.store.put_stream(
-                    guarded_chunks(upload.plaintext(), media_type=media_type, max_bytes=ctx.max_material_bytes),
-                    media_type=media_type,
-                    metadata={"case": case_number, "kind": kind, "file_name": file_name},
-                    expected_sha256=sha256,
+            received = upload.sha256()
+            if received != sha256:
+                exc = MaterialIntegrityError(
+                    f"received {size} bytes hashing to {received}, but the sender declared {sha256}; "
+                    "nothing was stored — ask the sender to resend"
                 )
-            except (MaterialIntegrityError, InvalidRequest) as exc:
                 refuse(exc)
-                raise
+                raise exc
+            upload.commit(sha256=sha256, metadata={"case": case_number, "kind": kind, "file_name": file_name})
             upload.discard()
         finally:
             upload.close()

@@ -69,7 +69,11 @@ class PartialUpload(Protocol):
     def close(self) -> None:
         """End of one stream: keep what is durable, release the upload for the next stream."""
 
-    def plaintext(self) -> Iterator[bytes]: ...
+    def sha256(self) -> str:
+        """Of everything received (re-reading the whole upload if it was resumed)."""
+
+    def commit(self, *, sha256: str, metadata: Mapping[str, str]) -> Any:
+        """Put the complete, checked upload into the object store."""
 
     def discard(self) -> None: ...
 

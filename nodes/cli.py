@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 from exchange.errors import TongbanError
@@ -110,6 +111,7 @@ def _transfer(args: argparse.Namespace) -> int:
         "media_type": stored.media_type, "sha256": stored.sha256, "size": stored.size,
     }
     bar = ProgressBar(f"transfer {material['file_name']} to {args.to}")
+    started = time.perf_counter()
     try:
         gateway.push_material(
             args.to, case_number=args.case, material=material,
@@ -119,7 +121,8 @@ def _transfer(args: argparse.Namespace) -> int:
         gateway.close()
     bar.finish()
     resumed = f", resumed at {bar.first_done} bytes" if bar.first_done else ""
-    print(f"transferred {stored.sha256} ({stored.size} bytes) to {args.to}{resumed}")
+    seconds = time.perf_counter() - started
+    print(f"transferred {stored.sha256} ({stored.size} bytes) to {args.to} in {seconds:.2f} s{resumed}")
     return 0
 
 

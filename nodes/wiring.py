@@ -60,17 +60,18 @@ def build_node(config: NodeConfig) -> Node:
         peers=config.peers,
         credentials=channel_credentials(federation, cert_pem=cert, key_pem=key, province_of_cert=config.province),
     )
+    store = open_object_store(config.object_store)
     context = NodeContext(
         province_code=config.province,
         provinces=provinces_of(federation),
         ledger=CaseLedger(env=config.event_store.application_env()),
         catalog=load_catalog(),
-        store=open_object_store(config.object_store),
+        store=store,
         peers=peers,
         issuer=DepartmentSealer(federation=federation, province_code=config.province),
         verifier=SealVerifier(trust=federation.trust()),
         spool=FolderSpool(config.spool_dir),
         max_material_bytes=config.max_material_bytes,
-        uploads=PartialUploads(config.data_dir / "transfers", sealer=_sealer_of(config)),
+        uploads=PartialUploads(config.data_dir / "transfers", store=store, sealer=_sealer_of(config)),
     )
     return Node(config=config, federation=federation, context=context, peers=peers)

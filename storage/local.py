@@ -28,7 +28,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
-from exchange.errors import MaterialIntegrityError, MaterialNotFound
+from exchange.errors import InvalidRequest, MaterialIntegrityError, MaterialNotFound
 from exchange.ports import StoredObject
 from storage.keys import check_sha256, object_key
 from storage.metadata import check_media_type, check_metadata, check_sealed_metadata
@@ -99,28 +99,83 @@ class LocalFolderStore:
                     f"received {size} bytes hashing to {sha256}, but the sender declared "
                     f"{expected_sha256}; nothing was stored — ask the sender to resend"
                 )
-            if self.stat(sha256) is None:
-                path, meta_path = self._paths(sha256)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                record = {
-                    "format": _META_FORMAT,
-                    "sha256": sha256,
-                    "size": size,
-                    "media_type": media_type,
-                    "metadata": user_metadata if sealed is None else {},
-                }
-                if sealed is not None:
-                    record["sealed"] = sealed
-                _write_atomically(meta_path, json.dumps(record, ensure_ascii=False).encode())
-                os.replace(temp, path)  # the commit point
-                _fsync_directory(path.parent)
-            # else: already stored (first metadata wins); the temp file is dropped below.
+            self._commit(temp, sha256, size, media_type, user_metadata, sealed)
         finally:
             temp.unlink(missing_ok=True)
 
         stored = self.stat(sha256)
         assert stored is not None, "object vanished right after it was committed"
         return stored
+
+    def put_prepared(
+        self,
+        stored_chunks: Iterable[bytes],
+        *,
+        sha256: str,
+        size: int,
+        media_type: str,
+        metadata: Mapping[str, str] | None,
+        envelope: str | None,
+    ) -> StoredObject:
+        """Store bytes already in this store's at-rest form — sealed segments under
+        `envelope` (storage.sealing), or the plaintext when the store is unsealed — for a
+        plaintext the caller has hashed to `sha256` itself (a received partial upload).
+        Spares a second encryption of large materials; reading still checks every segment's
+        tag and the plaintext hash."""
+        media_type = check_media_type(media_type)
+        user_metadata = check_metadata(metadata)
+        check_sha256(sha256)
+        if (envelope is None) != (self._sealer is None):
+            raise InvalidRequest("envelope", "prepared bytes must be sealed exactly when this store seals")
+        if self.stat(sha256) is not None:
+            return self.stat(sha256)  # type: ignore[return-value]
+        fd, temp_name = tempfile.mkstemp(dir=self._incoming, prefix="put-", suffix=".part")
+        temp = Path(temp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in stored_chunks:
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+                stored_size = out.tell()
+            sealed = None
+            if envelope is not None and self._sealer is not None:
+                sealed = {
+                    "envelope": envelope,
+                    "metadata": check_sealed_metadata(self._sealer.seal_metadata(envelope, user_metadata)),
+                    "stored_size": stored_size,
+                }
+                if stored_size != self._sealer.sealed_size(size):
+                    raise MaterialIntegrityError(f"prepared material {sha256} has {stored_size} sealed bytes for {size} plain ones")
+            elif stored_size != size:
+                raise MaterialIntegrityError(f"prepared material {sha256} has {stored_size} bytes, not {size}")
+            self._commit(temp, sha256, size, media_type, user_metadata, sealed)
+        finally:
+            temp.unlink(missing_ok=True)
+        stored = self.stat(sha256)
+        assert stored is not None, "object vanished right after it was committed"
+        return stored
+
+    def _commit(
+        self, temp: Path, sha256: str, size: int, media_type: str, user_metadata: dict[str, str],
+        sealed: dict[str, object] | None,
+    ) -> None:
+        if self.stat(sha256) is not None:
+            return  # already stored (first metadata wins); the caller drops the temp file
+        path, meta_path = self._paths(sha256)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record: dict[str, object] = {
+            "format": _META_FORMAT,
+            "sha256": sha256,
+            "size": size,
+            "media_type": media_type,
+            "metadata": user_metadata if sealed is None else {},
+        }
+        if sealed is not None:
+            record["sealed"] = sealed
+        _write_atomically(meta_path, json.dumps(record, ensure_ascii=False).encode())
+        os.replace(temp, path)  # the commit point
+        _fsync_directory(path.parent)
 
     def put_bytes(
         self, data: bytes, *, media_type: str, metadata: Mapping[str, str] | None = None

@@ -173,6 +173,54 @@ class S3Store:
             )
         return stored
 
+    def put_prepared(
+        self,
+        stored_chunks: Iterable[bytes],
+        *,
+        sha256: str,
+        size: int,
+        media_type: str,
+        metadata: Mapping[str, str] | None,
+        envelope: str | None,
+    ) -> StoredObject:
+        """As LocalFolderStore.put_prepared: upload bytes already sealed under `envelope` (or
+        plain when this store does not seal) for a plaintext the caller hashed to `sha256`."""
+        media_type = check_media_type(media_type)
+        user_metadata = check_metadata(metadata)
+        check_sha256(sha256)
+        if (envelope is None) != (self._sealer is None):
+            raise InvalidRequest("envelope", "prepared bytes must be sealed exactly when this store seals")
+        existing = self.stat(sha256)
+        if existing is not None:
+            return existing
+        sealed: dict[str, str] = {}
+        if envelope is not None and self._sealer is not None:
+            sealed = {
+                _ENVELOPE_HEADER: envelope,
+                _SEALED_METADATA_HEADER: check_sealed_metadata(self._sealer.seal_metadata(envelope, user_metadata)),
+            }
+        temp = f"{INCOMING_PREFIX}{uuid.uuid4()}"
+        reader = HashingReader(stored_chunks)
+        try:
+            try:
+                self._client.put_object(self._bucket, temp, reader, length=-1, part_size=PART_SIZE)  # type: ignore[arg-type]
+            except _STORE_ERRORS as exc:
+                if reader.failure is exc:
+                    raise
+                raise self._unavailable(exc, f"uploading {temp}") from exc
+            expected = self._sealer.sealed_size(size) if sealed and self._sealer else size
+            if reader.size != expected:
+                raise MaterialIntegrityError(f"prepared material {sha256} has {reader.size} stored bytes, not {expected}")
+            if self.stat(sha256) is None:
+                self._copy(temp, object_key(sha256), reader.size,
+                           self._headers(sha256, size, media_type, user_metadata, sealed))
+        finally:
+            self._remove_temporary(temp)
+        stored = self.stat(sha256)
+        if stored is None:
+            raise ObjectStoreUnavailable(f"{self._where}: {object_key(sha256)} is missing right after it was copied")
+        return stored
+
     def put_bytes(
         self, data: bytes, *, media_type: str, metadata: Mapping[str, str] | None = None
     ) -> StoredObject:

@@ -42,7 +42,7 @@ SEGMENT = 1 << 20  # plaintext bytes per sealed segment
 TAG = 16
 SEALED_SEGMENT = SEGMENT + TAG
 _ENVELOPE_VERSION = "v1"
-_SEGMENT_AAD = b"tongban/segment/v1"
+SEGMENT_AAD = b"tongban/segment/v1"
 _METADATA_NONCE = b"\xff" * 11 + b"\x02"  # never a segment nonce (their last byte is 0 or 1)
 
 
@@ -234,7 +234,7 @@ class SegmentSealer:
         yield self.finish()
 
     def _seal(self, plain: bytes, *, final: bool) -> bytes:
-        sealed = self._aead.encrypt(segment_nonce(self._index, final=final), plain, _SEGMENT_AAD)
+        sealed = self._aead.encrypt(segment_nonce(self._index, final=final), plain, SEGMENT_AAD)
         self._index += 1
         return sealed
 
@@ -247,7 +247,7 @@ def open_segments(data_key: bytes, sealed: Iterable[bytes], *, where: str) -> It
 
     def open_one(record: bytes, final: bool) -> bytes:
         try:
-            return aead.decrypt(segment_nonce(index, final=final), record, _SEGMENT_AAD)
+            return aead.decrypt(segment_nonce(index, final=final), record, SEGMENT_AAD)
         except InvalidTag:
             raise MaterialIntegrityError(
                 f"sealed segment {index} of a stored material in {where} does not authenticate: "

@@ -6,6 +6,11 @@ material until the whole object has been re-hashed and put into the store):
     <case number>/<sha256>/data          whole 1 MiB segments, in order (sealed if keyed)
     refusals.jsonl                        one line per refused material: when, who, why
 
+The data file is written in the object store's sealed format (storage.sealing: 1 MiB segments,
+the last one flagged final) under a data key wrapped by the node key, so a completed upload is
+committed to the store as it is: it is re-hashed (while it arrives, or by one re-read after a
+resume) but never decrypted and encrypted again.
+
 Only whole segments are written, so the confirmed offset is always a multiple of 1 MiB (or the
 whole size once complete). After a crash the data file is cut back to its last whole segment
 that still authenticates. Files are fsynced every 32 MiB and when a stream ends; a process
@@ -15,6 +20,7 @@ power may confirm less than before, never more than it can read back.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -29,20 +35,21 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from exchange.errors import InvalidRequest, MaterialIntegrityError
+from exchange.ports import ObjectStore, StoredObject
 from storage.keys import check_sha256
-from storage.sealing import SEGMENT, TAG, Sealer, segment_nonce
+from storage.sealing import SEGMENT, SEGMENT_AAD, TAG, Sealer, segment_nonce
 
 _CASE_NUMBER = re.compile(r"[0-9A-Za-z-]{1,64}")
-_AAD = b"tongban/partial-upload/v1"
 _SYNC_EVERY = 32  # segments
 
 
 class PartialUploads:
     """Implements exchange.materials.PartialUploads over a folder."""
 
-    def __init__(self, root: Path, *, sealer: Sealer | None = None) -> None:
+    def __init__(self, root: Path, *, store: ObjectStore, sealer: Sealer | None = None) -> None:
         self._root = Path(root)
         self._root.mkdir(parents=True, exist_ok=True)
+        self._store = store
         self._sealer = sealer
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
@@ -110,19 +117,26 @@ class PartialUploads:
     def _load(self, folder: Path, case_number: str, sha256: str) -> PartialUpload:
         header = json.loads((folder / "header.json").read_text(encoding="utf-8"))
         data_key = None
-        if "envelope" in header:
+        envelope = header.get("envelope")
+        if envelope is not None:
             if self._sealer is None:
                 raise InvalidRequest("sha256", "a sealed partial upload cannot be resumed without the node key")
-            data_key = self._sealer.keyring.unwrap(header["envelope"])
-        return PartialUpload(folder, declared=header["declared"], data_key=data_key)
+            data_key = self._sealer.keyring.unwrap(envelope)
+        return PartialUpload(folder, declared=header["declared"], data_key=data_key, envelope=envelope,
+                             store=self._store)
 
 
 class PartialUpload:
     """One material being received. Not thread-safe: one stream at a time (open() locks)."""
 
-    def __init__(self, folder: Path, *, declared: Mapping[str, Any], data_key: bytes | None) -> None:
+    def __init__(
+        self, folder: Path, *, declared: Mapping[str, Any], data_key: bytes | None, envelope: str | None,
+        store: ObjectStore,
+    ) -> None:
         self.folder = folder
         self.declared = declared
+        self._envelope = envelope
+        self._store = store
         self._aead = AESGCM(data_key) if data_key is not None else None
         self._record = SEGMENT + (TAG if self._aead else 0)
         self._path = folder / "data"
@@ -130,6 +144,8 @@ class PartialUpload:
         self._unsynced = 0
         self.release: Any = None
         self._recover()
+        # Hashed as it arrives when this stream starts at 0; after a resume, re-read once.
+        self._running: Any = hashlib.sha256() if self._segments == 0 else None
 
     @property
     def size(self) -> int:
@@ -144,7 +160,13 @@ class PartialUpload:
         """Bytes taken so far in this stream: confirmed plus those waiting for a whole segment."""
         return self.confirmed + len(self._buffer)
 
+    @property
+    def _total_segments(self) -> int:
+        return max(1, -(-self.size // SEGMENT))
+
     def append(self, data: bytes) -> None:
+        if self._running is not None:
+            self._running.update(data)
         self._buffer += data
         while len(self._buffer) >= SEGMENT:
             self._write(bytes(self._buffer[:SEGMENT]))
@@ -168,6 +190,29 @@ class PartialUpload:
             for index in range(self._segments):
                 yield self._open(index, handle.read(self._record))
 
+    def sha256(self) -> str:
+        """The SHA-256 of everything received: computed on arrival, or by re-reading the
+        whole upload if it was resumed."""
+        if self._running is not None:
+            return self._running.hexdigest()
+        digest = hashlib.sha256()
+        for plain in self.plaintext():
+            digest.update(plain)
+        return digest.hexdigest()
+
+    def commit(self, *, sha256: str, metadata: Mapping[str, str]) -> StoredObject:
+        """Hand the upload, as sealed on disk, to the object store under its (checked) digest."""
+
+        def stored_bytes() -> Iterator[bytes]:
+            with self._path.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    yield chunk
+
+        return self._store.put_prepared(  # type: ignore[attr-defined]
+            stored_bytes(), sha256=sha256, size=self.size, media_type=str(self.declared["media_type"]),
+            metadata=metadata, envelope=self._envelope,
+        )
+
     def discard(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
         try:
@@ -176,8 +221,9 @@ class PartialUpload:
             pass
 
     def _write(self, plain: bytes) -> None:
+        final = self._segments == self._total_segments - 1
         record = plain if self._aead is None else self._aead.encrypt(
-            segment_nonce(self._segments, final=False), plain, _AAD
+            segment_nonce(self._segments, final=final), plain, SEGMENT_AAD
         )
         with self._path.open("ab") as out:
             out.write(record)
@@ -198,7 +244,7 @@ class PartialUpload:
         if self._aead is None:
             return record
         try:
-            return self._aead.decrypt(segment_nonce(index, final=False), record, _AAD)
+            return self._aead.decrypt(segment_nonce(index, final=index == self._total_segments - 1), record, SEGMENT_AAD)
         except InvalidTag:
             raise MaterialIntegrityError(f"segment {index} of the partial upload in {self.folder} is corrupt") from None
 

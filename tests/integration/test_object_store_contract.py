@@ -574,3 +574,24 @@ def test_an_endpoint_with_a_scheme_is_an_invalid_request() -> None:
     with pytest.raises(InvalidRequest) as caught:
         S3Store(endpoint="http://minio:9000", access_key="k", secret_key="s", bucket="b")
     assert caught.value.field == "endpoint"
+
+
+def test_bytes_prepared_in_the_stores_sealed_form_are_committed_without_resealing(sealed_backend: Backend) -> None:
+    store = sealed_backend.store
+    sealer = store._sealer  # type: ignore[attr-defined]
+    data = b"%PDF- a drawing received in a resumable transfer " * 50_000
+    segments, envelope = sealer.begin()
+    prepared = b"".join(segments.stream([data]))
+
+    stored = store.put_prepared(  # type: ignore[attr-defined]
+        [prepared[:1000], prepared[1000:]], sha256=sha256_of(data), size=len(data), media_type=PDF,
+        metadata={"file_name": "图纸.pdf"}, envelope=envelope,
+    )
+
+    assert (stored.sha256, stored.size, dict(stored.metadata)) == (sha256_of(data), len(data), {"file_name": "图纸.pdf"})
+    assert store.read_bytes(stored.sha256) == data
+    assert sealed_backend.leftovers() == []
+    with pytest.raises(MaterialIntegrityError):
+        store.put_prepared([prepared[:-1]], sha256=sha256_of(data + b"x"), size=len(data), media_type=PDF,  # type: ignore[attr-defined]
+                           metadata={}, envelope=envelope)
+    assert sealed_backend.committed_keys() == [stored.key] and sealed_backend.leftovers() == []
