@@ -116,12 +116,14 @@ class LocalFolderStore:
         media_type: str,
         metadata: Mapping[str, str] | None,
         envelope: str | None,
+        stored_file: Path | None = None,
     ) -> StoredObject:
         """Store bytes already in this store's at-rest form — sealed segments under
         `envelope` (storage.sealing), or the plaintext when the store is unsealed — for a
         plaintext the caller has hashed to `sha256` itself (a received partial upload).
         Spares a second encryption of large materials; reading still checks every segment's
-        tag and the plaintext hash."""
+        tag and the plaintext hash. A `stored_file` holding those bytes on the same filesystem
+        is moved in rather than copied (it is gone afterwards)."""
         media_type = check_media_type(media_type)
         user_metadata = check_metadata(metadata)
         check_sha256(sha256)
@@ -132,12 +134,21 @@ class LocalFolderStore:
         fd, temp_name = tempfile.mkstemp(dir=self._incoming, prefix="put-", suffix=".part")
         temp = Path(temp_name)
         try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in stored_chunks:
-                    out.write(chunk)
-                out.flush()
+            moved = False
+            if stored_file is not None:
+                os.close(fd)
+                try:
+                    os.replace(stored_file, temp)
+                    moved = True
+                except OSError:  # another filesystem: copy instead
+                    fd = os.open(temp, os.O_WRONLY | os.O_TRUNC)
+            with (temp.open("rb+") if moved else os.fdopen(fd, "wb")) as out:
+                if not moved:
+                    for chunk in stored_chunks:
+                        out.write(chunk)
+                    out.flush()
                 os.fsync(out.fileno())
-                stored_size = out.tell()
+                stored_size = os.fstat(out.fileno()).st_size
             sealed = None
             if envelope is not None and self._sealer is not None:
                 sealed = {

@@ -182,6 +182,7 @@ class S3Store:
         media_type: str,
         metadata: Mapping[str, str] | None,
         envelope: str | None,
+        stored_file: object = None,  # only the local folder can move a file in
     ) -> StoredObject:
         """As LocalFolderStore.put_prepared: upload bytes already sealed under `envelope` (or
         plain when this store does not seal) for a plaintext the caller hashed to `sha256`."""

@@ -13,7 +13,7 @@ resume) but never decrypted and encrypted again.
 
 Only whole segments are written, so the confirmed offset is always a multiple of 1 MiB (or the
 whole size once complete). After a crash the data file is cut back to its last whole segment
-that still authenticates. Files are fsynced every 32 MiB and when a stream ends; a process
+that still authenticates. Files are fsynced every 256 MiB and when a stream ends; a process
 that is killed loses nothing it wrote (the page cache survives it), a machine that loses
 power may confirm less than before, never more than it can read back.
 """
@@ -40,7 +40,7 @@ from storage.keys import check_sha256
 from storage.sealing import SEGMENT, SEGMENT_AAD, TAG, Sealer, segment_nonce
 
 _CASE_NUMBER = re.compile(r"[0-9A-Za-z-]{1,64}")
-_SYNC_EVERY = 32  # segments
+_SYNC_EVERY = 256  # segments: fsync is slow, and the whole-object hash catches what a crash garbles
 
 
 class PartialUploads:
@@ -209,7 +209,7 @@ class PartialUpload:
                     yield chunk
 
         return self._store.put_prepared(  # type: ignore[attr-defined]
-            stored_bytes(), sha256=sha256, size=self.size, media_type=str(self.declared["media_type"]),
+            stored_bytes(), stored_file=self._path, sha256=sha256, size=self.size, media_type=str(self.declared["media_type"]),
             metadata=metadata, envelope=self._envelope,
         )
 
