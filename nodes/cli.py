@@ -126,6 +126,35 @@ def _transfer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys_rotate(args: argparse.Namespace) -> int:
+    """Make a new node key current and re-wrap every data key under it; no material is
+    re-encrypted or uploaded again. Run it while the node is stopped."""
+    from nodes.config import NodeConfig
+    from storage.factory import open_object_store
+    from storage.sealing import NodeKeyring, Sealer
+    from storage.transfers import PartialUploads
+
+    config = NodeConfig.load(Path(args.config))
+    key_file = config.object_store.key_file
+    if key_file is None:
+        print("tongban: this node does not seal materials (encrypt = false)", file=sys.stderr)
+        return 2
+    keyring = NodeKeyring.open(key_file, create=False)
+    old = [kid for kid in keyring.key_ids]
+    new = keyring.rotate()
+    store = open_object_store(config.object_store)  # reads the rotated key file
+    objects = store.rewrap_keys()  # type: ignore[attr-defined]
+    partials = PartialUploads(config.data_dir / "transfers", store=store,
+                              sealer=Sealer(NodeKeyring.open(key_file))).rewrap_keys()
+    if args.retire_old:
+        ring = NodeKeyring.open(key_file)
+        for kid in old:
+            ring.retire(kid)
+    print(f"node key {new} is current; re-wrapped {objects} stored and {partials} partial data keys"
+          + (f"; retired {', '.join(old)}" if args.retire_old else f"; old keys {', '.join(old)} kept"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tongban", description="跨省通办 provincial node and tools")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -178,6 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("--file-name")
     transfer.add_argument("--patience", type=float, default=60.0, help="seconds to keep retrying a broken stream")
     transfer.set_defaults(func=_transfer)
+
+    keys = sub.add_parser("keys", help="the node key that wraps the data keys of sealed materials")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    rotate = keys_sub.add_parser("rotate", help="new node key; re-wrap data keys without re-uploading data")
+    rotate.add_argument("--config", required=True)
+    rotate.add_argument("--retire-old", action="store_true", help="drop the old keys once nothing needs them")
+    rotate.set_defaults(func=_keys_rotate)
     return p
 
 

@@ -75,6 +75,8 @@ class NodeConfig:
             region=os_.get("region"),
             key_file=_key_file(os_, data_dir, path),
             object_lock=str(os_.get("object_lock", "false")).lower() in {"1", "true", "yes"},
+            retention_days=int(os_.get("retention_days", 0)),
+            retention_mode=str(os_.get("retention_mode", "GOVERNANCE")),
         )
         peers = {str(k): str(v) for k, v in raw.get("peers", {}).items()}
         for key, value in env.items():
@@ -136,6 +138,8 @@ def to_toml(config: NodeConfig) -> str:
     lines.append(f'key_file = "{os_.key_file}"' if os_.key_file else 'encrypt = "false"')
     if os_.object_lock:
         lines.append('object_lock = "true"')
+    if os_.retention_days:
+        lines += [f"retention_days = {os_.retention_days}", f'retention_mode = "{os_.retention_mode}"']
     if os_.kind == "local":
         lines.append(f'local_root = "{os_.local_root}"')
     else:

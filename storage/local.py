@@ -32,7 +32,7 @@ from exchange.errors import InvalidRequest, MaterialIntegrityError, MaterialNotF
 from exchange.ports import StoredObject
 from storage.keys import check_sha256, object_key
 from storage.metadata import check_media_type, check_metadata, check_sealed_metadata
-from storage.retention import Retention, check_deletable, utc_now
+from storage.retention import Retention, RetentionPolicy, check_deletable, utc_now
 from storage.sealing import NodeKeyUnavailable, Sealer, rechunk
 from storage.streams import VerifiedChunks, check_chunk_size
 
@@ -44,9 +44,10 @@ _META_FORMAT = 1
 class LocalFolderStore:
     """ObjectStore over a folder; safe for concurrent writers within and across processes."""
 
-    def __init__(self, root: Path, *, sealer: Sealer | None = None) -> None:
+    def __init__(self, root: Path, *, sealer: Sealer | None = None, retention: RetentionPolicy | None = None) -> None:
         self._root = Path(root)
         self._sealer = sealer
+        self._retention = retention
         self._incoming = self._root / ".incoming"
         self._incoming.mkdir(parents=True, exist_ok=True)
 
@@ -105,6 +106,7 @@ class LocalFolderStore:
 
         stored = self.stat(sha256)
         assert stored is not None, "object vanished right after it was committed"
+        self._apply_retention(sha256)
         return stored
 
     def put_prepared(
@@ -165,6 +167,7 @@ class LocalFolderStore:
             temp.unlink(missing_ok=True)
         stored = self.stat(sha256)
         assert stored is not None, "object vanished right after it was committed"
+        self._apply_retention(sha256)
         return stored
 
     def _commit(
@@ -295,6 +298,14 @@ class LocalFolderStore:
         path.unlink(missing_ok=True)  # the object first: without it the sidecar is invisible
         meta_path.unlink(missing_ok=True)
         path.with_name(path.name + _RETENTION_SUFFIX).unlink(missing_ok=True)
+
+    def _apply_retention(self, sha256: str) -> None:
+        if self._retention is None:
+            return
+        wanted = self._retention.starting(utc_now())
+        current = self.retention(sha256)
+        if current is None or wanted.extends(current):
+            self.retain(sha256, wanted)
 
     def _require_sealer(self, sha256: str) -> Sealer:
         if self._sealer is None:

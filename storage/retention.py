@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 from exchange.errors import IllegalTransition, InvalidRequest
@@ -59,6 +59,17 @@ class Retention:
     def from_json(cls, text: str) -> Retention:
         raw = json.loads(text)
         return cls(mode=raw["mode"], until=datetime.fromisoformat(raw["until"]))
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """What a store applies to every material it commits."""
+
+    mode: Mode
+    days: int
+
+    def starting(self, now: datetime) -> Retention:
+        return Retention(mode=self.mode, until=now + timedelta(days=self.days))
 
 
 def check_deletable(

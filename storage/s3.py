@@ -40,7 +40,7 @@ from storage.metadata import (
     decode_user_metadata,
     encode_user_metadata,
 )
-from storage.retention import Retention, check_deletable, utc_now
+from storage.retention import Retention, RetentionPolicy, check_deletable, utc_now
 from storage.sealing import NodeKeyUnavailable, Sealer, rechunk
 from storage.streams import HashingReader, TalliedChunks, VerifiedChunks, check_chunk_size
 
@@ -81,12 +81,14 @@ class S3Store:
         http_client: urllib3.PoolManager | None = None,
         sealer: Sealer | None = None,
         object_lock: bool = False,
+        retention: RetentionPolicy | None = None,
     ) -> None:
         """`endpoint` is host:port without scheme; `secure` selects https. Pass `http_client`
         to set timeouts, retries or a private CA bundle."""
         self._bucket = bucket
         self._sealer = sealer
         self._object_lock = object_lock
+        self._retention = retention
         self._where = f"S3 endpoint {'https' if secure else 'http'}://{endpoint} bucket {bucket!r}"
         try:
             self._client = Minio(
@@ -165,6 +167,7 @@ class S3Store:
         finally:
             self._remove_temporary(temp)
 
+        self._apply_retention(sha256)
         stored = self.stat(sha256)
         if stored is None:
             raise ObjectStoreUnavailable(
@@ -217,6 +220,7 @@ class S3Store:
                            self._headers(sha256, size, media_type, user_metadata, sealed))
         finally:
             self._remove_temporary(temp)
+        self._apply_retention(sha256)
         stored = self.stat(sha256)
         if stored is None:
             raise ObjectStoreUnavailable(f"{self._where}: {object_key(sha256)} is missing right after it was copied")
@@ -422,6 +426,14 @@ class S3Store:
         mode = COMPLIANCE if retention.mode == "COMPLIANCE" else GOVERNANCE
         with self._translated(f"setting the retention of {key}"):
             self._client.set_object_retention(self._bucket, key, S3Retention(mode, retention.until))
+
+    def _apply_retention(self, sha256: str) -> None:
+        if self._retention is None:
+            return
+        wanted = self._retention.starting(utc_now())
+        current = self.retention(sha256)
+        if current is None or wanted.extends(current):
+            self.retain(sha256, wanted)
 
     def _require_sealer(self, key: str) -> Sealer:
         if self._sealer is None:

@@ -90,6 +90,20 @@ class PartialUploads:
             lock.release()
             raise
 
+    def rewrap_keys(self) -> int:
+        """Re-wrap the data keys of partial uploads under the current node key."""
+        if self._sealer is None:
+            return 0
+        changed = 0
+        for path in sorted(self._root.glob("*/*/header.json")):
+            header = json.loads(path.read_text(encoding="utf-8"))
+            envelope = self._sealer.rewrap(header["envelope"]) if "envelope" in header else None
+            if envelope is not None:
+                header["envelope"] = envelope
+                _write_json(path, header)
+                changed += 1
+        return changed
+
     def record_refusal(self, *, case_number: str, sha256: str, from_province: str, reason: str) -> None:
         line = json.dumps(
             {

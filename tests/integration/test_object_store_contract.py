@@ -595,3 +595,33 @@ def test_bytes_prepared_in_the_stores_sealed_form_are_committed_without_resealin
         store.put_prepared([prepared[:-1]], sha256=sha256_of(data + b"x"), size=len(data), media_type=PDF,  # type: ignore[attr-defined]
                            metadata={}, envelope=envelope)
     assert sealed_backend.committed_keys() == [stored.key] and sealed_backend.leftovers() == []
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_store_configured_with_retention_makes_every_material_write_once(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if kind == "local":
+        settings = ObjectStoreSettings(kind="local", local_root=tmp_path / "objects", retention_days=3650,
+                                       retention_mode="COMPLIANCE", key_file=tmp_path / "keys.json")
+    else:
+        server = request.getfixturevalue("s3_server")
+        settings = ObjectStoreSettings(kind="s3", endpoint=server.endpoint, access_key=server.access_key,
+                                       secret_key=server.secret_key, region=server.region,
+                                       bucket=f"tongban-locked-{uuid.uuid4().hex[:12]}", object_lock=True,
+                                       retention_days=3650, retention_mode="COMPLIANCE", key_file=tmp_path / "keys.json")
+    store = open_object_store(settings)
+    stored = store.put_bytes(b"%PDF- application form", media_type=PDF)
+
+    retention = store.retention(stored.sha256)  # type: ignore[attr-defined]
+    assert retention.mode == "COMPLIANCE" and retention.until > datetime.now(timezone.utc) + timedelta(days=3600)
+    with pytest.raises(RetentionActive):
+        store.delete(stored.sha256)  # type: ignore[attr-defined]
+    assert store.read_bytes(stored.sha256) == b"%PDF- application form"
+
+
+def test_retention_on_s3_without_object_lock_is_a_named_misconfiguration() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        open_object_store(ObjectStoreSettings(kind="s3", endpoint="s3:9000", access_key="k", secret_key="s",
+                                              bucket="b", retention_days=30))
+    assert caught.value.field == "retention_days"
