@@ -299,3 +299,20 @@ def test_the_partial_upload_is_sealed_on_the_receivers_disk(pair: Pair) -> None:
     data = (pair.transfers / number / hashlib.sha256(secret).hexdigest() / "data").read_bytes()
     assert len(data) > MiB and b"340102199001010011" not in data
     os.remove(pair.transfers / number / hashlib.sha256(secret).hexdigest() / "data")
+
+
+def test_tongban_upload_streams_a_scan_to_a_window_with_a_progress_bar(pair: Pair, tmp_path: Path) -> None:
+    scan = tmp_path / "营业执照.pdf"
+    with scan.open("wb") as out:
+        for chunk in pdf_bytes(3 * MiB + 7, seed=3):
+            out.write(chunk)
+    result = subprocess.run(
+        [sys.executable, "-m", "nodes.cli", "upload", str(scan), "--kind", "licence",
+         "--pki", str(pair.federation.directory), "--province", RECEIVER, "--operator", "clerk-hangzhou-002",
+         "--address", pair.configs[RECEIVER].listen],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "100.0%" in result.stderr and "MB/s" in result.stderr and "ETA" in result.stderr
+    assert hashlib.sha256(scan.read_bytes()).hexdigest() in result.stdout and "营业执照.pdf" in result.stdout
+    assert pair.receiver_has(hashlib.sha256(scan.read_bytes()).hexdigest())
