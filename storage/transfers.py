@@ -157,6 +157,7 @@ class PartialUpload:
         self._buffer = bytearray()
         self._unsynced = 0
         self.release: Any = None
+        self._out: Any = None  # the data file, open for appending while a stream runs
         self._recover()
         # Hashed as it arrives when this stream starts at 0; after a resume, re-read once.
         self._running: Any = hashlib.sha256() if self._segments == 0 else None
@@ -181,6 +182,9 @@ class PartialUpload:
     def append(self, data: bytes) -> None:
         if self._running is not None:
             self._running.update(data)
+        if not self._buffer and len(data) == SEGMENT:  # the usual case: one whole segment, no copy
+            self._write(data)
+            return
         self._buffer += data
         while len(self._buffer) >= SEGMENT:
             self._write(bytes(self._buffer[:SEGMENT]))
@@ -194,12 +198,17 @@ class PartialUpload:
         self._buffer.clear()
         if self._path.exists():
             self._sync()
+        if self._out is not None:
+            self._out.close()
+            self._out = None
         if self.release is not None:
             release, self.release = self.release, None
             release()
 
     def plaintext(self) -> Iterator[bytes]:
         """The whole material, read back from disk segment by segment."""
+        if self._out is not None:
+            self._out.flush()
         with self._path.open("rb") as handle:
             for index in range(self._segments):
                 yield self._open(index, handle.read(self._record))
@@ -217,6 +226,11 @@ class PartialUpload:
     def commit(self, *, sha256: str, metadata: Mapping[str, str]) -> StoredObject:
         """Hand the upload, as sealed on disk, to the object store under its (checked) digest."""
 
+        if self._out is not None:
+            self._sync()
+            self._out.close()
+            self._out = None
+
         def stored_bytes() -> Iterator[bytes]:
             with self._path.open("rb") as handle:
                 while chunk := handle.read(1 << 20):
@@ -228,6 +242,9 @@ class PartialUpload:
         )
 
     def discard(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
         shutil.rmtree(self.folder, ignore_errors=True)
         try:
             self.folder.parent.rmdir()  # the case folder, once it holds no other material
@@ -239,20 +256,19 @@ class PartialUpload:
         record = plain if self._aead is None else self._aead.encrypt(
             segment_nonce(self._segments, final=final), plain, SEGMENT_AAD
         )
-        with self._path.open("ab") as out:
-            out.write(record)
-            self._segments += 1
-            self._unsynced += 1
-            if self._unsynced >= _SYNC_EVERY:
-                out.flush()
-                os.fsync(out.fileno())
-                self._unsynced = 0
+        if self._out is None:
+            self._out = self._path.open("ab")
+        self._out.write(record)
+        self._segments += 1
+        self._unsynced += 1
+        if self._unsynced >= _SYNC_EVERY:
+            self._sync()
 
     def _sync(self) -> None:
-        if self._unsynced:
-            with self._path.open("ab") as out:
-                os.fsync(out.fileno())
-            self._unsynced = 0
+        if self._out is not None and self._unsynced:
+            self._out.flush()
+            os.fsync(self._out.fileno())
+        self._unsynced = 0
 
     def _open(self, index: int, record: bytes) -> bytes:
         if self._aead is None:
