@@ -53,6 +53,11 @@ class TransferOffsetMismatch(IllegalTransition):
     """The sender resumed from another offset than the one the receiver confirmed."""
 
 
+class TransferBusy(IllegalTransition):
+    """Another stream is still delivering the same material (e.g. the receiver has not yet
+    noticed that the sender's previous connection died); retry shortly."""
+
+
 class PartialUpload(Protocol):
     """A material being received between nodes, kept across broken streams and restarts."""
 

@@ -13,6 +13,7 @@ from exchange.case import Actor
 from exchange.context import NodeContext
 from exchange.department import DepartmentDesk
 from exchange.errors import InvalidRequest
+from exchange.materials import TransferBusy
 from exchange.window import WindowDesk
 from nodes.interceptors import caller
 from nodes.translate import case_to_pb, material_from_pb, material_to_pb, report_to_pb, split_header
@@ -116,11 +117,14 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
                     raise InvalidRequest("header", "only one header per material push")
                 yield message.data.offset, message.data.data
 
-        sha = self.department.take_pushed_material(
-            chunks(), from_province=sender, case_number=header.case_number, sha256=header.sha256,
-            media_type=header.media_type, kind=header.kind, file_name=header.file_name,
-            size=push.size, offset=push.offset,
-        )
+        try:
+            sha = self.department.take_pushed_material(
+                chunks(), from_province=sender, case_number=header.case_number, sha256=header.sha256,
+                media_type=header.media_type, kind=header.kind, file_name=header.file_name,
+                size=push.size, offset=push.offset,
+            )
+        except TransferBusy as exc:  # ABORTED: the sender retries from the confirmed offset
+            context.abort(grpc.StatusCode.ABORTED, str(exc))
         return common_pb2.MaterialRef(
             kind=header.kind, file_name=header.file_name, media_type=header.media_type, size=push.size, sha256=sha
         )

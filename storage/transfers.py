@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -35,11 +36,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from exchange.errors import InvalidRequest, MaterialIntegrityError
+from exchange.materials import TransferBusy
 from exchange.ports import ObjectStore, StoredObject
 from storage.keys import check_sha256
 from storage.sealing import SEGMENT, SEGMENT_AAD, TAG, Sealer, segment_nonce
 
 _CASE_NUMBER = re.compile(r"[0-9A-Za-z-]{1,64}")
+log = logging.getLogger(__name__)
 _SYNC_EVERY = 256  # segments: fsync is slow, and the whole-object hash catches what a crash garbles
 
 
@@ -67,8 +70,8 @@ class PartialUploads:
         with self._guard:
             lock = self._locks.setdefault((case_number, sha256), threading.Lock())
         if not lock.acquire(blocking=False):
-            raise InvalidRequest(
-                "sha256", f"material {sha256[:12]}… of case {case_number} is already being received; wait for that stream to end"
+            raise TransferBusy(
+                f"material {sha256[:12]}… of case {case_number} is already being received; retry when that stream ends"
             )
         try:
             if (folder / "header.json").exists():
@@ -112,6 +115,7 @@ class PartialUploads:
             },
             ensure_ascii=False,
         )
+        log.warning("refused material %s of case %s from %s: %s", sha256, case_number, from_province, reason)
         with (self._root / "refusals.jsonl").open("a", encoding="utf-8") as out:
             out.write(line + "\n")
             out.flush()
