@@ -48,10 +48,13 @@ class DepartmentDesk:
         size: int,
         offset: int,
     ) -> str:
-        """Take (part of) a material streamed by the origin node, resuming a partial upload at
-        `offset`. Once all `size` bytes are in, the whole object is re-read, checked for type
-        and size and re-hashed by the store, which refuses it unless it hashes to `sha256`;
-        a refusal is recorded and the partial upload dropped. Chunks are (offset, bytes)."""
+        """Take (part of) a material streamed by the origin node, resuming the partial upload
+        kept for (case, sha256) at `offset`. Chunks are (offset, bytes) and must follow on.
+        Name, type, declared size and the first bytes are checked before anything is kept.
+        Once all `size` bytes are in, the SHA-256 of the whole material (hashed on arrival, or
+        re-read once after a resume) must be `sha256`; only then does it enter the object store.
+        Bad content is refused, the refusal recorded and the partial upload dropped, so nothing
+        of it stays; a stream that merely broke keeps its confirmed segments for the resume."""
         ctx = self.ctx
         _check_party(from_province, case_number)
         if not kind:
