@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -61,6 +62,8 @@ def build_node(config: NodeConfig) -> Node:
         credentials=channel_credentials(federation, cert_pem=cert, key_pem=key, province_of_cert=config.province),
     )
     store = open_object_store(config.object_store)
+    uploads = PartialUploads(config.data_dir / "transfers", store=store, sealer=_sealer_of(config))
+    uploads.sweep(older_than=timedelta(days=7))  # transfers abandoned by their senders
     context = NodeContext(
         province_code=config.province,
         provinces=provinces_of(federation),
@@ -72,6 +75,6 @@ def build_node(config: NodeConfig) -> Node:
         verifier=SealVerifier(trust=federation.trust()),
         spool=FolderSpool(config.spool_dir),
         max_material_bytes=config.max_material_bytes,
-        uploads=PartialUploads(config.data_dir / "transfers", store=store, sealer=_sealer_of(config)),
+        uploads=uploads,
     )
     return Node(config=config, federation=federation, context=context, peers=peers)

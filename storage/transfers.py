@@ -2,7 +2,8 @@
 
 Layout under root (the node's data dir, not the object store: nothing here is visible as a
 material until the whole object has been re-hashed and put into the store):
-    <case number>/<sha256>/header.json   what the sender declared, and the data key envelope
+    <case number>/<sha256>/header.json   what the sender declared (sealed with the data key
+                                          when keyed: file names stay unreadable), the envelope
     <case number>/<sha256>/data          whole 1 MiB segments, in order (sealed if keyed)
     refusals.jsonl                        one line per refused material: when, who, why
 
@@ -28,7 +29,7 @@ import re
 import shutil
 import threading
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,9 @@ class PartialUploads:
             folder.mkdir(parents=True, exist_ok=True)
             header: dict[str, Any] = {"declared": dict(declared)}
             if self._sealer is not None:
-                header["envelope"] = self._sealer.begin()[1]
+                envelope = self._sealer.begin()[1]
+                as_text = {k: json.dumps(v) for k, v in declared.items()}
+                header = {"envelope": envelope, "sealed_declared": self._sealer.seal_metadata(envelope, as_text)}
             _write_json(folder / "header.json", header)
             (folder / "data").touch()
             upload = self._load(folder, case_number, sha256)
@@ -92,6 +95,26 @@ class PartialUploads:
         except BaseException:
             lock.release()
             raise
+
+    def sweep(self, *, older_than: timedelta, now: datetime | None = None) -> int:
+        """Drop partial uploads nobody has added to for `older_than` (the sender gave up);
+        returns how many. Run at node start, before any stream can hold one."""
+        cutoff = (now or datetime.now(timezone.utc)).timestamp() - older_than.total_seconds()
+        dropped = 0
+        for header in sorted(self._root.glob("*/*/header.json")):
+            folder = header.parent
+            data = folder / "data"
+            last = max(header.stat().st_mtime, data.stat().st_mtime if data.exists() else 0.0)
+            if last < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                try:
+                    folder.parent.rmdir()
+                except OSError:
+                    pass
+                dropped += 1
+        if dropped:
+            log.info("dropped %d abandoned partial uploads older than %s", dropped, older_than)
+        return dropped
 
     def rewrap_keys(self) -> int:
         """Re-wrap the data keys of partial uploads under the current node key."""
@@ -136,11 +159,14 @@ class PartialUploads:
         header = json.loads((folder / "header.json").read_text(encoding="utf-8"))
         data_key = None
         envelope = header.get("envelope")
+        declared = header.get("declared")
         if envelope is not None:
             if self._sealer is None:
                 raise InvalidRequest("sha256", "a sealed partial upload cannot be resumed without the node key")
             data_key = self._sealer.keyring.unwrap(envelope)
-        return PartialUpload(folder, declared=header["declared"], data_key=data_key, envelope=envelope,
+            opened = self._sealer.open_metadata(envelope, header["sealed_declared"])
+            declared = {k: json.loads(v) for k, v in opened.items()}
+        return PartialUpload(folder, declared=declared, data_key=data_key, envelope=envelope,
                              store=self._store)
 
 

@@ -296,8 +296,10 @@ def test_the_partial_upload_is_sealed_on_the_receivers_disk(pair: Pair) -> None:
     with pytest.raises(grpc.RpcError) as cut:
         pair.peer_stub().PushMaterial(iter(messages), timeout=30)
     assert "resume from offset" in cut.value.details()
-    data = (pair.transfers / number / hashlib.sha256(secret).hexdigest() / "data").read_bytes()
+    folder = pair.transfers / number / hashlib.sha256(secret).hexdigest()
+    data = (folder / "data").read_bytes()
     assert len(data) > MiB and b"340102199001010011" not in data
+    assert "id.pdf" not in (folder / "header.json").read_text(encoding="utf-8")
     os.remove(pair.transfers / number / hashlib.sha256(secret).hexdigest() / "data")
 
 

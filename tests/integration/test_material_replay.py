@@ -40,3 +40,21 @@ def test_a_resume_older_than_what_was_kept_asks_for_a_fresh_start() -> None:
         next(stream)
     with pytest.raises(PeerUnavailable, match="restart"):
         source.seek(MiB)
+
+
+def test_partial_uploads_abandoned_for_a_week_are_swept(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime, timedelta, timezone
+
+    from storage.local import LocalFolderStore
+    from storage.transfers import PartialUploads
+
+    uploads = PartialUploads(tmp_path / "transfers", store=LocalFolderStore(tmp_path / "objects"))
+    upload = uploads.open(case_number="340000-20260101-AAAA", sha256="a" * 64,
+                          declared={"size": 3 * MiB, "media_type": "application/pdf"})
+    upload.append(b"%PDF-" + bytes(MiB))
+    upload.close()
+    assert uploads.confirmed_offset(case_number="340000-20260101-AAAA", sha256="a" * 64) == MiB
+
+    assert uploads.sweep(older_than=timedelta(days=7)) == 0
+    assert uploads.sweep(older_than=timedelta(days=7), now=datetime.now(timezone.utc) + timedelta(days=8)) == 1
+    assert not (tmp_path / "transfers" / "340000-20260101-AAAA").exists()
