@@ -70,6 +70,24 @@ def raw_loopback_mb_per_s(total: int) -> float:
     return best
 
 
+def per_core_mb_per_s() -> dict[str, float]:
+    """What each byte costs on this machine, one core: the floor under any sealed transfer
+    (the receiver hashes and seals every byte on top of TLS; the sender opens and hashes)."""
+    import hashlib
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    block, aead, rounds = os.urandom(MiB), AESGCM(os.urandom(32)), 128
+    figures = {}
+    for name, work in (("SHA-256", lambda: hashlib.sha256(block).digest()),
+                       ("AES-256-GCM", lambda: aead.encrypt(b"\0" * 12, block, None))):
+        started = time.perf_counter()
+        for _ in range(rounds):
+            work()
+        figures[name] = rounds * MiB / 1e6 / (time.perf_counter() - started)
+    return figures
+
+
 def peak_rss_mb(pid: int) -> float:
     text = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmHWM:\s+(\d+) kB", text).group(1)) / 1024  # type: ignore[union-attr]
@@ -126,6 +144,9 @@ def main() -> int:
         print(f"raw loopback TCP         {raw:8.0f} MB/s  (baseline, same run, best of 3)")
         print(f"tongban node to node     {rate:8.0f} MB/s  ({seconds:.2f} s, TLS + sealed staging + re-hash + sealed store)")
         print(f"ratio                    {rate / raw:8.3f}")
+        for name, figure in per_core_mb_per_s().items():
+            print(f"{name + ' one core':24s} {figure:8.0f} MB/s  (context: per-byte work on this machine)")
+        print(f"load average             {os.getloadavg()[0]:8.2f}     (on {os.cpu_count()} cores)")
         print(f"peak RSS sender          {sender_rss:8.0f} MB")
         print(f"peak RSS receiver        {receiver_rss:8.0f} MB")
         return 0
