@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from exchange.case import Case
 from exchange.catalog import Catalog
@@ -33,6 +34,7 @@ class NodeContext:
     spool: PrintSpool | None = None
     now: Callable[[], datetime] = utc_now
     max_material_bytes: int = 2 << 30
+    uploads: Any = None  # exchange.materials.PartialUploads: resumable transfers from peers
     # Read-modify-save of one case is serialised per process, so concurrent RPCs on the same
     # case do not race each other to IntegrityError; another process is still caught by it.
     _locks: dict[str, threading.RLock] = field(default_factory=dict)

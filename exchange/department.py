@@ -9,7 +9,14 @@ from typing import Any
 
 from exchange.case import Actor, Case
 from exchange.context import CHINA_TIME, NodeContext
-from exchange.errors import InvalidRequest, MaterialNotFound, NotAuthorised
+from exchange.errors import InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised
+from exchange.materials import (
+    TransferOffsetMismatch,
+    check_content_type,
+    check_declared_size,
+    check_file_name,
+    check_media_type,
+)
 from exchange.people import mask_id
 from exchange.ports import CertificateRequest
 
@@ -20,17 +27,92 @@ class DepartmentDesk:
 
     # -- incoming from peers --------------------------------------------------------------
 
+    def pushed_material_offset(self, *, from_province: str, case_number: str, sha256: str) -> tuple[int, bool]:
+        """How far a pushed material has durably arrived, and whether it is already stored."""
+        _check_party(from_province, case_number)
+        stored = self.ctx.store.stat(sha256)
+        if stored is not None:
+            return stored.size, True
+        return self.ctx.uploads.confirmed_offset(case_number=case_number, sha256=sha256), False
+
     def take_pushed_material(
-        self, chunks: Iterable[bytes], *, from_province: str, case_number: str, sha256: str, media_type: str
+        self,
+        chunks: Iterable[tuple[int, bytes]],
+        *,
+        from_province: str,
+        case_number: str,
+        sha256: str,
+        media_type: str,
+        kind: str,
+        file_name: str,
+        size: int,
+        offset: int,
     ) -> str:
-        """Store a material streamed by the origin node; the store refuses it unless the bytes
-        hash to the SHA-256 the sender declared."""
-        if not case_number.startswith(from_province + "-"):
-            raise NotAuthorised(f"{from_province} did not open case {case_number} and may not send its materials")
-        stored = self.ctx.store.put_stream(
-            chunks, media_type=media_type, metadata={"case": case_number}, expected_sha256=sha256
+        """Take (part of) a material streamed by the origin node, resuming the partial upload
+        kept for (case, sha256) at `offset`. Chunks are (offset, bytes) and must follow on.
+        Name, type, declared size and the first bytes are checked before anything is kept.
+        Once all `size` bytes are in, the SHA-256 of the whole material (hashed on arrival, or
+        re-read once after a resume) must be `sha256`; only then does it enter the object store.
+        Bad content is refused, the refusal recorded and the partial upload dropped, so nothing
+        of it stays; a stream that merely broke keeps its confirmed segments for the resume."""
+        ctx = self.ctx
+        _check_party(from_province, case_number)
+        if not kind:
+            raise InvalidRequest("kind", "say which material this is (e.g. id_card)")
+        check_file_name(file_name)
+        check_media_type(media_type)
+        check_declared_size(size, max_bytes=ctx.max_material_bytes)
+        if ctx.store.stat(sha256) is not None:
+            return sha256  # already here (sent before, or the same bytes for another case)
+        upload = ctx.uploads.open(
+            case_number=case_number, sha256=sha256,
+            declared={"size": size, "media_type": media_type, "kind": kind, "file_name": file_name,
+                      "from_province": from_province},
         )
-        return stored.sha256
+
+        def refuse(exc: Exception) -> None:
+            upload.discard()
+            ctx.uploads.record_refusal(case_number=case_number, sha256=sha256, from_province=from_province, reason=str(exc))
+
+        try:
+            if offset != upload.confirmed:
+                raise TransferOffsetMismatch(
+                    f"this node holds {upload.confirmed} bytes of material {sha256[:12]}… of case {case_number}, "
+                    f"but the stream starts at {offset}; ask GetTransferOffset and resume from there"
+                )
+            for at, data in chunks:
+                if at != upload.received:
+                    raise InvalidRequest(
+                        "data.offset", f"a chunk for offset {at} arrived where offset {upload.received} was due; "
+                        "send chunks in order, or ask GetTransferOffset and resume"
+                    )
+                try:
+                    if upload.received + len(data) > size:
+                        raise InvalidRequest("data", f"the stream carries more than the declared {size} bytes")
+                    if upload.received == 0:
+                        check_content_type(data, media_type=media_type)
+                except InvalidRequest as exc:
+                    refuse(exc)
+                    raise
+                upload.append(data)
+            if upload.received < size:
+                raise InvalidRequest(
+                    "data", f"the stream ended after {upload.received} of {size} bytes; "
+                    f"resume from offset {upload.confirmed}"
+                )
+            received = upload.sha256()
+            if received != sha256:
+                exc = MaterialIntegrityError(
+                    f"received {size} bytes hashing to {received}, but the sender declared {sha256}; "
+                    "nothing was stored — ask the sender to resend"
+                )
+                refuse(exc)
+                raise exc
+            upload.commit(sha256=sha256, metadata={"case": case_number, "kind": kind, "file_name": file_name})
+            upload.discard()
+        finally:
+            upload.close()
+        return sha256
 
     def receive(self, envelope: Mapping[str, Any], *, from_province: str, actor: Actor) -> Case:
         ctx = self.ctx
@@ -123,6 +205,12 @@ class DepartmentDesk:
 
     def _as_department(self, case: Case, actor: Actor) -> Actor:
         return {**actor, "department": case.competent_department}
+
+
+def _check_party(from_province: str, case_number: str) -> None:
+    """Materials travel before their case does: the case number names the origin province."""
+    if not case_number.startswith(from_province + "-"):
+        raise NotAuthorised(f"{from_province} did not open case {case_number} and may not send its materials")
 
 
 _ENVELOPE_FIELDS = (

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol
 
-from exchange.errors import InvalidRequest
+from exchange.errors import IllegalTransition, InvalidRequest
 
 # Magic numbers of the formats a window scans to; a declared type must match the bytes.
 _SIGNATURES = {
@@ -31,6 +32,63 @@ def check_media_type(media_type: str) -> str:
             "media_type", f"{media_type!r} is not accepted; send one of {sorted(_SIGNATURES)}"
         )
     return media_type
+
+
+def check_declared_size(size: int, *, max_bytes: int) -> int:
+    if size <= 0:
+        raise InvalidRequest("size", "the file is empty; scan the material again")
+    if size > max_bytes:
+        raise InvalidRequest("size", f"the file is {size} bytes, larger than the limit of {max_bytes} bytes")
+    return size
+
+
+def check_content_type(head: bytes, *, media_type: str) -> None:
+    """Refuse as early as the first bytes show that the content is not the declared type."""
+    signature = _SIGNATURES[media_type][0]
+    if not head[: len(signature)] == signature[: len(head)]:
+        raise InvalidRequest("media_type", f"the content is not {media_type}; check the scanned file")
+
+
+class TransferOffsetMismatch(IllegalTransition):
+    """The sender resumed from another offset than the one the receiver confirmed."""
+
+
+class TransferBusy(IllegalTransition):
+    """Another stream is still delivering the same material (e.g. the receiver has not yet
+    noticed that the sender's previous connection died); retry shortly."""
+
+
+class PartialUpload(Protocol):
+    """A material being received between nodes, kept across broken streams and restarts."""
+
+    size: int
+
+    @property
+    def confirmed(self) -> int: ...
+
+    @property
+    def received(self) -> int: ...
+
+    def append(self, data: bytes) -> None: ...
+
+    def close(self) -> None:
+        """End of one stream: keep what is durable, release the upload for the next stream."""
+
+    def sha256(self) -> str:
+        """Of everything received (re-reading the whole upload if it was resumed)."""
+
+    def commit(self, *, sha256: str, metadata: Mapping[str, str]) -> Any:
+        """Put the complete, checked upload into the object store."""
+
+    def discard(self) -> None: ...
+
+
+class PartialUploads(Protocol):
+    def confirmed_offset(self, *, case_number: str, sha256: str) -> int: ...
+
+    def open(self, *, case_number: str, sha256: str, declared: Mapping[str, Any]) -> PartialUpload: ...
+
+    def record_refusal(self, *, case_number: str, sha256: str, from_province: str, reason: str) -> None: ...
 
 
 def guarded_chunks(

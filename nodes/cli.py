@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 from exchange.errors import TongbanError
@@ -166,6 +167,111 @@ def _tsa_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+_MEDIA_TYPES = {".pdf": "application/pdf", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+
+
+def _upload(args: argparse.Namespace) -> int:
+    """A window clerk streams a scanned file into the node's object store."""
+    from google.protobuf.json_format import MessageToDict
+
+    from nodes.clients import WindowClient, file_chunks, operator_channel
+    from nodes.progress import ProgressBar
+    from signing.pki import Federation
+
+    path = Path(args.file)
+    size = path.stat().st_size
+    media_type = args.media_type or _MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
+    bar = ProgressBar(f"upload {path.name}")
+
+    def counted():  # type: ignore[no-untyped-def]
+        done = 0
+        for chunk in file_chunks(path):
+            yield chunk
+            done += len(chunk)
+            bar.update(done, size)
+
+    federation = Federation.open(Path(args.pki))
+    with operator_channel(federation, province=args.province, operator_id=args.operator, address=args.address) as ch:
+        ref = WindowClient(ch, timeout=args.timeout).upload(
+            counted(), kind=args.kind, file_name=args.file_name or path.name, media_type=media_type
+        )
+    bar.finish()
+    print(json.dumps(MessageToDict(ref, preserving_proto_field_name=True), ensure_ascii=False))
+    return 0
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    """Push a stored material to a partner node as this node, resuming where it stopped."""
+    from nodes.config import NodeConfig
+    from nodes.peers import GrpcPeerGateway
+    from nodes.progress import ProgressBar
+    from nodes.tls import channel_credentials
+    from signing.pki import Federation
+    from storage.factory import open_object_store
+
+    config = NodeConfig.load(Path(args.config))
+    store = open_object_store(config.object_store)
+    stored = store.stat(args.sha256)
+    if stored is None:
+        print(f"tongban: no material {args.sha256} in this node's store", file=sys.stderr)
+        return 2
+    federation = Federation.open(config.pki_dir)
+    cert, key = federation.node_tls(config.province)
+    gateway = GrpcPeerGateway(
+        province=config.province, peers=config.peers,
+        credentials=channel_credentials(federation, cert_pem=cert, key_pem=key, province_of_cert=config.province),
+        resume_patience=args.patience,
+    )
+    material = {
+        "kind": args.kind or stored.metadata.get("kind", "material"),
+        "file_name": args.file_name or stored.metadata.get("file_name", stored.sha256[:16]),
+        "media_type": stored.media_type, "sha256": stored.sha256, "size": stored.size,
+    }
+    bar = ProgressBar(f"transfer {material['file_name']} to {args.to}")
+    started = time.perf_counter()
+    try:
+        gateway.push_material(
+            args.to, case_number=args.case, material=material,
+            chunks=store.iter_chunks(stored.sha256), progress=bar.update,
+        )
+    finally:
+        gateway.close()
+    bar.finish()
+    resumed = f", resumed at {bar.first_done} bytes" if bar.first_done else ""
+    seconds = time.perf_counter() - started
+    print(f"transferred {stored.sha256} ({stored.size} bytes) to {args.to} in {seconds:.2f} s{resumed}")
+    return 0
+
+
+def _keys_rotate(args: argparse.Namespace) -> int:
+    """Make a new node key current and re-wrap every data key under it; no material is
+    re-encrypted or uploaded again. Run it while the node is stopped."""
+    from nodes.config import NodeConfig
+    from storage.factory import open_object_store
+    from storage.sealing import NodeKeyring, Sealer
+    from storage.transfers import PartialUploads
+
+    config = NodeConfig.load(Path(args.config))
+    key_file = config.object_store.key_file
+    if key_file is None:
+        print("tongban: this node does not seal materials (encrypt = false)", file=sys.stderr)
+        return 2
+    keyring = NodeKeyring.open(key_file, create=False)
+    old = [kid for kid in keyring.key_ids]
+    new = keyring.rotate()
+    store = open_object_store(config.object_store)  # reads the rotated key file
+    objects = store.rewrap_keys()  # type: ignore[attr-defined]
+    partials = PartialUploads(config.data_dir / "transfers", store=store,
+                              sealer=Sealer(NodeKeyring.open(key_file))).rewrap_keys()
+    if args.retire_old:
+        ring = NodeKeyring.open(key_file)
+        for kid in old:
+            ring.retire(kid)
+    print(f"node key {new} is current; re-wrapped {objects} stored and {partials} partial data keys"
+          + (f"; retired {', '.join(old)}" if args.retire_old else f"; old keys {', '.join(old)} kept"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tongban", description="跨省通办 provincial node and tools")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -234,6 +340,35 @@ def build_parser() -> argparse.ArgumentParser:
     from nodes.audit_cli import add_audit_parser
 
     add_audit_parser(sub)
+
+    upload = sub.add_parser("upload", help="upload a scanned material to a window node, with a progress bar")
+    upload.add_argument("file")
+    upload.add_argument("--kind", required=True, help="material kind, e.g. id_card")
+    upload.add_argument("--file-name", help="name to record (default: the file's name)")
+    upload.add_argument("--media-type", help="default: from the file extension")
+    upload.add_argument("--pki", required=True, help="federation directory")
+    upload.add_argument("--province", required=True, help="the window's province code")
+    upload.add_argument("--operator", required=True, help="the clerk's operator id")
+    upload.add_argument("--address", required=True, help="host:port of the window's node")
+    upload.add_argument("--timeout", type=float, default=3600.0)
+    upload.set_defaults(func=_upload)
+
+    transfer = sub.add_parser("transfer", help="push a stored material to a partner node, resuming where it stopped")
+    transfer.add_argument("--config", required=True, help="this node's config")
+    transfer.add_argument("--to", required=True, help="the receiving province code")
+    transfer.add_argument("--case", required=True, help="the case the material belongs to")
+    transfer.add_argument("--sha256", required=True)
+    transfer.add_argument("--kind")
+    transfer.add_argument("--file-name")
+    transfer.add_argument("--patience", type=float, default=60.0, help="seconds to keep retrying a broken stream")
+    transfer.set_defaults(func=_transfer)
+
+    keys = sub.add_parser("keys", help="the node key that wraps the data keys of sealed materials")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    rotate = keys_sub.add_parser("rotate", help="new node key; re-wrap data keys without re-uploading data")
+    rotate.add_argument("--config", required=True)
+    rotate.add_argument("--retire-old", action="store_true", help="drop the old keys once nothing needs them")
+    rotate.set_defaults(func=_keys_rotate)
     return p
 
 

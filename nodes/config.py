@@ -26,6 +26,7 @@ class NodeConfig:
         default_factory=lambda: ObjectStoreSettings(kind="local")
     )
     workers: int = 8
+    max_material_bytes: int = 2 << 30  # a material larger than this is refused (INVALID_ARGUMENT)
 
     @property
     def spool_dir(self) -> Path:
@@ -72,6 +73,10 @@ class NodeConfig:
             bucket=os_.get("bucket"),
             secure=str(os_.get("secure", "false")).lower() in {"1", "true", "yes"},
             region=os_.get("region"),
+            key_file=_key_file(os_, data_dir, path),
+            object_lock=str(os_.get("object_lock", "false")).lower() in {"1", "true", "yes"},
+            retention_days=int(os_.get("retention_days", 0)),
+            retention_mode=str(os_.get("retention_mode", "GOVERNANCE")),
         )
         peers = {str(k): str(v) for k, v in raw.get("peers", {}).items()}
         for key, value in env.items():
@@ -86,7 +91,16 @@ class NodeConfig:
             event_store=event_store,
             object_store=object_store,
             workers=int(env.get("TONGBAN_WORKERS", raw.get("workers", 8))),
+            max_material_bytes=int(env.get("TONGBAN_MAX_MATERIAL_BYTES", raw.get("max_material_bytes", 2 << 30))),
         )
+
+
+def _key_file(section: Mapping[str, Any], data_dir: Path, path: Any) -> Path | None:
+    """Materials are sealed at rest unless `encrypt = false`; the node key lives under the
+    data dir unless `key_file` says where."""
+    if str(section.get("encrypt", "true")).lower() in {"0", "false", "no"}:
+        return None
+    return path(section["key_file"]) if section.get("key_file") else data_dir / "keys" / "node-keys.json"
 
 
 def _section_env(env: Mapping[str, str], prefix: str) -> dict[str, str]:
@@ -102,6 +116,7 @@ def to_toml(config: NodeConfig) -> str:
         f'data_dir = "{config.data_dir}"',
         f'pki_dir = "{config.pki_dir}"',
         f"workers = {config.workers}",
+        f"max_material_bytes = {config.max_material_bytes}",
         "",
         "[peers]",
         *(f'"{code}" = "{addr}"' for code, addr in sorted(config.peers.items())),
@@ -117,6 +132,11 @@ def to_toml(config: NodeConfig) -> str:
             f'user = "{es.user}"', f'password = "{es.password}"', f'schema = "{es.schema}"',
         ]
     lines += ["", "[object_store]", f'kind = "{os_.kind}"']
+    lines.append(f'key_file = "{os_.key_file}"' if os_.key_file else 'encrypt = "false"')
+    if os_.object_lock:
+        lines.append('object_lock = "true"')
+    if os_.retention_days:
+        lines += [f"retention_days = {os_.retention_days}", f'retention_mode = "{os_.retention_mode}"']
     if os_.kind == "local":
         lines.append(f'local_root = "{os_.local_root}"')
     else:

@@ -45,6 +45,7 @@ def loopback_configs(
         es = replace(es, sqlite_path=data_dir / "events.sqlite") if es.kind == "sqlite" else replace(es, schema=f"{es.schema}_{code}")
         os_ = object_store or ObjectStoreSettings(kind="local")
         os_ = replace(os_, local_root=data_dir / "objects") if os_.kind == "local" else replace(os_, bucket=f"{os_.bucket}-{code}")
+        os_ = replace(os_, key_file=os_.key_file or data_dir / "keys" / "node-keys.json")  # sealed at rest
         configs[code] = NodeConfig(
             province=code,
             listen=f"127.0.0.1:{ports[code]}",

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import grpc
 
 from exchange.errors import InvalidRequest, PeerRefused, PeerUnavailable
 from nodes.tls import secure_channel
-from nodes.translate import chunk_stream, material_to_pb
+from nodes.translate import CHUNK_SIZE, material_to_pb
 from tongban_pb import common_pb2, peer_pb2, peer_pb2_grpc
 
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED}
@@ -19,13 +21,14 @@ _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, gr
 class GrpcPeerGateway:
     def __init__(
         self, *, province: str, peers: Mapping[str, str], credentials: grpc.ChannelCredentials,
-        timeout: float = 30.0, stream_timeout: float = 3600.0,
+        timeout: float = 30.0, stream_timeout: float = 3600.0, resume_patience: float = 60.0,
     ) -> None:
         self.province = province
         self.peers = dict(peers)
         self.credentials = credentials
         self.timeout = timeout
         self.stream_timeout = stream_timeout
+        self.resume_patience = resume_patience
         self._stubs: dict[str, peer_pb2_grpc.PeerServiceStub] = {}
         self._channels: list[grpc.Channel] = []
         self._lock = threading.Lock()
@@ -56,17 +59,45 @@ class GrpcPeerGateway:
             raise PeerRefused(f"the node of {province} refused to {what}: {code.name}: {details}") from None
 
     def push_material(
-        self, province: str, *, case_number: str, material: Mapping[str, Any], chunks: Iterable[bytes]
+        self, province: str, *, case_number: str, material: Mapping[str, Any], chunks: Iterable[bytes],
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
-        header = common_pb2.MaterialHeader(
+        """Stream a material to `province`, resuming where the receiver's confirmed offset says.
+        A stream cut off (the receiver restarts, the network drops) is retried for up to
+        `resume_patience` seconds, each time from the offset the receiver confirms, so bytes it
+        holds are never sent twice. `progress(sent, size)` is called as bytes go out."""
+        size = int(material["size"])
+        material_header = common_pb2.MaterialHeader(
             kind=material["kind"], file_name=material["file_name"], media_type=material["media_type"],
             sha256=material["sha256"], case_number=case_number, from_province=self.province,
         )
+        ref = peer_pb2.TransferRef(case_number=case_number, sha256=material["sha256"], from_province=self.province)
+        what = f"receive material {material['file_name']}"
+        source = ReplayableSource(chunks)
         stub = self._stub(province)
-        self._call(
-            province, f"receive material {material['file_name']}", stub.PushMaterial,
-            chunk_stream(header, iter(chunks)), timeout=self.stream_timeout,
-        )
+        deadline = time.monotonic() + self.resume_patience
+        pause = 0.2
+        while True:
+            failure: list[BaseException] = []
+            try:
+                reply = stub.GetTransferOffset(ref, timeout=self.timeout)
+                if reply.complete:
+                    if progress:
+                        progress(size, size)
+                    return
+                offset = int(reply.confirmed_offset)
+                source.seek(offset)
+                header = peer_pb2.PushHeader(material=material_header, size=size, offset=offset)
+                stub.PushMaterial(_push_messages(header, source, failure, progress, size), timeout=self.stream_timeout)
+                return
+            except grpc.RpcError as exc:
+                if failure:  # our own source broke (e.g. the stored copy is corrupt): say so
+                    raise failure[0] from None
+                if exc.code() in _RETRYABLE and time.monotonic() < deadline:
+                    time.sleep(pause)
+                    pause = min(pause * 2, 2.0)
+                    continue
+                self._call(province, what, _reraise, exc)
 
     def forward_case(self, province: str, *, envelope: Mapping[str, Any]) -> None:
         msg = peer_pb2.CaseEnvelope(
@@ -102,3 +133,74 @@ class GrpcPeerGateway:
     def close(self) -> None:
         for channel in self._channels:
             channel.close()
+
+
+def _reraise(exc: BaseException) -> None:
+    raise exc
+
+
+def _push_messages(
+    header: peer_pb2.PushHeader, source: ReplayableSource, failure: list[BaseException],
+    progress: Callable[[int, int], None] | None, size: int,
+) -> Iterator[peer_pb2.MaterialPush]:
+    """gRPC pulls these as the transport accepts them, so a slow receiver slows the reads."""
+    yield peer_pb2.MaterialPush(header=header)
+    try:
+        for offset, data in source.chunks():
+            yield peer_pb2.MaterialPush(data=peer_pb2.PushData(offset=offset, data=data))
+            if progress:
+                progress(offset + len(data), size)
+    except Exception as exc:
+        failure.append(exc)
+        raise
+
+
+class ReplayableSource:
+    """A one-pass chunk iterator that can resume at any later offset, and at an earlier one
+    while its bytes are still among the last `keep` bytes sent: the receiver confirms whole
+    segments, so what was in flight when a stream broke is sent again from here."""
+
+    def __init__(self, chunks: Iterable[bytes], *, keep: int = 32 << 20) -> None:
+        self._source = iter(chunks)
+        self._kept: deque[tuple[int, bytes]] = deque()
+        self._kept_bytes = 0
+        self._keep = keep
+        self._end = 0  # bytes taken from the source so far
+        self._next = 0  # offset of the next byte to hand out
+
+    def seek(self, offset: int) -> None:
+        oldest = self._kept[0][0] if self._kept else self._end
+        if offset < oldest:
+            raise PeerUnavailable(
+                f"the receiver confirmed offset {offset}, older than the {self._keep} bytes kept "
+                "for resending; forward the case again to restart from that offset"
+            )
+        self._next = offset
+
+    def chunks(self) -> Iterator[tuple[int, bytes]]:
+        for start, data in list(self._kept):
+            if start + len(data) > self._next:
+                cut = self._next - start
+                piece = data[cut:] if cut > 0 else data
+                yield self._next, piece
+                self._next += len(piece)
+        while True:
+            data = next(self._source, None)
+            if data is None:
+                return
+            for at in range(0, len(data), CHUNK_SIZE):
+                piece = data[at:at + CHUNK_SIZE]
+                start = self._end
+                self._end += len(piece)
+                self._remember(start, piece)
+                if self._end <= self._next:
+                    continue  # before the resume point: the receiver has it
+                cut = max(0, self._next - start)
+                yield self._next, piece[cut:]
+                self._next = self._end
+
+    def _remember(self, start: int, piece: bytes) -> None:
+        self._kept.append((start, piece))
+        self._kept_bytes += len(piece)
+        while self._kept_bytes - len(self._kept[0][1]) >= self._keep:
+            self._kept_bytes -= len(self._kept.popleft()[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -11,6 +12,8 @@ from exchange.audit import timeline
 from exchange.case import Actor
 from exchange.context import NodeContext
 from exchange.department import DepartmentDesk
+from exchange.errors import InvalidRequest
+from exchange.materials import TransferBusy
 from exchange.window import WindowDesk
 from nodes.interceptors import caller
 from nodes.translate import case_to_pb, material_from_pb, material_to_pb, report_to_pb, split_header
@@ -102,13 +105,36 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         return province
 
     def PushMaterial(self, request_iterator, context):  # type: ignore[no-untyped-def]
-        header, data = split_header(request_iterator)
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("part") != "header":
+            raise InvalidRequest("header", "a material push starts with its PushHeader message")
+        push, header = first.header, first.header.material
         sender = self._sender(header.from_province, context)
-        sha = self.department.take_pushed_material(
-            data, from_province=sender, case_number=header.case_number,
-            sha256=header.sha256, media_type=header.media_type,
+
+        def chunks() -> Iterator[tuple[int, bytes]]:
+            for message in request_iterator:
+                if message.WhichOneof("part") != "data":
+                    raise InvalidRequest("header", "only one header per material push")
+                yield message.data.offset, message.data.data
+
+        try:
+            sha = self.department.take_pushed_material(
+                chunks(), from_province=sender, case_number=header.case_number, sha256=header.sha256,
+                media_type=header.media_type, kind=header.kind, file_name=header.file_name,
+                size=push.size, offset=push.offset,
+            )
+        except TransferBusy as exc:  # ABORTED: the sender retries from the confirmed offset
+            context.abort(grpc.StatusCode.ABORTED, str(exc))
+        return common_pb2.MaterialRef(
+            kind=header.kind, file_name=header.file_name, media_type=header.media_type, size=push.size, sha256=sha
         )
-        return common_pb2.MaterialRef(kind=header.kind, file_name=header.file_name, media_type=header.media_type, sha256=sha)
+
+    def GetTransferOffset(self, request, context):  # type: ignore[no-untyped-def]
+        sender = self._sender(request.from_province, context)
+        offset, complete = self.department.pushed_material_offset(
+            from_province=sender, case_number=request.case_number, sha256=request.sha256
+        )
+        return peer_pb2.TransferOffset(confirmed_offset=offset, complete=complete)
 
     def ForwardCase(self, request, context):  # type: ignore[no-untyped-def]
         sender = self._sender(request.from_province, context)

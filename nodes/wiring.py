@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -22,6 +23,14 @@ from signing.seal import DepartmentSealer, PadesLevel
 from signing.tsa import HttpTimeStamper
 from signing.verify import SealVerifier
 from storage.factory import open_object_store
+from storage.sealing import NodeKeyring, Sealer
+from storage.transfers import PartialUploads
+
+
+def _sealer_of(config: NodeConfig) -> Sealer | None:
+    """Partial uploads are sealed with the same node key as the object store."""
+    key_file = config.object_store.key_file
+    return Sealer(NodeKeyring.open(key_file)) if key_file is not None else None
 
 
 def load_catalog() -> Catalog:
@@ -72,16 +81,21 @@ def build_node(config: NodeConfig) -> Node:
         peers=config.peers,
         credentials=channel_credentials(federation, cert_pem=cert, key_pem=key, province_of_cert=config.province),
     )
+    store = open_object_store(config.object_store)
+    uploads = PartialUploads(config.data_dir / "transfers", store=store, sealer=_sealer_of(config))
+    uploads.sweep(older_than=timedelta(days=7))  # transfers abandoned by their senders
     context = NodeContext(
         province_code=config.province,
         provinces=provinces_of(federation),
         ledger=CaseLedger(env=config.event_store.application_env()),
         catalog=load_catalog(),
-        store=open_object_store(config.object_store),
+        store=store,
         peers=peers,
         issuer=build_sealer(federation, config.province),
         # trust_source, not a snapshot: CRLs refreshed on disk by the directory exchange apply at once.
         verifier=SealVerifier(trust_source=federation.trust),
         spool=FolderSpool(config.spool_dir),
+        max_material_bytes=config.max_material_bytes,
+        uploads=uploads,
     )
     return Node(config=config, federation=federation, context=context, peers=peers)

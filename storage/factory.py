@@ -8,6 +8,7 @@ from typing import Literal
 
 from exchange.errors import InvalidRequest
 from exchange.ports import ObjectStore
+from storage.retention import RetentionPolicy
 
 
 @dataclass(frozen=True)
@@ -23,9 +24,24 @@ class ObjectStoreSettings:
     bucket: str | None = None
     secure: bool = False
     region: str | None = None
+    # Confidentiality at rest: with a key file every object is sealed (storage.sealing) with
+    # a data key wrapped by the node key kept there; the file is created on first use.
+    key_file: Path | None = None
+    # S3 only: create the bucket with object lock so that `retain` can make materials write-once.
+    object_lock: bool = False
+    # Every stored material is retained (write-once, deletion refused) for this many days from
+    # when it is stored, in this mode (GOVERNANCE or COMPLIANCE); 0 keeps nothing retained.
+    retention_days: int = 0
+    retention_mode: str = "GOVERNANCE"
 
 
 def open_object_store(settings: ObjectStoreSettings) -> ObjectStore:
+    sealer = None
+    if settings.key_file is not None:
+        from storage.sealing import NodeKeyring, Sealer
+
+        sealer = Sealer(NodeKeyring.open(Path(settings.key_file)))
+
     if settings.kind == "local":
         if settings.local_root is None:
             raise InvalidRequest(
@@ -33,7 +49,7 @@ def open_object_store(settings: ObjectStoreSettings) -> ObjectStore:
             )
         from storage.local import LocalFolderStore
 
-        return LocalFolderStore(Path(settings.local_root))
+        return LocalFolderStore(Path(settings.local_root), sealer=sealer, retention=_retention_policy(settings))
 
     if settings.kind == "s3":
         required = {
@@ -58,6 +74,19 @@ def open_object_store(settings: ObjectStoreSettings) -> ObjectStore:
             bucket=str(settings.bucket),
             secure=settings.secure,
             region=settings.region,
+            sealer=sealer,
+            object_lock=settings.object_lock,
+            retention=_retention_policy(settings),
         )
 
     raise InvalidRequest("kind", f"expected 'local' or 's3', got {settings.kind!r}")
+
+
+def _retention_policy(settings: ObjectStoreSettings) -> RetentionPolicy | None:
+    if settings.retention_days <= 0:
+        return None
+    if settings.kind == "s3" and not settings.object_lock:
+        raise InvalidRequest(
+            "retention_days", "retention on S3 needs object_lock = true (on a bucket created with it)"
+        )
+    return RetentionPolicy(mode=settings.retention_mode.upper(), days=settings.retention_days)  # type: ignore[arg-type]

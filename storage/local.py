@@ -3,7 +3,11 @@
 Layout under root:
     sha256/ab/ab12…            the object's bytes, named by their SHA-256
     sha256/ab/ab12….meta.json  media type, size, sha256 and user metadata
+    sha256/ab/ab12….retention.json  retain-until date and mode, when the material is retained
     .incoming/                 temp files being received (same filesystem, so renames are atomic)
+
+With a Sealer (storage.sealing) the object file holds the sealed segments and the sidecar the
+key envelope and the sealed user metadata; the key stays the SHA-256 of the plaintext.
 
 Commit order: the metadata sidecar is written (atomically) first and the object is renamed into
 place last, so the object rename is the single commit point. `stat` treats an object as present
@@ -19,25 +23,31 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
-from exchange.errors import MaterialIntegrityError, MaterialNotFound
+from exchange.errors import InvalidRequest, MaterialIntegrityError, MaterialNotFound
 from exchange.ports import StoredObject
 from storage.keys import check_sha256, object_key
-from storage.metadata import check_media_type, check_metadata
+from storage.metadata import check_media_type, check_metadata, check_sealed_metadata
+from storage.retention import Retention, RetentionPolicy, check_deletable, utc_now
+from storage.sealing import NodeKeyUnavailable, Sealer, rechunk
 from storage.streams import VerifiedChunks, check_chunk_size
 
 _META_SUFFIX = ".meta.json"
+_RETENTION_SUFFIX = ".retention.json"
 _META_FORMAT = 1
 
 
 class LocalFolderStore:
     """ObjectStore over a folder; safe for concurrent writers within and across processes."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, sealer: Sealer | None = None, retention: RetentionPolicy | None = None) -> None:
         self._root = Path(root)
+        self._sealer = sealer
+        self._retention = retention
         self._incoming = self._root / ".incoming"
         self._incoming.mkdir(parents=True, exist_ok=True)
 
@@ -66,11 +76,22 @@ class LocalFolderStore:
         try:
             digest = hashlib.sha256()
             size = 0
+            sealed: dict[str, object] | None = None
             with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
+                if self._sealer is None:
+                    for chunk in chunks:
+                        digest.update(chunk)
+                        out.write(chunk)
+                        size += len(chunk)
+                else:
+                    segments, envelope = self._sealer.begin()
+                    sealed_metadata = check_sealed_metadata(self._sealer.seal_metadata(envelope, user_metadata))
+                    for chunk in chunks:
+                        digest.update(chunk)
+                        out.write(segments.update(chunk))
+                        size += len(chunk)
+                    out.write(segments.finish())
+                    sealed = {"envelope": envelope, "metadata": sealed_metadata, "stored_size": out.tell()}
                 out.flush()
                 os.fsync(out.fileno())
             sha256 = digest.hexdigest()
@@ -79,26 +100,96 @@ class LocalFolderStore:
                     f"received {size} bytes hashing to {sha256}, but the sender declared "
                     f"{expected_sha256}; nothing was stored — ask the sender to resend"
                 )
-            if self.stat(sha256) is None:
-                path, meta_path = self._paths(sha256)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                record = {
-                    "format": _META_FORMAT,
-                    "sha256": sha256,
-                    "size": size,
-                    "media_type": media_type,
-                    "metadata": user_metadata,
-                }
-                _write_atomically(meta_path, json.dumps(record, ensure_ascii=False).encode())
-                os.replace(temp, path)  # the commit point
-                _fsync_directory(path.parent)
-            # else: already stored (first metadata wins); the temp file is dropped below.
+            self._commit(temp, sha256, size, media_type, user_metadata, sealed)
         finally:
             temp.unlink(missing_ok=True)
 
         stored = self.stat(sha256)
         assert stored is not None, "object vanished right after it was committed"
+        self._apply_retention(sha256)
         return stored
+
+    def put_prepared(
+        self,
+        stored_chunks: Iterable[bytes],
+        *,
+        sha256: str,
+        size: int,
+        media_type: str,
+        metadata: Mapping[str, str] | None,
+        envelope: str | None,
+        stored_file: Path | None = None,
+    ) -> StoredObject:
+        """Store bytes already in this store's at-rest form — sealed segments under
+        `envelope` (storage.sealing), or the plaintext when the store is unsealed — for a
+        plaintext the caller has hashed to `sha256` itself (a received partial upload).
+        Spares a second encryption of large materials; reading still checks every segment's
+        tag and the plaintext hash. A `stored_file` holding those bytes on the same filesystem
+        is moved in rather than copied (it is gone afterwards)."""
+        media_type = check_media_type(media_type)
+        user_metadata = check_metadata(metadata)
+        check_sha256(sha256)
+        if (envelope is None) != (self._sealer is None):
+            raise InvalidRequest("envelope", "prepared bytes must be sealed exactly when this store seals")
+        if self.stat(sha256) is not None:
+            return self.stat(sha256)  # type: ignore[return-value]
+        fd, temp_name = tempfile.mkstemp(dir=self._incoming, prefix="put-", suffix=".part")
+        temp = Path(temp_name)
+        try:
+            moved = False
+            if stored_file is not None:
+                os.close(fd)
+                try:
+                    os.replace(stored_file, temp)
+                    moved = True
+                except OSError:  # another filesystem: copy instead
+                    fd = os.open(temp, os.O_WRONLY | os.O_TRUNC)
+            with (temp.open("rb+") if moved else os.fdopen(fd, "wb")) as out:
+                if not moved:
+                    for chunk in stored_chunks:
+                        out.write(chunk)
+                    out.flush()
+                os.fsync(out.fileno())
+                stored_size = os.fstat(out.fileno()).st_size
+            sealed = None
+            if envelope is not None and self._sealer is not None:
+                sealed = {
+                    "envelope": envelope,
+                    "metadata": check_sealed_metadata(self._sealer.seal_metadata(envelope, user_metadata)),
+                    "stored_size": stored_size,
+                }
+                if stored_size != self._sealer.sealed_size(size):
+                    raise MaterialIntegrityError(f"prepared material {sha256} has {stored_size} sealed bytes for {size} plain ones")
+            elif stored_size != size:
+                raise MaterialIntegrityError(f"prepared material {sha256} has {stored_size} bytes, not {size}")
+            self._commit(temp, sha256, size, media_type, user_metadata, sealed)
+        finally:
+            temp.unlink(missing_ok=True)
+        stored = self.stat(sha256)
+        assert stored is not None, "object vanished right after it was committed"
+        self._apply_retention(sha256)
+        return stored
+
+    def _commit(
+        self, temp: Path, sha256: str, size: int, media_type: str, user_metadata: dict[str, str],
+        sealed: dict[str, object] | None,
+    ) -> None:
+        if self.stat(sha256) is not None:
+            return  # already stored (first metadata wins); the caller drops the temp file
+        path, meta_path = self._paths(sha256)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record: dict[str, object] = {
+            "format": _META_FORMAT,
+            "sha256": sha256,
+            "size": size,
+            "media_type": media_type,
+            "metadata": user_metadata if sealed is None else {},
+        }
+        if sealed is not None:
+            record["sealed"] = sealed
+        _write_atomically(meta_path, json.dumps(record, ensure_ascii=False).encode())
+        os.replace(temp, path)  # the commit point
+        _fsync_directory(path.parent)
 
     def put_bytes(
         self, data: bytes, *, media_type: str, metadata: Mapping[str, str] | None = None
@@ -114,19 +205,24 @@ class LocalFolderStore:
             return None  # absent, or a put crashed before its commit point
         try:
             record = json.loads(raw)
+            sealed = record.get("sealed")
+            metadata = {str(k): str(v) for k, v in record["metadata"].items()}
+            if sealed is not None:
+                metadata = self._require_sealer(sha256).open_metadata(sealed["envelope"], sealed["metadata"])
             stored = StoredObject(
                 key=object_key(sha256),
                 sha256=sha256,
                 size=int(record["size"]),
                 media_type=str(record["media_type"]),
-                metadata={str(k): str(v) for k, v in record["metadata"].items()},
+                metadata=metadata,
             )
+            expected_on_disk = stored.size if sealed is None else int(sealed["stored_size"])
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise MaterialIntegrityError(
                 f"metadata of stored material {sha256} in {self._root} is unreadable ({exc}); "
                 "restore the sidecar file from a backup or store the material again"
             ) from exc
-        if record.get("sha256") != sha256 or stored.size != size_on_disk:
+        if record.get("sha256") != sha256 or expected_on_disk != size_on_disk:
             raise MaterialIntegrityError(
                 f"stored material {sha256} in {self._root} does not match its metadata "
                 f"({size_on_disk} bytes on disk, {stored.size} recorded); restore it from a replica"
@@ -137,18 +233,87 @@ class LocalFolderStore:
         check_chunk_size(chunk_size)
         if self.stat(sha256) is None:
             raise MaterialNotFound(f"no material with SHA-256 {sha256} in {self._root}")
-        path, _ = self._paths(sha256)
+        path, meta_path = self._paths(sha256)
+        sealed = json.loads(meta_path.read_bytes()).get("sealed")
         handle = path.open("rb")
-        return VerifiedChunks(
-            iter(partial(handle.read, chunk_size), b""),
-            sha256=sha256,
-            where=str(self._root),
-            release=handle.close,
-        )
+        source: Iterator[bytes]
+        if sealed is None:
+            source = iter(partial(handle.read, chunk_size), b"")
+        else:
+            raw = iter(partial(handle.read, 1 << 20), b"")
+            source = rechunk(
+                self._require_sealer(sha256).open_stream(sealed["envelope"], raw, where=str(self._root)),
+                chunk_size,
+            )
+        return VerifiedChunks(source, sha256=sha256, where=str(self._root), release=handle.close)
 
     def read_bytes(self, sha256: str) -> bytes:
         with self.iter_chunks(sha256) as chunks:
             return b"".join(chunks)
+
+    # -- key rotation ---------------------------------------------------------------------
+
+    def rewrap_keys(self) -> int:
+        """Re-wrap every data key under the current node key; the object files are untouched.
+        Returns how many envelopes changed."""
+        sealer = self._require_sealer("(all)")
+        changed = 0
+        for meta_path in sorted((self._root / "sha256").rglob("*" + _META_SUFFIX)):
+            record = json.loads(meta_path.read_bytes())
+            sealed = record.get("sealed")
+            if sealed is None:
+                continue
+            envelope = sealer.rewrap(sealed["envelope"])
+            if envelope is None:
+                continue
+            sealed["envelope"] = envelope
+            _write_atomically(meta_path, json.dumps(record, ensure_ascii=False).encode())
+            changed += 1
+        return changed
+
+    # -- retention ------------------------------------------------------------------------
+
+    def retain(self, sha256: str, retention: Retention) -> None:
+        """Keep the material until `retention.until`; a retention can be extended, never
+        shortened (as with S3 object lock)."""
+        if self.stat(sha256) is None:
+            raise MaterialNotFound(f"no material with SHA-256 {sha256} in {self._root}")
+        current = self.retention(sha256)
+        if current is not None and not retention.extends(current):
+            raise current.refusal(sha256, action="shorten the retention of")
+        path, _ = self._paths(sha256)
+        _write_atomically(path.with_name(path.name + _RETENTION_SUFFIX), retention.to_json().encode())
+
+    def retention(self, sha256: str) -> Retention | None:
+        path, _ = self._paths(sha256)
+        try:
+            return Retention.from_json(path.with_name(path.name + _RETENTION_SUFFIX).read_text())
+        except FileNotFoundError:
+            return None
+
+    def delete(self, sha256: str, *, bypass_governance: bool = False, now: datetime | None = None) -> None:
+        """Delete a material; refused while a retention holds it (RetentionActive)."""
+        check_deletable(self.retention(sha256), sha256, now=now or utc_now(), bypass_governance=bypass_governance)
+        path, meta_path = self._paths(sha256)
+        path.unlink(missing_ok=True)  # the object first: without it the sidecar is invisible
+        meta_path.unlink(missing_ok=True)
+        path.with_name(path.name + _RETENTION_SUFFIX).unlink(missing_ok=True)
+
+    def _apply_retention(self, sha256: str) -> None:
+        if self._retention is None:
+            return
+        wanted = self._retention.starting(utc_now())
+        current = self.retention(sha256)
+        if current is None or wanted.extends(current):
+            self.retain(sha256, wanted)
+
+    def _require_sealer(self, sha256: str) -> Sealer:
+        if self._sealer is None:
+            raise NodeKeyUnavailable(
+                f"stored material {sha256} in {self._root} is sealed, but this store was opened "
+                "without a node key; configure the node's key file"
+            )
+        return self._sealer
 
     def _paths(self, sha256: str) -> tuple[Path, Path]:
         path = self._root / object_key(sha256)

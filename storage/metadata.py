@@ -72,3 +72,15 @@ def decode_user_metadata(value: str | None) -> dict[str, str]:
     if not isinstance(decoded, dict):
         raise ValueError("user metadata header is not a JSON object")
     return {str(k): str(v) for k, v in decoded.items()}
+
+
+def check_sealed_metadata(sealed: str) -> str:
+    """Sealed metadata is base64 (4/3 of the plaintext plus a tag), so a long ASCII mapping that
+    fits unsealed can be too large once sealed; refuse it the same way on every backend."""
+    if len(sealed) > MAX_ENCODED_METADATA:
+        raise InvalidRequest(
+            "metadata",
+            f"too large once sealed ({len(sealed)} > {MAX_ENCODED_METADATA} characters); "
+            "keep metadata to a few short fields such as the file name",
+        )
+    return sealed

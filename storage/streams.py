@@ -114,3 +114,21 @@ class VerifiedChunks(Iterator[bytes]):
             self.close()
         except Exception:
             pass
+
+
+class TalliedChunks(Iterator[bytes]):
+    """Pass chunks through while hashing and counting them (the plaintext side of a put)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def __next__(self) -> bytes:
+        chunk = next(self._chunks)
+        self._hash.update(chunk)
+        self.size += len(chunk)
+        return chunk
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()

@@ -65,3 +65,47 @@ class Ack(_message.Message):
     case_number: str
     status: str
     def __init__(self, case_number: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
+
+class MaterialPush(_message.Message):
+    __slots__ = ("header", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: PushHeader
+    data: PushData
+    def __init__(self, header: _Optional[_Union[PushHeader, _Mapping]] = ..., data: _Optional[_Union[PushData, _Mapping]] = ...) -> None: ...
+
+class PushHeader(_message.Message):
+    __slots__ = ("material", "size", "offset")
+    MATERIAL_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    material: _common_pb2.MaterialHeader
+    size: int
+    offset: int
+    def __init__(self, material: _Optional[_Union[_common_pb2.MaterialHeader, _Mapping]] = ..., size: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class PushData(_message.Message):
+    __slots__ = ("offset", "data")
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    offset: int
+    data: bytes
+    def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class TransferRef(_message.Message):
+    __slots__ = ("case_number", "sha256", "from_province")
+    CASE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    FROM_PROVINCE_FIELD_NUMBER: _ClassVar[int]
+    case_number: str
+    sha256: str
+    from_province: str
+    def __init__(self, case_number: _Optional[str] = ..., sha256: _Optional[str] = ..., from_province: _Optional[str] = ...) -> None: ...
+
+class TransferOffset(_message.Message):
+    __slots__ = ("confirmed_offset", "complete")
+    CONFIRMED_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    confirmed_offset: int
+    complete: bool
+    def __init__(self, confirmed_offset: _Optional[int] = ..., complete: _Optional[bool] = ...) -> None: ...

@@ -38,8 +38,13 @@ class PeerServiceStub:
         """
         self.PushMaterial = channel.stream_unary(
                 '/tongban.v1.PeerService/PushMaterial',
-                request_serializer=tongban__pb_dot_common__pb2.MaterialChunk.SerializeToString,
+                request_serializer=tongban__pb_dot_peer__pb2.MaterialPush.SerializeToString,
                 response_deserializer=tongban__pb_dot_common__pb2.MaterialRef.FromString,
+                _registered_method=True)
+        self.GetTransferOffset = channel.unary_unary(
+                '/tongban.v1.PeerService/GetTransferOffset',
+                request_serializer=tongban__pb_dot_peer__pb2.TransferRef.SerializeToString,
+                response_deserializer=tongban__pb_dot_peer__pb2.TransferOffset.FromString,
                 _registered_method=True)
         self.ForwardCase = channel.unary_unary(
                 '/tongban.v1.PeerService/ForwardCase',
@@ -63,7 +68,17 @@ class PeerServiceServicer:
     """
 
     def PushMaterial(self, request_iterator, context):
-        """Missing associated documentation comment in .proto file."""
+        """Stream one material of a case: a PushHeader, then the bytes from header.offset on, in
+        order, each message saying its offset. The receiver keeps whole 1 MiB segments across
+        broken streams and restarts; once all `size` bytes are in it re-hashes the whole object.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTransferOffset(self, request, context):
+        """Where to resume: the bytes of (case, sha256) the receiver holds durably.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -91,8 +106,13 @@ def add_PeerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'PushMaterial': grpc.stream_unary_rpc_method_handler(
                     servicer.PushMaterial,
-                    request_deserializer=tongban__pb_dot_common__pb2.MaterialChunk.FromString,
+                    request_deserializer=tongban__pb_dot_peer__pb2.MaterialPush.FromString,
                     response_serializer=tongban__pb_dot_common__pb2.MaterialRef.SerializeToString,
+            ),
+            'GetTransferOffset': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTransferOffset,
+                    request_deserializer=tongban__pb_dot_peer__pb2.TransferRef.FromString,
+                    response_serializer=tongban__pb_dot_peer__pb2.TransferOffset.SerializeToString,
             ),
             'ForwardCase': grpc.unary_unary_rpc_method_handler(
                     servicer.ForwardCase,
@@ -136,8 +156,35 @@ class PeerService:
             request_iterator,
             target,
             '/tongban.v1.PeerService/PushMaterial',
-            tongban__pb_dot_common__pb2.MaterialChunk.SerializeToString,
+            tongban__pb_dot_peer__pb2.MaterialPush.SerializeToString,
             tongban__pb_dot_common__pb2.MaterialRef.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTransferOffset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.PeerService/GetTransferOffset',
+            tongban__pb_dot_peer__pb2.TransferRef.SerializeToString,
+            tongban__pb_dot_peer__pb2.TransferOffset.FromString,
             options,
             channel_credentials,
             insecure,

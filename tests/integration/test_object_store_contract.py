@@ -1,11 +1,15 @@
-"""One contract for every ObjectStore backend: the local folder and S3 (a real moto server)."""
+"""One contract for every ObjectStore backend: the local folder and S3 (a real moto server),
+each plain and sealed at rest (storage.sealing), plus retention on both."""
 
 from __future__ import annotations
 
 import hashlib
 import random
 import socket
+import tempfile
 import time
+import uuid
+from datetime import datetime, timedelta, timezone
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +22,8 @@ from storage.errors import ObjectStoreUnavailable
 from storage.factory import ObjectStoreSettings, open_object_store
 from storage.keys import object_key
 from storage.local import LocalFolderStore
+from storage.retention import Retention, RetentionActive
+from storage.sealing import NodeKeyring, NodeKeyUnavailable, Sealer
 from tests.fixtures.s3 import S3Server
 
 MiB = 1 << 20
@@ -32,10 +38,12 @@ class Backend:
     committed_keys: Callable[[], list[str]]  # final objects, without sidecars
     leftovers: Callable[[], list[str]]  # temporary files or objects
     corrupt: Callable[[str], None]  # change the stored bytes of a sha256 in place
+    raw: Callable[[str], bytes]  # what the store operator sees: object bytes and its metadata
+    reopen: Callable[[Sealer | None], ObjectStore]  # the same bytes, opened with other keys
 
 
-def local_backend(root: Path) -> Backend:
-    store = LocalFolderStore(root)
+def local_backend(root: Path, sealer: Sealer | None = None) -> Backend:
+    store = LocalFolderStore(root, sealer=sealer)
 
     def committed_keys() -> list[str]:
         return (
@@ -58,10 +66,17 @@ def local_backend(root: Path) -> Backend:
         data[0] ^= 0xFF
         path.write_bytes(bytes(data))
 
-    return Backend(store, committed_keys, leftovers, corrupt)
+    def raw(sha256: str) -> bytes:
+        path = root / object_key(sha256)
+        return path.read_bytes() + path.with_name(path.name + ".meta.json").read_bytes()
+
+    return Backend(
+        store, committed_keys, leftovers, corrupt, raw,
+        lambda other: LocalFolderStore(root, sealer=other),
+    )
 
 
-def s3_backend(server: S3Server, bucket: str) -> Backend:
+def s3_backend(server: S3Server, bucket: str, sealer: Sealer | None = None, object_lock: bool = False) -> Backend:
     import io
 
     from minio import Minio
@@ -69,13 +84,18 @@ def s3_backend(server: S3Server, bucket: str) -> Backend:
 
     from storage.s3 import S3Store
 
-    store = S3Store(
-        endpoint=server.endpoint,
-        access_key=server.access_key,
-        secret_key=server.secret_key,
-        bucket=bucket,
-        region=server.region,
-    )
+    def opened(with_sealer: Sealer | None) -> S3Store:
+        return S3Store(
+            endpoint=server.endpoint,
+            access_key=server.access_key,
+            secret_key=server.secret_key,
+            bucket=bucket,
+            region=server.region,
+            sealer=with_sealer,
+            object_lock=object_lock,
+        )
+
+    store = opened(sealer)
     client = Minio(
         server.endpoint,
         access_key=server.access_key,
@@ -104,15 +124,55 @@ def s3_backend(server: S3Server, bucket: str) -> Backend:
         }
         client.put_object(bucket, key, io.BytesIO(bytes(data)), len(data), metadata=kept)
 
-    return Backend(store, lambda: names("sha256/"), lambda: names("incoming/"), corrupt)
+    def raw(sha256: str) -> bytes:
+        key = object_key(sha256)
+        response = client.get_object(bucket, key)
+        try:
+            body = response.read()
+        finally:
+            response.close()
+            response.release_conn()
+        return body + repr(client.stat_object(bucket, key).metadata).encode()
+
+    return Backend(store, lambda: names("sha256/"), lambda: names("incoming/"), corrupt, raw, opened)
 
 
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "local":
-        return local_backend(tmp_path / "objects")
+def make_backend(request: pytest.FixtureRequest, tmp_path: Path, kind: str, *, sealed: bool,
+                 object_lock: bool = False) -> Backend:
+    sealer = Sealer(NodeKeyring.open(tmp_path / "keys" / "node-keys.json")) if sealed else None
+    if kind == "local":
+        return local_backend(tmp_path / "objects", sealer)
     # Looked up lazily so that local-only runs never start the S3 server.
-    return s3_backend(request.getfixturevalue("s3_server"), request.getfixturevalue("s3_bucket"))
+    return s3_backend(request.getfixturevalue("s3_server"), request.getfixturevalue("s3_bucket"),
+                      sealer, object_lock)
+
+
+BACKENDS = ["local", pytest.param("s3", marks=pytest.mark.s3)]
+
+
+@pytest.fixture(params=[
+    "local", "local-sealed",
+    pytest.param("s3", marks=pytest.mark.s3), pytest.param("s3-sealed", marks=pytest.mark.s3),
+])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    kind, _, sealed = request.param.partition("-")
+    return make_backend(request, tmp_path, kind, sealed=bool(sealed))
+
+
+@pytest.fixture(params=BACKENDS)
+def sealed_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    return make_backend(request, tmp_path, request.param, sealed=True)
+
+
+@pytest.fixture(params=BACKENDS)
+def retaining_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "local":
+        return make_backend(request, tmp_path, "local", sealed=True)
+    # Not the s3_bucket fixture: its cleanup cannot delete retained objects, and nobody should.
+    # moto keeps the bucket in memory until the session's server stops.
+    server = request.getfixturevalue("s3_server")
+    sealer = Sealer(NodeKeyring.open(tmp_path / "keys" / "node-keys.json"))
+    return s3_backend(server, f"tongban-locked-{uuid.uuid4().hex[:12]}", sealer, object_lock=True)
 
 
 def sha256_of(data: bytes) -> str:
@@ -295,6 +355,130 @@ def test_a_malformed_sha256_is_an_invalid_request(backend: Backend) -> None:
         backend.store.put_stream([b"x"], media_type=PDF, expected_sha256="A" * 64)
 
 
+# --- confidentiality at rest ----------------------------------------------------------------
+
+
+def test_a_store_operator_without_the_node_key_reads_neither_content_nor_names(sealed_backend: Backend) -> None:
+    secret = b"%PDF-1.7 \xe5\xb1\x85\xe6\xb0\x91 ID 340102199001010011 " * 2000
+    stored = sealed_backend.store.put_bytes(
+        secret, media_type=PDF, metadata={"file_name": "张三身份证.pdf", "case": "340000-20260101-ABCD"}
+    )
+
+    seen = sealed_backend.raw(stored.sha256)
+    assert b"340102199001010011" not in seen and b"PDF-1.7" not in seen
+    for leaked in ("张三身份证", "340000-20260101-ABCD"):
+        assert leaked.encode() not in seen and leaked.encode("unicode_escape") not in seen
+        assert quote_all(leaked).encode() not in seen
+    with pytest.raises(NodeKeyUnavailable, match="without a node key"):
+        sealed_backend.reopen(None).read_bytes(stored.sha256)
+    with pytest.raises(NodeKeyUnavailable, match="does not hold"):
+        sealed_backend.reopen(Sealer(NodeKeyring.open(Path(tempfile.mkdtemp()) / "other.json"))).read_bytes(stored.sha256)
+    assert sealed_backend.store.read_bytes(stored.sha256) == secret
+    assert dict(sealed_backend.store.stat(stored.sha256).metadata)["file_name"] == "张三身份证.pdf"  # type: ignore[union-attr]
+
+
+def quote_all(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="")
+
+
+def test_the_same_bytes_sealed_twice_are_stored_once_under_their_plaintext_hash(sealed_backend: Backend) -> None:
+    data = b"one scanned contract" * 100
+    first = sealed_backend.store.put_bytes(data, media_type=PDF)
+    second = sealed_backend.store.put_stream([data[:7], data[7:]], media_type=PDF, expected_sha256=sha256_of(data))
+
+    assert first == second and first.key == object_key(sha256_of(data)) and first.size == len(data)
+    assert sealed_backend.committed_keys() == [first.key]
+
+
+def test_rotating_the_node_key_rewraps_data_keys_without_rewriting_the_objects(
+    sealed_backend: Backend, tmp_path: Path
+) -> None:
+    store = sealed_backend.store
+    materials = [store.put_bytes(f"material {i}".encode() * 3000, media_type=PDF, metadata={"n": str(i)})
+                 for i in range(3)]
+    before = {m.sha256: sealed_backend.raw(m.sha256) for m in materials}
+    keyring = store._sealer.keyring  # type: ignore[attr-defined]
+    old = keyring.current_id
+
+    new = keyring.rotate()
+    assert store.rewrap_keys() == 3  # type: ignore[attr-defined]
+    assert store.rewrap_keys() == 0  # type: ignore[attr-defined]
+    keyring.retire(old)
+
+    reopened = sealed_backend.reopen(Sealer(NodeKeyring.open(tmp_path / "keys" / "node-keys.json")))
+    for m in materials:
+        after = sealed_backend.raw(m.sha256)
+        body = before[m.sha256][: m.size + 16]
+        assert after.startswith(body), "the sealed bytes themselves must not change"
+        assert reopened.read_bytes(m.sha256) == f"material {m.metadata['n']}".encode() * 3000
+        assert new.encode() in after and old.encode() not in after
+
+
+def test_sealed_metadata_that_would_not_fit_in_s3_headers_is_refused(sealed_backend: Backend) -> None:
+    with pytest.raises(InvalidRequest, match="metadata"):
+        sealed_backend.store.put_bytes(b"x", media_type=PDF, metadata={"note": "a" * 1500})
+    assert sealed_backend.committed_keys() == [] and sealed_backend.leftovers() == []
+
+
+# --- retention ---------------------------------------------------------------------------------
+
+
+def test_a_retained_material_cannot_be_deleted_until_its_retention_expires(retaining_backend: Backend) -> None:
+    store = retaining_backend.store
+    stored = store.put_bytes(b"%PDF- retained decision", media_type=PDF)
+    until = datetime.now(timezone.utc) + timedelta(days=365 * 30)
+    store.retain(stored.sha256, Retention(mode="COMPLIANCE", until=until))  # type: ignore[attr-defined]
+
+    with pytest.raises(RetentionActive, match="retained \\(COMPLIANCE\\)"):
+        store.delete(stored.sha256, bypass_governance=True)  # type: ignore[attr-defined]
+    with pytest.raises(RetentionActive, match="shorten"):
+        store.retain(stored.sha256, Retention(mode="GOVERNANCE", until=until))  # type: ignore[attr-defined]
+    assert store.read_bytes(stored.sha256) == b"%PDF- retained decision"
+    later = until + timedelta(days=1)
+    assert store.retention(stored.sha256).holds(later) is False  # type: ignore[attr-defined]
+
+
+def test_governance_retention_yields_only_to_an_explicit_bypass(retaining_backend: Backend) -> None:
+    store = retaining_backend.store
+    stored = store.put_bytes(b"%PDF- governance", media_type=PDF)
+    store.retain(stored.sha256, Retention(mode="GOVERNANCE", until=datetime.now(timezone.utc) + timedelta(days=1)))  # type: ignore[attr-defined]
+
+    with pytest.raises(RetentionActive):
+        store.delete(stored.sha256)  # type: ignore[attr-defined]
+    assert store.stat(stored.sha256) is not None
+
+
+@pytest.mark.s3
+def test_the_s3_server_itself_refuses_to_delete_a_retained_version(
+    s3_server: S3Server, tmp_path: Path  # noqa: F811
+) -> None:
+    from minio import Minio
+    from minio.error import S3Error
+
+    bucket = f"tongban-locked-{uuid.uuid4().hex[:12]}"
+    backend = s3_backend(s3_server, bucket, object_lock=True)
+    stored = backend.store.put_bytes(b"%PDF- sealed result", media_type=PDF)
+    backend.store.retain(stored.sha256, Retention(mode="GOVERNANCE", until=datetime.now(timezone.utc) + timedelta(days=1)))  # type: ignore[attr-defined]
+    client = Minio(s3_server.endpoint, access_key=s3_server.access_key, secret_key=s3_server.secret_key,
+                   secure=False, region=s3_server.region)
+
+    versions = [v for v in client.list_objects(bucket, prefix=stored.key, include_version=True)]
+    assert len(versions) == 1
+    with pytest.raises(S3Error) as refused:
+        client.remove_object(bucket, stored.key, version_id=versions[0].version_id)
+    assert refused.value.code == "AccessDenied"
+    assert backend.store.read_bytes(stored.sha256) == b"%PDF- sealed result"
+
+
+def test_a_material_without_retention_can_be_deleted(retaining_backend: Backend) -> None:
+    store = retaining_backend.store
+    stored = store.put_bytes(b"%PDF- scratch", media_type=PDF)
+    store.delete(stored.sha256)  # type: ignore[attr-defined]
+    assert store.stat(stored.sha256) is None
+
+
 # --- keys, settings and failure messages -----------------------------------------------------
 
 
@@ -390,3 +574,54 @@ def test_an_endpoint_with_a_scheme_is_an_invalid_request() -> None:
     with pytest.raises(InvalidRequest) as caught:
         S3Store(endpoint="http://minio:9000", access_key="k", secret_key="s", bucket="b")
     assert caught.value.field == "endpoint"
+
+
+def test_bytes_prepared_in_the_stores_sealed_form_are_committed_without_resealing(sealed_backend: Backend) -> None:
+    store = sealed_backend.store
+    sealer = store._sealer  # type: ignore[attr-defined]
+    data = b"%PDF- a drawing received in a resumable transfer " * 50_000
+    segments, envelope = sealer.begin()
+    prepared = b"".join(segments.stream([data]))
+
+    stored = store.put_prepared(  # type: ignore[attr-defined]
+        [prepared[:1000], prepared[1000:]], sha256=sha256_of(data), size=len(data), media_type=PDF,
+        metadata={"file_name": "图纸.pdf"}, envelope=envelope,
+    )
+
+    assert (stored.sha256, stored.size, dict(stored.metadata)) == (sha256_of(data), len(data), {"file_name": "图纸.pdf"})
+    assert store.read_bytes(stored.sha256) == data
+    assert sealed_backend.leftovers() == []
+    with pytest.raises(MaterialIntegrityError):
+        store.put_prepared([prepared[:-1]], sha256=sha256_of(data + b"x"), size=len(data), media_type=PDF,  # type: ignore[attr-defined]
+                           metadata={}, envelope=envelope)
+    assert sealed_backend.committed_keys() == [stored.key] and sealed_backend.leftovers() == []
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_store_configured_with_retention_makes_every_material_write_once(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if kind == "local":
+        settings = ObjectStoreSettings(kind="local", local_root=tmp_path / "objects", retention_days=3650,
+                                       retention_mode="COMPLIANCE", key_file=tmp_path / "keys.json")
+    else:
+        server = request.getfixturevalue("s3_server")
+        settings = ObjectStoreSettings(kind="s3", endpoint=server.endpoint, access_key=server.access_key,
+                                       secret_key=server.secret_key, region=server.region,
+                                       bucket=f"tongban-locked-{uuid.uuid4().hex[:12]}", object_lock=True,
+                                       retention_days=3650, retention_mode="COMPLIANCE", key_file=tmp_path / "keys.json")
+    store = open_object_store(settings)
+    stored = store.put_bytes(b"%PDF- application form", media_type=PDF)
+
+    retention = store.retention(stored.sha256)  # type: ignore[attr-defined]
+    assert retention.mode == "COMPLIANCE" and retention.until > datetime.now(timezone.utc) + timedelta(days=3600)
+    with pytest.raises(RetentionActive):
+        store.delete(stored.sha256)  # type: ignore[attr-defined]
+    assert store.read_bytes(stored.sha256) == b"%PDF- application form"
+
+
+def test_retention_on_s3_without_object_lock_is_a_named_misconfiguration() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        open_object_store(ObjectStoreSettings(kind="s3", endpoint="s3:9000", access_key="k", secret_key="s",
+                                              bucket="b", retention_days=30))
+    assert caught.value.field == "retention_days"

@@ -1,0 +1,82 @@
+"""Retention of stored materials: write-once until a date the matter requires.
+
+GOVERNANCE retention may be lifted by an operator who explicitly bypasses it (and is audited
+for doing so); COMPLIANCE retention cannot be lifted or shortened by anybody until it expires.
+Both map one to one onto S3 object lock modes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Literal
+
+from exchange.errors import IllegalTransition, InvalidRequest
+
+Mode = Literal["GOVERNANCE", "COMPLIANCE"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(tz=timezone.utc)
+
+
+class RetentionActive(IllegalTransition):
+    """The material is retained; it may not be deleted or overwritten yet."""
+
+
+@dataclass(frozen=True)
+class Retention:
+    mode: Mode
+    until: datetime
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("GOVERNANCE", "COMPLIANCE"):
+            raise InvalidRequest("retention.mode", f"expected GOVERNANCE or COMPLIANCE, got {self.mode!r}")
+        if self.until.tzinfo is None:
+            raise InvalidRequest("retention.until", "give the retain-until date with a time zone")
+
+    def holds(self, now: datetime) -> bool:
+        return self.until > now
+
+    def extends(self, current: Retention) -> bool:
+        """Whether replacing `current` with this one keeps the material at least as long and
+        no less strictly (COMPLIANCE never becomes GOVERNANCE)."""
+        if current.mode == "COMPLIANCE" and self.mode != "COMPLIANCE":
+            return False
+        return self.until >= current.until
+
+    def refusal(self, sha256: str, *, action: str) -> RetentionActive:
+        return RetentionActive(
+            f"cannot {action} material {sha256}: it is retained ({self.mode}) until "
+            f"{self.until.isoformat()} as its matter requires"
+        )
+
+    def to_json(self) -> str:
+        return json.dumps({"mode": self.mode, "until": self.until.isoformat()})
+
+    @classmethod
+    def from_json(cls, text: str) -> Retention:
+        raw = json.loads(text)
+        return cls(mode=raw["mode"], until=datetime.fromisoformat(raw["until"]))
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """What a store applies to every material it commits."""
+
+    mode: Mode
+    days: int
+
+    def starting(self, now: datetime) -> Retention:
+        return Retention(mode=self.mode, until=now + timedelta(days=self.days))
+
+
+def check_deletable(
+    retention: Retention | None, sha256: str, *, now: datetime, bypass_governance: bool
+) -> None:
+    if retention is None or not retention.holds(now):
+        return
+    if retention.mode == "GOVERNANCE" and bypass_governance:
+        return
+    raise retention.refusal(sha256, action="delete")

@@ -1,0 +1,343 @@
+"""Partial uploads a receiving node keeps between attempts, so a cut transfer resumes.
+
+Layout under root (the node's data dir, not the object store: nothing here is visible as a
+material until the whole object has been re-hashed and put into the store):
+    <case number>/<sha256>/header.json   what the sender declared (sealed with the data key
+                                          when keyed: file names stay unreadable), the envelope
+    <case number>/<sha256>/data          whole 1 MiB segments, in order (sealed if keyed)
+    refusals.jsonl                        one line per refused material: when, who, why
+
+The data file is written in the object store's sealed format (storage.sealing: 1 MiB segments,
+the last one flagged final) under a data key wrapped by the node key, so a completed upload is
+committed to the store as it is: it is re-hashed (while it arrives, or by one re-read after a
+resume) but never decrypted and encrypted again.
+
+Only whole segments are written, so the confirmed offset is always a multiple of 1 MiB (or the
+whole size once complete). After a crash the data file is cut back to its last whole segment
+that still authenticates. Files are fsynced every 256 MiB and when a stream ends; a process
+that is killed loses nothing it wrote (the page cache survives it), a machine that loses
+power may confirm less than before, never more than it can read back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from exchange.errors import InvalidRequest, MaterialIntegrityError
+from exchange.materials import TransferBusy
+from exchange.ports import ObjectStore, StoredObject
+from storage.keys import check_sha256
+from storage.sealing import SEGMENT, SEGMENT_AAD, TAG, Sealer, segment_nonce
+
+_CASE_NUMBER = re.compile(r"[0-9A-Za-z-]{1,64}")
+log = logging.getLogger(__name__)
+_SYNC_EVERY = 256  # segments: fsync is slow, and the whole-object hash catches what a crash garbles
+
+
+class PartialUploads:
+    """Implements exchange.materials.PartialUploads over a folder."""
+
+    def __init__(self, root: Path, *, store: ObjectStore, sealer: Sealer | None = None) -> None:
+        self._root = Path(root)
+        self._root.mkdir(parents=True, exist_ok=True)
+        self._store = store
+        self._sealer = sealer
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def confirmed_offset(self, *, case_number: str, sha256: str) -> int:
+        folder = self._folder(case_number, sha256)
+        if not (folder / "header.json").exists():
+            return 0
+        return self._load(folder, case_number, sha256).confirmed
+
+    def open(self, *, case_number: str, sha256: str, declared: Mapping[str, Any]) -> PartialUpload:
+        """Resume the partial upload of (case, sha256), or start one. A partial upload whose
+        declaration differs (another size or type for the same digest) is started afresh."""
+        folder = self._folder(case_number, sha256)
+        with self._guard:
+            lock = self._locks.setdefault((case_number, sha256), threading.Lock())
+        if not lock.acquire(blocking=False):
+            raise TransferBusy(
+                f"material {sha256[:12]}… of case {case_number} is already being received; retry when that stream ends"
+            )
+        try:
+            if (folder / "header.json").exists():
+                upload = self._load(folder, case_number, sha256)
+                if dict(upload.declared) == dict(declared):
+                    upload.release = lock.release
+                    return upload
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            header: dict[str, Any] = {"declared": dict(declared)}
+            if self._sealer is not None:
+                envelope = self._sealer.begin()[1]
+                as_text = {k: json.dumps(v) for k, v in declared.items()}
+                header = {"envelope": envelope, "sealed_declared": self._sealer.seal_metadata(envelope, as_text)}
+            _write_json(folder / "header.json", header)
+            (folder / "data").touch()
+            upload = self._load(folder, case_number, sha256)
+            upload.release = lock.release
+            return upload
+        except BaseException:
+            lock.release()
+            raise
+
+    def sweep(self, *, older_than: timedelta, now: datetime | None = None) -> int:
+        """Drop partial uploads nobody has added to for `older_than` (the sender gave up);
+        returns how many. Run at node start, before any stream can hold one."""
+        cutoff = (now or datetime.now(timezone.utc)).timestamp() - older_than.total_seconds()
+        dropped = 0
+        for header in sorted(self._root.glob("*/*/header.json")):
+            folder = header.parent
+            data = folder / "data"
+            last = max(header.stat().st_mtime, data.stat().st_mtime if data.exists() else 0.0)
+            if last < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                try:
+                    folder.parent.rmdir()
+                except OSError:
+                    pass
+                dropped += 1
+        if dropped:
+            log.info("dropped %d abandoned partial uploads older than %s", dropped, older_than)
+        return dropped
+
+    def rewrap_keys(self) -> int:
+        """Re-wrap the data keys of partial uploads under the current node key."""
+        if self._sealer is None:
+            return 0
+        changed = 0
+        for path in sorted(self._root.glob("*/*/header.json")):
+            header = json.loads(path.read_text(encoding="utf-8"))
+            envelope = self._sealer.rewrap(header["envelope"]) if "envelope" in header else None
+            if envelope is not None:
+                header["envelope"] = envelope
+                _write_json(path, header)
+                changed += 1
+        return changed
+
+    def record_refusal(self, *, case_number: str, sha256: str, from_province: str, reason: str) -> None:
+        line = json.dumps(
+            {
+                "at": datetime.now(timezone.utc).isoformat(), "case_number": case_number,
+                "sha256": sha256, "from_province": from_province, "reason": reason,
+            },
+            ensure_ascii=False,
+        )
+        log.warning("refused material %s of case %s from %s: %s", sha256, case_number, from_province, reason)
+        with (self._root / "refusals.jsonl").open("a", encoding="utf-8") as out:
+            out.write(line + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+
+    def refusals(self) -> list[dict[str, str]]:
+        path = self._root / "refusals.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+    def _folder(self, case_number: str, sha256: str) -> Path:
+        if not _CASE_NUMBER.fullmatch(case_number or ""):
+            raise InvalidRequest("case_number", f"{case_number!r} is not a case number")
+        return self._root / case_number / check_sha256(sha256)
+
+    def _load(self, folder: Path, case_number: str, sha256: str) -> PartialUpload:
+        header = json.loads((folder / "header.json").read_text(encoding="utf-8"))
+        data_key = None
+        envelope = header.get("envelope")
+        declared = header.get("declared")
+        if envelope is not None:
+            if self._sealer is None:
+                raise InvalidRequest("sha256", "a sealed partial upload cannot be resumed without the node key")
+            data_key = self._sealer.keyring.unwrap(envelope)
+            opened = self._sealer.open_metadata(envelope, header["sealed_declared"])
+            declared = {k: json.loads(v) for k, v in opened.items()}
+        return PartialUpload(folder, declared=declared, data_key=data_key, envelope=envelope,
+                             store=self._store)
+
+
+class PartialUpload:
+    """One material being received. Not thread-safe: one stream at a time (open() locks)."""
+
+    def __init__(
+        self, folder: Path, *, declared: Mapping[str, Any], data_key: bytes | None, envelope: str | None,
+        store: ObjectStore,
+    ) -> None:
+        self.folder = folder
+        self.declared = declared
+        self._envelope = envelope
+        self._store = store
+        self._aead = AESGCM(data_key) if data_key is not None else None
+        self._record = SEGMENT + (TAG if self._aead else 0)
+        self._path = folder / "data"
+        self._buffer = bytearray()
+        self._unsynced = 0
+        self.release: Any = None
+        self._out: Any = None  # the data file, open for appending while a stream runs
+        self._recover()
+        # Hashed as it arrives when this stream starts at 0; after a resume, re-read once.
+        self._running: Any = hashlib.sha256() if self._segments == 0 else None
+
+    @property
+    def size(self) -> int:
+        return int(self.declared["size"])
+
+    @property
+    def confirmed(self) -> int:
+        return min(self._segments * SEGMENT, self.size)
+
+    @property
+    def received(self) -> int:
+        """Bytes taken so far in this stream: confirmed plus those waiting for a whole segment."""
+        return self.confirmed + len(self._buffer)
+
+    @property
+    def _total_segments(self) -> int:
+        return max(1, -(-self.size // SEGMENT))
+
+    def append(self, data: bytes) -> None:
+        if self._running is not None:
+            self._running.update(data)
+        if not self._buffer and len(data) == SEGMENT:  # the usual case: one whole segment, no copy
+            self._write(data)
+            return
+        self._buffer += data
+        while len(self._buffer) >= SEGMENT:
+            self._write(bytes(self._buffer[:SEGMENT]))
+            del self._buffer[:SEGMENT]
+        if self.received == self.size and self._buffer:
+            self._write(bytes(self._buffer))  # the short last segment, once all has come
+            self._buffer.clear()
+
+    def close(self) -> None:
+        """End of a stream, complete or not: make what was written durable, drop the rest."""
+        self._buffer.clear()
+        if self._path.exists():
+            self._sync()
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        if self.release is not None:
+            release, self.release = self.release, None
+            release()
+
+    def plaintext(self) -> Iterator[bytes]:
+        """The whole material, read back from disk segment by segment."""
+        if self._out is not None:
+            self._out.flush()
+        with self._path.open("rb") as handle:
+            for index in range(self._segments):
+                yield self._open(index, handle.read(self._record))
+
+    def sha256(self) -> str:
+        """The SHA-256 of everything received: computed on arrival, or by re-reading the
+        whole upload if it was resumed."""
+        if self._running is not None:
+            return self._running.hexdigest()
+        digest = hashlib.sha256()
+        for plain in self.plaintext():
+            digest.update(plain)
+        return digest.hexdigest()
+
+    def commit(self, *, sha256: str, metadata: Mapping[str, str]) -> StoredObject:
+        """Hand the upload, as sealed on disk, to the object store under its (checked) digest."""
+
+        if self._out is not None:
+            self._sync()
+            self._out.close()
+            self._out = None
+
+        def stored_bytes() -> Iterator[bytes]:
+            with self._path.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    yield chunk
+
+        return self._store.put_prepared(  # type: ignore[attr-defined]
+            stored_bytes(), stored_file=self._path, sha256=sha256, size=self.size, media_type=str(self.declared["media_type"]),
+            metadata=metadata, envelope=self._envelope,
+        )
+
+    def discard(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        shutil.rmtree(self.folder, ignore_errors=True)
+        try:
+            self.folder.parent.rmdir()  # the case folder, once it holds no other material
+        except OSError:
+            pass
+
+    def _write(self, plain: bytes) -> None:
+        final = self._segments == self._total_segments - 1
+        record = plain if self._aead is None else self._aead.encrypt(
+            segment_nonce(self._segments, final=final), plain, SEGMENT_AAD
+        )
+        if self._out is None:
+            self._out = self._path.open("ab")
+        self._out.write(record)
+        self._segments += 1
+        self._unsynced += 1
+        if self._unsynced >= _SYNC_EVERY:
+            self._sync()
+
+    def _sync(self) -> None:
+        if self._out is not None and self._unsynced:
+            self._out.flush()
+            os.fsync(self._out.fileno())
+        self._unsynced = 0
+
+    def _open(self, index: int, record: bytes) -> bytes:
+        if self._aead is None:
+            return record
+        try:
+            return self._aead.decrypt(segment_nonce(index, final=index == self._total_segments - 1), record, SEGMENT_AAD)
+        except InvalidTag:
+            raise MaterialIntegrityError(f"segment {index} of the partial upload in {self.folder} is corrupt") from None
+
+    def _recover(self) -> None:
+        """Cut the data file back to its whole segments; drop a last one that does not read back."""
+        on_disk = self._path.stat().st_size if self._path.exists() else 0
+        last_plain = self.size - (max(0, -(-self.size // SEGMENT) - 1)) * SEGMENT
+        last_record = last_plain + (TAG if self._aead else 0)
+        full, rest = divmod(on_disk, self._record)
+        segments = full
+        # The short final segment is whole when exactly its length remains after the full ones.
+        if rest and full == -(-self.size // SEGMENT) - 1 and rest == last_record:
+            segments += 1
+            rest = 0
+        keep = full * self._record + (last_record if segments > full else 0)
+        if segments:
+            with self._path.open("rb") as handle:
+                handle.seek((segments - 1) * self._record)
+                try:
+                    self._open(segments - 1, handle.read(self._record))
+                except MaterialIntegrityError:
+                    segments -= 1
+                    keep = segments * self._record
+        if keep != on_disk:
+            with self._path.open("r+b") as handle:
+                handle.truncate(keep)
+        self._segments = segments
+
+
+def _write_json(path: Path, record: Mapping[str, Any]) -> None:
+    temp = path.with_suffix(".part")
+    with temp.open("w", encoding="utf-8") as out:
+        json.dump(record, out, ensure_ascii=False)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, path)
