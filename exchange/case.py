@@ -75,6 +75,8 @@ def parse_at(at: str) -> datetime:
 
 class Case(Aggregate):
     class Submitted(Aggregate.Created):
+        partners: list[str]
+        part: dict[str, str] | None
         case_number: str
         matter_code: str
         mode: str
@@ -93,6 +95,8 @@ class Case(Aggregate):
             aggregate.status = CaseStatus.SUBMITTED
 
     class Received(Aggregate.Created):
+        partners: list[str]
+        part: dict[str, str] | None
         case_number: str
         matter_code: str
         mode: str
@@ -113,6 +117,13 @@ class Case(Aggregate):
     class SubmittedOnline(Received):
         """全程网办: the applicant applied through the competent province's online portal."""
 
+    class JointSubmitted(Received):
+        """多地联办: taken in at the accepting province's own window; other provinces act on
+        tasks it assigns (``partners``)."""
+
+    class TaskReceived(Received):
+        """多地联办, at a partner province: this node's part (``part``) of a case accepted elsewhere."""
+
     def __init__(
         self,
         *,
@@ -129,7 +140,11 @@ class Case(Aggregate):
         identity: dict[str, Any],
         agent: dict[str, str] | None,
         at: str,
+        partners: list[str],
+        part: dict[str, str] | None,
     ) -> None:
+        self.partners = partners
+        self.part = part
         self.case_number = case_number
         self.matter_code = matter_code
         self.mode = mode
@@ -170,6 +185,14 @@ class Case(Aggregate):
     def submit_online(cls, **fields: Any) -> Case:
         return cls._create(cls.SubmittedOnline, id=case_id(fields["case_number"]), **_creation(fields))
 
+    @classmethod
+    def submit_joint(cls, **fields: Any) -> Case:
+        return cls._create(cls.JointSubmitted, id=case_id(fields["case_number"]), **_creation(fields))
+
+    @classmethod
+    def receive_task(cls, **fields: Any) -> Case:
+        return cls._create(cls.TaskReceived, id=case_id(fields["case_number"]), **_creation(fields))
+
     # -- guards ----------------------------------------------------------------------------
 
     def _require(self, action: str, *allowed: CaseStatus) -> None:
@@ -200,7 +223,7 @@ class Case(Aggregate):
 
     def record_verification(self, *, report: dict[str, Any], actor: Actor, at: str = "") -> None:
         """The window checked the seal and it passed (a failure is recorded by refuse_print)."""
-        self._require("verify the result of", CaseStatus.RESULT_RECEIVED, CaseStatus.VERIFIED)
+        self._require("verify the result of", CaseStatus.RESULT_RECEIVED, CaseStatus.RESULT_ISSUED, CaseStatus.VERIFIED)
         if report.get("verdict") != "TOTAL_PASSED":
             raise IllegalTransition(f"case {self.case_number}: only a passed verification is recorded as verified")
         self._verified(report=report, actor=actor, at=at)
@@ -368,6 +391,8 @@ class Case(Aggregate):
         self._require("assign a task for", CaseStatus.ACCEPTED)
         if self.mode != "joint":
             raise IllegalTransition(f"case {self.case_number} is {self.mode}; only a joint case has tasks elsewhere")
+        if province not in self.partners:
+            raise IllegalTransition(f"case {self.case_number} names no part for {province}; partners are {', '.join(self.partners) or 'none'}")
         if province in self.tasks or province == self.competent_province:
             raise IllegalTransition(f"case {self.case_number} already has its part at {province}")
         self._task_assigned(province=province, department=department, task=task, actor=actor, at=at)
@@ -389,6 +414,22 @@ class Case(Aggregate):
     def _task_completed(self, *, province: str, outcome: str, note: str, actor: Actor, at: str) -> None:
         self.tasks[province] = {**self.tasks[province], "status": "completed", "outcome": outcome,
                                 "note": note, "completed_at": at}
+
+    def complete_part(self, *, outcome: str, note: str, actor: Actor, at: str = "") -> None:
+        """At a partner province: its part of a joint case is done (e.g. 迁出 recorded)."""
+        self._require("complete its part of", CaseStatus.ACCEPTED)
+        if not self.part:
+            raise IllegalTransition(f"case {self.case_number} is decided here, not a part of a joint case")
+        if not outcome.strip():
+            raise InvalidRequest("outcome", "say what was done for this part")
+        self._part_completed(outcome=outcome, note=note, actor=actor, at=at)
+
+    @event("PartCompleted")
+    def _part_completed(self, *, outcome: str, note: str, actor: Actor, at: str) -> None:
+        self.decision = {"outcome": "approved", "part_outcome": outcome, "note": note, "at": at}
+        self._stop_clock(at)
+        self.status = CaseStatus.CLOSED
+        self.closed_at = at
 
     # -- the applicant ---------------------------------------------------------------------
 
@@ -460,4 +501,6 @@ def _creation(fields: dict[str, Any]) -> dict[str, Any]:
     fields.setdefault("identity", {})
     fields.setdefault("agent", None)
     fields.setdefault("at", "")
+    fields.setdefault("partners", [])
+    fields.setdefault("part", None)
     return fields

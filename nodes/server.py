@@ -13,12 +13,13 @@ from grpc_reflection.v1alpha import reflection
 
 from nodes.config import NodeConfig
 from nodes.interceptors import AccessLogInterceptor, CallerIdentityInterceptor, ErrorMappingInterceptor
+from nodes.joint import CoordinationServicer, GrpcCoordinationGateway
 from nodes.servicers import AuditServicer, DepartmentServicer, PeerServicer, WindowServicer
 from nodes.tls import MAX_MESSAGE, server_credentials
 from nodes.wiring import Node, build_node
 from tongban_pb import (
-    audit_pb2, audit_pb2_grpc, department_pb2, department_pb2_grpc, peer_pb2, peer_pb2_grpc,
-    window_pb2, window_pb2_grpc,
+    audit_pb2, audit_pb2_grpc, department_pb2, department_pb2_grpc, joint_pb2, joint_pb2_grpc, peer_pb2,
+    peer_pb2_grpc, window_pb2, window_pb2_grpc,
 )
 
 log = logging.getLogger("tongban.node")
@@ -28,6 +29,7 @@ SERVICES = (
     department_pb2.DESCRIPTOR.services_by_name["DepartmentService"].full_name,
     peer_pb2.DESCRIPTOR.services_by_name["PeerService"].full_name,
     audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+    joint_pb2.DESCRIPTOR.services_by_name["CoordinationService"].full_name,
 )
 
 
@@ -46,12 +48,19 @@ class RunningNode:
     def stop(self, grace: float = 2.0) -> None:
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        coordination = self.node.context.coordination
+        if coordination is not None:
+            coordination.close()  # type: ignore[attr-defined]
         self.node.close()
 
 
 def start_node(config: NodeConfig) -> RunningNode:
     node = build_node(config)
     ctx = node.context
+    coordination = GrpcCoordinationGateway(
+        province=config.province, peers=config.peers, credentials=node.peers.credentials,
+    )
+    ctx.coordination = coordination
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix=f"node-{config.province}"),
         interceptors=[
@@ -68,6 +77,7 @@ def start_node(config: NodeConfig) -> RunningNode:
     department_pb2_grpc.add_DepartmentServiceServicer_to_server(DepartmentServicer(ctx), server)
     peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(ctx), server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(ctx), server)
+    joint_pb2_grpc.add_CoordinationServiceServicer_to_server(CoordinationServicer(ctx), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

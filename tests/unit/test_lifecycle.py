@@ -34,6 +34,8 @@ def submitted() -> Case:
 
 
 def received(mode: str = "proxy") -> Case:
+    if mode == "joint":
+        return Case.submit_joint(**{**FIELDS, "mode": mode, "origin_province": "330000"}, partners=["320000"], actor=OFFICER, at=at())
     return Case.receive(**{**FIELDS, "mode": mode}, actor=OFFICER, at=at())
 
 
@@ -74,7 +76,7 @@ def case_in(status: CaseStatus) -> Case:
 ACTIONS: dict[str, tuple[Callable[[Case], None], set[CaseStatus]]] = {
     "forward": (STEPS[S.FORWARDED][1], {S.SUBMITTED}),
     "receive_result": (STEPS[S.RESULT_RECEIVED][1], {S.FORWARDED}),
-    "verify": (STEPS[S.VERIFIED][1], {S.RESULT_RECEIVED, S.VERIFIED}),
+    "verify": (STEPS[S.VERIFIED][1], {S.RESULT_RECEIVED, S.RESULT_ISSUED, S.VERIFIED}),
     "print": (STEPS[S.PRINTED][1], {S.VERIFIED, S.PRINTED}),
     "mail": (STEPS[S.MAILED][1], {S.VERIFIED, S.PRINTED}),
     "deliver_online": (STEPS[S.DELIVERED_ONLINE][1], {S.VERIFIED, S.RESULT_ISSUED}),
@@ -178,6 +180,8 @@ def test_a_joint_case_is_approved_only_when_every_task_is_done() -> None:
     case.assign_task(province="320000", department="public_security", task="迁出", actor=OFFICER, at=at())
     with pytest.raises(IllegalTransition, match="already has its part"):
         case.assign_task(province="320000", department="public_security", task="迁出", actor=OFFICER, at=at())
+    with pytest.raises(IllegalTransition, match="no part for 310000"):
+        case.assign_task(province="310000", department="public_security", task="迁出", actor=OFFICER, at=at())
     with pytest.raises(IllegalTransition, match="waits for its tasks at 320000"):
         case.approve(actor=OFFICER, at=at(1))
     case.complete_task(province="320000", outcome="completed", note="已迁出", actor=OFFICER, at=at(1))
@@ -191,3 +195,16 @@ def test_only_a_joint_case_has_tasks_elsewhere() -> None:
     case = case_in(S.ACCEPTED)
     with pytest.raises(IllegalTransition, match="only a joint case"):
         case.assign_task(province="320000", department="hrss", task="转出", actor=OFFICER, at=at())
+
+
+def test_a_partner_province_records_its_own_part_and_closes_it() -> None:
+    part = Case.receive_task(**{**FIELDS, "mode": "joint", "origin_province": "330000", "competent_province": "320000",
+                                "competent_department": "public_security"},
+                             part={"coordinator": "330000", "task": "迁出"}, actor=OFFICER, at=at())
+    with pytest.raises(IllegalTransition, match="must be accepted"):
+        part.complete_part(outcome="已迁出", note="", actor=OFFICER, at=at())
+    part.accept(actor=OFFICER, time_limit_days=15, at=at())
+    part.complete_part(outcome="已迁出", note="户口已注销迁出", actor=OFFICER, at=at(1))
+    assert part.status is S.CLOSED and part.handling_seconds() == 86400
+    with pytest.raises(IllegalTransition, match="decided here"):
+        case_in(S.ACCEPTED).complete_part(outcome="x", note="", actor=OFFICER, at=at())
