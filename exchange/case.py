@@ -56,8 +56,8 @@ S = CaseStatus
 UNDECIDED = (S.SUBMITTED, S.FORWARDED, S.RECEIVED, S.SUPPLEMENT_REQUESTED, S.ACCEPTED)
 # The applicant has had an answer: a result in hand, or a decision against.
 CONCLUDED = (S.PRINTED, S.MAILED, S.DELIVERED_ONLINE, S.REJECTED, S.RETURNED, S.WITHDRAWN)
-# Open cases for monitoring: everything a department still owes the applicant.
-OPEN = (S.RECEIVED, S.SUPPLEMENT_REQUESTED, S.ACCEPTED, S.APPROVED, S.SUBMITTED, S.FORWARDED)
+# Open cases for monitoring: not yet decided (办结), at the department or at the window.
+OPEN = (S.RECEIVED, S.SUPPLEMENT_REQUESTED, S.ACCEPTED, S.SUBMITTED, S.FORWARDED)
 RATINGS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")  # 好差评 five grades
 
 
