@@ -291,7 +291,8 @@ class Case(Aggregate):
 
     def request_supplement(self, *, missing: list[str], note: str, actor: Actor, at: str = "") -> None:
         """补正: list what is missing; once accepted, the clock stops until it arrives."""
-        self._require("request a supplement for", CaseStatus.RECEIVED, CaseStatus.ACCEPTED)
+        # FORWARDED: the origin window records what the competent department asked for.
+        self._require("request a supplement for", CaseStatus.RECEIVED, CaseStatus.ACCEPTED, CaseStatus.FORWARDED)
         missing = [m.strip() for m in missing if m.strip()]
         if not missing:
             raise InvalidRequest("missing", "list every missing or defective material, so one round is enough")
@@ -342,7 +343,7 @@ class Case(Aggregate):
 
     def reject(self, *, legal_basis: str, reason: str, actor: Actor, at: str = "") -> None:
         """驳回: a decision against the applicant, which must cite its legal basis."""
-        self._require("reject", CaseStatus.ACCEPTED)
+        self._require("reject", CaseStatus.ACCEPTED, CaseStatus.FORWARDED)
         if not legal_basis.strip():
             raise InvalidRequest("legal_basis", "a rejection cites the provision it rests on (依据)")
         if not reason.strip():
@@ -357,7 +358,7 @@ class Case(Aggregate):
 
     def return_case(self, *, reason: str, actor: Actor, at: str = "") -> None:
         """退回: not taken up here (wrong department, not this province's 事权...)."""
-        self._require("return", CaseStatus.RECEIVED, CaseStatus.ACCEPTED, CaseStatus.SUPPLEMENT_REQUESTED)
+        self._require("return", CaseStatus.RECEIVED, CaseStatus.ACCEPTED, CaseStatus.SUPPLEMENT_REQUESTED, CaseStatus.FORWARDED)
         if not reason.strip():
             raise InvalidRequest("reason", "say why the case is returned and what the applicant should do")
         self._returned(reason=reason, actor=actor, at=at)

@@ -18,6 +18,9 @@ from exchange.people import check_resident_id
 from exchange.ports import VerificationOutcome
 
 
+# A result from another province arrives as RESULT_RECEIVED; one issued here (多地联办 taken in
+# at this province's own window) is RESULT_ISSUED and is verified all the same before printing.
+_AWAITING_VERIFICATION = (CaseStatus.RESULT_RECEIVED, CaseStatus.RESULT_ISSUED)
 IDENTITY_METHODS = ("id_card_reader", "face_match", "online_real_name", "document_check")
 
 
@@ -313,7 +316,7 @@ class WindowDesk:
         changes nothing until someone tries to print)."""
         with self.ctx.case_lock(case_number):
             case, outcome = self.verify_result(case_number)
-            if outcome.passed and case.status is CaseStatus.RESULT_RECEIVED:
+            if outcome.passed and case.status in _AWAITING_VERIFICATION:
                 case.record_verification(report=outcome.summary(), actor=actor, at=self.ctx.stamp())
                 self.ctx.save(case)
         return case, outcome
@@ -356,7 +359,7 @@ class WindowDesk:
             case.refuse_print(report=outcome.summary(), actor=actor, at=ctx.stamp())
             ctx.save(case)
             raise PrintRefused(outcome.reason or outcome.verdict, outcome.explanation_zh)
-        if case.status is CaseStatus.RESULT_RECEIVED:
+        if case.status in _AWAITING_VERIFICATION:
             case.record_verification(report=outcome.summary(), actor=actor, at=ctx.stamp())
         return case, outcome
 

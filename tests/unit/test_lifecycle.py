@@ -81,11 +81,11 @@ ACTIONS: dict[str, tuple[Callable[[Case], None], set[CaseStatus]]] = {
     "mail": (STEPS[S.MAILED][1], {S.VERIFIED, S.PRINTED}),
     "deliver_online": (STEPS[S.DELIVERED_ONLINE][1], {S.VERIFIED, S.RESULT_ISSUED}),
     "accept": (STEPS[S.ACCEPTED][1], {S.RECEIVED}),
-    "request_supplement": (STEPS[S.SUPPLEMENT_REQUESTED][1], {S.RECEIVED, S.ACCEPTED}),
+    "request_supplement": (STEPS[S.SUPPLEMENT_REQUESTED][1], {S.RECEIVED, S.ACCEPTED, S.FORWARDED}),
     "supplement": (lambda c: c.supplement(materials=[{"kind": "application_form", "file_name": "f.pdf", "media_type": "application/pdf", "size": 3, "sha256": "ef" * 32}], actor=WINDOW, at=at(2)), {S.SUPPLEMENT_REQUESTED}),
     "approve": (STEPS[S.APPROVED][1], {S.ACCEPTED}),
-    "reject": (STEPS[S.REJECTED][1], {S.ACCEPTED}),
-    "return": (STEPS[S.RETURNED][1], {S.RECEIVED, S.ACCEPTED, S.SUPPLEMENT_REQUESTED}),
+    "reject": (STEPS[S.REJECTED][1], {S.ACCEPTED, S.FORWARDED}),
+    "return": (STEPS[S.RETURNED][1], {S.RECEIVED, S.ACCEPTED, S.SUPPLEMENT_REQUESTED, S.FORWARDED}),
     "withdraw": (STEPS[S.WITHDRAWN][1], {S.SUBMITTED, S.FORWARDED, S.RECEIVED, S.SUPPLEMENT_REQUESTED, S.ACCEPTED}),
     "issue": (STEPS[S.RESULT_ISSUED][1], {S.APPROVED}),
     "deliver": (STEPS[S.RESULT_DELIVERED][1], {S.RESULT_ISSUED}),
@@ -138,6 +138,13 @@ def test_a_supplement_before_acceptance_returns_to_received_and_starts_no_clock(
     case.request_supplement(missing=["身份证明"], note="", actor=OFFICER, at=at(0))
     ACTIONS["supplement"][0](case)
     assert case.status is S.RECEIVED and case.due_at() is None
+
+
+def test_the_origin_window_mirrors_a_supplement_round_and_resumes_forwarded() -> None:
+    case = case_in(S.FORWARDED)
+    case.request_supplement(missing=["申请书"], note="", actor=WINDOW, at=at(1))
+    ACTIONS["supplement"][0](case)
+    assert case.status is S.FORWARDED and case.due_at() is None
 
 
 def test_a_supplement_request_must_list_what_is_missing() -> None:
