@@ -95,12 +95,15 @@ class Catalog:
     def __init__(self, matters: Iterable[Matter]) -> None:
         self._by_code: dict[str, Matter] = {}
         self._aliases: dict[str, str] = {}
+        # Folded once here, so a search only folds the query.
+        self._folded: list[tuple[Matter, list[str], str, str]] = []
         for m in matters:
             if m.code in self._by_code:
                 raise ValueError(f"two matters have code {m.code}")
             self._by_code[m.code] = m
             for alias in m.aliases:
                 self._aliases[alias] = m.code
+            self._folded.append((m, [_fold(c) for c in (m.code, *m.aliases)], _fold(m.name), _fold(m.scenario)))
 
     @classmethod
     def from_records(cls, records: Sequence[Mapping[str, Any]]) -> Catalog:
@@ -122,9 +125,7 @@ class Catalog:
         if not words:
             raise InvalidRequest("query", "give a matter code, a name or a keyword to search for")
         scored = []
-        for m in self._by_code.values():
-            codes = [_fold(c) for c in (m.code, *m.aliases)]
-            name, scenario = _fold(m.name), _fold(m.scenario)
+        for m, codes, name, scenario in self._folded:
             score = 0
             for w in words:
                 if w in codes:

@@ -26,11 +26,28 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.workdir).resolve(), keep=args.keep_running)
 
 
+def catalog_provinces():  # type: ignore[no-untyped-def]
+    """The default provinces, each with every department the catalog names (exchange/departments.py),
+    so that any matter's lead department can seal its results."""
+    import dataclasses
+
+    from exchange.departments import federation_departments
+    from signing.pki import default_provinces
+
+    return [
+        dataclasses.replace(p, departments={
+            **federation_departments(p.name, municipality=p.name.endswith("市")), **p.departments,
+        })
+        for p in default_provinces()
+    ]
+
+
 def _pki_init(args: argparse.Namespace) -> int:
     from signing.pki import default_provinces, init_federation
 
     operators = [tuple(op.split(":", 2)) for op in args.operator]
-    fed = init_federation(Path(args.directory), provinces=default_provinces(), operators=operators)  # type: ignore[arg-type]
+    provinces = catalog_provinces() if args.catalog_departments else default_provinces()
+    fed = init_federation(Path(args.directory), provinces=provinces, operators=operators)  # type: ignore[arg-type]
     print(f"federation created in {fed.directory}: provinces {', '.join(sorted(fed.provinces))}")
     return 0
 
@@ -129,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     init = pki_sub.add_parser("init", help="create a root, province CAs, node, seal and operator certificates")
     init.add_argument("directory")
     init.add_argument("--operator", action="append", default=[], metavar="PROVINCE:ROLE:ID")
+    init.add_argument("--catalog-departments", action="store_true",
+                      help="issue seals for every department the matter catalog names, not only the six defaults")
     init.set_defaults(func=_pki_init)
 
     verify = sub.add_parser("verify", help="verify a sealed PDF offline with the federation's trust material")

@@ -18,7 +18,8 @@ from exchange.people import make_resident_id
 from nodes.clients import AuditorClient, OfficerClient, WindowClient, operator_channel
 from nodes.launch import NodeProcess, loopback_configs, spawn_node, wait_serving
 from nodes.samples import scanned_id_card, signed_application_form
-from signing.pki import Federation, default_provinces, init_federation
+from nodes.cli import catalog_provinces
+from signing.pki import Federation, init_federation
 from tongban_pb import common_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +59,8 @@ class Federated:
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federated]:
     workdir = tmp_path_factory.mktemp("modes")
-    federation = init_federation(workdir / "pki", provinces=default_provinces(), operators=OPERATORS)  # type: ignore[arg-type]
+    # Seals for every department the catalog names, not only the PKI's six defaults.
+    federation = init_federation(workdir / "pki", provinces=catalog_provinces(), operators=OPERATORS)  # type: ignore[arg-type]
     configs = loopback_configs(workdir, [ANHUI, ZHEJIANG, JIANGSU])
     running: list[NodeProcess] = [spawn_node(c) for c in configs.values()]
     try:
@@ -110,6 +112,17 @@ def test_online_an_applicant_applies_at_the_competent_node_and_gets_the_result_o
         assert twice.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "one rating per case" in twice.value.details()
         assert portal.close(case.case_number).status == "closed"
+
+
+def test_online_a_medical_insurance_matter_is_sealed_by_the_provincial_medical_insurance_bureau(nodes: Federated) -> None:
+    with nodes.window(ZHEJIANG, "portal-z") as portal, nodes.officer(ZHEJIANG, "officer-z") as officer:
+        [matter] = portal.search_catalog("医保电子凭证申领").matters
+        assert matter.lead_department == "medical_insurance" and "online" in matter.modes
+        materials = upload(portal, "id_card", "application_form")
+        case = portal.submit_online(matter_code=matter.code, applicant_name="王小明", applicant_id=ID, materials=materials)
+        assert case.competent_department == "medical_insurance"
+        officer.accept(case.case_number)
+        assert officer.approve(case.case_number).status == "delivered_online"
 
 
 def test_online_is_refused_for_a_matter_not_offered_online(nodes: Federated) -> None:

@@ -136,3 +136,15 @@ def test_an_empty_search_says_what_to_type() -> None:
 @needs_seeds
 def test_the_shipped_file_is_what_the_build_script_makes_from_the_texts() -> None:
     assert build_catalog.main(["--check", "--seeds", str(SEEDS)]) == 0
+
+
+def test_a_federation_made_for_the_catalog_can_seal_for_every_lead_department(catalog: Catalog) -> None:
+    from nodes.cli import catalog_provinces
+
+    provinces = catalog_provinces()
+    leads = {m.lead_department for m in catalog}
+    for p in provinces:
+        assert leads <= set(p.departments), p.name
+    shanghai = next(p for p in provinces if p.code == "310000")
+    assert shanghai.departments["public_security"] == "上海市公安局"  # the PKI's own names stay
+    assert shanghai.departments["medical_insurance"] == "上海市医疗保障局"
