@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from exchange.case import Actor, Case
+from exchange.case import Actor, Case, CaseStatus
 from exchange.context import CHINA_TIME, NodeContext
 from exchange.errors import IllegalTransition, InvalidRequest, MaterialNotFound, NotAuthorised, TongbanError
 from exchange.people import mask_id
@@ -169,8 +169,14 @@ class DepartmentDesk:
             if from_province != case.origin_province:
                 raise NotAuthorised(f"{from_province} did not take case {case_number} in")
             at = ctx.stamp()
+            materials = [dict(m) for m in detail.get("materials", [])]
+            known = {m["sha256"] for m in case.materials}
+            if (step == "withdrawn" and case.status is CaseStatus.WITHDRAWN) or (
+                step == "supplemented" and case.status is not CaseStatus.SUPPLEMENT_REQUESTED
+                and materials and all(m["sha256"] in known for m in materials)
+            ):
+                return case  # a repeated notice (the sender retried) changes nothing
             if step == "supplemented":
-                materials = [dict(m) for m in detail.get("materials", [])]
                 for m in materials:
                     if ctx.store.stat(m["sha256"]) is None:
                         raise MaterialNotFound(f"material {m['file_name']} has not arrived; push it first")

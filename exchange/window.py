@@ -212,6 +212,8 @@ class WindowDesk:
             if from_province != case.competent_province:
                 raise NotAuthorised(f"only {case.competent_province} decides case {case_number}")
             at = str(detail.get("at") or ctx.stamp())
+            if _already(case, step):
+                return case  # a repeated notice (the sender retried) changes nothing
             if step == "supplement_requested":
                 case.request_supplement(missing=list(detail.get("missing", [])), note=str(detail.get("note", "")), actor=actor, at=at)
             elif step == "rejected":
@@ -434,6 +436,10 @@ class StoredCopyUnusable:
             "detail": f"stored copy {self.sha256[:12]}… unusable: {self.problem}",
             "document_sha256": self.sha256, "signer": None, "signed_at": None, "checked_at": None,
         }
+
+
+def _already(case: Case, step: str) -> bool:
+    return case.status.value == step
 
 
 def envelope_of(case: Case) -> dict[str, Any]:

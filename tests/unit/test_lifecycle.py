@@ -215,3 +215,21 @@ def test_a_partner_province_records_its_own_part_and_closes_it() -> None:
     assert part.status is S.CLOSED and part.handling_seconds() == 86400
     with pytest.raises(IllegalTransition, match="decided here"):
         case_in(S.ACCEPTED).complete_part(outcome="x", note="", actor=OFFICER, at=at())
+
+
+def test_auditors_see_the_agent_of_a_代办_case_masked_like_the_applicant(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from exchange.audit import timeline
+    from exchange.ledger import CaseLedger
+    from storage.eventstore import EventStoreSettings
+
+    ledger = CaseLedger(env=EventStoreSettings(kind="sqlite", sqlite_path=tmp_path / "e.sqlite").application_env())
+    try:
+        case = Case.submit(**FIELDS, agent={"name": "王大明", "id_number": "340102196001010019", "relationship": "父亲"},
+                           actor=WINDOW, at=at())
+        ledger.save(case)
+        [entry] = timeline(ledger, case.case_number)
+        assert entry.detail["agent"]["id_number"] == "3401**********0019"
+        assert entry.detail["applicant"]["id_number"] == "3301**********1234"
+        assert entry.detail["identity"] == {"method": "id_card_reader", "verified": True}
+    finally:
+        ledger.close()
