@@ -194,6 +194,12 @@ class DepartmentDesk:
             case = self._own_case(case_number)
             at = ctx.stamp()
             apply(case, self._as_department(case, actor), at)
+            if step in {"rejected", "returned"}:
+                for province in sorted(case.tasks):  # 多地联办: no part is needed any more
+                    self._coordination().notify_progress(
+                        province, case_number=case_number, step="withdrawn",
+                        detail={"reason": f"受理地已{'驳回' if step == 'rejected' else '退回'}：{detail['reason']}", "at": at},
+                    )
             if case.origin_province != ctx.province_code:
                 # The window that took the case in must tell the applicant; if it cannot be
                 # reached nothing is saved here and the officer retries.

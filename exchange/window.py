@@ -250,6 +250,11 @@ class WindowDesk:
         with ctx.case_lock(case_number):
             case = ctx.ledger.get_case(case_number)
             case.withdraw(reason=reason, actor=actor, at=ctx.stamp())
+            for province in sorted(case.tasks):  # 多地联办: the partners stop their parts too
+                self._coordination().notify_progress(
+                    province, case_number=case_number, step="withdrawn",
+                    detail={"reason": f"申请人撤回：{reason}", "at": ctx.stamp()},
+                )
             if case.competent_province != ctx.province_code:
                 # The competent node must stop too; if it already decided, it refuses and
                 # nothing is saved here either.

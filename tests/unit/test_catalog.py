@@ -148,3 +148,16 @@ def test_a_federation_made_for_the_catalog_can_seal_for_every_lead_department(ca
     shanghai = next(p for p in provinces if p.code == "310000")
     assert shanghai.departments["public_security"] == "上海市公安局"  # the PKI's own names stay
     assert shanghai.departments["medical_insurance"] == "上海市医疗保障局"
+
+
+def test_the_command_line_searches_the_shipped_catalog(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from nodes.cli import main
+
+    assert main(["catalog", "search", "营业执照", "--province", "330000", "--json"]) == 0
+    [found] = json.loads(capsys.readouterr().out)
+    assert (found["code"], found["time_limit_here"]) == ("KS35-043", 3)
+    assert main(["catalog", "search", "户口迁移"]) == 0
+    assert "工作调动户口迁移" in capsys.readouterr().out
+    assert main(["catalog", "search", "没有这个事项"]) == 1

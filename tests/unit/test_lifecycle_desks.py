@@ -112,3 +112,28 @@ def test_a_repeated_progress_notice_is_recorded_once(ctx: NodeContext) -> None:
         seen = window.record_progress(case_number=case.case_number, from_province="340000", step="rejected",
                                       detail={"legal_basis": "第二十一条", "reason": "不符合条件"}, actor=OFFICER)
     assert seen.status is CaseStatus.REJECTED and seen.version == 3
+
+
+def test_a_joint_rejection_calls_off_the_partners_parts(ctx: NodeContext) -> None:
+    case = received(ctx, mode="joint", partners=["320000", "340000"])
+    desk = DepartmentDesk(ctx)
+    desk.accept(case.case_number, actor=OFFICER)
+    ctx.coordination.calls.clear()  # type: ignore[union-attr]
+    rejected = desk.reject(case.case_number, legal_basis="《户口登记条例》第十条", reason="不符合迁入条件", actor=OFFICER)
+    assert rejected.status is CaseStatus.REJECTED
+    assert ctx.coordination.calls == [("320000", "withdrawn"), ("340000", "withdrawn")]  # type: ignore[union-attr]
+
+
+def test_a_partner_takes_a_withdrawal_from_the_accepting_province(ctx: NodeContext) -> None:
+    part = Case.receive_task(
+        case_number="320000-20261102-00000001", matter_code="KS35-061", mode="joint", origin_province="320000",
+        competent_province="330000", competent_department="public_security",
+        applicant={"name": "王小明", "id_number": "330106198503151234"}, materials=[], checklist={},
+        part={"coordinator": "320000", "task": "迁出地办理迁出"}, actor=OFFICER, at=ctx.stamp(),
+    )
+    ctx.save(part)
+    desk = DepartmentDesk(ctx)
+    for _ in range(2):
+        done = desk.record_applicant_step(case_number=part.case_number, from_province="320000", step="withdrawn",
+                                          detail={"reason": "申请人撤回"}, actor=OFFICER)
+    assert done.status is CaseStatus.WITHDRAWN and done.version == 2
