@@ -17,7 +17,7 @@ The lifecycle, as the policy texts describe it::
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -480,11 +480,12 @@ class Case(Aggregate):
             self.clock["stopped_at"] = at
 
     def due_at(self) -> datetime | None:
-        """办结时限: the time limit from acceptance, extended by the time spent waiting for 补正."""
+        """办结时限: the limit in working days (工作日) from acceptance, extended by the time spent
+        waiting for 补正. Weekends are skipped in China time; public holidays are not modelled."""
         if not self.clock or not self.clock.get("accepted_at"):
             return None
-        return (parse_at(self.clock["accepted_at"]) + timedelta(days=self.clock["limit_days"])
-                + timedelta(seconds=self.clock["paused_seconds"]))
+        due = add_working_days(parse_at(self.clock["accepted_at"]), self.clock["limit_days"])
+        return due + timedelta(seconds=self.clock["paused_seconds"])
 
     def handling_seconds(self) -> float | None:
         """From acceptance to the decision, not counting 补正 waits."""
@@ -495,6 +496,18 @@ class Case(Aggregate):
 
     def is_paused(self) -> bool:
         return bool(self.clock.get("paused_since"))
+
+
+CHINA = timezone(timedelta(hours=8))
+
+
+def add_working_days(start: datetime, days: int) -> datetime:
+    moment = start.astimezone(CHINA)
+    while days > 0:
+        moment += timedelta(days=1)
+        if moment.weekday() < 5:
+            days -= 1
+    return moment.astimezone(start.tzinfo)
 
 
 def _creation(fields: dict[str, Any]) -> dict[str, Any]:

@@ -127,7 +127,8 @@ def test_a_supplement_stops_the_clock_and_resumes_where_it_was() -> None:
     assert case.is_paused() and case.supplements[-1]["missing"] == ["营业执照补领申请书"]
     ACTIONS["supplement"][0](case)  # supplied at day 2
     assert case.status is S.ACCEPTED and not case.is_paused()
-    assert case.due_at() == T0 + timedelta(days=6)  # five days plus the one spent waiting
+    # Accepted Monday 09:00: five working days is next Monday, plus the day spent waiting.
+    assert case.due_at() == T0 + timedelta(days=8)
     assert {m["kind"] for m in case.materials} == {"id_card", "application_form"}
     case.approve(actor=OFFICER, at=at(4))
     assert case.handling_seconds() == timedelta(days=3).total_seconds()
@@ -233,3 +234,12 @@ def test_auditors_see_the_agent_of_a_代办_case_masked_like_the_applicant(tmp_p
         assert entry.detail["identity"] == {"method": "id_card_reader", "verified": True}
     finally:
         ledger.close()
+
+
+def test_time_limits_count_working_days_in_china_time() -> None:
+    from exchange.case import add_working_days
+
+    friday_evening = datetime(2026, 11, 6, 10, 0, tzinfo=timezone.utc)  # 18:00 in Beijing
+    assert add_working_days(friday_evening, 1) == friday_evening + timedelta(days=3)
+    assert add_working_days(T0, 5) == T0 + timedelta(days=7)
+    assert add_working_days(T0, 0) == T0
