@@ -68,14 +68,10 @@ class WindowDesk:
         actor: Actor,
         identity: Mapping[str, Any] | None = None,
         agent: Mapping[str, str] | None = None,
-        mode: str = "proxy",
     ) -> Case:
-        """异地代收代办 (or the window's side of 多地联办): 形式审查 and 身份核验 here, decision
-        in the competent province."""
+        """异地代收代办: 形式审查 and 身份核验 here, decision in the competent province."""
         ctx = self.ctx
         matter = ctx.catalog.get(matter_code)
-        if mode != "proxy":
-            raise InvalidRequest("mode", "submit a 多地联办 case with submit_joint, an online one with submit_online")
         matter.require_mode("proxy")
         if competent_province == ctx.province_code:
             raise InvalidRequest("competent_province", "the competent province is this node's own; use the local system")
@@ -89,7 +85,7 @@ class WindowDesk:
         case = Case.submit(
             case_number=self._new_case_number(),
             matter_code=matter.code,
-            mode=mode,
+            mode="proxy",
             origin_province=ctx.province_code,
             competent_province=competent_province,
             competent_department=department,

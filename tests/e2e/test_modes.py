@@ -253,6 +253,13 @@ def test_catalog_search_over_grpc(nodes: Federated) -> None:
         with pytest.raises(grpc.RpcError) as empty:
             window.search_catalog(" ")
         assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    done = subprocess.run(
+        [sys.executable, "-m", "nodes.cli", "catalog", "search", "公积金 提取", "--node", nodes.addresses[ZHEJIANG],
+         "--pki", str(nodes.federation.directory), "--province", ZHEJIANG, "--operator", "clerk-z"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "正常退休提取住房公积金" in done.stdout and "购房提取住房公积金" in done.stdout
 
 
 def test_monitoring_over_grpc_and_the_command_line(nodes: Federated) -> None:
