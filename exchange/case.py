@@ -137,13 +137,14 @@ class Case(Aggregate):
         materials: list[Material],
         checklist: dict[str, bool],
         actor: Actor,
-        identity: dict[str, Any],
-        agent: dict[str, str] | None,
-        at: str,
-        partners: list[str],
-        part: dict[str, str] | None,
+        identity: dict[str, Any] | None = None,
+        agent: dict[str, str] | None = None,
+        at: str = "",
+        partners: list[str] | None = None,
+        part: dict[str, str] | None = None,
     ) -> None:
-        self.partners = partners
+        # Defaults let cases recorded before these fields existed replay unchanged.
+        self.partners = list(partners or [])
         self.part = part
         self.case_number = case_number
         self.matter_code = matter_code
@@ -154,7 +155,7 @@ class Case(Aggregate):
         self.applicant = applicant
         self.materials = materials
         self.checklist = checklist
-        self.identity = identity
+        self.identity = dict(identity or {})
         self.agent = agent
         self.opened_at = at
         self.status = CaseStatus.SUBMITTED  # the creation event's apply() says which side
@@ -209,7 +210,7 @@ class Case(Aggregate):
         self._forwarded(to_province=self.competent_province, actor=actor, at=at)
 
     @event("Forwarded")
-    def _forwarded(self, *, to_province: str, actor: Actor, at: str) -> None:
+    def _forwarded(self, *, to_province: str, actor: Actor, at: str = "") -> None:
         self.status = CaseStatus.FORWARDED
 
     def receive_result(self, *, sha256: str, object_key: str, actor: Actor, at: str = "") -> None:
@@ -217,7 +218,7 @@ class Case(Aggregate):
         self._result_received(sha256=sha256, object_key=object_key, actor=actor, at=at)
 
     @event("ResultReceived")
-    def _result_received(self, *, sha256: str, object_key: str, actor: Actor, at: str) -> None:
+    def _result_received(self, *, sha256: str, object_key: str, actor: Actor, at: str = "") -> None:
         self.status = CaseStatus.RESULT_RECEIVED
         self.result = {"sha256": sha256, "object_key": object_key}
 
@@ -229,7 +230,7 @@ class Case(Aggregate):
         self._verified(report=report, actor=actor, at=at)
 
     @event("Verified")
-    def _verified(self, *, report: dict[str, Any], actor: Actor, at: str) -> None:
+    def _verified(self, *, report: dict[str, Any], actor: Actor, at: str = "") -> None:
         self.status = CaseStatus.VERIFIED
         self.verification = report
 
@@ -238,7 +239,7 @@ class Case(Aggregate):
         self._printed(copies=copies, spool_ref=spool_ref, report=report, actor=actor, at=at)
 
     @event("Printed")
-    def _printed(self, *, copies: int, spool_ref: str, report: dict[str, Any], actor: Actor, at: str) -> None:
+    def _printed(self, *, copies: int, spool_ref: str, report: dict[str, Any], actor: Actor, at: str = "") -> None:
         self.status = CaseStatus.PRINTED
         self.prints.append({"copies": copies, "spool_ref": spool_ref})
 
@@ -247,7 +248,7 @@ class Case(Aggregate):
         self._print_refused(report=report, actor=actor, at=at)
 
     @event("PrintRefused")
-    def _print_refused(self, *, report: dict[str, Any], actor: Actor, at: str) -> None:
+    def _print_refused(self, *, report: dict[str, Any], actor: Actor, at: str = "") -> None:
         self.refusals.append(report)
         if self.status is CaseStatus.VERIFIED:
             self.status = CaseStatus.RESULT_RECEIVED  # what passed before no longer does
@@ -262,7 +263,7 @@ class Case(Aggregate):
         self._mailed(carrier=carrier, tracking_number=tracking_number.strip(), address=address, actor=actor, at=at)
 
     @event("Mailed")
-    def _mailed(self, *, carrier: str, tracking_number: str, address: str, actor: Actor, at: str) -> None:
+    def _mailed(self, *, carrier: str, tracking_number: str, address: str, actor: Actor, at: str = "") -> None:
         self.status = CaseStatus.MAILED
         self.delivery = {"how": "mail", "carrier": carrier, "tracking_number": tracking_number, "at": at}
 
@@ -272,7 +273,7 @@ class Case(Aggregate):
         self._delivered_online(channel=channel, actor=actor, at=at)
 
     @event("DeliveredOnline")
-    def _delivered_online(self, *, channel: str, actor: Actor, at: str) -> None:
+    def _delivered_online(self, *, channel: str, actor: Actor, at: str = "") -> None:
         self.status = CaseStatus.DELIVERED_ONLINE
         self.delivery = {"how": "online", "channel": channel, "at": at}
 
@@ -285,7 +286,7 @@ class Case(Aggregate):
         self._accepted(time_limit_days=time_limit_days, actor=actor, at=at)
 
     @event("Accepted")
-    def _accepted(self, *, time_limit_days: int, actor: Actor, at: str) -> None:
+    def _accepted(self, *, time_limit_days: int = 0, actor: Actor, at: str = "") -> None:
         self.status = CaseStatus.ACCEPTED
         self.clock = {"accepted_at": at, "limit_days": time_limit_days, "paused_seconds": 0.0, "paused_since": None}
 
@@ -299,7 +300,7 @@ class Case(Aggregate):
         self._supplement_requested(missing=missing, note=note, actor=actor, at=at)
 
     @event("SupplementRequested")
-    def _supplement_requested(self, *, missing: list[str], note: str, actor: Actor, at: str) -> None:
+    def _supplement_requested(self, *, missing: list[str], note: str, actor: Actor, at: str = "") -> None:
         self._resume_to = self.status.value
         self.status = CaseStatus.SUPPLEMENT_REQUESTED
         self.supplements.append({"missing": list(missing), "note": note, "requested_at": at})
@@ -313,7 +314,7 @@ class Case(Aggregate):
         self._supplemented(materials=materials, actor=actor, at=at)
 
     @event("Supplemented")
-    def _supplemented(self, *, materials: list[Material], actor: Actor, at: str) -> None:
+    def _supplemented(self, *, materials: list[Material], actor: Actor, at: str = "") -> None:
         self.status = CaseStatus(self._resume_to or CaseStatus.RECEIVED.value)
         self._resume_to = None
         known = {m["sha256"] for m in self.materials}
@@ -336,7 +337,7 @@ class Case(Aggregate):
         self._approved(note=note, actor=actor, at=at)
 
     @event("Approved")
-    def _approved(self, *, note: str, actor: Actor, at: str) -> None:
+    def _approved(self, *, note: str = "", actor: Actor, at: str = "") -> None:
         self.status = CaseStatus.APPROVED
         self.decision = {"outcome": "approved", "note": note, "at": at}
         self._stop_clock(at)
@@ -351,7 +352,7 @@ class Case(Aggregate):
         self._rejected(legal_basis=legal_basis, reason=reason, actor=actor, at=at)
 
     @event("Rejected")
-    def _rejected(self, *, legal_basis: str, reason: str, actor: Actor, at: str) -> None:
+    def _rejected(self, *, legal_basis: str, reason: str, actor: Actor, at: str = "") -> None:
         self.status = CaseStatus.REJECTED
         self.decision = {"outcome": "rejected", "legal_basis": legal_basis, "reason": reason, "at": at}
         self._stop_clock(at)
@@ -364,7 +365,7 @@ class Case(Aggregate):
         self._returned(reason=reason, actor=actor, at=at)
 
     @event("Returned")
-    def _returned(self, *, reason: str, actor: Actor, at: str) -> None:
+    def _returned(self, *, reason: str, actor: Actor, at: str = "") -> None:
         self.status = CaseStatus.RETURNED
         self.decision = {"outcome": "returned", "reason": reason, "at": at}
         self._stop_clock(at)
@@ -374,7 +375,7 @@ class Case(Aggregate):
         self._result_issued(sha256=sha256, object_key=object_key, verification_code=verification_code, actor=actor, at=at)
 
     @event("ResultIssued")
-    def _result_issued(self, *, sha256: str, object_key: str, verification_code: str, actor: Actor, at: str) -> None:
+    def _result_issued(self, *, sha256: str, object_key: str, verification_code: str, actor: Actor, at: str = "") -> None:
         self.status = CaseStatus.RESULT_ISSUED
         self.result = {"sha256": sha256, "object_key": object_key, "verification_code": verification_code}
 
@@ -383,7 +384,7 @@ class Case(Aggregate):
         self._result_delivered(to_province=to_province, actor=actor, at=at)
 
     @event("ResultDelivered")
-    def _result_delivered(self, *, to_province: str, actor: Actor, at: str) -> None:
+    def _result_delivered(self, *, to_province: str, actor: Actor, at: str = "") -> None:
         self.status = CaseStatus.RESULT_DELIVERED
 
     # -- 多地联办: tasks at other provinces' nodes -------------------------------------------
@@ -399,7 +400,7 @@ class Case(Aggregate):
         self._task_assigned(province=province, department=department, task=task, actor=actor, at=at)
 
     @event("TaskAssigned")
-    def _task_assigned(self, *, province: str, department: str, task: str, actor: Actor, at: str) -> None:
+    def _task_assigned(self, *, province: str, department: str, task: str, actor: Actor, at: str = "") -> None:
         self.tasks[province] = {"department": department, "task": task, "status": "assigned", "assigned_at": at}
 
     def complete_task(self, *, province: str, outcome: str, note: str, actor: Actor, at: str = "") -> None:
@@ -412,7 +413,7 @@ class Case(Aggregate):
         self._task_completed(province=province, outcome=outcome, note=note, actor=actor, at=at)
 
     @event("TaskCompleted")
-    def _task_completed(self, *, province: str, outcome: str, note: str, actor: Actor, at: str) -> None:
+    def _task_completed(self, *, province: str, outcome: str, note: str, actor: Actor, at: str = "") -> None:
         self.tasks[province] = {**self.tasks[province], "status": "completed", "outcome": outcome,
                                 "note": note, "completed_at": at}
 
@@ -426,7 +427,7 @@ class Case(Aggregate):
         self._part_completed(outcome=outcome, note=note, actor=actor, at=at)
 
     @event("PartCompleted")
-    def _part_completed(self, *, outcome: str, note: str, actor: Actor, at: str) -> None:
+    def _part_completed(self, *, outcome: str, note: str, actor: Actor, at: str = "") -> None:
         self.decision = {"outcome": "approved", "part_outcome": outcome, "note": note, "at": at}
         self._stop_clock(at)
         self.status = CaseStatus.CLOSED
@@ -440,7 +441,7 @@ class Case(Aggregate):
         self._withdrawn(reason=reason, actor=actor, at=at)
 
     @event("Withdrawn")
-    def _withdrawn(self, *, reason: str, actor: Actor, at: str) -> None:
+    def _withdrawn(self, *, reason: str, actor: Actor, at: str = "") -> None:
         self.status = CaseStatus.WITHDRAWN
         self.decision = {"outcome": "withdrawn", "reason": reason, "at": at}
         self._stop_clock(at)
@@ -455,7 +456,7 @@ class Case(Aggregate):
         self._evaluated(rating=rating, comment=comment, actor=actor, at=at)
 
     @event("Evaluated")
-    def _evaluated(self, *, rating: str, comment: str, actor: Actor, at: str) -> None:
+    def _evaluated(self, *, rating: str, comment: str, actor: Actor, at: str = "") -> None:
         self._resume_to = self.status.value
         self.status = CaseStatus.EVALUATED
         self.evaluation = {"rating": rating, "comment": comment, "at": at}
@@ -465,7 +466,7 @@ class Case(Aggregate):
         self._closed(actor=actor, at=at)
 
     @event("Closed")
-    def _closed(self, *, actor: Actor, at: str) -> None:
+    def _closed(self, *, actor: Actor, at: str = "") -> None:
         self.status = CaseStatus.CLOSED
         self.closed_at = at
 
