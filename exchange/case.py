@@ -279,6 +279,20 @@ class Case(Aggregate):
 
     # -- competent department's side -------------------------------------------------------
 
+    def record_identity(self, *, identity: dict[str, Any], agent: dict[str, str] | None, actor: Actor, at: str = "") -> None:
+        """The origin window's 身份核验 (and 代办 agent), passed on after forwarding."""
+        self._require("record the identity check of", CaseStatus.RECEIVED)
+        if self.identity:
+            raise IllegalTransition(f"case {self.case_number} already has its identity check")
+        if not identity.get("verified"):
+            raise InvalidRequest("identity.verified", "only a passed identity check is passed on")
+        self._identified(identity=identity, agent=agent, actor=actor, at=at)
+
+    @event("ApplicantIdentified")
+    def _identified(self, *, identity: dict[str, Any], agent: dict[str, str] | None, actor: Actor, at: str = "") -> None:
+        self.identity = dict(identity)
+        self.agent = dict(agent) if agent else None
+
     def accept(self, *, actor: Actor, time_limit_days: int = 0, at: str = "") -> None:
         self._require("accept", CaseStatus.RECEIVED)
         if self.clock:

@@ -171,6 +171,13 @@ class DepartmentDesk:
             at = ctx.stamp()
             materials = [dict(m) for m in detail.get("materials", [])]
             known = {m["sha256"] for m in case.materials}
+            if step == "identified":
+                if case.identity == dict(detail.get("identity") or {}):
+                    return case  # already recorded
+                case.record_identity(identity=dict(detail.get("identity") or {}), agent=detail.get("agent") or None,
+                                     actor=actor, at=at)
+                ctx.save(case)
+                return case
             if (step == "withdrawn" and case.status is CaseStatus.WITHDRAWN) or (
                 step == "supplemented" and case.status is not CaseStatus.SUPPLEMENT_REQUESTED
                 and materials and all(m["sha256"] in known for m in materials)
@@ -184,7 +191,7 @@ class DepartmentDesk:
             elif step == "withdrawn":
                 case.withdraw(reason=str(detail.get("reason", "")), actor=actor, at=at)
             else:
-                raise InvalidRequest("step", f"an origin node passes on supplemented or withdrawn, not {step!r}")
+                raise InvalidRequest("step", f"an origin node passes on identified, supplemented or withdrawn, not {step!r}")
             ctx.save(case)
         return case
 

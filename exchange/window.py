@@ -194,6 +194,12 @@ class WindowDesk:
                     chunks=ctx.store.iter_chunks(material["sha256"]),
                 )
             ctx.peers.forward_case(case.competent_province, envelope=envelope_of(case))
+            if case.identity and ctx.coordination is not None:
+                # The case envelope has no room for 身份核验 and 代办; they follow it.
+                ctx.coordination.notify_progress(
+                    case.competent_province, case_number=case_number, step="identified",
+                    detail={"identity": dict(case.identity), "agent": dict(case.agent) if case.agent else None},
+                )
             case.forward(actor=actor, at=ctx.stamp())
             ctx.save(case)
         return case

@@ -20,7 +20,7 @@ from tongban_pb import common_pb2, joint_pb2, joint_pb2_grpc
 
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED}
 _TO_ORIGIN = {"supplement_requested", "rejected", "returned"}
-_TO_COMPETENT = {"supplemented", "withdrawn"}
+_TO_COMPETENT = {"identified", "supplemented", "withdrawn"}
 
 
 class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
@@ -73,6 +73,9 @@ class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
             "missing": list(request.missing), "note": request.note, "legal_basis": request.legal_basis,
             "reason": request.reason, "materials": [material_from_pb(m) for m in request.materials],
             "at": request.at,
+            "identity": {"method": request.identity.method, "verified": request.identity.verified},
+            "agent": ({"name": request.agent.name, "id_number": request.agent.id_number,
+                       "relationship": request.agent.relationship} if request.HasField("agent") else None),
         }
         if request.step in _TO_ORIGIN:
             case = self.window.record_progress(
@@ -147,6 +150,13 @@ class GrpcCoordinationGateway:
             legal_basis=str(detail.get("legal_basis", "")), reason=str(detail.get("reason", "")),
             materials=[material_to_pb(m) for m in detail.get("materials", [])], at=str(detail.get("at", "")),
         )
+        identity = detail.get("identity")
+        if identity:
+            msg.identity.CopyFrom(common_pb2.IdentityCheck(method=identity["method"], verified=bool(identity["verified"])))
+        agent = detail.get("agent")
+        if agent:
+            msg.agent.CopyFrom(common_pb2.Agent(name=agent["name"], id_number=agent["id_number"],
+                                                relationship=agent.get("relationship", "")))
         self._call(province, f"record {step} of case {case_number}", "NotifyProgress", msg)
 
     def close(self) -> None:

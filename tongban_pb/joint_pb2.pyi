@@ -53,7 +53,7 @@ class TaskReport(_message.Message):
     def __init__(self, from_province: _Optional[str] = ..., case_number: _Optional[str] = ..., outcome: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
 
 class ProgressNotice(_message.Message):
-    __slots__ = ("from_province", "case_number", "step", "missing", "note", "legal_basis", "reason", "materials", "at")
+    __slots__ = ("from_province", "case_number", "step", "missing", "note", "legal_basis", "reason", "materials", "at", "identity", "agent")
     FROM_PROVINCE_FIELD_NUMBER: _ClassVar[int]
     CASE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +63,8 @@ class ProgressNotice(_message.Message):
     REASON_FIELD_NUMBER: _ClassVar[int]
     MATERIALS_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
     from_province: str
     case_number: str
     step: str
@@ -72,7 +74,9 @@ class ProgressNotice(_message.Message):
     reason: str
     materials: _containers.RepeatedCompositeFieldContainer[_common_pb2.MaterialRef]
     at: str
-    def __init__(self, from_province: _Optional[str] = ..., case_number: _Optional[str] = ..., step: _Optional[str] = ..., missing: _Optional[_Iterable[str]] = ..., note: _Optional[str] = ..., legal_basis: _Optional[str] = ..., reason: _Optional[str] = ..., materials: _Optional[_Iterable[_Union[_common_pb2.MaterialRef, _Mapping]]] = ..., at: _Optional[str] = ...) -> None: ...
+    identity: _common_pb2.IdentityCheck
+    agent: _common_pb2.Agent
+    def __init__(self, from_province: _Optional[str] = ..., case_number: _Optional[str] = ..., step: _Optional[str] = ..., missing: _Optional[_Iterable[str]] = ..., note: _Optional[str] = ..., legal_basis: _Optional[str] = ..., reason: _Optional[str] = ..., materials: _Optional[_Iterable[_Union[_common_pb2.MaterialRef, _Mapping]]] = ..., at: _Optional[str] = ..., identity: _Optional[_Union[_common_pb2.IdentityCheck, _Mapping]] = ..., agent: _Optional[_Union[_common_pb2.Agent, _Mapping]] = ...) -> None: ...
 
 class CoordinationAck(_message.Message):
     __slots__ = ("case_number", "status")

@@ -75,7 +75,7 @@ class CoordinationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def NotifyProgress(self, request, context):
-        """补正 / 驳回 / 退回 (competent → origin) and 补正材料 / 撤回 (origin → competent).
+        """补正 / 驳回 / 退回 (competent → origin) and 身份核验 / 补正材料 / 撤回 (origin → competent).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -135,6 +135,8 @@ def test_proxy_supplement_round_then_approval_mailed_rated_and_closed(nodes: Fed
     agent = common_pb2.Agent(name="王大明", id_number=make_resident_id("34010219600101001"), relationship="父亲")
     number = proxy_case(nodes, agent=agent, more=("power_of_attorney",))
     with nodes.officer(ZHEJIANG, "officer-z") as officer, nodes.window(ANHUI, "clerk-a") as window:
+        received = officer.get_case(number).progress  # the window's 身份核验 and 代办 followed the case
+        assert (received.identity_method, received.agent_relationship) == ("id_card_reader", "父亲")
         officer.accept(number)
         asked = officer.request_supplement(number, missing=["营业执照补领申请书（法定代表人签字）"], note="签字不清")
         assert asked.status == "supplement_requested" and asked.progress.clock_paused

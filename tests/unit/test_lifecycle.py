@@ -263,3 +263,17 @@ def test_cases_recorded_by_the_walking_skeleton_still_replay(tmp_path) -> None: 
         assert again.status is S.FORWARDED and again.identity == {} and again.partners == [] and again.due_at() is None
     finally:
         ledger.close()
+
+
+def test_the_competent_side_records_the_windows_identity_check_once_while_received() -> None:
+    case = Case.receive(**{**FIELDS, "identity": {}}, actor=OFFICER, at=at())
+    with pytest.raises(InvalidRequest, match="identity.verified"):
+        case.record_identity(identity={"method": "face_match", "verified": False}, agent=None, actor=OFFICER, at=at())
+    case.record_identity(identity={"method": "id_card_reader", "verified": True},
+                         agent={"name": "王大明", "id_number": "340102196001010019", "relationship": "父亲"},
+                         actor=OFFICER, at=at())
+    assert case.agent["relationship"] == "父亲"
+    with pytest.raises(IllegalTransition, match="already has its identity check"):
+        case.record_identity(identity={"method": "id_card_reader", "verified": True}, agent=None, actor=OFFICER, at=at())
+    with pytest.raises(IllegalTransition, match="to record the identity check of it must be received"):
+        case_in(S.ACCEPTED).record_identity(identity={"method": "x", "verified": True}, agent=None, actor=OFFICER, at=at())
