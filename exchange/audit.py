@@ -55,10 +55,11 @@ class LogEntry:
 
 def masked_detail(event: object) -> dict[str, Any]:
     fields = {k: v for k, v in vars(event).items() if k not in _NOT_DETAIL}
-    if "applicant" in fields:  # personal data stays masked outside the case itself
-        applicant = dict(fields["applicant"])
-        applicant["id_number"] = mask_id(applicant.get("id_number", ""))
-        fields["applicant"] = applicant
+    for person in ("applicant", "agent"):  # personal data stays masked outside the case itself
+        if fields.get(person):
+            masked = dict(fields[person])
+            masked["id_number"] = mask_id(masked.get("id_number", ""))
+            fields[person] = masked
     return fields
 
 

@@ -12,7 +12,7 @@ from exchange.case import Case
 from exchange.catalog import Catalog
 from exchange.errors import InvalidRequest, NotFound
 from exchange.ledger import CaseLedger
-from exchange.ports import ObjectStore, PeerGateway, PrintSpool, ResultIssuer, ResultVerifier
+from exchange.ports import CoordinationGateway, ObjectStore, PeerGateway, PrintSpool, ResultIssuer, ResultVerifier
 
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
 
@@ -32,6 +32,7 @@ class NodeContext:
     issuer: ResultIssuer | None = None
     verifier: ResultVerifier | None = None
     spool: PrintSpool | None = None
+    coordination: CoordinationGateway | None = None  # 多地联办 tasks and progress notices
     now: Callable[[], datetime] = utc_now
     max_material_bytes: int = 2 << 30
     uploads: Any = None  # exchange.materials.PartialUploads: resumable transfers from peers
@@ -61,6 +62,10 @@ class NodeContext:
             raise InvalidRequest(
                 "province", f"{code!r} is not a province of this federation"
             ) from None
+
+    def stamp(self) -> str:
+        """When something happens: the node's clock, ISO 8601 in UTC."""
+        return self.now().astimezone(timezone.utc).isoformat()
 
     def save(self, case: Case) -> None:
         """Save; a stale aggregate (another writer got there first) raises eventsourcing's

@@ -7,9 +7,11 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from exchange.case import Actor, Case
+from exchange.case import Actor, Case, CaseStatus
 from exchange.context import CHINA_TIME, NodeContext
-from exchange.errors import InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised
+from exchange.errors import (
+    IllegalTransition, InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised, TongbanError,
+)
 from exchange.materials import (
     TransferOffsetMismatch,
     check_content_type,
@@ -132,7 +134,7 @@ class DepartmentDesk:
                     raise MaterialNotFound(
                         f"material {m['file_name']} ({m['sha256'][:12]}…) has not arrived; push it before forwarding"
                     )
-            case = Case.receive(**{k: envelope[k] for k in _ENVELOPE_FIELDS}, actor=actor)
+            case = Case.receive(**{k: envelope[k] for k in _ENVELOPE_FIELDS}, actor=actor, at=ctx.stamp())
             ctx.save(case)
         return case
 
@@ -142,25 +144,166 @@ class DepartmentDesk:
             raise NotAuthorised(f"{asking_province} is not a party to case {case_number}")
         return case.result["sha256"] if case.result else None
 
-    # -- 受理, 核准, 签章, 回传 ---------------------------------------------------------------
+    # -- 受理, 补正, 核准 / 驳回 / 退回, 签章, 回传 ----------------------------------------------
 
     def accept(self, case_number: str, *, actor: Actor) -> Case:
-        with self.ctx.case_lock(case_number):
+        """受理: the time limit starts; a joint case hands each partner province its task."""
+        ctx = self.ctx
+        with ctx.case_lock(case_number):
             case = self._own_case(case_number)
-            case.accept(actor=self._as_department(case, actor))
-            self.ctx.save(case)
+            actor = self._as_department(case, actor)
+            matter = ctx.catalog.get(case.matter_code)
+            case.accept(actor=actor, time_limit_days=matter.time_limit_for(ctx.province_code), at=ctx.stamp())
+            if case.mode == "joint" and not case.part:
+                for province in case.partners:
+                    task = _task_name(matter.name, case.competent_province, province)
+                    case.assign_task(province=province, department=matter.lead_department, task=task,
+                                     actor=actor, at=ctx.stamp())
+                    self._coordination().assign_task(
+                        province, envelope=task_envelope(case), department=matter.lead_department, task=task,
+                    )
+            ctx.save(case)
         return case
+
+    def request_supplement(self, case_number: str, *, missing: list[str], note: str, actor: Actor) -> Case:
+        """补正: one list of everything missing; the origin window hears of it."""
+        return self._decide(case_number, actor, "supplement_requested",
+                            lambda case, a, at: case.request_supplement(missing=missing, note=note, actor=a, at=at),
+                            {"missing": list(missing), "note": note})
+
+    def reject(self, case_number: str, *, legal_basis: str, reason: str, actor: Actor) -> Case:
+        """驳回, citing the provision it rests on."""
+        return self._decide(case_number, actor, "rejected",
+                            lambda case, a, at: case.reject(legal_basis=legal_basis, reason=reason, actor=a, at=at),
+                            {"legal_basis": legal_basis, "reason": reason})
+
+    def return_case(self, case_number: str, *, reason: str, actor: Actor) -> Case:
+        """退回: not for this department or province to decide."""
+        return self._decide(case_number, actor, "returned",
+                            lambda case, a, at: case.return_case(reason=reason, actor=a, at=at), {"reason": reason})
 
     def approve(self, case_number: str, *, actor: Actor) -> Case:
         ctx = self.ctx
         with ctx.case_lock(case_number):
             case = self._own_case(case_number)
             actor = self._as_department(case, actor)
-            case.approve(actor=actor)
+            if case.part:
+                raise IllegalTransition(
+                    f"case {case_number} is this province's part of a joint case; complete the part instead"
+                )
+            case.approve(actor=actor, at=ctx.stamp())
             ctx.save(case)
             self._issue(case, actor)
-            self._deliver(case, actor)
+            if case.mode == "online":
+                case.deliver_online(channel="online portal", actor=actor, at=ctx.stamp())
+                ctx.save(case)
+            elif case.origin_province != ctx.province_code:
+                self._deliver(case, actor)
+            # A joint case taken in at this province's own window is printed there.
         return case
+
+    def complete_part(self, case_number: str, *, outcome: str, note: str, actor: Actor) -> Case:
+        """At a partner province: its part is done; the accepting node is told."""
+        ctx = self.ctx
+        with ctx.case_lock(case_number):
+            case = self._own_case(case_number)
+            case.complete_part(outcome=outcome, note=note, actor=self._as_department(case, actor), at=ctx.stamp())
+            assert case.part is not None
+            self._coordination().report_task(case.part["coordinator"], case_number=case_number, outcome=outcome, note=note)
+            ctx.save(case)
+        return case
+
+    # -- incoming coordination --------------------------------------------------------------
+
+    def receive_task(self, envelope: Mapping[str, Any], *, from_province: str, department: str, task: str, actor: Actor) -> Case:
+        """多地联办: a partner province's node hands this node its part of a case."""
+        ctx = self.ctx
+        if envelope.get("competent_province") != from_province:
+            raise NotAuthorised(f"{from_province} may only hand out tasks of cases it accepted itself")
+        if ctx.province_code not in envelope.get("partners", []):
+            raise InvalidRequest("partners", f"case {envelope.get('case_number')} names no part for {ctx.province_code}")
+        matter = ctx.catalog.get(str(envelope["matter_code"]))
+        matter.require_mode("joint")
+        ctx.department_name(ctx.province_code, department)
+        case_number = str(envelope["case_number"])
+        with ctx.case_lock(case_number):
+            if ctx.ledger.has_case(case_number):
+                return ctx.ledger.get_case(case_number)  # a repeated assignment changes nothing
+            fields = {k: envelope[k] for k in _ENVELOPE_FIELDS}
+            fields.update(origin_province=from_province, competent_province=ctx.province_code,
+                          competent_department=department, mode="joint")
+            case = Case.receive_task(**fields, partners=[], part={"coordinator": from_province, "task": task},
+                                     identity=dict(envelope.get("identity") or {}), actor=actor, at=ctx.stamp())
+            ctx.save(case)
+        return case
+
+    def record_task_report(self, *, case_number: str, from_province: str, outcome: str, note: str, actor: Actor) -> Case:
+        ctx = self.ctx
+        with ctx.case_lock(case_number):
+            case = self._own_case(case_number)
+            case.complete_task(province=from_province, outcome=outcome, note=note, actor=actor, at=ctx.stamp())
+            ctx.save(case)
+        return case
+
+    def record_applicant_step(self, *, case_number: str, from_province: str, step: str, detail: Mapping[str, Any], actor: Actor) -> Case:
+        """The origin window passed on 补正材料 or a withdrawal."""
+        ctx = self.ctx
+        with ctx.case_lock(case_number):
+            case = self._own_case(case_number)
+            if from_province != case.origin_province:
+                raise NotAuthorised(f"{from_province} did not take case {case_number} in")
+            at = ctx.stamp()
+            materials = [dict(m) for m in detail.get("materials", [])]
+            known = {m["sha256"] for m in case.materials}
+            if step == "identified":
+                if case.identity == dict(detail.get("identity") or {}):
+                    return case  # already recorded
+                case.record_identity(identity=dict(detail.get("identity") or {}), agent=detail.get("agent") or None,
+                                     actor=actor, at=at)
+                ctx.save(case)
+                return case
+            if (step == "withdrawn" and case.status is CaseStatus.WITHDRAWN) or (
+                step == "supplemented" and case.status is not CaseStatus.SUPPLEMENT_REQUESTED
+                and materials and all(m["sha256"] in known for m in materials)
+            ):
+                return case  # a repeated notice (the sender retried) changes nothing
+            if step == "supplemented":
+                for m in materials:
+                    if ctx.store.stat(m["sha256"]) is None:
+                        raise MaterialNotFound(f"material {m['file_name']} has not arrived; push it first")
+                case.supplement(materials=materials, actor=actor, at=at)
+            elif step == "withdrawn":
+                case.withdraw(reason=str(detail.get("reason", "")), actor=actor, at=at)
+            else:
+                raise InvalidRequest("step", f"an origin node passes on identified, supplemented or withdrawn, not {step!r}")
+            ctx.save(case)
+        return case
+
+    def _decide(self, case_number: str, actor: Actor, step: str, apply: Any, detail: dict[str, Any]) -> Case:
+        ctx = self.ctx
+        with ctx.case_lock(case_number):
+            case = self._own_case(case_number)
+            at = ctx.stamp()
+            apply(case, self._as_department(case, actor), at)
+            if step in {"rejected", "returned"}:
+                for province in sorted(case.tasks):  # 多地联办: no part is needed any more
+                    self._coordination().notify_progress(
+                        province, case_number=case_number, step="withdrawn",
+                        detail={"reason": f"受理地已{'驳回' if step == 'rejected' else '退回'}：{detail['reason']}", "at": at},
+                    )
+            if case.origin_province != ctx.province_code:
+                # The window that took the case in must tell the applicant; if it cannot be
+                # reached nothing is saved here and the officer retries.
+                self._coordination().notify_progress(
+                    case.origin_province, case_number=case_number, step=step, detail={**detail, "at": at},
+                )
+            ctx.save(case)
+        return case
+
+    def _coordination(self):  # type: ignore[no-untyped-def]
+        if self.ctx.coordination is None:
+            raise TongbanError("this node was started without node-to-node coordination")
+        return self.ctx.coordination
 
     def _issue(self, case: Case, actor: Actor) -> None:
         ctx = self.ctx
@@ -184,7 +327,7 @@ class DepartmentDesk:
         stored = ctx.store.put_bytes(
             pdf, media_type="application/pdf", metadata={"case": case.case_number, "kind": "result"}
         )
-        case.issue_result(sha256=stored.sha256, object_key=stored.key, verification_code=code, actor=actor)
+        case.issue_result(sha256=stored.sha256, object_key=stored.key, verification_code=code, actor=actor, at=ctx.stamp())
         ctx.save(case)
 
     def _deliver(self, case: Case, actor: Actor) -> None:
@@ -194,7 +337,7 @@ class DepartmentDesk:
         ctx.peers.deliver_result(
             case.origin_province, case_number=case.case_number, pdf=pdf, issued_sha256=case.result["sha256"]
         )
-        case.deliver_result(to_province=case.origin_province, actor=actor)
+        case.deliver_result(to_province=case.origin_province, actor=actor, at=ctx.stamp())
         ctx.save(case)
 
     def _own_case(self, case_number: str) -> Case:
@@ -217,3 +360,22 @@ _ENVELOPE_FIELDS = (
     "case_number", "matter_code", "mode", "origin_province", "competent_province",
     "competent_department", "applicant", "materials", "checklist",
 )
+
+
+def task_envelope(case: Case) -> dict[str, Any]:
+    """What a partner province needs to do its part: the case, never the file bytes."""
+    return {
+        "case_number": case.case_number, "matter_code": case.matter_code, "mode": case.mode,
+        "origin_province": case.origin_province, "competent_province": case.competent_province,
+        "competent_department": case.competent_department, "applicant": dict(case.applicant),
+        "materials": [dict(m) for m in case.materials], "checklist": dict(case.checklist),
+        "identity": dict(case.identity), "partners": list(case.partners),
+    }
+
+
+def _task_name(matter_name: str, accepting: str, partner: str) -> str:
+    if "迁移" in matter_name or "入户" in matter_name:
+        return "迁出地办理迁出"
+    if "转移接续" in matter_name or "互转" in matter_name:
+        return "转出地办理转出"
+    return f"协同办理（{accepting}受理）"

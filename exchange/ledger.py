@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from eventsourcing.application import AggregateNotFoundError, Application
 
 from exchange.case import Case, case_id
@@ -25,3 +27,18 @@ class CaseLedger(Application):
 
     def has_case(self, case_number: str) -> bool:
         return case_id(case_number) in self.repository
+
+    def cases(self, *, page: int = 500) -> Iterator[Case]:
+        """Every case this node recorded, read back through the application's notification log
+        (creation events only, so each case is read once)."""
+        start: int | None = 1
+        while True:
+            notes = self.recorder.select_notifications(start=start, limit=page)
+            for note in notes:
+                if note.originator_version == 1 and note.topic.startswith(Case.__module__):
+                    aggregate = self.repository.get(note.originator_id)
+                    if isinstance(aggregate, Case):
+                        yield aggregate
+            if len(notes) < page:
+                return
+            start = notes[-1].id + 1

@@ -110,3 +110,16 @@ class PeerGateway(Protocol):
 class PrintSpool(Protocol):
     def submit(self, *, case_number: str, pdf: bytes, copies: int) -> str:
         """Queue the document for printing; return a reference to the spooled job."""
+
+
+class CoordinationGateway(Protocol):
+    """Node-to-node messages beyond carrying a case and its result: 多地联办 tasks, and the
+    progress an origin window must hear of (补正, 驳回, 退回) or pass on (补正材料, 撤回)."""
+
+    def assign_task(self, province: str, *, envelope: Mapping[str, Any], department: str, task: str) -> None: ...
+
+    def report_task(self, province: str, *, case_number: str, outcome: str, note: str) -> None: ...
+
+    def notify_progress(self, province: str, *, case_number: str, step: str, detail: Mapping[str, Any]) -> None:
+        """step: supplement_requested | rejected | returned (competent → origin)
+        or supplemented | withdrawn (origin → competent)."""

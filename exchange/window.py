@@ -8,12 +8,20 @@ from dataclasses import dataclass
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from exchange.case import Actor, Case, Material
+from exchange.case import Actor, Case, CaseStatus, Material
 from exchange.context import CHINA_TIME, NodeContext
-from exchange.errors import InvalidRequest, MaterialIntegrityError, MaterialNotFound, PrintRefused
+from exchange.errors import (
+    InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised, PrintRefused, TongbanError,
+)
 from exchange.materials import check_file_name, check_media_type, guarded_chunks
 from exchange.people import check_resident_id
 from exchange.ports import VerificationOutcome
+
+
+# A result from another province arrives as RESULT_RECEIVED; one issued here (多地联办 taken in
+# at this province's own window) is RESULT_ISSUED and is verified all the same before printing.
+_AWAITING_VERIFICATION = (CaseStatus.RESULT_RECEIVED, CaseStatus.RESULT_ISSUED)
+IDENTITY_METHODS = ("id_card_reader", "face_match", "online_real_name", "document_check")
 
 
 class WindowDesk:
@@ -58,21 +66,22 @@ class WindowDesk:
         materials: list[Material],
         checklist: Mapping[str, bool],
         actor: Actor,
+        identity: Mapping[str, Any] | None = None,
+        agent: Mapping[str, str] | None = None,
     ) -> Case:
+        """异地代收代办: 形式审查 and 身份核验 here, decision in the competent province."""
         ctx = self.ctx
         matter = ctx.catalog.get(matter_code)
-        if "proxy" not in matter.modes:
-            raise InvalidRequest("matter_code", f"{matter.name} cannot be taken in at a window of another province")
+        matter.require_mode("proxy")
         if competent_province == ctx.province_code:
             raise InvalidRequest("competent_province", "the competent province is this node's own; use the local system")
         ctx.province(competent_province)
         department = matter.lead_department
         ctx.department_name(competent_province, department)
-        person = {
-            "name": _required(applicant, "name"),
-            "id_number": check_resident_id(applicant.get("id_number", "")),
-        }
-        self._formal_review(matter.required_kinds(), materials, checklist)
+        person = self._person(applicant, "applicant")
+        checked_identity = self._identity_check(identity, agent)
+        proxy = self._agent(agent, materials)
+        self._formal_review(matter.required_kinds() | ({"power_of_attorney"} if proxy else set()), materials, checklist)
         case = Case.submit(
             case_number=self._new_case_number(),
             matter_code=matter.code,
@@ -84,9 +93,94 @@ class WindowDesk:
             materials=[dict(m) for m in materials],
             checklist=dict(checklist),
             actor=actor,
+            identity=checked_identity,
+            agent=proxy,
+            at=ctx.stamp(),
         )
         ctx.save(case)
         return self.forward(case.case_number, actor=actor)
+
+    def submit_online(
+        self,
+        *,
+        matter_code: str,
+        applicant: Mapping[str, str],
+        materials: list[Material],
+        actor: Actor,
+        identity: Mapping[str, Any] | None = None,
+        agent: Mapping[str, str] | None = None,
+    ) -> Case:
+        """全程网办: the applicant applies through this (competent) province's online portal;
+        no window, no forwarding: the case starts where it is decided."""
+        ctx = self.ctx
+        matter = ctx.catalog.get(matter_code)
+        matter.require_mode("online")
+        department = matter.lead_department
+        ctx.department_name(ctx.province_code, department)
+        person = self._person(applicant, "applicant")
+        checked_identity = self._identity_check(identity, agent)
+        proxy = self._agent(agent, materials)
+        required = matter.required_kinds() | ({"power_of_attorney"} if proxy else set())
+        # Online there is no clerk to tick a checklist: every required material must be there.
+        self._formal_review(required, materials, {k: True for k in required})
+        case = Case.submit_online(
+            case_number=self._new_case_number(),
+            matter_code=matter.code,
+            mode="online",
+            origin_province=ctx.province_code,
+            competent_province=ctx.province_code,
+            competent_department=department,
+            applicant=person,
+            materials=[dict(m) for m in materials],
+            checklist={k: True for k in required},
+            actor=actor,
+            identity=checked_identity,
+            agent=proxy,
+            at=ctx.stamp(),
+        )
+        ctx.save(case)
+        return case
+
+    def submit_joint(
+        self,
+        *,
+        matter_code: str,
+        partner_provinces: list[str],
+        applicant: Mapping[str, str],
+        materials: list[Material],
+        checklist: Mapping[str, bool],
+        actor: Actor,
+        identity: Mapping[str, Any] | None = None,
+        agent: Mapping[str, str] | None = None,
+    ) -> Case:
+        """多地联办: one acceptance here (e.g. 迁入地, 转入地); the partner provinces (迁出地,
+        转出地) act on tasks this node hands them when its department accepts the case."""
+        ctx = self.ctx
+        matter = ctx.catalog.get(matter_code)
+        matter.require_mode("joint")
+        partners = sorted({p.strip() for p in partner_provinces if p.strip()})
+        if not partners:
+            raise InvalidRequest("partner_provinces", "name the other provinces that act on this case (迁出地, 转出地…)")
+        if ctx.province_code in partners:
+            raise InvalidRequest("partner_provinces", "this node's own province accepts the case; list only the others")
+        for p in partners:
+            ctx.province(p)
+            ctx.department_name(p, matter.lead_department)
+        department = matter.lead_department
+        ctx.department_name(ctx.province_code, department)
+        person = self._person(applicant, "applicant")
+        checked_identity = self._identity_check(identity, agent)
+        proxy = self._agent(agent, materials)
+        self._formal_review(matter.required_kinds() | ({"power_of_attorney"} if proxy else set()), materials, checklist)
+        case = Case.submit_joint(
+            case_number=self._new_case_number(), matter_code=matter.code, mode="joint",
+            origin_province=ctx.province_code, competent_province=ctx.province_code,
+            competent_department=department, applicant=person, materials=[dict(m) for m in materials],
+            checklist=dict(checklist), actor=actor, identity=checked_identity, agent=proxy,
+            partners=partners, at=ctx.stamp(),
+        )
+        ctx.save(case)
+        return case
 
     def forward(self, case_number: str, *, actor: Actor) -> Case:
         ctx = self.ctx
@@ -100,7 +194,76 @@ class WindowDesk:
                     chunks=ctx.store.iter_chunks(material["sha256"]),
                 )
             ctx.peers.forward_case(case.competent_province, envelope=envelope_of(case))
-            case.forward(actor=actor)
+            if case.identity and ctx.coordination is not None:
+                # The case envelope has no room for 身份核验 and 代办; they follow it.
+                ctx.coordination.notify_progress(
+                    case.competent_province, case_number=case_number, step="identified",
+                    detail={"identity": dict(case.identity), "agent": dict(case.agent) if case.agent else None},
+                )
+            case.forward(actor=actor, at=ctx.stamp())
+            ctx.save(case)
+        return case
+
+    # -- 补正, 撤回: what the applicant does at the window while the case is elsewhere ---------
+
+    def record_progress(self, *, case_number: str, from_province: str, step: str, detail: Mapping[str, Any], actor: Actor) -> Case:
+        """The competent node told us of 补正, 驳回 or 退回; the window's record follows."""
+        ctx = self.ctx
+        with ctx.case_lock(case_number):
+            case = ctx.ledger.get_case(case_number)
+            if from_province != case.competent_province:
+                raise NotAuthorised(f"only {case.competent_province} decides case {case_number}")
+            at = str(detail.get("at") or ctx.stamp())
+            if _already(case, step):
+                return case  # a repeated notice (the sender retried) changes nothing
+            if step == "supplement_requested":
+                case.request_supplement(missing=list(detail.get("missing", [])), note=str(detail.get("note", "")), actor=actor, at=at)
+            elif step == "rejected":
+                case.reject(legal_basis=str(detail.get("legal_basis", "")), reason=str(detail.get("reason", "")), actor=actor, at=at)
+            elif step == "returned":
+                case.return_case(reason=str(detail.get("reason", "")), actor=actor, at=at)
+            else:
+                raise InvalidRequest("step", f"a window is told of supplement_requested, rejected or returned, not {step!r}")
+            ctx.save(case)
+        return case
+
+    def supplement(self, case_number: str, *, materials: list[Material], actor: Actor) -> Case:
+        """The applicant brings what 补正 asked for; it goes on to the competent node."""
+        ctx = self.ctx
+        with ctx.case_lock(case_number):
+            case = ctx.ledger.get_case(case_number)
+            case.supplement(materials=[dict(m) for m in materials], actor=actor, at=ctx.stamp())  # guards first
+            for m in materials:
+                if ctx.store.stat(m["sha256"]) is None:
+                    raise InvalidRequest("materials", f"material {m['file_name']} was not uploaded; upload it first")
+            if case.competent_province != ctx.province_code:
+                for m in materials:
+                    ctx.peers.push_material(case.competent_province, case_number=case_number, material=m,
+                                            chunks=ctx.store.iter_chunks(m["sha256"]))
+                self._coordination().notify_progress(
+                    case.competent_province, case_number=case_number, step="supplemented",
+                    detail={"materials": [dict(m) for m in materials], "at": ctx.stamp()},
+                )
+            ctx.save(case)
+        return case
+
+    def withdraw(self, case_number: str, *, reason: str, actor: Actor) -> Case:
+        ctx = self.ctx
+        with ctx.case_lock(case_number):
+            case = ctx.ledger.get_case(case_number)
+            case.withdraw(reason=reason, actor=actor, at=ctx.stamp())
+            for province in sorted(case.tasks):  # 多地联办: the partners stop their parts too
+                self._coordination().notify_progress(
+                    province, case_number=case_number, step="withdrawn",
+                    detail={"reason": f"申请人撤回：{reason}", "at": ctx.stamp()},
+                )
+            if case.competent_province != ctx.province_code:
+                # The competent node must stop too; if it already decided, it refuses and
+                # nothing is saved here either.
+                self._coordination().notify_progress(
+                    case.competent_province, case_number=case_number, step="withdrawn",
+                    detail={"reason": reason, "at": ctx.stamp()},
+                )
             ctx.save(case)
         return case
 
@@ -115,7 +278,7 @@ class WindowDesk:
             stored = ctx.store.put_bytes(pdf, media_type="application/pdf", metadata={"case": case_number, "kind": "result"})
             if stored.sha256 != issued_sha256:
                 raise InvalidRequest("issued_sha256", "the delivered bytes do not hash to the declared SHA-256")
-            case.receive_result(sha256=stored.sha256, object_key=stored.key, actor=actor)
+            case.receive_result(sha256=stored.sha256, object_key=stored.key, actor=actor, at=ctx.stamp())
             ctx.save(case)
         return case
 
@@ -131,7 +294,10 @@ class WindowDesk:
             return case, StoredCopyUnusable(sha256=case.result["sha256"], problem=str(exc))
         # Ask the competent node what it recorded as issued rather than trusting our own copy.
         # If it recorded nothing, no bytes can match: "" fails closed where None would skip.
-        issued = ctx.peers.issued_result_sha256(case.competent_province, case_number=case_number)
+        if case.competent_province == ctx.province_code:
+            issued = case.result["sha256"]  # what this node itself recorded as issued
+        else:
+            issued = ctx.peers.issued_result_sha256(case.competent_province, case_number=case_number)
         outcome = ctx.verifier.verify(
             pdf,
             competent_province=case.competent_province,
@@ -146,19 +312,98 @@ class WindowDesk:
         if not 1 <= copies <= 10:
             raise InvalidRequest("copies", "print between 1 and 10 copies")
         with ctx.case_lock(case_number):
-            case, outcome = self.verify_result(case_number)
-            if not outcome.passed:
-                case.refuse_print(report=outcome.summary(), actor=actor)
-                ctx.save(case)
-                raise PrintRefused(outcome.reason or outcome.verdict, outcome.explanation_zh)
+            case, outcome = self._verified_or_refused(case_number, actor=actor)
             assert case.result is not None
             pdf = ctx.store.read_bytes(case.result["sha256"])
             spool_ref = ctx.spool.submit(case_number=case_number, pdf=pdf, copies=copies)
-            case.print_result(copies=copies, spool_ref=spool_ref, report=outcome.summary(), actor=actor)
+            case.print_result(copies=copies, spool_ref=spool_ref, report=outcome.summary(), actor=actor, at=ctx.stamp())
             ctx.save(case)
         return case, outcome, spool_ref
 
+    def record_verification(self, case_number: str, *, actor: Actor) -> tuple[Case, VerificationOutcome]:
+        """VerifyResult: check the seal and record a pass as the Verified step (a failure
+        changes nothing until someone tries to print)."""
+        with self.ctx.case_lock(case_number):
+            case, outcome = self.verify_result(case_number)
+            if outcome.passed and case.status in _AWAITING_VERIFICATION:
+                case.record_verification(report=outcome.summary(), actor=actor, at=self.ctx.stamp())
+                self.ctx.save(case)
+        return case, outcome
+
+    def mail_result(self, case_number: str, *, carrier: str, tracking_number: str, address: str, actor: Actor) -> Case:
+        """寄递: only a result that verifies is put in the post."""
+        ctx = self.ctx
+        with ctx.case_lock(case_number):
+            case, _ = self._verified_or_refused(case_number, actor=actor)
+            case.mail_result(carrier=carrier, tracking_number=tracking_number, address=address, actor=actor, at=ctx.stamp())
+            ctx.save(case)
+        return case
+
+    def deliver_online(self, case_number: str, *, channel: str, actor: Actor) -> Case:
+        ctx = self.ctx
+        with ctx.case_lock(case_number):
+            case, _ = self._verified_or_refused(case_number, actor=actor)
+            case.deliver_online(channel=channel, actor=actor, at=ctx.stamp())
+            ctx.save(case)
+        return case
+
+    def evaluate(self, case_number: str, *, rating: str, comment: str, actor: Actor) -> Case:
+        with self.ctx.case_lock(case_number):
+            case = self.ctx.ledger.get_case(case_number)
+            case.evaluate(rating=rating, comment=comment, actor=actor, at=self.ctx.stamp())
+            self.ctx.save(case)
+        return case
+
+    def close(self, case_number: str, *, actor: Actor) -> Case:
+        with self.ctx.case_lock(case_number):
+            case = self.ctx.ledger.get_case(case_number)
+            case.close(actor=actor, at=self.ctx.stamp())
+            self.ctx.save(case)
+        return case
+
+    def _verified_or_refused(self, case_number: str, *, actor: Actor) -> tuple[Case, VerificationOutcome]:
+        ctx = self.ctx
+        case, outcome = self.verify_result(case_number)
+        if not outcome.passed:
+            case.refuse_print(report=outcome.summary(), actor=actor, at=ctx.stamp())
+            ctx.save(case)
+            raise PrintRefused(outcome.reason or outcome.verdict, outcome.explanation_zh)
+        if case.status in _AWAITING_VERIFICATION:
+            case.record_verification(report=outcome.summary(), actor=actor, at=ctx.stamp())
+        return case, outcome
+
+    def _coordination(self):  # type: ignore[no-untyped-def]
+        if self.ctx.coordination is None:
+            raise TongbanError("this node was started without node-to-node coordination")
+        return self.ctx.coordination
+
     # -- helpers --------------------------------------------------------------------------
+
+    def _person(self, person: Mapping[str, str], field: str) -> dict[str, str]:
+        return {
+            "name": _required(person, "name", field),
+            "id_number": check_resident_id(person.get("id_number", ""), field=f"{field}.id_number"),
+        }
+
+    def _identity_check(self, identity: Mapping[str, Any] | None, agent: Mapping[str, str] | None) -> dict[str, Any]:
+        """身份核验: the person in front of the window (or logged in online) is who they say."""
+        identity = dict(identity or {})
+        method = str(identity.get("method", "")).strip()
+        if method not in IDENTITY_METHODS:
+            raise InvalidRequest("identity.method", f"say how identity was checked: one of {', '.join(IDENTITY_METHODS)}")
+        if not identity.get("verified"):
+            raise InvalidRequest("identity.verified", "the identity check did not pass; the application cannot be taken in")
+        return {"method": method, "verified": True, "of": "agent" if agent else "applicant"}
+
+    def _agent(self, agent: Mapping[str, str] | None, materials: list[Material]) -> dict[str, str] | None:
+        """代办: an authorised agent or relative applies; the power of attorney is required."""
+        if not agent or not any((agent.get(k) or "").strip() for k in ("name", "id_number")):
+            return None
+        person = self._person(agent, "agent")
+        relationship = (agent.get("relationship") or "").strip()
+        if not relationship:
+            raise InvalidRequest("agent.relationship", "say how the agent is related to the applicant (授权代理, 亲属…)")
+        return {**person, "relationship": relationship}
 
     def _formal_review(self, required: frozenset[str], materials: list[Material], checklist: Mapping[str, bool]) -> None:
         """形式审查: every required material is present, stored, and ticked by the clerk."""
@@ -200,6 +445,10 @@ class StoredCopyUnusable:
         }
 
 
+def _already(case: Case, step: str) -> bool:
+    return case.status.value == step
+
+
 def envelope_of(case: Case) -> dict[str, Any]:
     return {
         "case_number": case.case_number,
@@ -211,11 +460,13 @@ def envelope_of(case: Case) -> dict[str, Any]:
         "applicant": dict(case.applicant),
         "materials": [dict(m) for m in case.materials],
         "checklist": dict(case.checklist),
+        "identity": dict(case.identity),
+        "agent": dict(case.agent) if case.agent else None,
     }
 
 
-def _required(mapping: Mapping[str, str], key: str) -> str:
+def _required(mapping: Mapping[str, str], key: str, field: str = "applicant") -> str:
     value = (mapping.get(key) or "").strip()
     if not value:
-        raise InvalidRequest(f"applicant.{key}", "this field is required")
+        raise InvalidRequest(f"{field}.{key}", "this field is required")
     return value

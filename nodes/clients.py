@@ -39,7 +39,11 @@ class WindowClient:
     def submit(
         self, *, matter_code: str, competent_province: str, applicant_name: str, applicant_id: str,
         materials: list[common_pb2.MaterialRef], checklist: Mapping[str, bool],
+        identity_method: str = "id_card_reader", identity_verified: bool = True,
+        agent: common_pb2.Agent | None = None,
     ) -> common_pb2.CaseView:
+        """异地代收代办. The clerk's console reads the ID card (身份核验) before it submits;
+        pass identity_verified=False if the check did not pass."""
         return self.stub.SubmitApplication(
             window_pb2.SubmitApplicationRequest(
                 matter_code=matter_code,
@@ -47,9 +51,71 @@ class WindowClient:
                 applicant=common_pb2.Applicant(name=applicant_name, id_number=applicant_id),
                 materials=materials,
                 checklist=dict(checklist),
+                identity=common_pb2.IdentityCheck(method=identity_method, verified=identity_verified),
+                agent=agent,
             ),
             timeout=self.timeout,
         )
+
+    def submit_online(
+        self, *, matter_code: str, applicant_name: str, applicant_id: str, materials: list[common_pb2.MaterialRef],
+        identity_method: str = "online_real_name", identity_verified: bool = True,
+    ) -> common_pb2.CaseView:
+        return self.stub.SubmitOnline(
+            window_pb2.SubmitOnlineRequest(
+                matter_code=matter_code, applicant=common_pb2.Applicant(name=applicant_name, id_number=applicant_id),
+                materials=materials,
+                identity=common_pb2.IdentityCheck(method=identity_method, verified=identity_verified),
+            ),
+            timeout=self.timeout,
+        )
+
+    def submit_joint(
+        self, *, matter_code: str, partner_provinces: list[str], applicant_name: str, applicant_id: str,
+        materials: list[common_pb2.MaterialRef], checklist: Mapping[str, bool],
+        identity_method: str = "id_card_reader", identity_verified: bool = True,
+    ) -> common_pb2.CaseView:
+        return self.stub.SubmitJoint(
+            window_pb2.SubmitJointRequest(
+                matter_code=matter_code, partner_provinces=partner_provinces,
+                applicant=common_pb2.Applicant(name=applicant_name, id_number=applicant_id),
+                materials=materials, checklist=dict(checklist),
+                identity=common_pb2.IdentityCheck(method=identity_method, verified=identity_verified),
+            ),
+            timeout=self.timeout,
+        )
+
+    def search_catalog(self, text: str, *, limit: int = 20) -> common_pb2.CatalogResults:
+        return self.stub.SearchCatalog(common_pb2.CatalogQuery(text=text, limit=limit), timeout=self.timeout)
+
+    def supplement(self, case_number: str, materials: list[common_pb2.MaterialRef]) -> common_pb2.CaseView:
+        return self.stub.SupplementCase(
+            window_pb2.SupplementCaseRequest(case_number=case_number, materials=materials), timeout=self.timeout)
+
+    def withdraw(self, case_number: str, *, reason: str) -> common_pb2.CaseView:
+        return self.stub.WithdrawCase(window_pb2.WithdrawRequest(case_number=case_number, reason=reason), timeout=self.timeout)
+
+    def mail(self, case_number: str, *, carrier: str, tracking_number: str, address: str) -> common_pb2.CaseView:
+        return self.stub.MailResult(window_pb2.MailRequest(
+            case_number=case_number, carrier=carrier, tracking_number=tracking_number, address=address,
+        ), timeout=self.timeout)
+
+    def deliver_online(self, case_number: str, *, channel: str) -> common_pb2.CaseView:
+        return self.stub.DeliverOnline(
+            window_pb2.DeliverOnlineRequest(case_number=case_number, channel=channel), timeout=self.timeout)
+
+    def evaluate(self, case_number: str, *, rating: str, comment: str = "") -> common_pb2.CaseView:
+        return self.stub.EvaluateCase(
+            window_pb2.EvaluationRequest(case_number=case_number, rating=rating, comment=comment), timeout=self.timeout)
+
+    def close(self, case_number: str) -> common_pb2.CaseView:
+        return self.stub.CloseCase(common_pb2.CaseRef(case_number=case_number), timeout=self.timeout)
+
+    def monitor(self, *, due_within_days: int = 3, matter_code: str = "", partner_province: str = "",
+                since: str = "") -> common_pb2.MonitorReport:
+        return self.stub.Monitor(common_pb2.MonitorRequest(
+            due_within_days=due_within_days, matter_code=matter_code, partner_province=partner_province, since=since,
+        ), timeout=self.timeout)
 
     def get_case(self, case_number: str) -> common_pb2.CaseView:
         return self.stub.GetCase(common_pb2.CaseRef(case_number=case_number), timeout=self.timeout)
@@ -71,6 +137,31 @@ class OfficerClient:
 
     def approve(self, case_number: str) -> common_pb2.CaseView:
         return self.stub.ApproveCase(department_pb2.DecisionRequest(case_number=case_number), timeout=self.timeout)
+
+    def get_case(self, case_number: str) -> common_pb2.CaseView:
+        return self.stub.GetCase(common_pb2.CaseRef(case_number=case_number), timeout=self.timeout)
+
+    def request_supplement(self, case_number: str, *, missing: list[str], note: str = "") -> common_pb2.CaseView:
+        return self.stub.RequestSupplement(
+            department_pb2.SupplementNotice(case_number=case_number, missing=missing, note=note), timeout=self.timeout)
+
+    def reject(self, case_number: str, *, legal_basis: str, reason: str) -> common_pb2.CaseView:
+        return self.stub.RejectCase(
+            department_pb2.RejectRequest(case_number=case_number, legal_basis=legal_basis, reason=reason),
+            timeout=self.timeout)
+
+    def return_case(self, case_number: str, *, reason: str) -> common_pb2.CaseView:
+        return self.stub.ReturnCase(department_pb2.ReturnRequest(case_number=case_number, reason=reason), timeout=self.timeout)
+
+    def complete_part(self, case_number: str, *, outcome: str, note: str = "") -> common_pb2.CaseView:
+        return self.stub.CompletePart(
+            department_pb2.PartRequest(case_number=case_number, outcome=outcome, note=note), timeout=self.timeout)
+
+    def monitor(self, *, due_within_days: int = 3, matter_code: str = "", partner_province: str = "",
+                since: str = "") -> common_pb2.MonitorReport:
+        return self.stub.Monitor(common_pb2.MonitorRequest(
+            due_within_days=due_within_days, matter_code=matter_code, partner_province=partner_province, since=since,
+        ), timeout=self.timeout)
 
 
 class AuditorClient:

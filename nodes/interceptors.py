@@ -29,6 +29,7 @@ SERVICE_ROLES = {
     "tongban.v1.AuditService": "auditor",
     "tongban.v1.DirectoryService": "node",
     "tongban.v1.WitnessService": "node",
+    "tongban.v1.CoordinationService": "node",
 }
 # Operators act only at their own province's node; nodes are partners from elsewhere.
 OWN_PROVINCE_ROLES = {"window", "officer", "auditor"}

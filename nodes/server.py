@@ -16,13 +16,14 @@ from nodes.config import NodeConfig
 from nodes.directory import DirectoryServicer, RevocationExchange, RevocationRefresher
 from nodes.interceptors import AccessLogInterceptor, CallerIdentityInterceptor, ErrorMappingInterceptor
 from nodes.audit import LogAuditServicer
+from nodes.joint import CoordinationServicer, GrpcCoordinationGateway
 from nodes.servicers import DepartmentServicer, PeerServicer, WindowServicer
 from nodes.tls import MAX_MESSAGE, channel_credentials, server_credentials
 from nodes.witness import CheckpointTimer, LogKeeper, WitnessGateway, WitnessServicer
 from nodes.wiring import Node, build_node
 from tongban_pb import (
-    audit_pb2, audit_pb2_grpc, department_pb2, department_pb2_grpc, directory_pb2, directory_pb2_grpc, peer_pb2,
-    peer_pb2_grpc, window_pb2, window_pb2_grpc, witness_pb2, witness_pb2_grpc,
+    audit_pb2, audit_pb2_grpc, department_pb2, department_pb2_grpc, directory_pb2, directory_pb2_grpc, joint_pb2,
+    joint_pb2_grpc, peer_pb2, peer_pb2_grpc, window_pb2, window_pb2_grpc, witness_pb2, witness_pb2_grpc,
 )
 
 log = logging.getLogger("tongban.node")
@@ -34,6 +35,7 @@ SERVICES = (
     audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
     directory_pb2.DESCRIPTOR.services_by_name["DirectoryService"].full_name,
     witness_pb2.DESCRIPTOR.services_by_name["WitnessService"].full_name,
+    joint_pb2.DESCRIPTOR.services_by_name["CoordinationService"].full_name,
 )
 
 
@@ -62,12 +64,19 @@ class RunningNode:
         self.server.stop(grace).wait()
         if self.keeper is not None:
             self.keeper.witnesses.close()
+        coordination = self.node.context.coordination
+        if coordination is not None:
+            coordination.close()  # type: ignore[attr-defined]
         self.node.close()
 
 
 def start_node(config: NodeConfig) -> RunningNode:
     node = build_node(config)
     ctx = node.context
+    coordination = GrpcCoordinationGateway(
+        province=config.province, peers=config.peers, credentials=node.peers.credentials,
+    )
+    ctx.coordination = coordination
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix=f"node-{config.province}"),
         interceptors=[
@@ -93,6 +102,7 @@ def start_node(config: NodeConfig) -> RunningNode:
     )
     audit_pb2_grpc.add_AuditServiceServicer_to_server(LogAuditServicer(ctx, keeper), server)
     witness_pb2_grpc.add_WitnessServiceServicer_to_server(WitnessServicer(ctx, keeper), server)
+    joint_pb2_grpc.add_CoordinationServiceServicer_to_server(CoordinationServicer(ctx), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

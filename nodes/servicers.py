@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -14,9 +15,12 @@ from exchange.context import NodeContext
 from exchange.department import DepartmentDesk
 from exchange.errors import InvalidRequest
 from exchange.materials import TransferBusy
+from exchange.monitoring import monitor
 from exchange.window import WindowDesk
 from nodes.interceptors import caller
-from nodes.translate import case_to_pb, material_from_pb, material_to_pb, report_to_pb, split_header
+from nodes.translate import (
+    case_to_pb, material_from_pb, material_to_pb, matter_to_pb, monitor_to_pb, report_to_pb, split_header,
+)
 from tongban_pb import (
     audit_pb2, audit_pb2_grpc, common_pb2, department_pb2_grpc, peer_pb2, peer_pb2_grpc,
     window_pb2, window_pb2_grpc,
@@ -30,6 +34,35 @@ def current_actor(ctx: NodeContext) -> Actor:
         "department": who.department_key or "",
         "operator": who.operator_id or who.common_name,
     }
+
+
+def identity_from_pb(identity: common_pb2.IdentityCheck) -> dict[str, Any]:
+    return {"method": identity.method, "verified": identity.verified}
+
+
+def agent_from_pb(request: Any) -> dict[str, str] | None:
+    if not request.HasField("agent"):
+        return None
+    a = request.agent
+    return {"name": a.name, "id_number": a.id_number, "relationship": a.relationship}
+
+
+def run_monitor(ctx: NodeContext, request: Any) -> common_pb2.MonitorReport:
+    since = None
+    if request.since:
+        try:
+            since = datetime.fromisoformat(request.since)
+        except ValueError:
+            raise InvalidRequest("since", "give an ISO 8601 time with its UTC offset") from None
+        if since.tzinfo is None:
+            raise InvalidRequest("since", "give an ISO 8601 time with its UTC offset")
+    report = monitor(
+        ctx.ledger.cases(), node=ctx.province_code, now=ctx.now(),
+        due_within_days=request.due_within_days if request.due_within_days else 3,
+        since=since, matter_code=ctx.catalog.get(request.matter_code).code if request.matter_code else "",
+        partner_province=request.partner_province,
+    )
+    return monitor_to_pb(report)
 
 
 class WindowServicer(window_pb2_grpc.WindowServiceServicer):
@@ -52,6 +85,32 @@ class WindowServicer(window_pb2_grpc.WindowServiceServicer):
             applicant={"name": request.applicant.name, "id_number": request.applicant.id_number},
             materials=[material_from_pb(m) for m in request.materials],
             checklist=dict(request.checklist),
+            identity=identity_from_pb(request.identity),
+            agent=agent_from_pb(request),
+            actor=current_actor(self.ctx),
+        )
+        return case_to_pb(case)
+
+    def SubmitOnline(self, request, context):  # type: ignore[no-untyped-def]
+        case = self.desk.submit_online(
+            matter_code=request.matter_code,
+            applicant={"name": request.applicant.name, "id_number": request.applicant.id_number},
+            materials=[material_from_pb(m) for m in request.materials],
+            identity=identity_from_pb(request.identity),
+            agent=agent_from_pb(request),
+            actor=current_actor(self.ctx),
+        )
+        return case_to_pb(case)
+
+    def SubmitJoint(self, request, context):  # type: ignore[no-untyped-def]
+        case = self.desk.submit_joint(
+            matter_code=request.matter_code,
+            partner_provinces=list(request.partner_provinces),
+            applicant={"name": request.applicant.name, "id_number": request.applicant.id_number},
+            materials=[material_from_pb(m) for m in request.materials],
+            checklist=dict(request.checklist),
+            identity=identity_from_pb(request.identity),
+            agent=agent_from_pb(request),
             actor=current_actor(self.ctx),
         )
         return case_to_pb(case)
@@ -59,9 +118,45 @@ class WindowServicer(window_pb2_grpc.WindowServiceServicer):
     def GetCase(self, request, context):  # type: ignore[no-untyped-def]
         return case_to_pb(self.ctx.ledger.get_case(request.case_number))
 
+    def SearchCatalog(self, request, context):  # type: ignore[no-untyped-def]
+        found = self.ctx.catalog.search(request.text, limit=request.limit or 20)
+        return common_pb2.CatalogResults(matters=[matter_to_pb(m, province=self.ctx.province_code) for m in found])
+
+    def SupplementCase(self, request, context):  # type: ignore[no-untyped-def]
+        case = self.desk.supplement(
+            request.case_number, materials=[material_from_pb(m) for m in request.materials],
+            actor=current_actor(self.ctx),
+        )
+        return case_to_pb(case)
+
+    def WithdrawCase(self, request, context):  # type: ignore[no-untyped-def]
+        return case_to_pb(self.desk.withdraw(request.case_number, reason=request.reason, actor=current_actor(self.ctx)))
+
     def VerifyResult(self, request, context):  # type: ignore[no-untyped-def]
-        _, outcome = self.desk.verify_result(request.case_number)
+        _, outcome = self.desk.record_verification(request.case_number, actor=current_actor(self.ctx))
         return report_to_pb(outcome)
+
+    def MailResult(self, request, context):  # type: ignore[no-untyped-def]
+        case = self.desk.mail_result(
+            request.case_number, carrier=request.carrier, tracking_number=request.tracking_number,
+            address=request.address, actor=current_actor(self.ctx),
+        )
+        return case_to_pb(case)
+
+    def DeliverOnline(self, request, context):  # type: ignore[no-untyped-def]
+        case = self.desk.deliver_online(request.case_number, channel=request.channel or "online", actor=current_actor(self.ctx))
+        return case_to_pb(case)
+
+    def EvaluateCase(self, request, context):  # type: ignore[no-untyped-def]
+        case = self.desk.evaluate(request.case_number, rating=request.rating, comment=request.comment,
+                                  actor=current_actor(self.ctx))
+        return case_to_pb(case)
+
+    def CloseCase(self, request, context):  # type: ignore[no-untyped-def]
+        return case_to_pb(self.desk.close(request.case_number, actor=current_actor(self.ctx)))
+
+    def Monitor(self, request, context):  # type: ignore[no-untyped-def]
+        return run_monitor(self.ctx, request)
 
     def PrintResult(self, request, context):  # type: ignore[no-untyped-def]
         case, outcome, spool_ref = self.desk.print_result(
@@ -83,6 +178,30 @@ class DepartmentServicer(department_pb2_grpc.DepartmentServiceServicer):
 
     def ApproveCase(self, request, context):  # type: ignore[no-untyped-def]
         return case_to_pb(self.desk.approve(request.case_number, actor=current_actor(self.ctx)))
+
+    def RequestSupplement(self, request, context):  # type: ignore[no-untyped-def]
+        case = self.desk.request_supplement(
+            request.case_number, missing=list(request.missing), note=request.note, actor=current_actor(self.ctx),
+        )
+        return case_to_pb(case)
+
+    def RejectCase(self, request, context):  # type: ignore[no-untyped-def]
+        case = self.desk.reject(
+            request.case_number, legal_basis=request.legal_basis, reason=request.reason, actor=current_actor(self.ctx),
+        )
+        return case_to_pb(case)
+
+    def ReturnCase(self, request, context):  # type: ignore[no-untyped-def]
+        return case_to_pb(self.desk.return_case(request.case_number, reason=request.reason, actor=current_actor(self.ctx)))
+
+    def CompletePart(self, request, context):  # type: ignore[no-untyped-def]
+        case = self.desk.complete_part(
+            request.case_number, outcome=request.outcome, note=request.note, actor=current_actor(self.ctx),
+        )
+        return case_to_pb(case)
+
+    def Monitor(self, request, context):  # type: ignore[no-untyped-def]
+        return run_monitor(self.ctx, request)
 
 
 class PeerServicer(peer_pb2_grpc.PeerServiceServicer):

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from exchange.case import Case
+from exchange.catalog import Matter
+from exchange.monitoring import Report
 from exchange.errors import InvalidRequest
 from exchange.ports import VerificationOutcome
 from tongban_pb import common_pb2
@@ -39,6 +41,7 @@ def case_to_pb(case: Case) -> common_pb2.CaseView:
         materials=[material_to_pb(m) for m in case.materials],
         result_sha256=(case.result or {}).get("sha256", ""),
         version=case.version,
+        progress=progress_to_pb(case),
     )
 
 
@@ -84,3 +87,64 @@ def chunk_stream(header: common_pb2.MaterialHeader, chunks: Iterator[bytes]) -> 
     for chunk in chunks:
         for start in range(0, len(chunk), CHUNK_SIZE):
             yield common_pb2.MaterialChunk(data=chunk[start:start + CHUNK_SIZE])
+
+
+def progress_to_pb(case: Case) -> common_pb2.CaseProgress:
+    due = case.due_at()
+    decision = case.decision or {}
+    delivery = case.delivery or {}
+    return common_pb2.CaseProgress(
+        opened_at=case.opened_at,
+        due_at=due.isoformat() if due else "",
+        clock_paused=case.is_paused(),
+        supplement_missing=case.supplements[-1]["missing"] if case.status.value == "supplement_requested" else [],
+        decision=decision.get("outcome", ""),
+        decision_reason=decision.get("reason", ""),
+        legal_basis=decision.get("legal_basis", ""),
+        delivery=delivery.get("how", ""),
+        tracking_number=delivery.get("tracking_number", ""),
+        rating=(case.evaluation or {}).get("rating", ""),
+        partners=list(case.partners),
+        tasks=[
+            common_pb2.JointTask(province=p, department=t["department"], task=t["task"], status=t["status"],
+                                 outcome=t.get("outcome", ""))
+            for p, t in sorted(case.tasks.items())
+        ],
+        identity_method=str(case.identity.get("method", "")),
+        agent_relationship=(case.agent or {}).get("relationship", ""),
+    )
+
+
+def matter_to_pb(matter: Matter, *, province: str) -> common_pb2.MatterInfo:
+    return common_pb2.MatterInfo(
+        code=matter.code, name=matter.name, scenario=matter.scenario, kind=matter.kind,
+        lead_department=matter.lead_department, cooperating_departments=list(matter.cooperating_departments),
+        modes=list(matter.modes),
+        required_materials=[common_pb2.RequiredMaterialInfo(kind=m.kind, name=m.name) for m in matter.required_materials],
+        time_limit_days=matter.time_limit_days, result_kind=matter.result_kind,
+        lists=[common_pb2.MatterListing(list=l.list, batch=l.batch, seq=l.seq) for l in matter.lists],
+        aliases=list(matter.aliases), time_limit_here=matter.time_limit_for(province),
+    )
+
+
+def monitor_to_pb(report: Report) -> common_pb2.MonitorReport:
+    return common_pb2.MonitorReport(
+        node=report.node, at=report.at.isoformat(), due_within_days=report.due_within_days,
+        buckets=[
+            common_pb2.MonitorBucket(
+                matter_code=b.matter_code, partner_province=b.partner_province, open=b.open, overdue=b.overdue,
+                due_soon=b.due_soon, paused=b.paused, overdue_cases=list(b.overdue_cases),
+            )
+            for b in report.buckets
+        ],
+        throughput=[
+            common_pb2.MatterThroughput(
+                matter_code=t.matter_code, decided=t.decided, approved=t.approved,
+                rejected_or_returned=t.rejected_or_returned,
+                median_handling_hours=t.median_handling_hours if t.median_handling_hours is not None else -1.0,
+                within_time_limit=t.within_time_limit,
+            )
+            for t in report.throughput
+        ],
+        totals=dict(report.totals),
+    )

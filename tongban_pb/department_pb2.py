@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from tongban_pb import common_pb2 as tongban__pb_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btongban_pb/department.proto\x12\ntongban.v1\x1a\x17tongban_pb/common.proto\"4\n\x0f\x44\x65\x63isionRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t2\xcc\x01\n\x11\x44\x65partmentService\x12\x34\n\x07GetCase\x12\x13.tongban.v1.CaseRef\x1a\x14.tongban.v1.CaseView\x12?\n\nAcceptCase\x12\x1b.tongban.v1.DecisionRequest\x1a\x14.tongban.v1.CaseView\x12@\n\x0b\x41pproveCase\x12\x1b.tongban.v1.DecisionRequest\x1a\x14.tongban.v1.CaseViewb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btongban_pb/department.proto\x12\ntongban.v1\x1a\x17tongban_pb/common.proto\"4\n\x0f\x44\x65\x63isionRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\"F\n\x10SupplementNotice\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0f\n\x07missing\x18\x02 \x03(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\"I\n\rRejectRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x13\n\x0blegal_basis\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"4\n\rReturnRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"A\n\x0bPartRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0f\n\x07outcome\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t2\x94\x04\n\x11\x44\x65partmentService\x12\x34\n\x07GetCase\x12\x13.tongban.v1.CaseRef\x1a\x14.tongban.v1.CaseView\x12?\n\nAcceptCase\x12\x1b.tongban.v1.DecisionRequest\x1a\x14.tongban.v1.CaseView\x12G\n\x11RequestSupplement\x12\x1c.tongban.v1.SupplementNotice\x1a\x14.tongban.v1.CaseView\x12@\n\x0b\x41pproveCase\x12\x1b.tongban.v1.DecisionRequest\x1a\x14.tongban.v1.CaseView\x12=\n\nRejectCase\x12\x19.tongban.v1.RejectRequest\x1a\x14.tongban.v1.CaseView\x12=\n\nReturnCase\x12\x19.tongban.v1.ReturnRequest\x1a\x14.tongban.v1.CaseView\x12=\n\x0c\x43ompletePart\x12\x17.tongban.v1.PartRequest\x1a\x14.tongban.v1.CaseView\x12@\n\x07Monitor\x12\x1a.tongban.v1.MonitorRequest\x1a\x19.tongban.v1.MonitorReportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,6 +34,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DECISIONREQUEST']._serialized_start=68
   _globals['_DECISIONREQUEST']._serialized_end=120
-  _globals['_DEPARTMENTSERVICE']._serialized_start=123
-  _globals['_DEPARTMENTSERVICE']._serialized_end=327
+  _globals['_SUPPLEMENTNOTICE']._serialized_start=122
+  _globals['_SUPPLEMENTNOTICE']._serialized_end=192
+  _globals['_REJECTREQUEST']._serialized_start=194
+  _globals['_REJECTREQUEST']._serialized_end=267
+  _globals['_RETURNREQUEST']._serialized_start=269
+  _globals['_RETURNREQUEST']._serialized_end=321
+  _globals['_PARTREQUEST']._serialized_start=323
+  _globals['_PARTREQUEST']._serialized_end=388
+  _globals['_DEPARTMENTSERVICE']._serialized_start=391
+  _globals['_DEPARTMENTSERVICE']._serialized_end=923
 # @@protoc_insertion_point(module_scope)

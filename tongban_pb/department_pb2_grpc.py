@@ -46,10 +46,35 @@ class DepartmentServiceStub:
                 request_serializer=tongban__pb_dot_department__pb2.DecisionRequest.SerializeToString,
                 response_deserializer=tongban__pb_dot_common__pb2.CaseView.FromString,
                 _registered_method=True)
+        self.RequestSupplement = channel.unary_unary(
+                '/tongban.v1.DepartmentService/RequestSupplement',
+                request_serializer=tongban__pb_dot_department__pb2.SupplementNotice.SerializeToString,
+                response_deserializer=tongban__pb_dot_common__pb2.CaseView.FromString,
+                _registered_method=True)
         self.ApproveCase = channel.unary_unary(
                 '/tongban.v1.DepartmentService/ApproveCase',
                 request_serializer=tongban__pb_dot_department__pb2.DecisionRequest.SerializeToString,
                 response_deserializer=tongban__pb_dot_common__pb2.CaseView.FromString,
+                _registered_method=True)
+        self.RejectCase = channel.unary_unary(
+                '/tongban.v1.DepartmentService/RejectCase',
+                request_serializer=tongban__pb_dot_department__pb2.RejectRequest.SerializeToString,
+                response_deserializer=tongban__pb_dot_common__pb2.CaseView.FromString,
+                _registered_method=True)
+        self.ReturnCase = channel.unary_unary(
+                '/tongban.v1.DepartmentService/ReturnCase',
+                request_serializer=tongban__pb_dot_department__pb2.ReturnRequest.SerializeToString,
+                response_deserializer=tongban__pb_dot_common__pb2.CaseView.FromString,
+                _registered_method=True)
+        self.CompletePart = channel.unary_unary(
+                '/tongban.v1.DepartmentService/CompletePart',
+                request_serializer=tongban__pb_dot_department__pb2.PartRequest.SerializeToString,
+                response_deserializer=tongban__pb_dot_common__pb2.CaseView.FromString,
+                _registered_method=True)
+        self.Monitor = channel.unary_unary(
+                '/tongban.v1.DepartmentService/Monitor',
+                request_serializer=tongban__pb_dot_common__pb2.MonitorRequest.SerializeToString,
+                response_deserializer=tongban__pb_dot_common__pb2.MonitorReport.FromString,
                 _registered_method=True)
 
 
@@ -64,7 +89,14 @@ class DepartmentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AcceptCase(self, request, context):
-        """受理
+        """受理: the time limit starts; a joint case hands its partner provinces their tasks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestSupplement(self, request, context):
+        """补正: list everything missing; the clock stops until it arrives.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -72,6 +104,34 @@ class DepartmentServiceServicer:
 
     def ApproveCase(self, request, context):
         """核准: approve, issue the sealed result and send it back to the origin window.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectCase(self, request, context):
+        """驳回, with its legal basis.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReturnCase(self, request, context):
+        """退回: not for this department or province to decide.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompletePart(self, request, context):
+        """多地联办, at a partner province: this province's part is done.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Monitor(self, request, context):
+        """监测评估: open, overdue and due cases; throughput and handling time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -90,10 +150,35 @@ def add_DepartmentServiceServicer_to_server(servicer, server):
                     request_deserializer=tongban__pb_dot_department__pb2.DecisionRequest.FromString,
                     response_serializer=tongban__pb_dot_common__pb2.CaseView.SerializeToString,
             ),
+            'RequestSupplement': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestSupplement,
+                    request_deserializer=tongban__pb_dot_department__pb2.SupplementNotice.FromString,
+                    response_serializer=tongban__pb_dot_common__pb2.CaseView.SerializeToString,
+            ),
             'ApproveCase': grpc.unary_unary_rpc_method_handler(
                     servicer.ApproveCase,
                     request_deserializer=tongban__pb_dot_department__pb2.DecisionRequest.FromString,
                     response_serializer=tongban__pb_dot_common__pb2.CaseView.SerializeToString,
+            ),
+            'RejectCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectCase,
+                    request_deserializer=tongban__pb_dot_department__pb2.RejectRequest.FromString,
+                    response_serializer=tongban__pb_dot_common__pb2.CaseView.SerializeToString,
+            ),
+            'ReturnCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReturnCase,
+                    request_deserializer=tongban__pb_dot_department__pb2.ReturnRequest.FromString,
+                    response_serializer=tongban__pb_dot_common__pb2.CaseView.SerializeToString,
+            ),
+            'CompletePart': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompletePart,
+                    request_deserializer=tongban__pb_dot_department__pb2.PartRequest.FromString,
+                    response_serializer=tongban__pb_dot_common__pb2.CaseView.SerializeToString,
+            ),
+            'Monitor': grpc.unary_unary_rpc_method_handler(
+                    servicer.Monitor,
+                    request_deserializer=tongban__pb_dot_common__pb2.MonitorRequest.FromString,
+                    response_serializer=tongban__pb_dot_common__pb2.MonitorReport.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -162,6 +247,33 @@ class DepartmentService:
             _registered_method=True)
 
     @staticmethod
+    def RequestSupplement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.DepartmentService/RequestSupplement',
+            tongban__pb_dot_department__pb2.SupplementNotice.SerializeToString,
+            tongban__pb_dot_common__pb2.CaseView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ApproveCase(request,
             target,
             options=(),
@@ -178,6 +290,114 @@ class DepartmentService:
             '/tongban.v1.DepartmentService/ApproveCase',
             tongban__pb_dot_department__pb2.DecisionRequest.SerializeToString,
             tongban__pb_dot_common__pb2.CaseView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.DepartmentService/RejectCase',
+            tongban__pb_dot_department__pb2.RejectRequest.SerializeToString,
+            tongban__pb_dot_common__pb2.CaseView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReturnCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.DepartmentService/ReturnCase',
+            tongban__pb_dot_department__pb2.ReturnRequest.SerializeToString,
+            tongban__pb_dot_common__pb2.CaseView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompletePart(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.DepartmentService/CompletePart',
+            tongban__pb_dot_department__pb2.PartRequest.SerializeToString,
+            tongban__pb_dot_common__pb2.CaseView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Monitor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.DepartmentService/Monitor',
+            tongban__pb_dot_common__pb2.MonitorRequest.SerializeToString,
+            tongban__pb_dot_common__pb2.MonitorReport.FromString,
             options,
             channel_credentials,
             insecure,

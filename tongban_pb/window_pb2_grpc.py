@@ -28,6 +28,7 @@ if _version_not_supported:
 
 class WindowServiceStub:
     """Used by window clerks of the node's own province (client certificates with role "window").
+    The province's own online portal (全程网办) uses it too, with an operator certificate of its own.
     """
 
     def __init__(self, channel):
@@ -46,9 +47,34 @@ class WindowServiceStub:
                 request_serializer=tongban__pb_dot_window__pb2.SubmitApplicationRequest.SerializeToString,
                 response_deserializer=tongban__pb_dot_common__pb2.CaseView.FromString,
                 _registered_method=True)
+        self.SubmitOnline = channel.unary_unary(
+                '/tongban.v1.WindowService/SubmitOnline',
+                request_serializer=tongban__pb_dot_window__pb2.SubmitOnlineRequest.SerializeToString,
+                response_deserializer=tongban__pb_dot_common__pb2.CaseView.FromString,
+                _registered_method=True)
+        self.SubmitJoint = channel.unary_unary(
+                '/tongban.v1.WindowService/SubmitJoint',
+                request_serializer=tongban__pb_dot_window__pb2.SubmitJointRequest.SerializeToString,
+                response_deserializer=tongban__pb_dot_common__pb2.CaseView.FromString,
+                _registered_method=True)
         self.GetCase = channel.unary_unary(
                 '/tongban.v1.WindowService/GetCase',
                 request_serializer=tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
+                response_deserializer=tongban__pb_dot_common__pb2.CaseView.FromString,
+                _registered_method=True)
+        self.SearchCatalog = channel.unary_unary(
+                '/tongban.v1.WindowService/SearchCatalog',
+                request_serializer=tongban__pb_dot_common__pb2.CatalogQuery.SerializeToString,
+                response_deserializer=tongban__pb_dot_common__pb2.CatalogResults.FromString,
+                _registered_method=True)
+        self.SupplementCase = channel.unary_unary(
+                '/tongban.v1.WindowService/SupplementCase',
+                request_serializer=tongban__pb_dot_window__pb2.SupplementCaseRequest.SerializeToString,
+                response_deserializer=tongban__pb_dot_common__pb2.CaseView.FromString,
+                _registered_method=True)
+        self.WithdrawCase = channel.unary_unary(
+                '/tongban.v1.WindowService/WithdrawCase',
+                request_serializer=tongban__pb_dot_window__pb2.WithdrawRequest.SerializeToString,
                 response_deserializer=tongban__pb_dot_common__pb2.CaseView.FromString,
                 _registered_method=True)
         self.VerifyResult = channel.unary_unary(
@@ -61,10 +87,36 @@ class WindowServiceStub:
                 request_serializer=tongban__pb_dot_window__pb2.PrintRequest.SerializeToString,
                 response_deserializer=tongban__pb_dot_window__pb2.PrintReceipt.FromString,
                 _registered_method=True)
+        self.MailResult = channel.unary_unary(
+                '/tongban.v1.WindowService/MailResult',
+                request_serializer=tongban__pb_dot_window__pb2.MailRequest.SerializeToString,
+                response_deserializer=tongban__pb_dot_common__pb2.CaseView.FromString,
+                _registered_method=True)
+        self.DeliverOnline = channel.unary_unary(
+                '/tongban.v1.WindowService/DeliverOnline',
+                request_serializer=tongban__pb_dot_window__pb2.DeliverOnlineRequest.SerializeToString,
+                response_deserializer=tongban__pb_dot_common__pb2.CaseView.FromString,
+                _registered_method=True)
+        self.EvaluateCase = channel.unary_unary(
+                '/tongban.v1.WindowService/EvaluateCase',
+                request_serializer=tongban__pb_dot_window__pb2.EvaluationRequest.SerializeToString,
+                response_deserializer=tongban__pb_dot_common__pb2.CaseView.FromString,
+                _registered_method=True)
+        self.CloseCase = channel.unary_unary(
+                '/tongban.v1.WindowService/CloseCase',
+                request_serializer=tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
+                response_deserializer=tongban__pb_dot_common__pb2.CaseView.FromString,
+                _registered_method=True)
+        self.Monitor = channel.unary_unary(
+                '/tongban.v1.WindowService/Monitor',
+                request_serializer=tongban__pb_dot_common__pb2.MonitorRequest.SerializeToString,
+                response_deserializer=tongban__pb_dot_common__pb2.MonitorReport.FromString,
+                _registered_method=True)
 
 
 class WindowServiceServicer:
     """Used by window clerks of the node's own province (client certificates with role "window").
+    The province's own online portal (全程网办) uses it too, with an operator certificate of its own.
     """
 
     def UploadMaterial(self, request_iterator, context):
@@ -75,7 +127,21 @@ class WindowServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SubmitApplication(self, request, context):
-        """Submit an application for a matter decided in another province, then forward it there.
+        """异地代收代办: submit an application for a matter decided in another province, then forward it there.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitOnline(self, request, context):
+        """全程网办: the applicant applies online; the case starts at this (competent) node.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitJoint(self, request, context):
+        """多地联办: one acceptance here, tasks at the partner provinces' nodes.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -87,8 +153,29 @@ class WindowServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchCatalog(self, request, context):
+        """收件标准查询: search the catalog by code, name or keyword.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SupplementCase(self, request, context):
+        """补正: the applicant brings what the competent department asked for.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WithdrawCase(self, request, context):
+        """The applicant withdraws before a decision.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def VerifyResult(self, request, context):
-        """Check the seal of the result that came back (does not print).
+        """Check the seal of the result that came back (a pass is recorded as verified; does not print).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -96,6 +183,40 @@ class WindowServiceServicer:
 
     def PrintResult(self, request, context):
         """Verify, and only if the verdict is TOTAL_PASSED, print and record it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MailResult(self, request, context):
+        """寄递: verify, then record the mailing with its tracking number.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeliverOnline(self, request, context):
+        """网络送达 of a verified result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EvaluateCase(self, request, context):
+        """好差评: one rating per case.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseCase(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Monitor(self, request, context):
+        """监测评估: open, overdue and due cases; throughput and handling time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -114,9 +235,34 @@ def add_WindowServiceServicer_to_server(servicer, server):
                     request_deserializer=tongban__pb_dot_window__pb2.SubmitApplicationRequest.FromString,
                     response_serializer=tongban__pb_dot_common__pb2.CaseView.SerializeToString,
             ),
+            'SubmitOnline': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitOnline,
+                    request_deserializer=tongban__pb_dot_window__pb2.SubmitOnlineRequest.FromString,
+                    response_serializer=tongban__pb_dot_common__pb2.CaseView.SerializeToString,
+            ),
+            'SubmitJoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitJoint,
+                    request_deserializer=tongban__pb_dot_window__pb2.SubmitJointRequest.FromString,
+                    response_serializer=tongban__pb_dot_common__pb2.CaseView.SerializeToString,
+            ),
             'GetCase': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCase,
                     request_deserializer=tongban__pb_dot_common__pb2.CaseRef.FromString,
+                    response_serializer=tongban__pb_dot_common__pb2.CaseView.SerializeToString,
+            ),
+            'SearchCatalog': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchCatalog,
+                    request_deserializer=tongban__pb_dot_common__pb2.CatalogQuery.FromString,
+                    response_serializer=tongban__pb_dot_common__pb2.CatalogResults.SerializeToString,
+            ),
+            'SupplementCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.SupplementCase,
+                    request_deserializer=tongban__pb_dot_window__pb2.SupplementCaseRequest.FromString,
+                    response_serializer=tongban__pb_dot_common__pb2.CaseView.SerializeToString,
+            ),
+            'WithdrawCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.WithdrawCase,
+                    request_deserializer=tongban__pb_dot_window__pb2.WithdrawRequest.FromString,
                     response_serializer=tongban__pb_dot_common__pb2.CaseView.SerializeToString,
             ),
             'VerifyResult': grpc.unary_unary_rpc_method_handler(
@@ -129,6 +275,31 @@ def add_WindowServiceServicer_to_server(servicer, server):
                     request_deserializer=tongban__pb_dot_window__pb2.PrintRequest.FromString,
                     response_serializer=tongban__pb_dot_window__pb2.PrintReceipt.SerializeToString,
             ),
+            'MailResult': grpc.unary_unary_rpc_method_handler(
+                    servicer.MailResult,
+                    request_deserializer=tongban__pb_dot_window__pb2.MailRequest.FromString,
+                    response_serializer=tongban__pb_dot_common__pb2.CaseView.SerializeToString,
+            ),
+            'DeliverOnline': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeliverOnline,
+                    request_deserializer=tongban__pb_dot_window__pb2.DeliverOnlineRequest.FromString,
+                    response_serializer=tongban__pb_dot_common__pb2.CaseView.SerializeToString,
+            ),
+            'EvaluateCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.EvaluateCase,
+                    request_deserializer=tongban__pb_dot_window__pb2.EvaluationRequest.FromString,
+                    response_serializer=tongban__pb_dot_common__pb2.CaseView.SerializeToString,
+            ),
+            'CloseCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseCase,
+                    request_deserializer=tongban__pb_dot_common__pb2.CaseRef.FromString,
+                    response_serializer=tongban__pb_dot_common__pb2.CaseView.SerializeToString,
+            ),
+            'Monitor': grpc.unary_unary_rpc_method_handler(
+                    servicer.Monitor,
+                    request_deserializer=tongban__pb_dot_common__pb2.MonitorRequest.FromString,
+                    response_serializer=tongban__pb_dot_common__pb2.MonitorReport.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'tongban.v1.WindowService', rpc_method_handlers)
@@ -139,6 +310,7 @@ def add_WindowServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class WindowService:
     """Used by window clerks of the node's own province (client certificates with role "window").
+    The province's own online portal (全程网办) uses it too, with an operator certificate of its own.
     """
 
     @staticmethod
@@ -196,6 +368,60 @@ class WindowService:
             _registered_method=True)
 
     @staticmethod
+    def SubmitOnline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.WindowService/SubmitOnline',
+            tongban__pb_dot_window__pb2.SubmitOnlineRequest.SerializeToString,
+            tongban__pb_dot_common__pb2.CaseView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitJoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.WindowService/SubmitJoint',
+            tongban__pb_dot_window__pb2.SubmitJointRequest.SerializeToString,
+            tongban__pb_dot_common__pb2.CaseView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetCase(request,
             target,
             options=(),
@@ -211,6 +437,87 @@ class WindowService:
             target,
             '/tongban.v1.WindowService/GetCase',
             tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
+            tongban__pb_dot_common__pb2.CaseView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchCatalog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.WindowService/SearchCatalog',
+            tongban__pb_dot_common__pb2.CatalogQuery.SerializeToString,
+            tongban__pb_dot_common__pb2.CatalogResults.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SupplementCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.WindowService/SupplementCase',
+            tongban__pb_dot_window__pb2.SupplementCaseRequest.SerializeToString,
+            tongban__pb_dot_common__pb2.CaseView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WithdrawCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.WindowService/WithdrawCase',
+            tongban__pb_dot_window__pb2.WithdrawRequest.SerializeToString,
             tongban__pb_dot_common__pb2.CaseView.FromString,
             options,
             channel_credentials,
@@ -266,6 +573,141 @@ class WindowService:
             '/tongban.v1.WindowService/PrintResult',
             tongban__pb_dot_window__pb2.PrintRequest.SerializeToString,
             tongban__pb_dot_window__pb2.PrintReceipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MailResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.WindowService/MailResult',
+            tongban__pb_dot_window__pb2.MailRequest.SerializeToString,
+            tongban__pb_dot_common__pb2.CaseView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeliverOnline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.WindowService/DeliverOnline',
+            tongban__pb_dot_window__pb2.DeliverOnlineRequest.SerializeToString,
+            tongban__pb_dot_common__pb2.CaseView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EvaluateCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.WindowService/EvaluateCase',
+            tongban__pb_dot_window__pb2.EvaluationRequest.SerializeToString,
+            tongban__pb_dot_common__pb2.CaseView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.WindowService/CloseCase',
+            tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
+            tongban__pb_dot_common__pb2.CaseView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Monitor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.WindowService/Monitor',
+            tongban__pb_dot_common__pb2.MonitorRequest.SerializeToString,
+            tongban__pb_dot_common__pb2.MonitorReport.FromString,
             options,
             channel_credentials,
             insecure,

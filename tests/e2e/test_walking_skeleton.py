@@ -61,7 +61,7 @@ def _run_nodes_and_carry_a_case(
                               address=configs[WINDOW_PROVINCE].listen) as channel:
             timeline = AuditorClient(channel).timeline(run.case_number)
         assert [e.event for e in timeline.entries] == [
-            "Submitted", "Forwarded", "ResultReceived", "Printed",
+            "Submitted", "Forwarded", "ResultReceived", "Verified", "Printed",
         ]
         assert timeline.entries[0].actor.operator == "clerk-hefei-001"
         detail = timeline.entries[0].detail_json

@@ -1,0 +1,164 @@
+"""Node-to-node coordination (joint.proto): 多地联办 tasks and the progress notices both ends
+of a proxy case record. The servicer is thin; the gateway turns gRPC failures into domain errors."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import grpc
+
+from exchange.context import NodeContext
+from exchange.department import DepartmentDesk
+from exchange.errors import InvalidRequest, PeerRefused, PeerUnavailable
+from exchange.window import WindowDesk
+from nodes.interceptors import caller
+from nodes.tls import secure_channel
+from nodes.translate import material_from_pb, material_to_pb
+from tongban_pb import common_pb2, joint_pb2, joint_pb2_grpc
+
+_RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED}
+_TO_ORIGIN = {"supplement_requested", "rejected", "returned"}
+_TO_COMPETENT = {"identified", "supplemented", "withdrawn"}
+
+
+class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
+    def __init__(self, ctx: NodeContext) -> None:
+        self.ctx = ctx
+        self.department = DepartmentDesk(ctx)
+        self.window = WindowDesk(ctx)
+
+    def _sender(self, claimed: str, context: grpc.ServicerContext) -> str:
+        province = caller.get().province_code
+        if claimed != province:
+            context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"the message claims to come from {claimed or '(nobody)'} but the caller's "
+                f"certificate is for province {province}",
+            )
+        return province
+
+    def _actor(self, sender: str) -> dict[str, str]:
+        return {"node": self.ctx.province_code, "department": "", "operator": f"peer:{sender}"}
+
+    def AssignTask(self, request, context):  # type: ignore[no-untyped-def]
+        sender = self._sender(request.from_province, context)
+        envelope: dict[str, Any] = {
+            "case_number": request.case_number, "matter_code": request.matter_code, "mode": "joint",
+            "origin_province": sender, "competent_province": sender,
+            "competent_department": request.competent_department,
+            "applicant": {"name": request.applicant.name, "id_number": request.applicant.id_number},
+            "materials": [material_from_pb(m) for m in request.materials],
+            "checklist": dict(request.checklist), "partners": list(request.partners),
+            "identity": {"method": request.identity_method, "verified": bool(request.identity_method)},
+        }
+        case = self.department.receive_task(
+            envelope, from_province=sender, department=request.department, task=request.task,
+            actor=self._actor(sender),
+        )
+        return joint_pb2.CoordinationAck(case_number=case.case_number, status=case.status.value)
+
+    def ReportTask(self, request, context):  # type: ignore[no-untyped-def]
+        sender = self._sender(request.from_province, context)
+        case = self.department.record_task_report(
+            case_number=request.case_number, from_province=sender, outcome=request.outcome,
+            note=request.note, actor=self._actor(sender),
+        )
+        return joint_pb2.CoordinationAck(case_number=case.case_number, status=case.status.value)
+
+    def NotifyProgress(self, request, context):  # type: ignore[no-untyped-def]
+        sender = self._sender(request.from_province, context)
+        detail = {
+            "missing": list(request.missing), "note": request.note, "legal_basis": request.legal_basis,
+            "reason": request.reason, "materials": [material_from_pb(m) for m in request.materials],
+            "at": request.at,
+            "identity": {"method": request.identity.method, "verified": request.identity.verified},
+            "agent": ({"name": request.agent.name, "id_number": request.agent.id_number,
+                       "relationship": request.agent.relationship} if request.HasField("agent") else None),
+        }
+        if request.step in _TO_ORIGIN:
+            case = self.window.record_progress(
+                case_number=request.case_number, from_province=sender, step=request.step, detail=detail,
+                actor=self._actor(sender),
+            )
+        elif request.step in _TO_COMPETENT:
+            case = self.department.record_applicant_step(
+                case_number=request.case_number, from_province=sender, step=request.step, detail=detail,
+                actor=self._actor(sender),
+            )
+        else:
+            raise InvalidRequest("step", f"unknown step {request.step!r}")
+        return joint_pb2.CoordinationAck(case_number=case.case_number, status=case.status.value)
+
+
+class GrpcCoordinationGateway:
+    """Implements exchange.ports.CoordinationGateway over the partner nodes' CoordinationService."""
+
+    def __init__(
+        self, *, province: str, peers: Mapping[str, str], credentials: grpc.ChannelCredentials, timeout: float = 30.0,
+    ) -> None:
+        self.province = province
+        self.peers = dict(peers)
+        self.credentials = credentials
+        self.timeout = timeout
+        self._stubs: dict[str, joint_pb2_grpc.CoordinationServiceStub] = {}
+        self._channels: list[grpc.Channel] = []
+        self._lock = threading.Lock()
+
+    def _stub(self, province: str) -> joint_pb2_grpc.CoordinationServiceStub:
+        with self._lock:
+            if province not in self._stubs:
+                address = self.peers.get(province)
+                if address is None:
+                    raise InvalidRequest("province", f"this node has no peer address for province {province}")
+                channel = secure_channel(address, self.credentials, province=province)
+                self._channels.append(channel)
+                self._stubs[province] = joint_pb2_grpc.CoordinationServiceStub(channel)
+            return self._stubs[province]
+
+    def _call(self, province: str, what: str, method: str, message: Any) -> Any:
+        try:
+            return getattr(self._stub(province), method)(message, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            code, details = exc.code(), exc.details()
+            if code in _RETRYABLE:
+                raise PeerUnavailable(
+                    f"could not {what} at the node of {province} ({code.name}: {details}); "
+                    "nothing was saved, try again when it is reachable"
+                ) from None
+            raise PeerRefused(f"the node of {province} refused to {what}: {code.name}: {details}") from None
+
+    def assign_task(self, province: str, *, envelope: Mapping[str, Any], department: str, task: str) -> None:
+        msg = joint_pb2.TaskAssignment(
+            from_province=self.province, case_number=envelope["case_number"], matter_code=envelope["matter_code"],
+            department=department, task=task, applicant=common_pb2.Applicant(**envelope["applicant"]),
+            materials=[material_to_pb(m) for m in envelope["materials"]], checklist=envelope["checklist"],
+            partners=envelope["partners"], competent_department=envelope["competent_department"],
+            identity_method=str((envelope.get("identity") or {}).get("method", "")),
+        )
+        self._call(province, f"take its part of case {envelope['case_number']}", "AssignTask", msg)
+
+    def report_task(self, province: str, *, case_number: str, outcome: str, note: str) -> None:
+        msg = joint_pb2.TaskReport(from_province=self.province, case_number=case_number, outcome=outcome, note=note)
+        self._call(province, f"record our part of case {case_number}", "ReportTask", msg)
+
+    def notify_progress(self, province: str, *, case_number: str, step: str, detail: Mapping[str, Any]) -> None:
+        msg = joint_pb2.ProgressNotice(
+            from_province=self.province, case_number=case_number, step=step,
+            missing=list(detail.get("missing", [])), note=str(detail.get("note", "")),
+            legal_basis=str(detail.get("legal_basis", "")), reason=str(detail.get("reason", "")),
+            materials=[material_to_pb(m) for m in detail.get("materials", [])], at=str(detail.get("at", "")),
+        )
+        identity = detail.get("identity")
+        if identity:
+            msg.identity.CopyFrom(common_pb2.IdentityCheck(method=identity["method"], verified=bool(identity["verified"])))
+        agent = detail.get("agent")
+        if agent:
+            msg.agent.CopyFrom(common_pb2.Agent(name=agent["name"], id_number=agent["id_number"],
+                                                relationship=agent.get("relationship", "")))
+        self._call(province, f"record {step} of case {case_number}", "NotifyProgress", msg)
+
+    def close(self) -> None:
+        for channel in self._channels:
+            channel.close()

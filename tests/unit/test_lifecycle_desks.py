@@ -1,0 +1,139 @@
+"""The desks keep a case whole when a partner node cannot be reached, and take repeated notices
+once. A real SQLite ledger and local folder store; the partner nodes are fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exchange.case import Case, CaseStatus
+from exchange.context import NodeContext
+from exchange.department import DepartmentDesk
+from exchange.errors import PeerUnavailable
+from exchange.ledger import CaseLedger
+from exchange.window import WindowDesk
+from nodes.wiring import load_catalog
+from storage.eventstore import EventStoreSettings
+from storage.local import LocalFolderStore
+
+OFFICER = {"node": "330000", "department": "", "operator": "officer-z"}
+DEPARTMENTS = {"public_security": "公安厅", "market": "市场监督管理局"}
+PROVINCES = {code: {"name": code, "departments": DEPARTMENTS} for code in ("330000", "340000", "320000")}
+
+
+class FakeCoordination:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.down: set[str] = set()
+
+    def _record(self, province: str, what: str) -> None:
+        if province in self.down:
+            raise PeerUnavailable(f"{province} is down")
+        self.calls.append((province, what))
+
+    def assign_task(self, province: str, *, envelope: Any, department: str, task: str) -> None:
+        self._record(province, "assign")
+
+    def report_task(self, province: str, *, case_number: str, outcome: str, note: str) -> None:
+        self._record(province, "report")
+
+    def notify_progress(self, province: str, *, case_number: str, step: str, detail: Any) -> None:
+        self._record(province, step)
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Iterator[NodeContext]:
+    ledger = CaseLedger(env=EventStoreSettings(kind="sqlite", sqlite_path=tmp_path / "e.sqlite").application_env())
+    context = NodeContext(
+        province_code="330000", provinces=PROVINCES, ledger=ledger, catalog=load_catalog(),
+        store=LocalFolderStore(tmp_path / "objects"), peers=None,  # type: ignore[arg-type]
+        coordination=FakeCoordination(), now=lambda: datetime(2026, 11, 2, 1, tzinfo=timezone.utc),
+    )
+    yield context
+    ledger.close()
+
+
+def received(ctx: NodeContext, *, mode: str = "proxy", partners: list[str] | None = None) -> Case:
+    fields: dict[str, Any] = dict(
+        case_number="340000-20261102-00000001", matter_code="KS35-061", mode=mode, origin_province="340000",
+        competent_province="330000", competent_department="public_security",
+        applicant={"name": "王小明", "id_number": "330106198503151234"}, materials=[], checklist={},
+        actor=OFFICER, at=ctx.stamp(),
+    )
+    if mode == "joint":
+        fields.update(origin_province="330000", case_number="330000-20261102-00000001")
+        case = Case.submit_joint(**fields, partners=partners or [])
+    else:
+        case = Case.receive(**fields)
+    ctx.save(case)
+    return case
+
+
+def test_a_supplement_request_the_window_cannot_hear_of_is_not_recorded(ctx: NodeContext) -> None:
+    case = received(ctx)
+    desk = DepartmentDesk(ctx)
+    desk.accept(case.case_number, actor=OFFICER)
+    ctx.coordination.down.add("340000")  # type: ignore[union-attr]
+    with pytest.raises(PeerUnavailable):
+        desk.request_supplement(case.case_number, missing=["户口簿"], note="", actor=OFFICER)
+    assert ctx.ledger.get_case(case.case_number).status is CaseStatus.ACCEPTED
+    ctx.coordination.down.clear()  # type: ignore[union-attr]
+    assert desk.request_supplement(case.case_number, missing=["户口簿"], note="", actor=OFFICER).status \
+        is CaseStatus.SUPPLEMENT_REQUESTED
+
+
+def test_a_joint_acceptance_is_saved_only_once_every_partner_has_its_task(ctx: NodeContext) -> None:
+    case = received(ctx, mode="joint", partners=["320000", "340000"])
+    desk = DepartmentDesk(ctx)
+    ctx.coordination.down.add("340000")  # type: ignore[union-attr]
+    with pytest.raises(PeerUnavailable):
+        desk.accept(case.case_number, actor=OFFICER)
+    assert ctx.ledger.get_case(case.case_number).status is CaseStatus.RECEIVED
+    ctx.coordination.down.clear()  # type: ignore[union-attr]
+    accepted = desk.accept(case.case_number, actor=OFFICER)
+    assert set(accepted.tasks) == {"320000", "340000"} and accepted.due_at() is not None
+
+
+def test_a_repeated_progress_notice_is_recorded_once(ctx: NodeContext) -> None:
+    case = Case.submit(
+        case_number="330000-20261102-00000009", matter_code="KS35-043", mode="proxy", origin_province="330000",
+        competent_province="340000", competent_department="market",
+        applicant={"name": "王小明", "id_number": "330106198503151234"}, materials=[], checklist={},
+        actor=OFFICER, at=ctx.stamp(),
+    )
+    case.forward(actor=OFFICER, at=ctx.stamp())
+    ctx.save(case)
+    window = WindowDesk(ctx)
+    for _ in range(2):
+        seen = window.record_progress(case_number=case.case_number, from_province="340000", step="rejected",
+                                      detail={"legal_basis": "第二十一条", "reason": "不符合条件"}, actor=OFFICER)
+    assert seen.status is CaseStatus.REJECTED and seen.version == 3
+
+
+def test_a_joint_rejection_calls_off_the_partners_parts(ctx: NodeContext) -> None:
+    case = received(ctx, mode="joint", partners=["320000", "340000"])
+    desk = DepartmentDesk(ctx)
+    desk.accept(case.case_number, actor=OFFICER)
+    ctx.coordination.calls.clear()  # type: ignore[union-attr]
+    rejected = desk.reject(case.case_number, legal_basis="《户口登记条例》第十条", reason="不符合迁入条件", actor=OFFICER)
+    assert rejected.status is CaseStatus.REJECTED
+    assert ctx.coordination.calls == [("320000", "withdrawn"), ("340000", "withdrawn")]  # type: ignore[union-attr]
+
+
+def test_a_partner_takes_a_withdrawal_from_the_accepting_province(ctx: NodeContext) -> None:
+    part = Case.receive_task(
+        case_number="320000-20261102-00000001", matter_code="KS35-061", mode="joint", origin_province="320000",
+        competent_province="330000", competent_department="public_security",
+        applicant={"name": "王小明", "id_number": "330106198503151234"}, materials=[], checklist={},
+        part={"coordinator": "320000", "task": "迁出地办理迁出"}, actor=OFFICER, at=ctx.stamp(),
+    )
+    ctx.save(part)
+    desk = DepartmentDesk(ctx)
+    for _ in range(2):
+        done = desk.record_applicant_step(case_number=part.case_number, from_province="320000", step="withdrawn",
+                                          detail={"reason": "申请人撤回"}, actor=OFFICER)
+    assert done.status is CaseStatus.WITHDRAWN and done.version == 2
