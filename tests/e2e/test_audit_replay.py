@@ -110,7 +110,7 @@ def test_auditors_replay_a_case_across_three_nodes_and_prove_its_result(tmp_path
         assert "Submitted" in shown.stdout and "clerk-hefei-001" in shown.stdout and "Printed" in shown.stdout
         exported = cli("export", "--config", config, "--format", "csv")
         rows = list(csv.DictReader(io.StringIO(exported.stdout)))
-        assert [r["event"] for r in rows] == ["Submitted", "Forwarded", "ResultReceived", "Printed"]
+        assert [r["event"] for r in rows] == ["Submitted", "Forwarded", "ResultReceived", "Verified", "Printed"]
         jsonl = cli("export", "--config", config, "--format", "jsonl", "--case", number)
         assert [json.loads(line)["event"] for line in jsonl.stdout.splitlines()] == [r["event"] for r in rows]
         at = cli("state-at", number, "--config", config, "--version", "1")
@@ -236,7 +236,7 @@ def test_nodes_on_postgresql_chain_checkpoint_and_prove_the_same_way(
                 verdict = stub.VerifyLog(audit_pb2.VerifyLogRequest(ask_witnesses=True, check_handoffs=True), timeout=30)
                 assert verdict.verdict == "TOTAL_PASSED", verdict.rendered
             merged = window.FederatedTimeline(ref, timeout=30)
-            assert len(merged.entries) == 4 + 5 and sorted(merged.nodes) == sorted([WINDOW_PROVINCE, COMPETENT_PROVINCE])
+            assert len(merged.entries) == 5 + 6 and sorted(merged.nodes) == sorted([WINDOW_PROVINCE, COMPETENT_PROVINCE])
             proof = competent.ResultInclusionProof(ref, timeout=30)
         signed = SignedCheckpoint.from_json(proof.checkpoint_json)
         leaf = entry_leaf(notification_id=proof.notification_id, originator_id=proof.originator_id,
