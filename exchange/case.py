@@ -73,44 +73,32 @@ def parse_at(at: str) -> datetime:
     return moment
 
 
-class Case(Aggregate):
-    class Submitted(Aggregate.Created):
-        partners: list[str]
-        part: dict[str, str] | None
-        case_number: str
-        matter_code: str
-        mode: str
-        origin_province: str
-        competent_province: str
-        competent_department: str
-        applicant: dict[str, str]
-        materials: list[Material]
-        checklist: dict[str, bool]
-        actor: Actor
-        identity: dict[str, Any]
-        agent: dict[str, str] | None
-        at: str
+class CaseOpened(Aggregate.Created):
+    """What both sides record when a case opens at their node; which side is the subclass."""
 
+    partners: list[str]
+    part: dict[str, str] | None
+    case_number: str
+    matter_code: str
+    mode: str
+    origin_province: str
+    competent_province: str
+    competent_department: str
+    applicant: dict[str, str]
+    materials: list[Material]
+    checklist: dict[str, bool]
+    actor: Actor
+    identity: dict[str, Any]
+    agent: dict[str, str] | None
+    at: str
+
+
+class Case(Aggregate):
+    class Submitted(CaseOpened):
         def apply(self, aggregate: Case) -> None:
             aggregate.status = CaseStatus.SUBMITTED
 
-    class Received(Aggregate.Created):
-        partners: list[str]
-        part: dict[str, str] | None
-        case_number: str
-        matter_code: str
-        mode: str
-        origin_province: str
-        competent_province: str
-        competent_department: str
-        applicant: dict[str, str]
-        materials: list[Material]
-        checklist: dict[str, bool]
-        actor: Actor
-        identity: dict[str, Any]
-        agent: dict[str, str] | None
-        at: str
-
+    class Received(CaseOpened):
         def apply(self, aggregate: Case) -> None:
             aggregate.status = CaseStatus.RECEIVED
 

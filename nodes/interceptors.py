@@ -37,6 +37,23 @@ OWN_PROVINCE_ROLES = {"window", "officer", "auditor"}
 Behavior = Callable[[Any, grpc.ServicerContext], Any]
 
 
+def sending_province(claimed: str, context: grpc.ServicerContext) -> str:
+    """The calling node's province, from its certificate; a message claiming another is refused."""
+    province = caller.get().province_code
+    if claimed != province:
+        context.abort(
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"the message claims to come from {claimed or '(nobody)'} but the caller's "
+            f"certificate is for province {province}",
+        )
+    return province
+
+
+def peer_actor(node: str, sender: str) -> dict[str, str]:
+    """Who records a step that a partner node's message caused."""
+    return {"node": node, "department": "", "operator": f"peer:{sender}"}
+
+
 def _wrap(handler: grpc.RpcMethodHandler | None, wrap: Callable[[Behavior], Behavior]) -> grpc.RpcMethodHandler | None:
     if handler is None:
         return None

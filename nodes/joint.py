@@ -13,7 +13,7 @@ from exchange.context import NodeContext
 from exchange.department import DepartmentDesk
 from exchange.errors import InvalidRequest, PeerRefused, PeerUnavailable
 from exchange.window import WindowDesk
-from nodes.interceptors import caller
+from nodes.interceptors import caller, peer_actor, sending_province
 from nodes.tls import secure_channel
 from nodes.translate import material_from_pb, material_to_pb
 from tongban_pb import common_pb2, joint_pb2, joint_pb2_grpc
@@ -29,21 +29,11 @@ class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
         self.department = DepartmentDesk(ctx)
         self.window = WindowDesk(ctx)
 
-    def _sender(self, claimed: str, context: grpc.ServicerContext) -> str:
-        province = caller.get().province_code
-        if claimed != province:
-            context.abort(
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"the message claims to come from {claimed or '(nobody)'} but the caller's "
-                f"certificate is for province {province}",
-            )
-        return province
-
     def _actor(self, sender: str) -> dict[str, str]:
-        return {"node": self.ctx.province_code, "department": "", "operator": f"peer:{sender}"}
+        return peer_actor(self.ctx.province_code, sender)
 
     def AssignTask(self, request, context):  # type: ignore[no-untyped-def]
-        sender = self._sender(request.from_province, context)
+        sender = sending_province(request.from_province, context)
         envelope: dict[str, Any] = {
             "case_number": request.case_number, "matter_code": request.matter_code, "mode": "joint",
             "origin_province": sender, "competent_province": sender,
@@ -60,7 +50,7 @@ class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
         return joint_pb2.CoordinationAck(case_number=case.case_number, status=case.status.value)
 
     def ReportTask(self, request, context):  # type: ignore[no-untyped-def]
-        sender = self._sender(request.from_province, context)
+        sender = sending_province(request.from_province, context)
         case = self.department.record_task_report(
             case_number=request.case_number, from_province=sender, outcome=request.outcome,
             note=request.note, actor=self._actor(sender),
@@ -68,7 +58,7 @@ class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
         return joint_pb2.CoordinationAck(case_number=case.case_number, status=case.status.value)
 
     def NotifyProgress(self, request, context):  # type: ignore[no-untyped-def]
-        sender = self._sender(request.from_province, context)
+        sender = sending_province(request.from_province, context)
         detail = {
             "missing": list(request.missing), "note": request.note, "legal_basis": request.legal_basis,
             "reason": request.reason, "materials": [material_from_pb(m) for m in request.materials],

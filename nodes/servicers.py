@@ -17,7 +17,7 @@ from exchange.errors import InvalidRequest
 from exchange.materials import TransferBusy
 from exchange.monitoring import monitor
 from exchange.window import WindowDesk
-from nodes.interceptors import caller
+from nodes.interceptors import caller, peer_actor, sending_province
 from nodes.translate import (
     case_to_pb, material_from_pb, material_to_pb, matter_to_pb, monitor_to_pb, report_to_pb, split_header,
 )
@@ -213,22 +213,12 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         self.department = DepartmentDesk(ctx)
         self.window = WindowDesk(ctx)
 
-    def _sender(self, claimed: str, context: grpc.ServicerContext) -> str:
-        province = caller.get().province_code
-        if claimed != province:
-            context.abort(
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"the message claims to come from {claimed or '(nobody)'} but the caller's "
-                f"certificate is for province {province}",
-            )
-        return province
-
     def PushMaterial(self, request_iterator, context):  # type: ignore[no-untyped-def]
         first = next(request_iterator, None)
         if first is None or first.WhichOneof("part") != "header":
             raise InvalidRequest("header", "a material push starts with its PushHeader message")
         push, header = first.header, first.header.material
-        sender = self._sender(header.from_province, context)
+        sender = sending_province(header.from_province, context)
 
         def chunks() -> Iterator[tuple[int, bytes]]:
             for message in request_iterator:
@@ -249,14 +239,14 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         )
 
     def GetTransferOffset(self, request, context):  # type: ignore[no-untyped-def]
-        sender = self._sender(request.from_province, context)
+        sender = sending_province(request.from_province, context)
         offset, complete = self.department.pushed_material_offset(
             from_province=sender, case_number=request.case_number, sha256=request.sha256
         )
         return peer_pb2.TransferOffset(confirmed_offset=offset, complete=complete)
 
     def ForwardCase(self, request, context):  # type: ignore[no-untyped-def]
-        sender = self._sender(request.from_province, context)
+        sender = sending_province(request.from_province, context)
         envelope: dict[str, Any] = {
             "case_number": request.case_number,
             "matter_code": request.matter_code,
@@ -268,13 +258,13 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
             "materials": [material_from_pb(m) for m in request.materials],
             "checklist": dict(request.checklist),
         }
-        actor = {"node": self.ctx.province_code, "department": "", "operator": f"peer:{sender}"}
+        actor = peer_actor(self.ctx.province_code, sender)
         case = self.department.receive(envelope, from_province=sender, actor=actor)
         return peer_pb2.Ack(case_number=case.case_number, status=case.status.value)
 
     def DeliverResult(self, request, context):  # type: ignore[no-untyped-def]
-        sender = self._sender(request.from_province, context)
-        actor = {"node": self.ctx.province_code, "department": "", "operator": f"peer:{sender}"}
+        sender = sending_province(request.from_province, context)
+        actor = peer_actor(self.ctx.province_code, sender)
         case = self.window.receive_result(
             case_number=request.case_number, from_province=sender, pdf=request.pdf,
             issued_sha256=request.issued_sha256, actor=actor,

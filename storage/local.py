@@ -106,7 +106,8 @@ class LocalFolderStore:
 
         stored = self.stat(sha256)
         assert stored is not None, "object vanished right after it was committed"
-        self._apply_retention(sha256)
+        if self._retention is not None:
+            self._retention.apply_to(self, sha256)
         return stored
 
     def put_prepared(
@@ -167,7 +168,8 @@ class LocalFolderStore:
             temp.unlink(missing_ok=True)
         stored = self.stat(sha256)
         assert stored is not None, "object vanished right after it was committed"
-        self._apply_retention(sha256)
+        if self._retention is not None:
+            self._retention.apply_to(self, sha256)
         return stored
 
     def _commit(
@@ -298,14 +300,6 @@ class LocalFolderStore:
         path.unlink(missing_ok=True)  # the object first: without it the sidecar is invisible
         meta_path.unlink(missing_ok=True)
         path.with_name(path.name + _RETENTION_SUFFIX).unlink(missing_ok=True)
-
-    def _apply_retention(self, sha256: str) -> None:
-        if self._retention is None:
-            return
-        wanted = self._retention.starting(utc_now())
-        current = self.retention(sha256)
-        if current is None or wanted.extends(current):
-            self.retain(sha256, wanted)
 
     def _require_sealer(self, sha256: str) -> Sealer:
         if self._sealer is None:

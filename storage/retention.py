@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Literal
+from typing import Literal, Protocol
 
 from exchange.errors import IllegalTransition, InvalidRequest
 
@@ -70,6 +70,19 @@ class RetentionPolicy:
 
     def starting(self, now: datetime) -> Retention:
         return Retention(mode=self.mode, until=now + timedelta(days=self.days))
+
+    def apply_to(self, store: "RetainingStore", sha256: str) -> None:
+        """Give a newly committed material this policy's retention, never shortening one it has."""
+        wanted = self.starting(utc_now())
+        current = store.retention(sha256)
+        if current is None or wanted.extends(current):
+            store.retain(sha256, wanted)
+
+
+class RetainingStore(Protocol):
+    def retention(self, sha256: str) -> Retention | None: ...
+
+    def retain(self, sha256: str, retention: Retention) -> None: ...
 
 
 def check_deletable(

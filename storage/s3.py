@@ -167,7 +167,8 @@ class S3Store:
         finally:
             self._remove_temporary(temp)
 
-        self._apply_retention(sha256)
+        if self._retention is not None:
+            self._retention.apply_to(self, sha256)
         stored = self.stat(sha256)
         if stored is None:
             raise ObjectStoreUnavailable(
@@ -220,7 +221,8 @@ class S3Store:
                            self._headers(sha256, size, media_type, user_metadata, sealed))
         finally:
             self._remove_temporary(temp)
-        self._apply_retention(sha256)
+        if self._retention is not None:
+            self._retention.apply_to(self, sha256)
         stored = self.stat(sha256)
         if stored is None:
             raise ObjectStoreUnavailable(f"{self._where}: {object_key(sha256)} is missing right after it was copied")
@@ -426,14 +428,6 @@ class S3Store:
         mode = COMPLIANCE if retention.mode == "COMPLIANCE" else GOVERNANCE
         with self._translated(f"setting the retention of {key}"):
             self._client.set_object_retention(self._bucket, key, S3Retention(mode, retention.until))
-
-    def _apply_retention(self, sha256: str) -> None:
-        if self._retention is None:
-            return
-        wanted = self._retention.starting(utc_now())
-        current = self.retention(sha256)
-        if current is None or wanted.extends(current):
-            self.retain(sha256, wanted)
 
     def _require_sealer(self, key: str) -> Sealer:
         if self._sealer is None:
