@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from exchange.case import Case
 from exchange.catalog import Catalog
-from exchange.errors import InvalidRequest, NotFound
+from exchange.errors import InvalidRequest, NotFound, TongbanError
 from exchange.ledger import CaseLedger
+from exchange.outbox import Outbox, OutboxMessage
 from exchange.ports import CoordinationGateway, ObjectStore, PeerGateway, PrintSpool, ResultIssuer, ResultVerifier
 
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
@@ -36,6 +37,8 @@ class NodeContext:
     now: Callable[[], datetime] = utc_now
     max_material_bytes: int = 2 << 30
     uploads: Any = None  # exchange.materials.PartialUploads: resumable transfers from peers
+    outbox: Outbox | None = None  # messages to partners, recorded with their events
+    courier: Any = None  # exchange.courier.Courier: sends outbox messages (set once the context exists)
     # Read-modify-save of one case is serialised per process, so concurrent RPCs on the same
     # case do not race each other to IntegrityError; another process is still caught by it.
     _locks: dict[str, threading.RLock] = field(default_factory=dict)
@@ -67,8 +70,31 @@ class NodeContext:
         """When something happens: the node's clock, ISO 8601 in UTC."""
         return self.now().astimezone(timezone.utc).isoformat()
 
-    def save(self, case: Case) -> None:
+    def save(
+        self, case: Case, *, outbox: Sequence[OutboxMessage] = (), delivered: Sequence[str] = (),
+        inbox: str = "",
+    ) -> None:
         """Save; a stale aggregate (another writer got there first) raises eventsourcing's
-        IntegrityError and saves nothing; the RPC layer answers ABORTED so the client retries."""
-        self.ledger.save(case)
+        IntegrityError and saves nothing; the RPC layer answers ABORTED so the client retries.
+        Outbox messages, the ids of messages the peer confirmed and the id of the peer message
+        that caused these events are recorded in the same transaction as the events."""
+        if (outbox or delivered or inbox) and self.outbox is None:
+            raise TongbanError("this node was started without an outbox; it cannot send to partner nodes")
+        kwargs: dict[str, Any] = {}
+        if outbox:
+            kwargs["outbox"] = list(outbox)
+        if delivered:
+            kwargs["delivered"] = list(delivered)
+        if inbox:
+            kwargs["inbox"] = (inbox, case.case_number)
+        self.ledger.save(case, **kwargs)
+
+    def already_applied(self, message_id: str) -> bool:
+        """A message from a peer with this id was applied here before (its events are saved)."""
+        return bool(message_id) and self.outbox is not None and self.outbox.inbox_has(message_id)
+
+    def send_now(self, messages: Sequence[OutboxMessage]) -> None:
+        """Try recorded messages at once; whatever does not go now the relay retries later."""
+        if messages and self.courier is not None:
+            self.courier.attempt_all(messages)
 

@@ -19,6 +19,7 @@ from exchange.materials import (
     check_file_name,
     check_media_type,
 )
+from exchange.outbox import ASSIGN_TASK, DELIVER_RESULT, NOTIFY_PROGRESS, REPORT_TASK, OutboxMessage, new_message
 from exchange.people import mask_id
 from exchange.ports import CertificateRequest
 
@@ -116,7 +117,7 @@ class DepartmentDesk:
             upload.close()
         return sha256
 
-    def receive(self, envelope: Mapping[str, Any], *, from_province: str, actor: Actor) -> Case:
+    def receive(self, envelope: Mapping[str, Any], *, from_province: str, actor: Actor, message_id: str = "") -> Case:
         ctx = self.ctx
         if envelope.get("origin_province") != from_province:
             raise NotAuthorised(f"{from_province} may only forward cases it took in itself")
@@ -127,7 +128,7 @@ class DepartmentDesk:
         if envelope.get("competent_department") != matter.lead_department:
             raise InvalidRequest("competent_department", f"{matter.name} is decided by {matter.lead_department}")
         with ctx.case_lock(case_number):
-            if ctx.ledger.has_case(case_number):
+            if ctx.already_applied(message_id) or ctx.ledger.has_case(case_number):
                 return ctx.ledger.get_case(case_number)  # a repeated forward changes nothing
             for m in envelope["materials"]:
                 if ctx.store.stat(m["sha256"]) is None:
@@ -135,7 +136,7 @@ class DepartmentDesk:
                         f"material {m['file_name']} ({m['sha256'][:12]}…) has not arrived; push it before forwarding"
                     )
             case = Case.receive(**{k: envelope[k] for k in _ENVELOPE_FIELDS}, actor=actor, at=ctx.stamp())
-            ctx.save(case)
+            ctx.save(case, inbox=message_id)
         return case
 
     def issued_sha256(self, case_number: str, *, asking_province: str) -> str | None:
@@ -154,16 +155,18 @@ class DepartmentDesk:
             actor = self._as_department(case, actor)
             matter = ctx.catalog.get(case.matter_code)
             case.accept(actor=actor, time_limit_days=matter.time_limit_for(ctx.province_code), at=ctx.stamp())
+            outgoing = []
             if case.mode == "joint" and not case.part:
                 for province in case.partners:
                     task = _task_name(matter.name, case.competent_province, province)
                     case.assign_task(province=province, department=matter.lead_department, task=task,
                                      actor=actor, at=ctx.stamp())
-                    self._coordination().assign_task(
-                        province, envelope=task_envelope(case), department=matter.lead_department, task=task,
-                    )
-            ctx.save(case)
-        return case
+                    outgoing.append(new_message(
+                        peer=province, kind=ASSIGN_TASK, case_number=case_number, at=ctx.stamp(),
+                        payload={"department": matter.lead_department, "task": task}))
+            ctx.save(case, outbox=outgoing)
+        ctx.send_now(outgoing)
+        return ctx.ledger.get_case(case_number)
 
     def request_supplement(self, case_number: str, *, missing: list[str], note: str, actor: Actor) -> Case:
         """补正: one list of everything missing; the origin window hears of it."""
@@ -183,6 +186,10 @@ class DepartmentDesk:
                             lambda case, a, at: case.return_case(reason=reason, actor=a, at=at), {"reason": reason})
 
     def approve(self, case_number: str, *, actor: Actor) -> Case:
+        """核准, seal the result and send it back. The result is sealed first; approval, the
+        issued result and its delivery (an outbox message) are then recorded in one save, so a
+        node stopped half-way has either recorded nothing (the officer approves again) or
+        issued a result whose delivery the relay completes."""
         ctx = self.ctx
         with ctx.case_lock(case_number):
             case = self._own_case(case_number)
@@ -191,16 +198,18 @@ class DepartmentDesk:
                 raise IllegalTransition(
                     f"case {case_number} is this province's part of a joint case; complete the part instead"
                 )
-            case.approve(actor=actor, at=ctx.stamp())
-            ctx.save(case)
+            case.approve(actor=actor, at=ctx.stamp())  # checks the step before anything is sealed
             self._issue(case, actor)
+            outgoing: list[OutboxMessage] = []
             if case.mode == "online":
                 case.deliver_online(channel="online portal", actor=actor, at=ctx.stamp())
-                ctx.save(case)
             elif case.origin_province != ctx.province_code:
-                self._deliver(case, actor)
+                outgoing.append(new_message(peer=case.origin_province, kind=DELIVER_RESULT, case_number=case_number,
+                                            payload={"actor": dict(actor)}, at=ctx.stamp()))
             # A joint case taken in at this province's own window is printed there.
-        return case
+            ctx.save(case, outbox=outgoing)
+        ctx.send_now(outgoing)
+        return ctx.ledger.get_case(case_number)
 
     def complete_part(self, case_number: str, *, outcome: str, note: str, actor: Actor) -> Case:
         """At a partner province: its part is done; the accepting node is told."""
@@ -209,13 +218,18 @@ class DepartmentDesk:
             case = self._own_case(case_number)
             case.complete_part(outcome=outcome, note=note, actor=self._as_department(case, actor), at=ctx.stamp())
             assert case.part is not None
-            self._coordination().report_task(case.part["coordinator"], case_number=case_number, outcome=outcome, note=note)
-            ctx.save(case)
-        return case
+            report = new_message(peer=case.part["coordinator"], kind=REPORT_TASK, case_number=case_number,
+                                 payload={"outcome": outcome, "note": note}, at=ctx.stamp())
+            ctx.save(case, outbox=[report])
+        ctx.send_now([report])
+        return ctx.ledger.get_case(case_number)
 
     # -- incoming coordination --------------------------------------------------------------
 
-    def receive_task(self, envelope: Mapping[str, Any], *, from_province: str, department: str, task: str, actor: Actor) -> Case:
+    def receive_task(
+        self, envelope: Mapping[str, Any], *, from_province: str, department: str, task: str, actor: Actor,
+        message_id: str = "",
+    ) -> Case:
         """多地联办: a partner province's node hands this node its part of a case."""
         ctx = self.ctx
         if envelope.get("competent_province") != from_province:
@@ -227,25 +241,32 @@ class DepartmentDesk:
         ctx.department_name(ctx.province_code, department)
         case_number = str(envelope["case_number"])
         with ctx.case_lock(case_number):
-            if ctx.ledger.has_case(case_number):
+            if ctx.already_applied(message_id) or ctx.ledger.has_case(case_number):
                 return ctx.ledger.get_case(case_number)  # a repeated assignment changes nothing
             fields = {k: envelope[k] for k in _ENVELOPE_FIELDS}
             fields.update(origin_province=from_province, competent_province=ctx.province_code,
                           competent_department=department, mode="joint")
             case = Case.receive_task(**fields, partners=[], part={"coordinator": from_province, "task": task},
                                      identity=dict(envelope.get("identity") or {}), actor=actor, at=ctx.stamp())
-            ctx.save(case)
+            ctx.save(case, inbox=message_id)
         return case
 
-    def record_task_report(self, *, case_number: str, from_province: str, outcome: str, note: str, actor: Actor) -> Case:
+    def record_task_report(
+        self, *, case_number: str, from_province: str, outcome: str, note: str, actor: Actor, message_id: str = "",
+    ) -> Case:
         ctx = self.ctx
         with ctx.case_lock(case_number):
             case = self._own_case(case_number)
+            if ctx.already_applied(message_id):
+                return case
             case.complete_task(province=from_province, outcome=outcome, note=note, actor=actor, at=ctx.stamp())
-            ctx.save(case)
+            ctx.save(case, inbox=message_id)
         return case
 
-    def record_applicant_step(self, *, case_number: str, from_province: str, step: str, detail: Mapping[str, Any], actor: Actor) -> Case:
+    def record_applicant_step(
+        self, *, case_number: str, from_province: str, step: str, detail: Mapping[str, Any], actor: Actor,
+        message_id: str = "",
+    ) -> Case:
         """The origin window passed on 补正材料 or a withdrawal."""
         ctx = self.ctx
         with ctx.case_lock(case_number):
@@ -255,12 +276,14 @@ class DepartmentDesk:
             at = ctx.stamp()
             materials = [dict(m) for m in detail.get("materials", [])]
             known = {m["sha256"] for m in case.materials}
+            if ctx.already_applied(message_id):
+                return case
             if step == "identified":
                 if case.identity == dict(detail.get("identity") or {}):
                     return case  # already recorded
                 case.record_identity(identity=dict(detail.get("identity") or {}), agent=detail.get("agent") or None,
                                      actor=actor, at=at)
-                ctx.save(case)
+                ctx.save(case, inbox=message_id)
                 return case
             if (step == "withdrawn" and case.status is CaseStatus.WITHDRAWN) or (
                 step == "supplemented" and case.status is not CaseStatus.SUPPLEMENT_REQUESTED
@@ -276,7 +299,7 @@ class DepartmentDesk:
                 case.withdraw(reason=str(detail.get("reason", "")), actor=actor, at=at)
             else:
                 raise InvalidRequest("step", f"an origin node passes on identified, supplemented or withdrawn, not {step!r}")
-            ctx.save(case)
+            ctx.save(case, inbox=message_id)
         return case
 
     def _decide(self, case_number: str, actor: Actor, step: str, apply: Any, detail: dict[str, Any]) -> Case:
@@ -285,20 +308,21 @@ class DepartmentDesk:
             case = self._own_case(case_number)
             at = ctx.stamp()
             apply(case, self._as_department(case, actor), at)
+            outgoing = []
             if step in {"rejected", "returned"}:
                 for province in sorted(case.tasks):  # 多地联办: no part is needed any more
-                    self._coordination().notify_progress(
-                        province, case_number=case_number, step="withdrawn",
-                        detail={"reason": f"受理地已{'驳回' if step == 'rejected' else '退回'}：{detail['reason']}", "at": at},
-                    )
+                    outgoing.append(new_message(
+                        peer=province, kind=NOTIFY_PROGRESS, case_number=case_number, at=at,
+                        payload={"step": "withdrawn", "detail": {
+                            "reason": f"受理地已{'驳回' if step == 'rejected' else '退回'}：{detail['reason']}", "at": at}}))
             if case.origin_province != ctx.province_code:
-                # The window that took the case in must tell the applicant; if it cannot be
-                # reached nothing is saved here and the officer retries.
-                self._coordination().notify_progress(
-                    case.origin_province, case_number=case_number, step=step, detail={**detail, "at": at},
-                )
-            ctx.save(case)
-        return case
+                # The window that took the case in must tell the applicant: the notice is
+                # recorded with the decision and the relay delivers it if the window is down.
+                outgoing.append(new_message(peer=case.origin_province, kind=NOTIFY_PROGRESS, case_number=case_number,
+                                            payload={"step": step, "detail": {**detail, "at": at}}, at=at))
+            ctx.save(case, outbox=outgoing)
+        ctx.send_now(outgoing)
+        return ctx.ledger.get_case(case_number)
 
     def _coordination(self):  # type: ignore[no-untyped-def]
         if self.ctx.coordination is None:
@@ -328,17 +352,6 @@ class DepartmentDesk:
             pdf, media_type="application/pdf", metadata={"case": case.case_number, "kind": "result"}
         )
         case.issue_result(sha256=stored.sha256, object_key=stored.key, verification_code=code, actor=actor, at=ctx.stamp())
-        ctx.save(case)
-
-    def _deliver(self, case: Case, actor: Actor) -> None:
-        ctx = self.ctx
-        assert case.result is not None
-        pdf = ctx.store.read_bytes(case.result["sha256"])
-        ctx.peers.deliver_result(
-            case.origin_province, case_number=case.case_number, pdf=pdf, issued_sha256=case.result["sha256"]
-        )
-        case.deliver_result(to_province=case.origin_province, actor=actor, at=ctx.stamp())
-        ctx.save(case)
 
     def _own_case(self, case_number: str) -> Case:
         case = self.ctx.ledger.get_case(case_number)

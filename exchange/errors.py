@@ -39,6 +39,11 @@ class PeerUnavailable(TongbanError):
     """A partner node could not be reached; the step can be retried later."""
 
 
+class CaseCatchingUp(PeerUnavailable):
+    """A partner's message arrived before this node recorded an earlier step of the case (its
+    own outbox has not confirmed it yet); the sender retries shortly."""
+
+
 class PrintRefused(TongbanError):
     """The result did not pass verification, so the window must not print it."""
 
@@ -49,4 +54,9 @@ class PrintRefused(TongbanError):
 
 
 class PeerRefused(TongbanError):
-    """A partner node answered but refused the request; its reason is in the message."""
+    """A partner node answered but refused the request; its reason is in the message.
+    `code` is the refusal's status name (PERMISSION_DENIED, FAILED_PRECONDITION…)."""
+
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code

@@ -97,11 +97,13 @@ class PeerGateway(Protocol):
         self, province: str, *, case_number: str, material: Mapping[str, Any], chunks: Iterable[bytes]
     ) -> None: ...
 
-    def forward_case(self, province: str, *, envelope: Mapping[str, Any]) -> None: ...
+    # The message id lets the receiver apply a resent message once; each returns True when the
+    # receiver says it had already applied it.
+    def forward_case(self, province: str, *, envelope: Mapping[str, Any], message_id: str = "") -> bool: ...
 
     def deliver_result(
-        self, province: str, *, case_number: str, pdf: bytes, issued_sha256: str
-    ) -> None: ...
+        self, province: str, *, case_number: str, pdf: bytes, issued_sha256: str, message_id: str = ""
+    ) -> bool: ...
 
     def issued_result_sha256(self, province: str, *, case_number: str) -> str | None:
         """The SHA-256 the competent node recorded as issued, or None if it recorded none."""
@@ -116,10 +118,14 @@ class CoordinationGateway(Protocol):
     """Node-to-node messages beyond carrying a case and its result: 多地联办 tasks, and the
     progress an origin window must hear of (补正, 驳回, 退回) or pass on (补正材料, 撤回)."""
 
-    def assign_task(self, province: str, *, envelope: Mapping[str, Any], department: str, task: str) -> None: ...
+    def assign_task(
+        self, province: str, *, envelope: Mapping[str, Any], department: str, task: str, message_id: str = "",
+    ) -> bool: ...
 
-    def report_task(self, province: str, *, case_number: str, outcome: str, note: str) -> None: ...
+    def report_task(self, province: str, *, case_number: str, outcome: str, note: str, message_id: str = "") -> bool: ...
 
-    def notify_progress(self, province: str, *, case_number: str, step: str, detail: Mapping[str, Any]) -> None:
+    def notify_progress(
+        self, province: str, *, case_number: str, step: str, detail: Mapping[str, Any], message_id: str = "",
+    ) -> bool:
         """step: supplement_requested | rejected | returned (competent → origin)
         or supplemented | withdrawn (origin → competent)."""

@@ -11,9 +11,11 @@ from typing import Any
 from exchange.case import Actor, Case, CaseStatus, Material
 from exchange.context import CHINA_TIME, NodeContext
 from exchange.errors import (
-    InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised, PrintRefused, TongbanError,
+    CaseCatchingUp, InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised, PrintRefused,
+    TongbanError,
 )
 from exchange.materials import check_file_name, check_media_type, guarded_chunks
+from exchange.outbox import FORWARD_CASE, NOTIFY_PROGRESS, new_message
 from exchange.people import check_resident_id
 from exchange.ports import VerificationOutcome
 
@@ -68,9 +70,18 @@ class WindowDesk:
         actor: Actor,
         identity: Mapping[str, Any] | None = None,
         agent: Mapping[str, str] | None = None,
+        request_id: str = "",
     ) -> Case:
-        """异地代收代办: 形式审查 and 身份核验 here, decision in the competent province."""
+        """异地代收代办: 形式审查 and 身份核验 here, decision in the competent province. The case
+        and its forwarding (an outbox message) are recorded together; the forward is tried at
+        once, and if the competent node cannot be reached now the case stays `submitted` and
+        the relay forwards it when it can. A repeated `request_id` returns the first case."""
         ctx = self.ctx
+        submission = f"submit:{request_id}" if request_id else ""
+        if submission and ctx.outbox is not None:
+            earlier = ctx.outbox.inbox_case(submission)
+            if earlier:
+                return ctx.ledger.get_case(earlier)
         matter = ctx.catalog.get(matter_code)
         matter.require_mode("proxy")
         if competent_province == ctx.province_code:
@@ -97,8 +108,11 @@ class WindowDesk:
             agent=proxy,
             at=ctx.stamp(),
         )
-        ctx.save(case)
-        return self.forward(case.case_number, actor=actor)
+        forward = new_message(peer=competent_province, kind=FORWARD_CASE, case_number=case.case_number,
+                              payload={"actor": dict(actor)}, at=ctx.stamp())
+        ctx.save(case, outbox=[forward], inbox=submission)
+        ctx.send_now([forward])
+        return ctx.ledger.get_case(case.case_number)
 
     def submit_online(
         self,
@@ -182,31 +196,12 @@ class WindowDesk:
         ctx.save(case)
         return case
 
-    def forward(self, case_number: str, *, actor: Actor) -> Case:
-        ctx = self.ctx
-        with ctx.case_lock(case_number):
-            case = ctx.ledger.get_case(case_number)
-            for material in case.materials:
-                ctx.peers.push_material(
-                    case.competent_province,
-                    case_number=case.case_number,
-                    material=material,
-                    chunks=ctx.store.iter_chunks(material["sha256"]),
-                )
-            ctx.peers.forward_case(case.competent_province, envelope=envelope_of(case))
-            if case.identity and ctx.coordination is not None:
-                # The case envelope has no room for 身份核验 and 代办; they follow it.
-                ctx.coordination.notify_progress(
-                    case.competent_province, case_number=case_number, step="identified",
-                    detail={"identity": dict(case.identity), "agent": dict(case.agent) if case.agent else None},
-                )
-            case.forward(actor=actor, at=ctx.stamp())
-            ctx.save(case)
-        return case
-
     # -- 补正, 撤回: what the applicant does at the window while the case is elsewhere ---------
 
-    def record_progress(self, *, case_number: str, from_province: str, step: str, detail: Mapping[str, Any], actor: Actor) -> Case:
+    def record_progress(
+        self, *, case_number: str, from_province: str, step: str, detail: Mapping[str, Any], actor: Actor,
+        message_id: str = "",
+    ) -> Case:
         """The competent node told us of 补正, 驳回 or 退回; the window's record follows."""
         ctx = self.ctx
         with ctx.case_lock(case_number):
@@ -214,8 +209,9 @@ class WindowDesk:
             if from_province != case.competent_province:
                 raise NotAuthorised(f"only {case.competent_province} decides case {case_number}")
             at = str(detail.get("at") or ctx.stamp())
-            if _already(case, step):
+            if ctx.already_applied(message_id) or _already(case, step):
                 return case  # a repeated notice (the sender retried) changes nothing
+            _require_forwarded(case)
             if step == "supplement_requested":
                 case.request_supplement(missing=list(detail.get("missing", [])), note=str(detail.get("note", "")), actor=actor, at=at)
             elif step == "rejected":
@@ -224,7 +220,7 @@ class WindowDesk:
                 case.return_case(reason=str(detail.get("reason", "")), actor=actor, at=at)
             else:
                 raise InvalidRequest("step", f"a window is told of supplement_requested, rejected or returned, not {step!r}")
-            ctx.save(case)
+            ctx.save(case, inbox=message_id)
         return case
 
     def supplement(self, case_number: str, *, materials: list[Material], actor: Actor) -> Case:
@@ -236,50 +232,59 @@ class WindowDesk:
             for m in materials:
                 if ctx.store.stat(m["sha256"]) is None:
                     raise InvalidRequest("materials", f"material {m['file_name']} was not uploaded; upload it first")
+            outgoing = []
             if case.competent_province != ctx.province_code:
-                for m in materials:
-                    ctx.peers.push_material(case.competent_province, case_number=case_number, material=m,
-                                            chunks=ctx.store.iter_chunks(m["sha256"]))
-                self._coordination().notify_progress(
-                    case.competent_province, case_number=case_number, step="supplemented",
-                    detail={"materials": [dict(m) for m in materials], "at": ctx.stamp()},
-                )
-            ctx.save(case)
-        return case
+                # The courier pushes the materials, then the notice naming them.
+                outgoing.append(new_message(
+                    peer=case.competent_province, kind=NOTIFY_PROGRESS, case_number=case_number,
+                    payload={"step": "supplemented", "detail": {"materials": [dict(m) for m in materials],
+                                                                "at": ctx.stamp()}},
+                    at=ctx.stamp()))
+            ctx.save(case, outbox=outgoing)
+        ctx.send_now(outgoing)
+        return ctx.ledger.get_case(case_number)
 
     def withdraw(self, case_number: str, *, reason: str, actor: Actor) -> Case:
         ctx = self.ctx
         with ctx.case_lock(case_number):
             case = ctx.ledger.get_case(case_number)
             case.withdraw(reason=reason, actor=actor, at=ctx.stamp())
-            for province in sorted(case.tasks):  # 多地联办: the partners stop their parts too
-                self._coordination().notify_progress(
-                    province, case_number=case_number, step="withdrawn",
-                    detail={"reason": f"申请人撤回：{reason}", "at": ctx.stamp()},
-                )
+            outgoing = [  # 多地联办: the partners stop their parts too
+                new_message(peer=province, kind=NOTIFY_PROGRESS, case_number=case_number, at=ctx.stamp(),
+                            payload={"step": "withdrawn", "detail": {"reason": f"申请人撤回：{reason}", "at": ctx.stamp()}})
+                for province in sorted(case.tasks)
+            ]
             if case.competent_province != ctx.province_code:
-                # The competent node must stop too; if it already decided, it refuses and
-                # nothing is saved here either.
+                # Not through the outbox: the competent node's answer decides whether the
+                # applicant may still withdraw. If it already decided it refuses, and nothing
+                # is saved here either; if it cannot be reached the clerk tries again.
                 self._coordination().notify_progress(
                     case.competent_province, case_number=case_number, step="withdrawn",
                     detail={"reason": reason, "at": ctx.stamp()},
                 )
-            ctx.save(case)
-        return case
+            ctx.save(case, outbox=outgoing)
+        ctx.send_now(outgoing)
+        return ctx.ledger.get_case(case_number)
 
     # -- 回传打印 ---------------------------------------------------------------------------
 
-    def receive_result(self, *, case_number: str, from_province: str, pdf: bytes, issued_sha256: str, actor: Actor) -> Case:
+    def receive_result(
+        self, *, case_number: str, from_province: str, pdf: bytes, issued_sha256: str, actor: Actor,
+        message_id: str = "",
+    ) -> Case:
         ctx = self.ctx
         with ctx.case_lock(case_number):
             case = ctx.ledger.get_case(case_number)
             if from_province != case.competent_province:
                 raise InvalidRequest("from_province", f"only {case.competent_province} may deliver the result of case {case_number}")
+            if ctx.already_applied(message_id) or (case.result is not None and case.result["sha256"] == issued_sha256):
+                return case  # delivered before (the sender did not hear our answer)
+            _require_forwarded(case)
             stored = ctx.store.put_bytes(pdf, media_type="application/pdf", metadata={"case": case_number, "kind": "result"})
             if stored.sha256 != issued_sha256:
                 raise InvalidRequest("issued_sha256", "the delivered bytes do not hash to the declared SHA-256")
             case.receive_result(sha256=stored.sha256, object_key=stored.key, actor=actor, at=ctx.stamp())
-            ctx.save(case)
+            ctx.save(case, inbox=message_id)
         return case
 
     def verify_result(self, case_number: str) -> tuple[Case, VerificationOutcome]:
@@ -447,6 +452,15 @@ class StoredCopyUnusable:
 
 def _already(case: Case, step: str) -> bool:
     return case.status.value == step
+
+
+def _require_forwarded(case: Case) -> None:
+    """The competent node answers a case it received; if this node has not yet recorded that
+    it forwarded it (it stopped after the forward, before recording it), the relay here will
+    record it shortly: the sender is asked to retry rather than refused."""
+    if case.status is CaseStatus.SUBMITTED:
+        raise CaseCatchingUp(
+            f"case {case.case_number} is still being forwarded from this node; try again shortly")
 
 
 def envelope_of(case: Case) -> dict[str, Any]:

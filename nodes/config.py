@@ -15,6 +15,26 @@ from storage.factory import ObjectStoreSettings
 
 
 @dataclass(frozen=True)
+class OutboxSettings:
+    """How the relay retries messages to partners: exponential backoff from `retry_base_seconds`
+    up to `retry_cap_seconds`, with jitter; a claim is taken over by another replica after
+    `lease_seconds`; the relay looks for due messages at least every `poll_seconds`;
+    a broken material stream is resumed within one attempt for `resume_patience_seconds`, after
+    which the relay's backoff takes over."""
+
+    retry_base_seconds: float = 1.0
+    retry_cap_seconds: float = 300.0
+    lease_seconds: float = 120.0
+    poll_seconds: float = 5.0
+    resume_patience_seconds: float = 10.0
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> OutboxSettings:
+        names = ("retry_base_seconds", "retry_cap_seconds", "lease_seconds", "poll_seconds", "resume_patience_seconds")
+        return cls(**{name: float(raw[name]) for name in names if name in raw})
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     province: str
     listen: str
@@ -27,6 +47,7 @@ class NodeConfig:
     )
     workers: int = 8
     max_material_bytes: int = 2 << 30  # a material larger than this is refused (INVALID_ARGUMENT)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
 
     @property
     def spool_dir(self) -> Path:
@@ -78,6 +99,8 @@ class NodeConfig:
             retention_days=int(os_.get("retention_days", 0)),
             retention_mode=str(os_.get("retention_mode", "GOVERNANCE")),
         )
+        outbox = dict(raw.get("outbox", {}))
+        outbox.update(_section_env(env, "TONGBAN_OUTBOX_"))
         peers = {str(k): str(v) for k, v in raw.get("peers", {}).items()}
         for key, value in env.items():
             if key.startswith("TONGBAN_PEER_"):
@@ -92,6 +115,7 @@ class NodeConfig:
             object_store=object_store,
             workers=int(env.get("TONGBAN_WORKERS", raw.get("workers", 8))),
             max_material_bytes=int(env.get("TONGBAN_MAX_MATERIAL_BYTES", raw.get("max_material_bytes", 2 << 30))),
+            outbox=OutboxSettings.from_mapping(outbox),
         )
 
 
@@ -147,4 +171,10 @@ def to_toml(config: NodeConfig) -> str:
         ]
         if os_.region:
             lines.append(f'region = "{os_.region}"')
+    ob = config.outbox
+    lines += [
+        "", "[outbox]", f"retry_base_seconds = {ob.retry_base_seconds}", f"retry_cap_seconds = {ob.retry_cap_seconds}",
+        f"lease_seconds = {ob.lease_seconds}", f"poll_seconds = {ob.poll_seconds}",
+        f"resume_patience_seconds = {ob.resume_patience_seconds}",
+    ]
     return "\n".join(lines) + "\n"

@@ -43,19 +43,21 @@ class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
             "checklist": dict(request.checklist), "partners": list(request.partners),
             "identity": {"method": request.identity_method, "verified": bool(request.identity_method)},
         }
+        already = self.ctx.already_applied(request.message_id)
         case = self.department.receive_task(
             envelope, from_province=sender, department=request.department, task=request.task,
-            actor=self._actor(sender),
+            actor=self._actor(sender), message_id=request.message_id,
         )
-        return joint_pb2.CoordinationAck(case_number=case.case_number, status=case.status.value)
+        return joint_pb2.CoordinationAck(case_number=case.case_number, status=case.status.value, already_applied=already)
 
     def ReportTask(self, request, context):  # type: ignore[no-untyped-def]
         sender = sending_province(request.from_province, context)
+        already = self.ctx.already_applied(request.message_id)
         case = self.department.record_task_report(
             case_number=request.case_number, from_province=sender, outcome=request.outcome,
-            note=request.note, actor=self._actor(sender),
+            note=request.note, actor=self._actor(sender), message_id=request.message_id,
         )
-        return joint_pb2.CoordinationAck(case_number=case.case_number, status=case.status.value)
+        return joint_pb2.CoordinationAck(case_number=case.case_number, status=case.status.value, already_applied=already)
 
     def NotifyProgress(self, request, context):  # type: ignore[no-untyped-def]
         sender = sending_province(request.from_province, context)
@@ -67,19 +69,20 @@ class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
             "agent": ({"name": request.agent.name, "id_number": request.agent.id_number,
                        "relationship": request.agent.relationship} if request.HasField("agent") else None),
         }
+        already = self.ctx.already_applied(request.message_id)
         if request.step in _TO_ORIGIN:
             case = self.window.record_progress(
                 case_number=request.case_number, from_province=sender, step=request.step, detail=detail,
-                actor=self._actor(sender),
+                actor=self._actor(sender), message_id=request.message_id,
             )
         elif request.step in _TO_COMPETENT:
             case = self.department.record_applicant_step(
                 case_number=request.case_number, from_province=sender, step=request.step, detail=detail,
-                actor=self._actor(sender),
+                actor=self._actor(sender), message_id=request.message_id,
             )
         else:
             raise InvalidRequest("step", f"unknown step {request.step!r}")
-        return joint_pb2.CoordinationAck(case_number=case.case_number, status=case.status.value)
+        return joint_pb2.CoordinationAck(case_number=case.case_number, status=case.status.value, already_applied=already)
 
 
 class GrpcCoordinationGateway:
@@ -117,25 +120,34 @@ class GrpcCoordinationGateway:
                     f"could not {what} at the node of {province} ({code.name}: {details}); "
                     "nothing was saved, try again when it is reachable"
                 ) from None
-            raise PeerRefused(f"the node of {province} refused to {what}: {code.name}: {details}") from None
+            raise PeerRefused(f"the node of {province} refused to {what}: {code.name}: {details}",
+                              code=code.name) from None
 
-    def assign_task(self, province: str, *, envelope: Mapping[str, Any], department: str, task: str) -> None:
+    def assign_task(
+        self, province: str, *, envelope: Mapping[str, Any], department: str, task: str, message_id: str = "",
+    ) -> bool:
         msg = joint_pb2.TaskAssignment(
             from_province=self.province, case_number=envelope["case_number"], matter_code=envelope["matter_code"],
             department=department, task=task, applicant=common_pb2.Applicant(**envelope["applicant"]),
             materials=[material_to_pb(m) for m in envelope["materials"]], checklist=envelope["checklist"],
             partners=envelope["partners"], competent_department=envelope["competent_department"],
-            identity_method=str((envelope.get("identity") or {}).get("method", "")),
+            identity_method=str((envelope.get("identity") or {}).get("method", "")), message_id=message_id,
         )
-        self._call(province, f"take its part of case {envelope['case_number']}", "AssignTask", msg)
+        return bool(self._call(province, f"take its part of case {envelope['case_number']}", "AssignTask", msg)
+                    .already_applied)
 
-    def report_task(self, province: str, *, case_number: str, outcome: str, note: str) -> None:
-        msg = joint_pb2.TaskReport(from_province=self.province, case_number=case_number, outcome=outcome, note=note)
-        self._call(province, f"record our part of case {case_number}", "ReportTask", msg)
+    def report_task(
+        self, province: str, *, case_number: str, outcome: str, note: str, message_id: str = "",
+    ) -> bool:
+        msg = joint_pb2.TaskReport(from_province=self.province, case_number=case_number, outcome=outcome, note=note,
+                                   message_id=message_id)
+        return bool(self._call(province, f"record our part of case {case_number}", "ReportTask", msg).already_applied)
 
-    def notify_progress(self, province: str, *, case_number: str, step: str, detail: Mapping[str, Any]) -> None:
+    def notify_progress(
+        self, province: str, *, case_number: str, step: str, detail: Mapping[str, Any], message_id: str = "",
+    ) -> bool:
         msg = joint_pb2.ProgressNotice(
-            from_province=self.province, case_number=case_number, step=step,
+            from_province=self.province, case_number=case_number, step=step, message_id=message_id,
             missing=list(detail.get("missing", [])), note=str(detail.get("note", "")),
             legal_basis=str(detail.get("legal_basis", "")), reason=str(detail.get("reason", "")),
             materials=[material_to_pb(m) for m in detail.get("materials", [])], at=str(detail.get("at", "")),
@@ -147,7 +159,7 @@ class GrpcCoordinationGateway:
         if agent:
             msg.agent.CopyFrom(common_pb2.Agent(name=agent["name"], id_number=agent["id_number"],
                                                 relationship=agent.get("relationship", "")))
-        self._call(province, f"record {step} of case {case_number}", "NotifyProgress", msg)
+        return bool(self._call(province, f"record {step} of case {case_number}", "NotifyProgress", msg).already_applied)
 
     def close(self) -> None:
         for channel in self._channels:

@@ -56,7 +56,8 @@ class GrpcPeerGateway:
                     f"could not {what} at the node of {province} ({code.name}: {details}); "
                     "nothing was lost, try again when it is reachable"
                 ) from None
-            raise PeerRefused(f"the node of {province} refused to {what}: {code.name}: {details}") from None
+            raise PeerRefused(f"the node of {province} refused to {what}: {code.name}: {details}",
+                              code=code.name) from None
 
     def push_material(
         self, province: str, *, case_number: str, material: Mapping[str, Any], chunks: Iterable[bytes],
@@ -99,7 +100,7 @@ class GrpcPeerGateway:
                     continue
                 self._call(province, what, _reraise, exc)
 
-    def forward_case(self, province: str, *, envelope: Mapping[str, Any]) -> None:
+    def forward_case(self, province: str, *, envelope: Mapping[str, Any], message_id: str = "") -> bool:
         msg = peer_pb2.CaseEnvelope(
             case_number=envelope["case_number"],
             matter_code=envelope["matter_code"],
@@ -111,16 +112,23 @@ class GrpcPeerGateway:
             materials=[material_to_pb(m) for m in envelope["materials"]],
             checklist=envelope["checklist"],
             from_province=self.province,
+            message_id=message_id,
         )
         stub = self._stub(province)
-        self._call(province, f"take case {envelope['case_number']}", stub.ForwardCase, msg, timeout=self.timeout)
+        reply = self._call(province, f"take case {envelope['case_number']}", stub.ForwardCase, msg, timeout=self.timeout)
+        return bool(reply.already_applied)
 
-    def deliver_result(self, province: str, *, case_number: str, pdf: bytes, issued_sha256: str) -> None:
+    def deliver_result(
+        self, province: str, *, case_number: str, pdf: bytes, issued_sha256: str, message_id: str = "",
+    ) -> bool:
         msg = peer_pb2.ResultEnvelope(
-            case_number=case_number, from_province=self.province, pdf=pdf, issued_sha256=issued_sha256
+            case_number=case_number, from_province=self.province, pdf=pdf, issued_sha256=issued_sha256,
+            message_id=message_id,
         )
         stub = self._stub(province)
-        self._call(province, f"receive the result of {case_number}", stub.DeliverResult, msg, timeout=self.timeout)
+        reply = self._call(province, f"receive the result of {case_number}", stub.DeliverResult, msg,
+                           timeout=self.timeout)
+        return bool(reply.already_applied)
 
     def issued_result_sha256(self, province: str, *, case_number: str) -> str | None:
         stub = self._stub(province)

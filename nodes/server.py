@@ -17,6 +17,7 @@ from nodes.directory import DirectoryServicer, RevocationExchange, RevocationRef
 from nodes.interceptors import AccessLogInterceptor, CallerIdentityInterceptor, ErrorMappingInterceptor
 from nodes.audit import LogAuditServicer
 from nodes.joint import CoordinationServicer, GrpcCoordinationGateway
+from nodes.relay import PEER_HEALTH_PREFIX, OutboxRelay
 from nodes.servicers import DepartmentServicer, PeerServicer, WindowServicer
 from nodes.tls import MAX_MESSAGE, channel_credentials, server_credentials
 from nodes.witness import CheckpointTimer, LogKeeper, WitnessGateway, WitnessServicer
@@ -49,6 +50,7 @@ class RunningNode:
         self.port = port
         self.health = health_servicer
         self.refresher: RevocationRefresher | None = None
+        self.relay: OutboxRelay | None = None
 
     @property
     def address(self) -> str:
@@ -58,6 +60,8 @@ class RunningNode:
     def stop(self, grace: float = 2.0) -> None:
         if self.refresher is not None:
             self.refresher.stop()
+        if self.relay is not None:
+            self.relay.stop()
         self.health.enter_graceful_shutdown()
         if self.checkpoints is not None:
             self.checkpoints.stop()
@@ -119,6 +123,13 @@ def start_node(config: NodeConfig) -> RunningNode:
     interval = float(os.environ.get("TONGBAN_CHECKPOINT_INTERVAL", "300"))
     if interval > 0:
         running.checkpoints = CheckpointTimer(keeper, interval=interval).start()
+    # Undelivered messages of an earlier run (a crash, a partner down) go out from here on.
+    running.relay = OutboxRelay(
+        courier=ctx.courier, outbox=ctx.outbox, poll_seconds=config.outbox.poll_seconds, peers=list(config.peers),
+        report_health=lambda peer, up: health_servicer.set(
+            PEER_HEALTH_PREFIX + peer,
+            health_pb2.HealthCheckResponse.SERVING if up else health_pb2.HealthCheckResponse.NOT_SERVING),
+    ).start()
     running.refresher = RevocationRefresher(
         exchange=RevocationExchange(federation=node.federation, peers=config.peers,
                                     credentials=node.peers.credentials),

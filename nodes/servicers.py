@@ -88,6 +88,7 @@ class WindowServicer(window_pb2_grpc.WindowServiceServicer):
             identity=identity_from_pb(request.identity),
             agent=agent_from_pb(request),
             actor=current_actor(self.ctx),
+            request_id=request.request_id,
         )
         return case_to_pb(case)
 
@@ -259,17 +260,19 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
             "checklist": dict(request.checklist),
         }
         actor = peer_actor(self.ctx.province_code, sender)
-        case = self.department.receive(envelope, from_province=sender, actor=actor)
-        return peer_pb2.Ack(case_number=case.case_number, status=case.status.value)
+        already = self.ctx.already_applied(request.message_id)
+        case = self.department.receive(envelope, from_province=sender, actor=actor, message_id=request.message_id)
+        return peer_pb2.Ack(case_number=case.case_number, status=case.status.value, already_applied=already)
 
     def DeliverResult(self, request, context):  # type: ignore[no-untyped-def]
         sender = sending_province(request.from_province, context)
         actor = peer_actor(self.ctx.province_code, sender)
+        already = self.ctx.already_applied(request.message_id)
         case = self.window.receive_result(
             case_number=request.case_number, from_province=sender, pdf=request.pdf,
-            issued_sha256=request.issued_sha256, actor=actor,
+            issued_sha256=request.issued_sha256, actor=actor, message_id=request.message_id,
         )
-        return peer_pb2.Ack(case_number=case.case_number, status=case.status.value)
+        return peer_pb2.Ack(case_number=case.case_number, status=case.status.value, already_applied=already)
 
     def GetIssuedResult(self, request, context):  # type: ignore[no-untyped-def]
         sha = self.department.issued_sha256(request.case_number, asking_province=caller.get().province_code)

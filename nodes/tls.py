@@ -42,5 +42,10 @@ def secure_channel(
             ("grpc.ssl_target_name_override", node_hostname(province)),
             ("grpc.max_send_message_length", MAX_MESSAGE),
             ("grpc.max_receive_message_length", MAX_MESSAGE),
+            # A partner back after an outage is reached within seconds, not gRPC's default
+            # two minutes of reconnect backoff: the outbox's own backoff paces the retries.
+            ("grpc.initial_reconnect_backoff_ms", 500),
+            ("grpc.min_reconnect_backoff_ms", 500),
+            ("grpc.max_reconnect_backoff_ms", 5000),
         ],
     )

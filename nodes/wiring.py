@@ -12,6 +12,7 @@ from typing import Any
 
 from exchange.catalog import Catalog
 from exchange.context import NodeContext
+from exchange.courier import Courier, RetryPolicy
 from exchange.ledger import CaseLedger
 from nodes.config import NodeConfig
 from nodes.peers import GrpcPeerGateway
@@ -23,6 +24,7 @@ from signing.seal import DepartmentSealer, PadesLevel
 from signing.tsa import HttpTimeStamper
 from signing.verify import SealVerifier
 from storage.factory import open_object_store
+from storage.outbox import outbox_of
 from storage.sealing import NodeKeyring, Sealer
 from storage.transfers import PartialUploads
 
@@ -80,14 +82,17 @@ def build_node(config: NodeConfig) -> Node:
         province=config.province,
         peers=config.peers,
         credentials=channel_credentials(federation, cert_pem=cert, key_pem=key, province_of_cert=config.province),
+        resume_patience=config.outbox.resume_patience_seconds,
     )
     store = open_object_store(config.object_store)
     uploads = PartialUploads(config.data_dir / "transfers", store=store, sealer=_sealer_of(config))
     uploads.sweep(older_than=timedelta(days=7))  # transfers abandoned by their senders
+    ledger = CaseLedger(env=config.event_store.application_env())
     context = NodeContext(
         province_code=config.province,
         provinces=provinces_of(federation),
-        ledger=CaseLedger(env=config.event_store.application_env()),
+        ledger=ledger,
+        outbox=outbox_of(ledger.recorder),
         catalog=load_catalog(),
         store=store,
         peers=peers,
@@ -98,4 +103,7 @@ def build_node(config: NodeConfig) -> Node:
         max_material_bytes=config.max_material_bytes,
         uploads=uploads,
     )
+    ob = config.outbox
+    context.courier = Courier(context, policy=RetryPolicy(
+        base_seconds=ob.retry_base_seconds, cap_seconds=ob.retry_cap_seconds, lease_seconds=ob.lease_seconds))
     return Node(config=config, federation=federation, context=context, peers=peers)

@@ -87,10 +87,14 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     """The library's SQLite recorder, chaining each event it inserts in the same transaction."""
 
     def construct_create_table_statements(self) -> list[str]:
-        return super().construct_create_table_statements() + sqlite_chain_ddl(self.events_table_name)
+        from storage.outbox import sqlite_outbox_ddl
+
+        return (super().construct_create_table_statements() + sqlite_chain_ddl(self.events_table_name)
+                + sqlite_outbox_ddl(self.events_table_name))
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
+        _write_messages(self, c, kwargs)
         if not stored_events:
             return ids
         assert ids is not None
@@ -115,6 +119,17 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             c.execute(f"SELECT originator_version, rowid FROM {self.events_table_name} WHERE originator_id = ?",
                       (originator_id.hex,))
             return [(int(r[0]), int(r[1])) for r in c.fetchall()]
+
+
+def _write_messages(recorder: Any, cursor: Any, kwargs: dict[str, Any]) -> None:
+    """Outbox messages, confirmations and inbox ids passed to `ledger.save(…)` are written in
+    the transaction of the events they belong to (see storage/outbox.py)."""
+    outbox, delivered, inbox = kwargs.get("outbox") or (), kwargs.get("delivered") or (), kwargs.get("inbox")
+    if not (outbox or delivered or inbox):
+        return
+    from storage.outbox import outbox_of
+
+    outbox_of(recorder).write_in_transaction(cursor, outbox=outbox, delivered=delivered, inbox=inbox)
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------
@@ -173,8 +188,19 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     """The library's PostgreSQL recorder with the chain tables and triggers in its schema."""
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        from storage.outbox import postgres_outbox_ddl
+
         super().__init__(datastore, events_table_name=events_table_name)
         self.sql_create_statements.extend(postgres_chain_ddl(datastore.schema, events_table_name))
+        self.sql_create_statements.extend(postgres_outbox_ddl(datastore.schema, events_table_name))
+
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        # Outbox rows are written under the events table's lock, so their ids (the order in
+        # which messages to one peer leave) follow the commit order, and before the events'
+        # INSERT … RETURNING, whose ids the library reads from this cursor afterwards.
+        self._lock_table(curs)
+        _write_messages(self, curs, kwargs)
+        super()._insert_stored_events(curs, stored_events, **kwargs)
 
     def notification_ids_of(self, originator_id: UUID) -> list[tuple[int, int]]:
         """(version, notification id) of one aggregate's events."""

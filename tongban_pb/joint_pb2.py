@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from tongban_pb import common_pb2 as tongban__pb_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16tongban_pb/joint.proto\x12\ntongban.v1\x1a\x17tongban_pb/common.proto\"\x82\x03\n\x0eTaskAssignment\x12\x15\n\rfrom_province\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61se_number\x18\x02 \x01(\t\x12\x13\n\x0bmatter_code\x18\x03 \x01(\t\x12\x12\n\ndepartment\x18\x04 \x01(\t\x12\x0c\n\x04task\x18\x05 \x01(\t\x12(\n\tapplicant\x18\x06 \x01(\x0b\x32\x15.tongban.v1.Applicant\x12*\n\tmaterials\x18\x07 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\x12<\n\tchecklist\x18\x08 \x03(\x0b\x32).tongban.v1.TaskAssignment.ChecklistEntry\x12\x10\n\x08partners\x18\t \x03(\t\x12\x1c\n\x14\x63ompetent_department\x18\n \x01(\t\x12\x17\n\x0fidentity_method\x18\x0b \x01(\t\x1a\x30\n\x0e\x43hecklistEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"W\n\nTaskReport\x12\x15\n\rfrom_province\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61se_number\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x0c\n\x04note\x18\x04 \x01(\t\"\x95\x02\n\x0eProgressNotice\x12\x15\n\rfrom_province\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61se_number\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\t\x12\x0f\n\x07missing\x18\x04 \x03(\t\x12\x0c\n\x04note\x18\x05 \x01(\t\x12\x13\n\x0blegal_basis\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12*\n\tmaterials\x18\x08 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\x12\n\n\x02\x61t\x18\t \x01(\t\x12+\n\x08identity\x18\n \x01(\x0b\x32\x19.tongban.v1.IdentityCheck\x12 \n\x05\x61gent\x18\x0b \x01(\x0b\x32\x11.tongban.v1.Agent\"6\n\x0f\x43oordinationAck\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t2\xea\x01\n\x13\x43oordinationService\x12\x45\n\nAssignTask\x12\x1a.tongban.v1.TaskAssignment\x1a\x1b.tongban.v1.CoordinationAck\x12\x41\n\nReportTask\x12\x16.tongban.v1.TaskReport\x1a\x1b.tongban.v1.CoordinationAck\x12I\n\x0eNotifyProgress\x12\x1a.tongban.v1.ProgressNotice\x1a\x1b.tongban.v1.CoordinationAckb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16tongban_pb/joint.proto\x12\ntongban.v1\x1a\x17tongban_pb/common.proto\"\x96\x03\n\x0eTaskAssignment\x12\x15\n\rfrom_province\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61se_number\x18\x02 \x01(\t\x12\x13\n\x0bmatter_code\x18\x03 \x01(\t\x12\x12\n\ndepartment\x18\x04 \x01(\t\x12\x0c\n\x04task\x18\x05 \x01(\t\x12(\n\tapplicant\x18\x06 \x01(\x0b\x32\x15.tongban.v1.Applicant\x12*\n\tmaterials\x18\x07 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\x12<\n\tchecklist\x18\x08 \x03(\x0b\x32).tongban.v1.TaskAssignment.ChecklistEntry\x12\x10\n\x08partners\x18\t \x03(\t\x12\x1c\n\x14\x63ompetent_department\x18\n \x01(\t\x12\x17\n\x0fidentity_method\x18\x0b \x01(\t\x12\x12\n\nmessage_id\x18\x0c \x01(\t\x1a\x30\n\x0e\x43hecklistEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"k\n\nTaskReport\x12\x15\n\rfrom_province\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61se_number\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x0c\n\x04note\x18\x04 \x01(\t\x12\x12\n\nmessage_id\x18\x05 \x01(\t\"\xa9\x02\n\x0eProgressNotice\x12\x15\n\rfrom_province\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61se_number\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\t\x12\x0f\n\x07missing\x18\x04 \x03(\t\x12\x0c\n\x04note\x18\x05 \x01(\t\x12\x13\n\x0blegal_basis\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12*\n\tmaterials\x18\x08 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\x12\n\n\x02\x61t\x18\t \x01(\t\x12+\n\x08identity\x18\n \x01(\x0b\x32\x19.tongban.v1.IdentityCheck\x12 \n\x05\x61gent\x18\x0b \x01(\x0b\x32\x11.tongban.v1.Agent\x12\x12\n\nmessage_id\x18\x0c \x01(\t\"O\n\x0f\x43oordinationAck\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x17\n\x0f\x61lready_applied\x18\x03 \x01(\x08\x32\xea\x01\n\x13\x43oordinationService\x12\x45\n\nAssignTask\x12\x1a.tongban.v1.TaskAssignment\x1a\x1b.tongban.v1.CoordinationAck\x12\x41\n\nReportTask\x12\x16.tongban.v1.TaskReport\x1a\x1b.tongban.v1.CoordinationAck\x12I\n\x0eNotifyProgress\x12\x1a.tongban.v1.ProgressNotice\x1a\x1b.tongban.v1.CoordinationAckb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,15 +35,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TASKASSIGNMENT_CHECKLISTENTRY']._loaded_options = None
   _globals['_TASKASSIGNMENT_CHECKLISTENTRY']._serialized_options = b'8\001'
   _globals['_TASKASSIGNMENT']._serialized_start=64
-  _globals['_TASKASSIGNMENT']._serialized_end=450
-  _globals['_TASKASSIGNMENT_CHECKLISTENTRY']._serialized_start=402
-  _globals['_TASKASSIGNMENT_CHECKLISTENTRY']._serialized_end=450
-  _globals['_TASKREPORT']._serialized_start=452
-  _globals['_TASKREPORT']._serialized_end=539
-  _globals['_PROGRESSNOTICE']._serialized_start=542
-  _globals['_PROGRESSNOTICE']._serialized_end=819
-  _globals['_COORDINATIONACK']._serialized_start=821
-  _globals['_COORDINATIONACK']._serialized_end=875
-  _globals['_COORDINATIONSERVICE']._serialized_start=878
-  _globals['_COORDINATIONSERVICE']._serialized_end=1112
+  _globals['_TASKASSIGNMENT']._serialized_end=470
+  _globals['_TASKASSIGNMENT_CHECKLISTENTRY']._serialized_start=422
+  _globals['_TASKASSIGNMENT_CHECKLISTENTRY']._serialized_end=470
+  _globals['_TASKREPORT']._serialized_start=472
+  _globals['_TASKREPORT']._serialized_end=579
+  _globals['_PROGRESSNOTICE']._serialized_start=582
+  _globals['_PROGRESSNOTICE']._serialized_end=879
+  _globals['_COORDINATIONACK']._serialized_start=881
+  _globals['_COORDINATIONACK']._serialized_end=960
+  _globals['_COORDINATIONSERVICE']._serialized_start=963
+  _globals['_COORDINATIONSERVICE']._serialized_end=1197
 # @@protoc_insertion_point(module_scope)

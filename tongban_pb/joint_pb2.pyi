@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TaskAssignment(_message.Message):
-    __slots__ = ("from_province", "case_number", "matter_code", "department", "task", "applicant", "materials", "checklist", "partners", "competent_department", "identity_method")
+    __slots__ = ("from_province", "case_number", "matter_code", "department", "task", "applicant", "materials", "checklist", "partners", "competent_department", "identity_method", "message_id")
     class ChecklistEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +27,7 @@ class TaskAssignment(_message.Message):
     PARTNERS_FIELD_NUMBER: _ClassVar[int]
     COMPETENT_DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
     IDENTITY_METHOD_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     from_province: str
     case_number: str
     matter_code: str
@@ -38,22 +39,25 @@ class TaskAssignment(_message.Message):
     partners: _containers.RepeatedScalarFieldContainer[str]
     competent_department: str
     identity_method: str
-    def __init__(self, from_province: _Optional[str] = ..., case_number: _Optional[str] = ..., matter_code: _Optional[str] = ..., department: _Optional[str] = ..., task: _Optional[str] = ..., applicant: _Optional[_Union[_common_pb2.Applicant, _Mapping]] = ..., materials: _Optional[_Iterable[_Union[_common_pb2.MaterialRef, _Mapping]]] = ..., checklist: _Optional[_Mapping[str, bool]] = ..., partners: _Optional[_Iterable[str]] = ..., competent_department: _Optional[str] = ..., identity_method: _Optional[str] = ...) -> None: ...
+    message_id: str
+    def __init__(self, from_province: _Optional[str] = ..., case_number: _Optional[str] = ..., matter_code: _Optional[str] = ..., department: _Optional[str] = ..., task: _Optional[str] = ..., applicant: _Optional[_Union[_common_pb2.Applicant, _Mapping]] = ..., materials: _Optional[_Iterable[_Union[_common_pb2.MaterialRef, _Mapping]]] = ..., checklist: _Optional[_Mapping[str, bool]] = ..., partners: _Optional[_Iterable[str]] = ..., competent_department: _Optional[str] = ..., identity_method: _Optional[str] = ..., message_id: _Optional[str] = ...) -> None: ...
 
 class TaskReport(_message.Message):
-    __slots__ = ("from_province", "case_number", "outcome", "note")
+    __slots__ = ("from_province", "case_number", "outcome", "note", "message_id")
     FROM_PROVINCE_FIELD_NUMBER: _ClassVar[int]
     CASE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     from_province: str
     case_number: str
     outcome: str
     note: str
-    def __init__(self, from_province: _Optional[str] = ..., case_number: _Optional[str] = ..., outcome: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+    message_id: str
+    def __init__(self, from_province: _Optional[str] = ..., case_number: _Optional[str] = ..., outcome: _Optional[str] = ..., note: _Optional[str] = ..., message_id: _Optional[str] = ...) -> None: ...
 
 class ProgressNotice(_message.Message):
-    __slots__ = ("from_province", "case_number", "step", "missing", "note", "legal_basis", "reason", "materials", "at", "identity", "agent")
+    __slots__ = ("from_province", "case_number", "step", "missing", "note", "legal_basis", "reason", "materials", "at", "identity", "agent", "message_id")
     FROM_PROVINCE_FIELD_NUMBER: _ClassVar[int]
     CASE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +69,7 @@ class ProgressNotice(_message.Message):
     AT_FIELD_NUMBER: _ClassVar[int]
     IDENTITY_FIELD_NUMBER: _ClassVar[int]
     AGENT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     from_province: str
     case_number: str
     step: str
@@ -76,12 +81,15 @@ class ProgressNotice(_message.Message):
     at: str
     identity: _common_pb2.IdentityCheck
     agent: _common_pb2.Agent
-    def __init__(self, from_province: _Optional[str] = ..., case_number: _Optional[str] = ..., step: _Optional[str] = ..., missing: _Optional[_Iterable[str]] = ..., note: _Optional[str] = ..., legal_basis: _Optional[str] = ..., reason: _Optional[str] = ..., materials: _Optional[_Iterable[_Union[_common_pb2.MaterialRef, _Mapping]]] = ..., at: _Optional[str] = ..., identity: _Optional[_Union[_common_pb2.IdentityCheck, _Mapping]] = ..., agent: _Optional[_Union[_common_pb2.Agent, _Mapping]] = ...) -> None: ...
+    message_id: str
+    def __init__(self, from_province: _Optional[str] = ..., case_number: _Optional[str] = ..., step: _Optional[str] = ..., missing: _Optional[_Iterable[str]] = ..., note: _Optional[str] = ..., legal_basis: _Optional[str] = ..., reason: _Optional[str] = ..., materials: _Optional[_Iterable[_Union[_common_pb2.MaterialRef, _Mapping]]] = ..., at: _Optional[str] = ..., identity: _Optional[_Union[_common_pb2.IdentityCheck, _Mapping]] = ..., agent: _Optional[_Union[_common_pb2.Agent, _Mapping]] = ..., message_id: _Optional[str] = ...) -> None: ...
 
 class CoordinationAck(_message.Message):
-    __slots__ = ("case_number", "status")
+    __slots__ = ("case_number", "status", "already_applied")
     CASE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_APPLIED_FIELD_NUMBER: _ClassVar[int]
     case_number: str
     status: str
-    def __init__(self, case_number: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
+    already_applied: bool
+    def __init__(self, case_number: _Optional[str] = ..., status: _Optional[str] = ..., already_applied: _Optional[bool] = ...) -> None: ...

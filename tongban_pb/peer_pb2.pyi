@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CaseEnvelope(_message.Message):
-    __slots__ = ("case_number", "matter_code", "mode", "origin_province", "competent_province", "competent_department", "applicant", "materials", "checklist", "from_province")
+    __slots__ = ("case_number", "matter_code", "mode", "origin_province", "competent_province", "competent_department", "applicant", "materials", "checklist", "from_province", "message_id")
     class ChecklistEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -26,6 +26,7 @@ class CaseEnvelope(_message.Message):
     MATERIALS_FIELD_NUMBER: _ClassVar[int]
     CHECKLIST_FIELD_NUMBER: _ClassVar[int]
     FROM_PROVINCE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     case_number: str
     matter_code: str
     mode: str
@@ -36,19 +37,22 @@ class CaseEnvelope(_message.Message):
     materials: _containers.RepeatedCompositeFieldContainer[_common_pb2.MaterialRef]
     checklist: _containers.ScalarMap[str, bool]
     from_province: str
-    def __init__(self, case_number: _Optional[str] = ..., matter_code: _Optional[str] = ..., mode: _Optional[str] = ..., origin_province: _Optional[str] = ..., competent_province: _Optional[str] = ..., competent_department: _Optional[str] = ..., applicant: _Optional[_Union[_common_pb2.Applicant, _Mapping]] = ..., materials: _Optional[_Iterable[_Union[_common_pb2.MaterialRef, _Mapping]]] = ..., checklist: _Optional[_Mapping[str, bool]] = ..., from_province: _Optional[str] = ...) -> None: ...
+    message_id: str
+    def __init__(self, case_number: _Optional[str] = ..., matter_code: _Optional[str] = ..., mode: _Optional[str] = ..., origin_province: _Optional[str] = ..., competent_province: _Optional[str] = ..., competent_department: _Optional[str] = ..., applicant: _Optional[_Union[_common_pb2.Applicant, _Mapping]] = ..., materials: _Optional[_Iterable[_Union[_common_pb2.MaterialRef, _Mapping]]] = ..., checklist: _Optional[_Mapping[str, bool]] = ..., from_province: _Optional[str] = ..., message_id: _Optional[str] = ...) -> None: ...
 
 class ResultEnvelope(_message.Message):
-    __slots__ = ("case_number", "from_province", "pdf", "issued_sha256")
+    __slots__ = ("case_number", "from_province", "pdf", "issued_sha256", "message_id")
     CASE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     FROM_PROVINCE_FIELD_NUMBER: _ClassVar[int]
     PDF_FIELD_NUMBER: _ClassVar[int]
     ISSUED_SHA256_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     case_number: str
     from_province: str
     pdf: bytes
     issued_sha256: str
-    def __init__(self, case_number: _Optional[str] = ..., from_province: _Optional[str] = ..., pdf: _Optional[bytes] = ..., issued_sha256: _Optional[str] = ...) -> None: ...
+    message_id: str
+    def __init__(self, case_number: _Optional[str] = ..., from_province: _Optional[str] = ..., pdf: _Optional[bytes] = ..., issued_sha256: _Optional[str] = ..., message_id: _Optional[str] = ...) -> None: ...
 
 class IssuedResult(_message.Message):
     __slots__ = ("case_number", "sha256")
@@ -59,12 +63,14 @@ class IssuedResult(_message.Message):
     def __init__(self, case_number: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class Ack(_message.Message):
-    __slots__ = ("case_number", "status")
+    __slots__ = ("case_number", "status", "already_applied")
     CASE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_APPLIED_FIELD_NUMBER: _ClassVar[int]
     case_number: str
     status: str
-    def __init__(self, case_number: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
+    already_applied: bool
+    def __init__(self, case_number: _Optional[str] = ..., status: _Optional[str] = ..., already_applied: _Optional[bool] = ...) -> None: ...
 
 class MaterialPush(_message.Message):
     __slots__ = ("header", "data")

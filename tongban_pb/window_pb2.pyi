@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SubmitApplicationRequest(_message.Message):
-    __slots__ = ("matter_code", "competent_province", "applicant", "materials", "checklist", "identity", "agent")
+    __slots__ = ("matter_code", "competent_province", "applicant", "materials", "checklist", "identity", "agent", "request_id")
     class ChecklistEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,7 @@ class SubmitApplicationRequest(_message.Message):
     CHECKLIST_FIELD_NUMBER: _ClassVar[int]
     IDENTITY_FIELD_NUMBER: _ClassVar[int]
     AGENT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     matter_code: str
     competent_province: str
     applicant: _common_pb2.Applicant
@@ -30,7 +31,8 @@ class SubmitApplicationRequest(_message.Message):
     checklist: _containers.ScalarMap[str, bool]
     identity: _common_pb2.IdentityCheck
     agent: _common_pb2.Agent
-    def __init__(self, matter_code: _Optional[str] = ..., competent_province: _Optional[str] = ..., applicant: _Optional[_Union[_common_pb2.Applicant, _Mapping]] = ..., materials: _Optional[_Iterable[_Union[_common_pb2.MaterialRef, _Mapping]]] = ..., checklist: _Optional[_Mapping[str, bool]] = ..., identity: _Optional[_Union[_common_pb2.IdentityCheck, _Mapping]] = ..., agent: _Optional[_Union[_common_pb2.Agent, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, matter_code: _Optional[str] = ..., competent_province: _Optional[str] = ..., applicant: _Optional[_Union[_common_pb2.Applicant, _Mapping]] = ..., materials: _Optional[_Iterable[_Union[_common_pb2.MaterialRef, _Mapping]]] = ..., checklist: _Optional[_Mapping[str, bool]] = ..., identity: _Optional[_Union[_common_pb2.IdentityCheck, _Mapping]] = ..., agent: _Optional[_Union[_common_pb2.Agent, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class SubmitOnlineRequest(_message.Message):
     __slots__ = ("matter_code", "applicant", "materials", "identity", "agent")

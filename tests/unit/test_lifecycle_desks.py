@@ -1,5 +1,6 @@
-"""The desks keep a case whole when a partner node cannot be reached, and take repeated notices
-once. A real SQLite ledger and local folder store; the partner nodes are fakes."""
+"""The desks keep a case whole when a partner node cannot be reached (what it must hear of waits
+in the outbox), and take repeated notices once. A real SQLite ledger, outbox and local folder
+store; the partner nodes are fakes."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from exchange.case import Case, CaseStatus
 from exchange.context import NodeContext
+from exchange.courier import Courier, RetryPolicy
 from exchange.department import DepartmentDesk
 from exchange.errors import PeerUnavailable
 from exchange.ledger import CaseLedger
@@ -19,6 +21,7 @@ from exchange.window import WindowDesk
 from nodes.wiring import load_catalog
 from storage.eventstore import EventStoreSettings
 from storage.local import LocalFolderStore
+from storage.outbox import outbox_of
 
 OFFICER = {"node": "330000", "department": "", "operator": "officer-z"}
 DEPARTMENTS = {"public_security": "公安厅", "market": "市场监督管理局"}
@@ -35,14 +38,17 @@ class FakeCoordination:
             raise PeerUnavailable(f"{province} is down")
         self.calls.append((province, what))
 
-    def assign_task(self, province: str, *, envelope: Any, department: str, task: str) -> None:
+    def assign_task(self, province: str, *, envelope: Any, department: str, task: str, message_id: str = "") -> bool:
         self._record(province, "assign")
+        return False
 
-    def report_task(self, province: str, *, case_number: str, outcome: str, note: str) -> None:
+    def report_task(self, province: str, *, case_number: str, outcome: str, note: str, message_id: str = "") -> bool:
         self._record(province, "report")
+        return False
 
-    def notify_progress(self, province: str, *, case_number: str, step: str, detail: Any) -> None:
+    def notify_progress(self, province: str, *, case_number: str, step: str, detail: Any, message_id: str = "") -> bool:
         self._record(province, step)
+        return False
 
 
 @pytest.fixture
@@ -52,7 +58,9 @@ def ctx(tmp_path: Path) -> Iterator[NodeContext]:
         province_code="330000", provinces=PROVINCES, ledger=ledger, catalog=load_catalog(),
         store=LocalFolderStore(tmp_path / "objects"), peers=None,  # type: ignore[arg-type]
         coordination=FakeCoordination(), now=lambda: datetime(2026, 11, 2, 1, tzinfo=timezone.utc),
+        outbox=outbox_of(ledger.recorder),
     )
+    context.courier = Courier(context, policy=RetryPolicy(base_seconds=0.0))  # retry at once when asked
     yield context
     ledger.close()
 
@@ -73,29 +81,47 @@ def received(ctx: NodeContext, *, mode: str = "proxy", partners: list[str] | Non
     return case
 
 
-def test_a_supplement_request_the_window_cannot_hear_of_is_not_recorded(ctx: NodeContext) -> None:
+def drain(ctx: NodeContext) -> None:
+    """What the node's relay does in the background: send whatever is due."""
+    for message in ctx.outbox.claim(owner="test", lease_seconds=30):  # type: ignore[union-attr]
+        ctx.courier.attempt(message)
+
+
+def test_a_supplement_request_the_window_cannot_hear_of_is_recorded_and_its_notice_waits(ctx: NodeContext) -> None:
     case = received(ctx)
     desk = DepartmentDesk(ctx)
     desk.accept(case.case_number, actor=OFFICER)
     ctx.coordination.down.add("340000")  # type: ignore[union-attr]
-    with pytest.raises(PeerUnavailable):
-        desk.request_supplement(case.case_number, missing=["户口簿"], note="", actor=OFFICER)
-    assert ctx.ledger.get_case(case.case_number).status is CaseStatus.ACCEPTED
-    ctx.coordination.down.clear()  # type: ignore[union-attr]
     assert desk.request_supplement(case.case_number, missing=["户口簿"], note="", actor=OFFICER).status \
         is CaseStatus.SUPPLEMENT_REQUESTED
+    [waiting] = ctx.outbox.backlog()  # type: ignore[union-attr]
+    assert (waiting.peer, waiting.pending, waiting.oldest_case_number) == ("340000", 1, case.case_number)
+    assert "340000 is down" in waiting.last_error
+    ctx.coordination.down.clear()  # type: ignore[union-attr]
+    drain(ctx)
+    assert ctx.coordination.calls[-1] == ("340000", "supplement_requested")  # type: ignore[union-attr]
+    assert ctx.outbox.backlog() == []  # type: ignore[union-attr]
 
 
-def test_a_joint_acceptance_is_saved_only_once_every_partner_has_its_task(ctx: NodeContext) -> None:
+def test_a_joint_acceptance_is_saved_at_once_and_a_partner_down_gets_its_task_later(ctx: NodeContext) -> None:
     case = received(ctx, mode="joint", partners=["320000", "340000"])
     desk = DepartmentDesk(ctx)
     ctx.coordination.down.add("340000")  # type: ignore[union-attr]
-    with pytest.raises(PeerUnavailable):
-        desk.accept(case.case_number, actor=OFFICER)
-    assert ctx.ledger.get_case(case.case_number).status is CaseStatus.RECEIVED
-    ctx.coordination.down.clear()  # type: ignore[union-attr]
     accepted = desk.accept(case.case_number, actor=OFFICER)
     assert set(accepted.tasks) == {"320000", "340000"} and accepted.due_at() is not None
+    assert ctx.coordination.calls == [("320000", "assign")]  # type: ignore[union-attr]
+    ctx.coordination.down.clear()  # type: ignore[union-attr]
+    drain(ctx)
+    assert ctx.coordination.calls == [("320000", "assign"), ("340000", "assign")]  # type: ignore[union-attr]
+
+
+def test_a_repeated_message_id_is_applied_once(ctx: NodeContext) -> None:
+    case = received(ctx)
+    desk = DepartmentDesk(ctx)
+    for _ in range(2):
+        desk.record_applicant_step(case_number=case.case_number, from_province="340000", step="withdrawn",
+                                   detail={"reason": "申请人撤回"}, actor=OFFICER, message_id="m-1")
+    assert ctx.already_applied("m-1") and ctx.ledger.get_case(case.case_number).version == 2
 
 
 def test_a_repeated_progress_notice_is_recorded_once(ctx: NodeContext) -> None:

@@ -1,0 +1,211 @@
+"""The courier sends one outbox message through the ports and records what the partner's
+confirmation means (a forwarded case is Forwarded, a delivered result ResultDelivered), marking
+the message delivered in the same transaction. It decides what a failure means: a partner that
+cannot be reached is tried again later, with backoff and jitter; a partner that refuses parks
+the message as refused, with its reason, for an operator to look at."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from exchange.case import CaseStatus
+from exchange.context import NodeContext
+from exchange.department import task_envelope
+from exchange.errors import PeerRefused, PeerUnavailable, TongbanError
+from exchange.outbox import (
+    ASSIGN_TASK, DELIVER_RESULT, FORWARD_CASE, NOTIFY_PROGRESS, REPORT_TASK, OutboxMessage, follow_up_id,
+)
+from exchange.window import envelope_of
+
+log = logging.getLogger("tongban.outbox")
+
+# Refusals that will not change by sending again; anything else (a partner overloaded, an
+# internal error there) is tried again later.
+PERMANENT_REFUSALS = frozenset({
+    "INVALID_ARGUMENT", "FAILED_PRECONDITION", "PERMISSION_DENIED", "UNAUTHENTICATED", "NOT_FOUND",
+    "ALREADY_EXISTS", "OUT_OF_RANGE", "UNIMPLEMENTED",
+})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter, capped: attempt n waits base·2ⁿ⁻¹ (at most cap),
+    scaled by a random factor in [1 - jitter, 1]."""
+
+    base_seconds: float = 1.0
+    cap_seconds: float = 300.0
+    jitter: float = 0.5
+    lease_seconds: float = 120.0  # a claim not confirmed by then is taken over (the sender died)
+
+    def delay(self, attempts: int, rng: random.Random) -> float:
+        raw = min(self.cap_seconds, self.base_seconds * (2 ** max(0, attempts - 1)))
+        return raw * (1.0 - self.jitter * rng.random())
+
+
+class Courier:
+    def __init__(self, ctx: NodeContext, *, policy: RetryPolicy | None = None,
+                 on_queued: Callable[[], None] | None = None) -> None:
+        self.ctx = ctx
+        self.policy = policy or RetryPolicy()
+        self.owner = uuid.uuid4().hex  # this process's claims
+        self.on_queued = on_queued  # wakes the relay when a message stays queued
+        self.rng = random.Random()
+        self.peer_state: dict[str, str] = {}  # province -> "reachable" | error of the last failure
+        self._state_lock = threading.Lock()
+        self.already_applied = 0  # confirmations that said "already applied" (a resend)
+
+    # -- attempts ---------------------------------------------------------------------------
+
+    def attempt_all(self, messages: Sequence[OutboxMessage]) -> None:
+        """Try freshly recorded messages now, each only if it is next in line for its peer and
+        no one else holds it; the others wait for the relay."""
+        outbox = self._outbox()
+        queued = False
+        for message in messages:
+            claimed = outbox.claim(owner=self.owner, lease_seconds=self.policy.lease_seconds,
+                                   message_id=message.message_id)
+            if claimed:
+                if not self.attempt(claimed[0]):
+                    queued = True
+            else:
+                queued = True
+        if queued and self.on_queued is not None:
+            self.on_queued()
+
+    def attempt(self, message: OutboxMessage) -> bool:
+        """Send one claimed message; True once the partner confirmed it."""
+        outbox = self._outbox()
+        try:
+            self.send(message)
+        except PeerUnavailable as exc:
+            attempts = message.attempts + 1
+            wait = self.policy.delay(attempts, self.rng)
+            outbox.failed(message.message_id, error=str(exc), retry_in=wait)
+            self._peer(message.peer, str(exc))
+            log.info("%s of case %s to %s not delivered (attempt %d), retry in %.1fs: %s",
+                     message.kind, message.case_number, message.peer, attempts, wait, exc)
+            return False
+        except PeerRefused as exc:
+            if exc.code in PERMANENT_REFUSALS:
+                outbox.refused(message.message_id, reason=str(exc))
+                self._peer(message.peer, "reachable")
+                log.warning("%s of case %s refused by %s: %s", message.kind, message.case_number, message.peer, exc)
+            else:
+                wait = self.policy.delay(message.attempts + 1, self.rng)
+                outbox.failed(message.message_id, error=str(exc), retry_in=wait)
+                self._peer(message.peer, str(exc))
+            return False
+        except TongbanError as exc:
+            # Something here makes the message unsendable (its case or a material is gone).
+            outbox.refused(message.message_id, reason=f"not sendable from this node: {exc}")
+            log.error("%s of case %s to %s cannot be sent: %s", message.kind, message.case_number, message.peer, exc)
+            return False
+        except Exception as exc:  # e.g. the database was briefly unreachable: try again later
+            wait = self.policy.delay(message.attempts + 1, self.rng)
+            outbox.failed(message.message_id, error=f"{type(exc).__name__}: {exc}", retry_in=wait)
+            log.exception("%s of case %s to %s failed", message.kind, message.case_number, message.peer)
+            return False
+        self._peer(message.peer, "reachable")
+        return True
+
+    def peer_states(self) -> dict[str, str]:
+        with self._state_lock:
+            return dict(self.peer_state)
+
+    def _peer(self, province: str, state: str) -> None:
+        with self._state_lock:
+            self.peer_state[province] = state
+
+    # -- what each kind of message is --------------------------------------------------------
+
+    def send(self, message: OutboxMessage) -> None:
+        handler = {
+            FORWARD_CASE: self._forward_case, DELIVER_RESULT: self._deliver_result, ASSIGN_TASK: self._assign_task,
+            REPORT_TASK: self._report_task, NOTIFY_PROGRESS: self._notify_progress,
+        }[message.kind]
+        handler(message)
+
+    def _forward_case(self, m: OutboxMessage) -> None:
+        ctx = self.ctx
+        case = ctx.ledger.get_case(m.case_number)
+        for material in case.materials:
+            ctx.peers.push_material(m.peer, case_number=case.case_number, material=material,
+                                    chunks=ctx.store.iter_chunks(material["sha256"]))
+        self._count(ctx.peers.forward_case(m.peer, envelope=envelope_of(case), message_id=m.message_id))
+        if case.identity and ctx.coordination is not None:
+            # The case envelope has no room for 身份核验 and 代办; they follow it.
+            self._count(ctx.coordination.notify_progress(
+                m.peer, case_number=case.case_number, step="identified",
+                detail={"identity": dict(case.identity), "agent": dict(case.agent) if case.agent else None},
+                message_id=follow_up_id(m.message_id, "identified"),
+            ))
+        self._confirm(m, lambda c: c.forward(actor=_actor(m), at=ctx.stamp()) if c.status is CaseStatus.SUBMITTED else None)
+
+    def _deliver_result(self, m: OutboxMessage) -> None:
+        ctx = self.ctx
+        case = ctx.ledger.get_case(m.case_number)
+        assert case.result is not None
+        pdf = ctx.store.read_bytes(case.result["sha256"])
+        self._count(ctx.peers.deliver_result(m.peer, case_number=case.case_number, pdf=pdf,
+                                             issued_sha256=case.result["sha256"], message_id=m.message_id))
+        self._confirm(m, lambda c: c.deliver_result(to_province=m.peer, actor=_actor(m), at=ctx.stamp())
+                      if c.status is CaseStatus.RESULT_ISSUED else None)
+
+    def _assign_task(self, m: OutboxMessage) -> None:
+        case = self.ctx.ledger.get_case(m.case_number)
+        self._count(self._coordination().assign_task(
+            m.peer, envelope=task_envelope(case), department=str(m.payload["department"]),
+            task=str(m.payload["task"]), message_id=m.message_id))
+        self._outbox().delivered(m.message_id)
+
+    def _report_task(self, m: OutboxMessage) -> None:
+        self._count(self._coordination().report_task(
+            m.peer, case_number=m.case_number, outcome=str(m.payload["outcome"]), note=str(m.payload["note"]),
+            message_id=m.message_id))
+        self._outbox().delivered(m.message_id)
+
+    def _notify_progress(self, m: OutboxMessage) -> None:
+        ctx = self.ctx
+        step, detail = str(m.payload["step"]), dict(m.payload.get("detail") or {})
+        if step == "supplemented":  # 补正材料 travel before the notice that names them
+            for material in detail.get("materials", []):
+                ctx.peers.push_material(m.peer, case_number=m.case_number, material=material,
+                                        chunks=ctx.store.iter_chunks(material["sha256"]))
+        self._count(self._coordination().notify_progress(
+            m.peer, case_number=m.case_number, step=step, detail=detail, message_id=m.message_id))
+        self._outbox().delivered(m.message_id)
+
+    def _confirm(self, m: OutboxMessage, record: Callable[[Any], None]) -> None:
+        """Record what the confirmation means and mark the message delivered, in one save."""
+        ctx = self.ctx
+        with ctx.case_lock(m.case_number):
+            case = ctx.ledger.get_case(m.case_number)
+            record(case)
+            if case.pending_events:
+                ctx.save(case, delivered=[m.message_id])
+            else:  # recorded before (another replica, or before a crash): only the mark is missing
+                self._outbox().delivered(m.message_id)
+
+    def _count(self, already_applied: bool | None) -> None:
+        if already_applied:
+            self.already_applied += 1
+
+    def _outbox(self):  # type: ignore[no-untyped-def]
+        if self.ctx.outbox is None:
+            raise TongbanError("this node was started without an outbox")
+        return self.ctx.outbox
+
+    def _coordination(self):  # type: ignore[no-untyped-def]
+        if self.ctx.coordination is None:
+            raise TongbanError("this node was started without node-to-node coordination")
+        return self.ctx.coordination
+
+
+def _actor(m: OutboxMessage) -> dict[str, str]:
+    return {str(k): str(v) for k, v in dict(m.payload.get("actor") or {}).items()}

@@ -1,0 +1,82 @@
+"""Messages to partner nodes leave through an outbox recorded with the events that caused them,
+and are retried until the partner confirms. This module is the domain's view of it; the rows
+live beside the events (storage/outbox.py) and a relay thread drains them (nodes/relay.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+# What a node sends a partner, and what each kind carries in its payload (never personal data:
+# the courier reads the case back from the ledger when it sends).
+FORWARD_CASE = "forward_case"  # {"actor"}: materials, envelope and identity notice; then Forwarded
+DELIVER_RESULT = "deliver_result"  # {"actor"}: the sealed PDF; then ResultDelivered
+ASSIGN_TASK = "assign_task"  # {"department", "task"}
+REPORT_TASK = "report_task"  # {"outcome", "note"}
+NOTIFY_PROGRESS = "notify_progress"  # {"step", "detail"}
+KINDS = (FORWARD_CASE, DELIVER_RESULT, ASSIGN_TASK, REPORT_TASK, NOTIFY_PROGRESS)
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    message_id: str
+    peer: str  # province code of the receiving node
+    kind: str
+    case_number: str
+    payload: Mapping[str, Any]
+    created_at: str
+    seq: int = 0  # order of recording (0 until stored)
+    attempts: int = 0
+
+
+def new_message(*, peer: str, kind: str, case_number: str, payload: Mapping[str, Any], at: str) -> OutboxMessage:
+    assert kind in KINDS, kind
+    return OutboxMessage(message_id=str(uuid.uuid4()), peer=peer, kind=kind, case_number=case_number,
+                         payload=dict(payload), created_at=at)
+
+
+def follow_up_id(message_id: str, what: str) -> str:
+    """A stable id for a second message sent as part of one outbox message (the identity
+    notice that follows a forwarded case), so a resend is recognised as the same message."""
+    return str(uuid.uuid5(uuid.UUID(message_id), what))
+
+
+@dataclass(frozen=True)
+class PeerBacklog:
+    """What `tongban status` shows for one partner: no personal data, only case numbers."""
+
+    peer: str
+    pending: int
+    refused: int
+    oldest_created_at: str = ""
+    oldest_case_number: str = ""
+    oldest_kind: str = ""
+    attempts: int = 0
+    last_error: str = ""
+    retry_in_seconds: float = 0.0
+    last_refused_case: str = ""
+
+
+class Outbox(Protocol):
+    """The node's outbox and inbox (storage.outbox.SqlOutbox)."""
+
+    def claim(self, *, owner: str, lease_seconds: float, message_id: str | None = None) -> list[OutboxMessage]: ...
+
+    def delivered(self, message_id: str) -> None: ...
+
+    def failed(self, message_id: str, *, error: str, retry_in: float) -> None: ...
+
+    def refused(self, message_id: str, *, reason: str) -> None: ...
+
+    def attempts_of(self, message_id: str) -> int: ...
+
+    def inbox_has(self, message_id: str) -> bool: ...
+
+    def inbox_case(self, message_id: str) -> str | None:
+        """The case a recorded message (or a client's request id) opened or changed."""
+
+    def backlog(self) -> list[PeerBacklog]: ...
+
+    def pending(self) -> list[OutboxMessage]: ...

@@ -1,0 +1,80 @@
+"""The relay: a background thread of the node process that drains its outbox. It claims the
+oldest due message of each partner (so messages to one partner leave in order), hands each to
+the courier, and sleeps until the next one is due or a desk queues a new one. On start it picks
+up whatever an earlier run left undelivered. It also tells the health service, per partner,
+whether the last attempt reached it (`tongban.peer.<province>`: SERVING or NOT_SERVING)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from exchange.courier import Courier
+from exchange.outbox import Outbox
+
+log = logging.getLogger("tongban.relay")
+
+PEER_HEALTH_PREFIX = "tongban.peer."
+
+
+class OutboxRelay:
+    def __init__(
+        self, *, courier: Courier, outbox: Outbox, poll_seconds: float = 5.0,
+        peers: list[str] | None = None, report_health: Callable[[str, bool], None] | None = None,
+    ) -> None:
+        self.courier = courier
+        self.outbox = outbox
+        self.poll_seconds = poll_seconds
+        self.peers = sorted(peers or [])
+        self.report_health = report_health
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        courier.on_queued = self.wake
+
+    def start(self) -> OutboxRelay:
+        for peer in self.peers:  # unknown until the first attempt: assume reachable
+            self._report(peer, True)
+        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def drain_once(self) -> int:
+        """One round: every due message that is next in line for its partner; how many went."""
+        sent = 0
+        claimed = self.outbox.claim(owner=self.courier.owner, lease_seconds=self.courier.policy.lease_seconds)
+        for message in claimed:
+            if self._stop.is_set():
+                break
+            if self.courier.attempt(message):
+                sent += 1
+        for peer, state in self.courier.peer_states().items():
+            self._report(peer, state == "reachable")
+        return sent
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.drain_once():
+                    continue  # the next message of the same partner may be due at once
+                due_in = self.outbox.next_due_in()  # type: ignore[attr-defined]
+            except Exception:
+                log.exception("outbox relay round failed; trying again shortly")
+                due_in = None
+            wait = self.poll_seconds if due_in is None else min(self.poll_seconds, max(0.05, due_in))
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def _report(self, peer: str, reachable: bool) -> None:
+        if self.report_health is not None:
+            self.report_health(peer, reachable)

@@ -1,0 +1,227 @@
+"""A node's outbox and inbox, kept in its event store beside the events.
+
+Outbox rows are written by the recorder in the same transaction as the events that caused
+them (`ledger.save(case, outbox=[...])`), and marked delivered in the same transaction as the
+event that records the peer's confirmation (`delivered=[...]`). Inbox rows (`inbox=...`) record
+the id of a message from a peer together with the events it caused, so a message delivered twice
+is applied once.
+
+The outbox is operational state (attempts, leases, last error) and is updated in place; the
+event, chain and notes tables stay append-only. Messages to one peer leave in the order they
+were recorded: only the oldest undelivered message to a peer may be claimed, and a claim is a
+lease, so two replicas of one node on the same PostgreSQL never send the same message at once
+(`FOR UPDATE SKIP LOCKED`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from psycopg.sql import SQL, Identifier
+
+from exchange.outbox import OutboxMessage, PeerBacklog
+
+
+def outbox_table(events_table: str) -> str:
+    return f"{events_table}_outbox"
+
+
+def inbox_table(events_table: str) -> str:
+    return f"{events_table}_inbox"
+
+
+def sqlite_outbox_ddl(events_table: str) -> list[str]:
+    out, inbox = outbox_table(events_table), inbox_table(events_table)
+    return [
+        f"CREATE TABLE IF NOT EXISTS {out} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "message_id TEXT NOT NULL UNIQUE, peer TEXT NOT NULL, kind TEXT NOT NULL, case_number TEXT NOT NULL, "
+        "payload TEXT NOT NULL, created_at TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, "
+        "next_attempt_at REAL NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '', "
+        "lease_owner TEXT NOT NULL DEFAULT '', lease_until REAL NOT NULL DEFAULT 0, "
+        "delivered_at REAL, refused_at REAL)",
+        f"CREATE INDEX IF NOT EXISTS {out}_pending ON {out} (peer, id) "
+        "WHERE delivered_at IS NULL AND refused_at IS NULL",
+        f"CREATE TABLE IF NOT EXISTS {inbox} (message_id TEXT PRIMARY KEY, case_number TEXT NOT NULL, "
+        "recorded_at REAL NOT NULL)",
+    ]
+
+
+def postgres_outbox_ddl(schema: str, events_table: str) -> list[Any]:
+    ids = dict(schema=Identifier(schema), out=Identifier(outbox_table(events_table)),
+               inbox=Identifier(inbox_table(events_table)),
+               pending=Identifier(f"{outbox_table(events_table)}_pending"))
+    return [
+        SQL("CREATE TABLE IF NOT EXISTS {schema}.{out} (id bigserial PRIMARY KEY, "
+            "message_id text NOT NULL UNIQUE, peer text NOT NULL, kind text NOT NULL, case_number text NOT NULL, "
+            "payload text NOT NULL, created_at text NOT NULL, attempts integer NOT NULL DEFAULT 0, "
+            "next_attempt_at double precision NOT NULL DEFAULT 0, last_error text NOT NULL DEFAULT '', "
+            "lease_owner text NOT NULL DEFAULT '', lease_until double precision NOT NULL DEFAULT 0, "
+            "delivered_at double precision, refused_at double precision)").format(**ids),
+        SQL("CREATE INDEX IF NOT EXISTS {pending} ON {schema}.{out} (peer, id) "
+            "WHERE delivered_at IS NULL AND refused_at IS NULL").format(**ids),
+        SQL("CREATE TABLE IF NOT EXISTS {schema}.{inbox} (message_id text PRIMARY KEY, "
+            "case_number text NOT NULL, recorded_at double precision NOT NULL)").format(**ids),
+    ]
+
+
+_COLUMNS = "id, message_id, peer, kind, case_number, payload, created_at, attempts, last_error"
+_PENDING = "delivered_at IS NULL AND refused_at IS NULL"
+
+
+class SqlOutbox:
+    """exchange.outbox.Outbox over the node's event store. `clock` is wall-clock seconds: the
+    outbox's own timing (backoff, leases), independent of the domain's clock."""
+
+    def __init__(self, *, datastore: Any, events_table: str, postgres: bool,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.datastore = datastore
+        self.postgres = postgres
+        self.clock = clock
+        prefix = f'"{datastore.schema}".' if postgres else ""
+        self.out = f'{prefix}"{outbox_table(events_table)}"'
+        self.inbox = f'{prefix}"{inbox_table(events_table)}"'
+        self.p = "%s" if postgres else "?"
+
+    # -- inside the recorder's transaction ---------------------------------------------------
+
+    def write_in_transaction(self, cursor: Any, *, outbox: Sequence[OutboxMessage] = (),
+                             delivered: Sequence[str] = (), inbox: tuple[str, str] | None = None) -> None:
+        p, now = self.p, self.clock()
+        for m in outbox:
+            cursor.execute(
+                f"INSERT INTO {self.out} (message_id, peer, kind, case_number, payload, created_at) "
+                f"VALUES ({p}, {p}, {p}, {p}, {p}, {p})",
+                (m.message_id, m.peer, m.kind, m.case_number, json.dumps(m.payload, ensure_ascii=False), m.created_at),
+            )
+        for message_id in delivered:
+            cursor.execute(f"UPDATE {self.out} SET delivered_at = {p}, lease_owner = '', lease_until = 0 "
+                           f"WHERE message_id = {p}", (now, message_id))
+        if inbox is not None:
+            message_id, case_number = inbox
+            cursor.execute(f"INSERT INTO {self.inbox} (message_id, case_number, recorded_at) VALUES ({p}, {p}, {p})",
+                           (message_id, case_number, now))
+
+    # -- the relay's side ------------------------------------------------------------------
+
+    def claim(self, *, owner: str, lease_seconds: float, message_id: str | None = None) -> list[OutboxMessage]:
+        """Lease the oldest undelivered message of each peer that is due and not leased (or only
+        `message_id`, if it is such a message)."""
+        p, now = self.p, self.clock()
+        only = f" AND h.message_id = {p}" if message_id else ""
+        lock = " FOR UPDATE SKIP LOCKED" if self.postgres else ""
+        params: list[Any] = [owner, now + lease_seconds, now, now]
+        if message_id:
+            params.append(message_id)
+        rows = self._run(
+            f"UPDATE {self.out} SET lease_owner = {p}, lease_until = {p} WHERE id IN ("
+            f"SELECT h.id FROM {self.out} h WHERE h.{_PENDING.replace(' AND ', ' AND h.')} "
+            f"AND h.next_attempt_at <= {p} AND h.lease_until < {p}{only} AND NOT EXISTS ("
+            f"SELECT 1 FROM {self.out} e WHERE e.peer = h.peer AND e.id < h.id "
+            f"AND e.{_PENDING.replace(' AND ', ' AND e.')}){lock}) RETURNING {_COLUMNS}",
+            params, fetch=True,
+        )
+        return sorted((_message(r) for r in rows), key=lambda m: (m.peer, m.seq))
+
+    def delivered(self, message_id: str) -> None:
+        self._run(f"UPDATE {self.out} SET delivered_at = {self.p}, lease_owner = '', lease_until = 0 "
+                  f"WHERE message_id = {self.p} AND delivered_at IS NULL", (self.clock(), message_id))
+
+    def failed(self, message_id: str, *, error: str, retry_in: float) -> None:
+        now = self.clock()
+        self._run(f"UPDATE {self.out} SET attempts = attempts + 1, last_error = {self.p}, "
+                  f"next_attempt_at = {self.p}, lease_owner = '', lease_until = 0 WHERE message_id = {self.p}",
+                  (error[:500], now + retry_in, message_id))
+
+    def refused(self, message_id: str, *, reason: str) -> None:
+        self._run(f"UPDATE {self.out} SET attempts = attempts + 1, last_error = {self.p}, refused_at = {self.p}, "
+                  f"lease_owner = '', lease_until = 0 WHERE message_id = {self.p}",
+                  (reason[:500], self.clock(), message_id))
+
+    def attempts_of(self, message_id: str) -> int:
+        rows = self._run(f"SELECT attempts FROM {self.out} WHERE message_id = {self.p}", (message_id,), fetch=True)
+        return int(rows[0][0]) if rows else 0
+
+    def next_due_in(self) -> float | None:
+        """Seconds until the earliest pending message is due (None: nothing pending)."""
+        rows = self._run(
+            f"SELECT MIN(CASE WHEN h.lease_until > h.next_attempt_at THEN h.lease_until ELSE h.next_attempt_at END) "
+            f"FROM {self.out} h WHERE h.{_PENDING.replace(' AND ', ' AND h.')} AND NOT EXISTS ("
+            f"SELECT 1 FROM {self.out} e WHERE e.peer = h.peer AND e.id < h.id "
+            f"AND e.{_PENDING.replace(' AND ', ' AND e.')})", fetch=True)
+        if not rows or rows[0][0] is None:
+            return None
+        return max(0.0, float(rows[0][0]) - self.clock())
+
+    # -- the receiver's side -----------------------------------------------------------------
+
+    def inbox_has(self, message_id: str) -> bool:
+        return self.inbox_case(message_id) is not None
+
+    def inbox_case(self, message_id: str) -> str | None:
+        rows = self._run(f"SELECT case_number FROM {self.inbox} WHERE message_id = {self.p}", (message_id,), fetch=True)
+        return str(rows[0][0]) if rows else None
+
+    # -- status -------------------------------------------------------------------------------
+
+    def backlog(self) -> list[PeerBacklog]:
+        now = self.clock()
+        rows = self._run(
+            f"SELECT peer, COUNT(*) FILTER (WHERE {_PENDING}), COUNT(*) FILTER (WHERE refused_at IS NOT NULL), "
+            f"MIN(id) FILTER (WHERE {_PENDING}) FROM {self.out} "
+            f"WHERE delivered_at IS NULL GROUP BY peer ORDER BY peer", fetch=True)
+        result = []
+        for peer, pending, refused, head_id in rows:
+            head: tuple[Any, ...] | None = None
+            if head_id is not None:
+                found = self._run(
+                    f"SELECT created_at, attempts, last_error, next_attempt_at, case_number, kind FROM {self.out} "
+                    f"WHERE id = {self.p}", (head_id,), fetch=True)
+                head = tuple(found[0]) if found else None
+            last_refusal = self._run(
+                f"SELECT last_error, case_number FROM {self.out} WHERE peer = {self.p} AND refused_at IS NOT NULL "
+                "ORDER BY id DESC LIMIT 1", (peer,), fetch=True)
+            result.append(PeerBacklog(
+                peer=str(peer), pending=int(pending), refused=int(refused),
+                oldest_created_at=str(head[0]) if head else "",
+                oldest_case_number=str(head[4]) if head else "",
+                oldest_kind=str(head[5]) if head else "",
+                attempts=int(head[1]) if head else 0,
+                last_error=str(head[2]) if head and head[2] else (str(last_refusal[0][0]) if last_refusal else ""),
+                retry_in_seconds=max(0.0, float(head[3]) - now) if head else 0.0,
+                last_refused_case=str(last_refusal[0][1]) if last_refusal else "",
+            ))
+        return result
+
+    def pending(self) -> list[OutboxMessage]:
+        rows = self._run(f"SELECT {_COLUMNS} FROM {self.out} WHERE {_PENDING} ORDER BY id", fetch=True)
+        return [_message(r) for r in rows]
+
+    def refusals(self) -> list[tuple[OutboxMessage, str]]:
+        rows = self._run(f"SELECT {_COLUMNS} FROM {self.out} WHERE refused_at IS NOT NULL ORDER BY id", fetch=True)
+        return [(_message(r), str(r[8])) for r in rows]
+
+    def _run(self, sql: str, params: Sequence[Any] = (), *, fetch: bool = False) -> list[tuple[Any, ...]]:
+        if self.postgres:
+            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as cur:
+                cur.execute(sql, tuple(params))
+                return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cur.fetchall()] if fetch else []
+        with self.datastore.transaction(commit=True) as cur:
+            cur.execute(sql, tuple(params))
+            return [tuple(r) for r in cur.fetchall()] if fetch else []
+
+
+def _message(row: Sequence[Any]) -> OutboxMessage:
+    seq, message_id, peer, kind, case_number, payload, created_at, attempts, _ = row
+    return OutboxMessage(message_id=str(message_id), peer=str(peer), kind=str(kind), case_number=str(case_number),
+                         payload=json.loads(payload), created_at=str(created_at), seq=int(seq), attempts=int(attempts))
+
+
+def outbox_of(recorder: Any) -> SqlOutbox:
+    """The outbox beside a ledger's recorder (one of storage.chain's chained recorders)."""
+    from eventsourcing.postgres import PostgresApplicationRecorder
+
+    postgres = isinstance(recorder, PostgresApplicationRecorder)
+    return SqlOutbox(datastore=recorder.datastore, events_table=recorder.events_table_name, postgres=postgres)
