@@ -349,6 +349,60 @@ def _monitor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status(args: argparse.Namespace) -> int:
+    """The outbox of a node, read from its event store (works while the node is down): per
+    partner, messages waiting, the oldest one's age, attempts, last error, refusals. Case
+    numbers only, never personal data."""
+    from datetime import datetime, timezone
+
+    from exchange.ledger import CaseLedger
+    from nodes.config import NodeConfig
+    from storage.outbox import outbox_of
+
+    config = NodeConfig.load(Path(args.config))
+    ledger = CaseLedger(env=config.event_store.application_env())
+    try:
+        backlog = outbox_of(ledger.recorder).backlog()
+    finally:
+        ledger.close()
+    now = datetime.now(timezone.utc)
+
+    def age(created_at: str) -> float:
+        return (now - datetime.fromisoformat(created_at)).total_seconds() if created_at else 0.0
+
+    rows = [{
+        "peer": b.peer, "pending": b.pending, "refused": b.refused, "oldest_case": b.oldest_case_number,
+        "oldest_kind": b.oldest_kind, "oldest_age_seconds": round(age(b.oldest_created_at), 1),
+        "attempts": b.attempts, "retry_in_seconds": round(b.retry_in_seconds, 1), "last_error": b.last_error,
+        "last_refused_case": b.last_refused_case,
+    } for b in backlog]
+    if args.json:
+        print(json.dumps({"node": config.province, "outbox": rows}, ensure_ascii=False, indent=2))
+        return 0
+    print(f"node {config.province}: outbox")
+    if not rows:
+        print("  nothing waiting: every message to partners was delivered")
+        return 0
+    print(f"  {'peer':<8} {'waiting':>7} {'oldest':>9} {'attempts':>8} {'retry in':>9} {'refused':>7}  oldest message / last error")
+    for r in rows:
+        oldest = f"{r['oldest_kind']} {r['oldest_case']}" if r["pending"] else "-"
+        print(f"  {r['peer']:<8} {r['pending']:>7} {_seconds(r['oldest_age_seconds']):>9} {r['attempts']:>8} "
+              f"{_seconds(r['retry_in_seconds']):>9} {r['refused']:>7}  {oldest}")
+        if r["last_error"]:
+            print(f"  {'':<8} last error: {r['last_error']}")
+        if r["refused"]:
+            print(f"  {'':<8} refused (not retried; last case {r['last_refused_case']}): see the node log")
+    return 0
+
+
+def _seconds(value: float) -> str:
+    if value >= 3600:
+        return f"{value / 3600:.1f} h"
+    if value >= 60:
+        return f"{value / 60:.1f} min"
+    return f"{value:.1f} s"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tongban", description="跨省通办 provincial node and tools")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -473,6 +527,11 @@ def build_parser() -> argparse.ArgumentParser:
     mon.add_argument("--since", help="ISO 8601: throughput of decisions from then on")
     mon.add_argument("--json", action="store_true")
     mon.set_defaults(func=_monitor)
+
+    status = sub.add_parser("status", help="messages waiting for partner nodes: backlog per peer, oldest, last error")
+    status.add_argument("--config", required=True, help="the node's config file (reads its event store)")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=_status)
     return p
 
 

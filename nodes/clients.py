@@ -40,10 +40,11 @@ class WindowClient:
         self, *, matter_code: str, competent_province: str, applicant_name: str, applicant_id: str,
         materials: list[common_pb2.MaterialRef], checklist: Mapping[str, bool],
         identity_method: str = "id_card_reader", identity_verified: bool = True,
-        agent: common_pb2.Agent | None = None,
+        agent: common_pb2.Agent | None = None, request_id: str = "",
     ) -> common_pb2.CaseView:
         """异地代收代办. The clerk's console reads the ID card (身份核验) before it submits;
-        pass identity_verified=False if the check did not pass."""
+        pass identity_verified=False if the check did not pass. A `request_id` makes a repeated
+        submission (the answer was lost) return the case the first one opened."""
         return self.stub.SubmitApplication(
             window_pb2.SubmitApplicationRequest(
                 matter_code=matter_code,
@@ -52,7 +53,7 @@ class WindowClient:
                 materials=materials,
                 checklist=dict(checklist),
                 identity=common_pb2.IdentityCheck(method=identity_method, verified=identity_verified),
-                agent=agent,
+                agent=agent, request_id=request_id,
             ),
             timeout=self.timeout,
         )
