@@ -114,6 +114,7 @@ def start_node(config: NodeConfig) -> RunningNode:
     if port == 0:
         node.close()
         raise OSError(f"cannot listen on {config.listen}; is another node using that port?")
+    ctx.outbox.release_own_leases()  # type: ignore[union-attr]  # before any request can claim one
     server.start()
     for name in ("", *SERVICES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -125,6 +125,13 @@ class SqlOutbox:
         )
         return sorted((_message(r) for r in rows), key=lambda m: (m.peer, m.seq))
 
+    def release_own_leases(self) -> None:
+        """On start: with SQLite this process is the node's only writer, so any lease left is
+        from a run that died and its messages can go at once. On PostgreSQL another replica may
+        be sending them; their leases expire on their own."""
+        if not self.postgres:
+            self._run(f"UPDATE {self.out} SET lease_owner = '', lease_until = 0 WHERE lease_owner != ''")
+
     def delivered(self, message_id: str) -> None:
         self._run(f"UPDATE {self.out} SET delivered_at = {self.p}, lease_owner = '', lease_until = 0 "
                   f"WHERE message_id = {self.p} AND delivered_at IS NULL", (self.clock(), message_id))
@@ -205,9 +212,11 @@ class SqlOutbox:
 
     def _run(self, sql: str, params: Sequence[Any] = (), *, fetch: bool = False) -> list[tuple[Any, ...]]:
         if self.postgres:
-            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as cur:
+            from psycopg.rows import tuple_row
+
+            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
                 cur.execute(sql, tuple(params))
-                return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cur.fetchall()] if fetch else []
+                return list(cur.fetchall()) if fetch else []
         with self.datastore.transaction(commit=True) as cur:
             cur.execute(sql, tuple(params))
             return [tuple(r) for r in cur.fetchall()] if fetch else []

@@ -279,8 +279,8 @@ def test_every_case_completes_exactly_once_while_either_node_is_killed_at_random
 
     def killer() -> None:
         try:
-            while not stop.is_set() and len(faults) < 6:
-                if stop.wait(rng.uniform(0.4, 1.6)):
+            while not stop.is_set() and len(faults) < 5:
+                if stop.wait(rng.uniform(0.2, 1.2)):
                     return
                 victim = rng.choice([WINDOW_PROVINCE, COMPETENT_PROVINCE])
                 cluster.kill(victim)
