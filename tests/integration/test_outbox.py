@@ -1,0 +1,158 @@
+"""The outbox beside a real event store (SQLite and PostgreSQL): rows are written in the same
+transaction as the events that caused them, messages to one partner leave in order, a claim is a
+lease two replicas cannot both hold, and a received message id is recorded with its events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from exchange.case import Case
+from exchange.ledger import CaseLedger
+from exchange.outbox import FORWARD_CASE, NOTIFY_PROGRESS, new_message
+from storage.eventstore import EventStoreSettings
+from storage.outbox import SqlOutbox, outbox_of
+
+ACTOR = {"node": "340000", "department": "", "operator": "clerk-hefei-001"}
+AT = "2026-11-23T01:00:00+00:00"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> EventStoreSettings:
+    if request.param == "postgres":
+        base = request.getfixturevalue("postgres_schema")
+        return EventStoreSettings(**{**base.__dict__, "schema": f"{base.schema}_outbox"})
+    return EventStoreSettings(kind="sqlite", sqlite_path=tmp_path / "events.sqlite")
+
+
+@pytest.fixture
+def ledger(settings: EventStoreSettings) -> Iterator[CaseLedger]:
+    app = CaseLedger(env=settings.application_env())
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def outbox(ledger: CaseLedger, clock: Clock) -> SqlOutbox:
+    store = outbox_of(ledger.recorder)
+    store.clock = clock
+    return store
+
+
+def submitted(number: str) -> Case:
+    return Case.submit(
+        case_number=number, matter_code="KS2020-044", mode="proxy", origin_province="340000",
+        competent_province="330000", competent_department="market",
+        applicant={"name": "王小明", "id_number": "330106198503151234"}, materials=[], checklist={},
+        actor=ACTOR, at=AT,
+    )
+
+
+def forward(number: str, peer: str = "330000"):  # type: ignore[no-untyped-def]
+    return new_message(peer=peer, kind=FORWARD_CASE, case_number=number, payload={"actor": ACTOR}, at=AT)
+
+
+def test_a_message_is_recorded_only_if_its_events_are(ledger: CaseLedger, outbox: SqlOutbox) -> None:
+    case = submitted("340000-20261123-00000001")
+    ledger.save(case, outbox=[forward(case.case_number)])
+    stale = ledger.get_case(case.case_number)
+    winner = ledger.get_case(case.case_number)
+    winner.forward(actor=ACTOR, at=AT)
+    ledger.save(winner)
+    stale.forward(actor=ACTOR, at=AT)
+    with pytest.raises(IntegrityError):
+        ledger.save(stale, outbox=[forward(case.case_number, peer="320000")])
+    assert [(m.peer, m.case_number) for m in outbox.pending()] == [("330000", case.case_number)]
+
+
+def test_messages_to_one_partner_leave_in_the_order_they_were_recorded(ledger: CaseLedger, outbox: SqlOutbox, clock: Clock) -> None:
+    numbers = [f"340000-20261123-0000000{i}" for i in range(1, 4)]
+    for number in numbers:
+        ledger.save(submitted(number), outbox=[forward(number)])
+    ledger.save(submitted("340000-20261123-00000009"), outbox=[forward("340000-20261123-00000009", peer="320000")])
+
+    first = outbox.claim(owner="a", lease_seconds=30)
+    assert [(m.peer, m.case_number) for m in first] == [("320000", "340000-20261123-00000009"), ("330000", numbers[0])]
+    # The partner is down: its first message is retried later and the ones behind it wait.
+    outbox.failed(first[1].message_id, error="UNAVAILABLE", retry_in=5)
+    outbox.delivered(first[0].message_id)
+    assert outbox.claim(owner="a", lease_seconds=30) == []
+    assert outbox.next_due_in() == pytest.approx(5)
+    [backlog] = outbox.backlog()
+    assert (backlog.peer, backlog.pending, backlog.attempts, backlog.oldest_case_number) == ("330000", 3, 1, numbers[0])
+
+    clock.now += 5
+    delivered = []
+    while claimed := outbox.claim(owner="a", lease_seconds=30):
+        [message] = claimed
+        delivered.append(message.case_number)
+        outbox.delivered(message.message_id)
+    assert delivered == numbers and outbox.pending() == [] and outbox.backlog() == []
+
+
+def test_a_claimed_message_is_not_claimed_again_until_its_lease_runs_out(ledger: CaseLedger, outbox: SqlOutbox, clock: Clock) -> None:
+    number = "340000-20261123-00000001"
+    message = forward(number)
+    ledger.save(submitted(number), outbox=[message])
+    assert [m.message_id for m in outbox.claim(owner="replica-1", lease_seconds=10)] == [message.message_id]
+    assert outbox.claim(owner="replica-2", lease_seconds=10) == []
+    assert outbox.claim(owner="replica-2", lease_seconds=10, message_id=message.message_id) == []
+    clock.now += 11  # replica 1 died while sending
+    assert [m.message_id for m in outbox.claim(owner="replica-2", lease_seconds=10)] == [message.message_id]
+
+
+def test_a_refused_message_is_parked_with_its_reason_and_does_not_block_the_next(ledger: CaseLedger, outbox: SqlOutbox) -> None:
+    for number in ("340000-20261123-00000001", "340000-20261123-00000002"):
+        ledger.save(submitted(number), outbox=[forward(number)])
+    [head] = outbox.claim(owner="a", lease_seconds=30)
+    outbox.refused(head.message_id, reason="PERMISSION_DENIED: not a party")
+    [backlog] = outbox.backlog()
+    assert (backlog.pending, backlog.refused, backlog.last_refused_case) == (1, 1, head.case_number)
+    [following] = outbox.claim(owner="a", lease_seconds=30)
+    assert following.case_number == "340000-20261123-00000002"
+
+
+def test_a_confirmation_and_the_event_it_means_are_saved_together(ledger: CaseLedger, outbox: SqlOutbox) -> None:
+    number = "340000-20261123-00000001"
+    message = forward(number)
+    ledger.save(submitted(number), outbox=[message])
+    case = ledger.get_case(number)
+    case.forward(actor=ACTOR, at=AT)
+    ledger.save(case, delivered=[message.message_id])
+    assert outbox.pending() == [] and ledger.get_case(number).status.value == "forwarded"
+
+
+def test_a_received_message_id_is_recorded_with_its_events_and_only_once(ledger: CaseLedger, outbox: SqlOutbox) -> None:
+    number = "340000-20261123-00000001"
+    ledger.save(submitted(number), inbox=("m-1", number))
+    assert outbox.inbox_has("m-1") and outbox.inbox_case("m-1") == number and not outbox.inbox_has("m-2")
+    again = ledger.get_case(number)
+    again.forward(actor=ACTOR, at=AT)
+    with pytest.raises(IntegrityError):
+        ledger.save(again, inbox=("m-1", number))
+    assert ledger.get_case(number).version == 1
+
+
+def test_notice_payloads_keep_no_personal_data(ledger: CaseLedger, outbox: SqlOutbox) -> None:
+    number = "340000-20261123-00000001"
+    notice = new_message(peer="330000", kind=NOTIFY_PROGRESS, case_number=number, at=AT,
+                         payload={"step": "identified"})
+    ledger.save(submitted(number), outbox=[forward(number), notice])
+    stored = str([m.payload for m in outbox.pending()])
+    assert "王小明" not in stored and "330106198503151234" not in stored
