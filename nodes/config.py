@@ -27,6 +27,11 @@ class NodeConfig:
     )
     workers: int = 8
     max_material_bytes: int = 2 << 30  # a material larger than this is refused (INVALID_ARGUMENT)
+    # Calls per second each caller (a partner node, an operator) may make, and the burst it may
+    # make at once; beyond that RESOURCE_EXHAUSTED with a retry-after hint. 0 turns it off.
+    rate_limit_per_second: float = 200.0
+    rate_limit_burst: int = 400
+    max_concurrent_calls: int = 256  # beyond this the server answers RESOURCE_EXHAUSTED at once
 
     @property
     def spool_dir(self) -> Path:
@@ -92,6 +97,10 @@ class NodeConfig:
             object_store=object_store,
             workers=int(env.get("TONGBAN_WORKERS", raw.get("workers", 8))),
             max_material_bytes=int(env.get("TONGBAN_MAX_MATERIAL_BYTES", raw.get("max_material_bytes", 2 << 30))),
+            rate_limit_per_second=float(env.get("TONGBAN_RATE_LIMIT_PER_SECOND",
+                                                raw.get("rate_limit_per_second", 200.0))),
+            rate_limit_burst=int(env.get("TONGBAN_RATE_LIMIT_BURST", raw.get("rate_limit_burst", 400))),
+            max_concurrent_calls=int(env.get("TONGBAN_MAX_CONCURRENT_CALLS", raw.get("max_concurrent_calls", 256))),
         )
 
 
@@ -117,6 +126,9 @@ def to_toml(config: NodeConfig) -> str:
         f'pki_dir = "{config.pki_dir}"',
         f"workers = {config.workers}",
         f"max_material_bytes = {config.max_material_bytes}",
+        f"rate_limit_per_second = {config.rate_limit_per_second}",
+        f"rate_limit_burst = {config.rate_limit_burst}",
+        f"max_concurrent_calls = {config.max_concurrent_calls}",
         "",
         "[peers]",
         *(f'"{code}" = "{addr}"' for code, addr in sorted(config.peers.items())),
