@@ -40,7 +40,7 @@ def text(value: str, *, field: str, max_length: int = SHORT_TEXT, required: bool
 def province_code(value: str, *, field: str, known: Collection[str] | None = None, required: bool = True) -> str:
     if not value and not required:
         return value
-    if not PROVINCE_CODE.match(value):
+    if not PROVINCE_CODE.fullmatch(value):
         raise InvalidRequest(field, f"{_shown(value)} is not a province code (six digits, e.g. 340000)")
     if known is not None and value not in known:
         raise InvalidRequest(field, f"{value} is not a province of this federation")
@@ -52,7 +52,7 @@ def case_number(value: str, *, field: str = "case_number", known_provinces: Coll
     """<province>-<YYYYMMDD>-<8 upper-case hex>, as a window numbers the cases it takes in."""
     if not value and not required:
         return value
-    found = CASE_NUMBER.match(value)
+    found = CASE_NUMBER.fullmatch(value)
     if not found:
         raise InvalidRequest(field, f"{_shown(value)} is not a case number (<province>-<YYYYMMDD>-<8 hex>, "
                              "e.g. 340000-20261123-1A2B3C4D)")
@@ -69,7 +69,7 @@ def case_number(value: str, *, field: str = "case_number", known_provinces: Coll
 def sha256(value: str, *, field: str = "sha256", required: bool = True) -> str:
     if not value and not required:
         return value
-    if not SHA256.match(value):
+    if not SHA256.fullmatch(value):
         raise InvalidRequest(field, f"{_shown(value)} is not a SHA-256 (64 lower-case hex digits)")
     return value
 
@@ -77,7 +77,7 @@ def sha256(value: str, *, field: str = "sha256", required: bool = True) -> str:
 def identifier(value: str, *, field: str, required: bool = True) -> str:
     if not value and not required:
         return value
-    if not IDENTIFIER.match(value):
+    if not IDENTIFIER.fullmatch(value):
         raise InvalidRequest(field, f"{_shown(value)} is not a name of lower-case letters, digits and _ "
                              "(at most 64, starting with a letter)")
     return value
@@ -87,7 +87,7 @@ def token(value: str, *, field: str, required: bool = True) -> str:
     """Operator ids, matter codes, message ids: ASCII letters, digits and . _ : -."""
     if not value and not required:
         return value
-    if not TOKEN.match(value):
+    if not TOKEN.fullmatch(value):
         raise InvalidRequest(field, f"{_shown(value)} is not an identifier of letters, digits and . _ : - "
                              "(at most 128)")
     return value

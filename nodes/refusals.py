@@ -38,7 +38,7 @@ class Refusal:
     @classmethod
     def now(cls, *, method: str, code: str, reason: str, case_number: str = "", **who: str) -> Refusal:
         return cls(at=utc_now().isoformat(timespec="milliseconds"), method=method, code=code,
-                   reason=reason[:MAX_REASON], case_number=case_number if CASE_NUMBER.match(case_number) else "",
+                   reason=reason[:MAX_REASON], case_number=case_number if CASE_NUMBER.fullmatch(case_number) else "",
                    **who)
 
     def render(self) -> str:
