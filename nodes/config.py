@@ -29,8 +29,8 @@ class NodeConfig:
     max_material_bytes: int = 2 << 30  # a material larger than this is refused (INVALID_ARGUMENT)
     # Calls per second each caller (a partner node, an operator) may make, and the burst it may
     # make at once; beyond that RESOURCE_EXHAUSTED with a retry-after hint. 0 turns it off.
-    rate_limit_per_second: float = 200.0
-    rate_limit_burst: int = 400
+    rate_limit_per_second: float = 1000.0
+    rate_limit_burst: int = 2000
     max_concurrent_calls: int = 256  # beyond this the server answers RESOURCE_EXHAUSTED at once
 
     @property
@@ -98,8 +98,8 @@ class NodeConfig:
             workers=int(env.get("TONGBAN_WORKERS", raw.get("workers", 8))),
             max_material_bytes=int(env.get("TONGBAN_MAX_MATERIAL_BYTES", raw.get("max_material_bytes", 2 << 30))),
             rate_limit_per_second=float(env.get("TONGBAN_RATE_LIMIT_PER_SECOND",
-                                                raw.get("rate_limit_per_second", 200.0))),
-            rate_limit_burst=int(env.get("TONGBAN_RATE_LIMIT_BURST", raw.get("rate_limit_burst", 400))),
+                                                raw.get("rate_limit_per_second", 1000.0))),
+            rate_limit_burst=int(env.get("TONGBAN_RATE_LIMIT_BURST", raw.get("rate_limit_burst", 2000))),
             max_concurrent_calls=int(env.get("TONGBAN_MAX_CONCURRENT_CALLS", raw.get("max_concurrent_calls", 256))),
         )
 

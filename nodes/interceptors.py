@@ -135,7 +135,7 @@ class CallerIdentityInterceptor(grpc.ServerInterceptor):
 
     def __init__(self, *, province: str, federation: Federation | None = None) -> None:
         self.province = province
-        self.federation = federation
+        self.certificates = ClientCertificates(federation)
 
     def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
         handler = continuation(handler_call_details)
@@ -184,26 +184,70 @@ class CallerIdentityInterceptor(grpc.ServerInterceptor):
                 "no client certificate: connect with mutual TLS using a federation certificate",
             )
         try:
-            identity = identity_from_certificate(cert)
-            if self.federation is not None:
-                check_issued_by_own_province(cert, identity=identity, federation=self.federation)
-            return identity
+            return self.certificates.identify(cert)
         except SigningError as exc:
             context.abort(grpc.StatusCode.UNAUTHENTICATED, f"unusable client certificate: {exc}")
         raise AssertionError("unreachable")
 
 
-def check_issued_by_own_province(cert: bytes, *, identity: CertIdentity, federation: Federation) -> None:
-    """A province CA speaks only for its own province: a certificate naming province X must be
-    signed by X's CA (mutual TLS only proved it chains to the federation root), and must not be
-    on X's revocation list."""
-    leaf = load_certificate(cert)
-    if _issuer_checked.get(identity.fingerprint_sha256) != identity.province_code:
-        _check_signed_by_province_ca(leaf, identity=identity, federation=federation)
-        _issuer_checked[identity.fingerprint_sha256] = identity.province_code
-    if leaf.serial_number in revoked_serials(federation, identity.province_code):
-        raise SigningError(f"certificate {identity.common_name!r} has been revoked by the CA of "
-                           f"{identity.province_code}; ask for a new one")
+class ClientCertificates:
+    """Who a client certificate speaks for, worked out once per certificate, and whether it is
+    revoked, checked on every call against CRLs re-read at most every `crl_refresh` seconds.
+
+    A province CA speaks only for its own province: a certificate naming province X must be
+    signed by X's CA (mutual TLS only proved it chains to the federation root, so a rogue or
+    careless province CA could otherwise issue certificates for its neighbours)."""
+
+    MAX_KNOWN = 4096
+
+    def __init__(self, federation: Federation | None, *, crl_refresh: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.federation = federation
+        self.crl_refresh = crl_refresh
+        self.clock = clock
+        self._known: dict[bytes, tuple[CertIdentity, int]] = {}
+        self._crls: dict[str, tuple[float, bytes, frozenset[int]]] = {}  # province -> read at, digest, serials
+        self._lock = threading.Lock()
+
+    def identify(self, cert: bytes) -> CertIdentity:
+        known = self._known.get(cert)
+        if known is None:
+            identity = identity_from_certificate(cert)
+            leaf = load_certificate(cert)
+            if self.federation is not None:
+                _check_signed_by_province_ca(leaf, identity=identity, federation=self.federation)
+            known = (identity, leaf.serial_number)
+            with self._lock:
+                if len(self._known) >= self.MAX_KNOWN:
+                    self._known.clear()
+                self._known[cert] = known
+        identity, serial = known
+        if serial in self.revoked_serials(identity.province_code):
+            raise SigningError(f"certificate {identity.common_name!r} has been revoked by the CA of "
+                               f"{identity.province_code}; ask for a new one")
+        return identity
+
+    def revoked_serials(self, province: str) -> frozenset[int]:
+        if self.federation is None:
+            return frozenset()
+        now = self.clock()
+        cached = self._crls.get(province)
+        if cached is not None and now - cached[0] < self.crl_refresh:
+            return cached[2]
+        try:
+            pem = self.federation.crl_pem(province)
+        except (OSError, KeyError, SigningError):
+            return frozenset()
+        digest = hashlib.sha256(pem).digest()
+        if cached is not None and cached[1] == digest:
+            serials = cached[2]
+        else:
+            from cryptography import x509
+
+            serials = frozenset(r.serial_number for r in x509.load_pem_x509_crl(pem))
+        with self._lock:
+            self._crls[province] = (now, digest, serials)
+        return serials
 
 
 def _check_signed_by_province_ca(leaf: Any, *, identity: CertIdentity, federation: Federation) -> None:
@@ -217,28 +261,6 @@ def _check_signed_by_province_ca(leaf: Any, *, identity: CertIdentity, federatio
         raise SigningError(
             f"certificate {identity.common_name!r} names province {identity.province_code} but was not "
             f"issued by that province's CA; only a province's own CA may speak for it") from None
-
-
-_crl_cache: dict[tuple[str, str], tuple[bytes, frozenset[int]]] = {}
-_issuer_checked: dict[str, str] = {}  # certificate fingerprint -> province its CA vouched for
-
-
-def revoked_serials(federation: Federation, province: str) -> frozenset[int]:
-    """Serial numbers on the province CA's current CRL, parsed again only when it changes."""
-    from cryptography import x509
-
-    try:
-        pem = federation.crl_pem(province)
-    except (OSError, KeyError, SigningError):
-        return frozenset()
-    key = (str(federation.directory), province)
-    digest = hashlib.sha256(pem).digest()
-    cached = _crl_cache.get(key)
-    if cached is not None and cached[0] == digest:
-        return cached[1]
-    serials = frozenset(r.serial_number for r in x509.load_pem_x509_crl(pem))
-    _crl_cache[key] = (digest, serials)
-    return serials
 
 
 class RefusalRecordingInterceptor(grpc.ServerInterceptor):
@@ -320,7 +342,7 @@ class RateLimitInterceptor(grpc.ServerInterceptor):
             wait, first = self.buckets.take(key)
             if wait > 0:
                 reason = (f"too many calls from {'/'.join(key)}: at most {self.buckets.rate:g} a second "
-                          f"(bursts of {self.buckets.burst}); retry after {wait:.2f} s")
+                          f"(bursts of {self.buckets.burst}); retry after {wait:.3f} s")
                 context.set_trailing_metadata((("retry-after-ms", str(int(wait * 1000) + 1)),))
                 if first and self.refusals is not None:
                     self.refusals.record(Refusal.now(method=method, code="RESOURCE_EXHAUSTED", reason=reason,
