@@ -153,20 +153,11 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _refusals(args: argparse.Namespace) -> int:
-    from datetime import timezone
-
-    from nodes.refusals import RefusalLog
+    from exchange.validation import moment
+    from nodes.refusals import RefusalLog, since_utc
     from storage.eventstore import open_log_store
 
-    since = ""
-    if args.since:
-        try:
-            moment = datetime.fromisoformat(args.since)
-        except ValueError:
-            raise InvalidRequest("--since", "use ISO 8601 with a time zone, e.g. 2026-11-23T10:00:00+08:00") from None
-        if moment.tzinfo is None:
-            raise InvalidRequest("--since", "give the time zone, e.g. 2026-11-23T10:00:00+08:00")
-        since = moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    since = since_utc(moment(args.since or "", field="--since"))
     config = _config(args)
     found = RefusalLog(open_store=lambda: open_log_store(config.event_store)).list(
         province=args.province, since=since, limit=args.limit)

@@ -161,6 +161,7 @@ BY_MESSAGE_FIELD: Mapping[str, Rule] = {
     "MaterialHeader.from_province": Rule(_province(required=False)),
     "MaterialHeader.sha256": Rule(_sha256(required=False)),
     "MonitorRequest.matter_code": Rule(_token(required=False)),
+    "RefusalsRequest.province": Rule(_province(required=False)),
     "CatalogQuery.limit": Rule(_count(200)),
     "NodeLogRequest.limit": Rule(_count(MAX_COUNTER)),
 }

@@ -220,6 +220,7 @@ MATRIX = [
     rpc(audit_pb2_grpc.AuditServiceStub, "MakeCheckpoint", W, AUDITOR_W, lambda n, p: audit_pb2.MakeCheckpointRequest()),
     rpc(audit_pb2_grpc.AuditServiceStub, "ResultInclusionProof", C, {f"auditor:{C}"}, case_ref),
     rpc(audit_pb2_grpc.AuditServiceStub, "EvidenceBundle", W, AUDITOR_W, case_ref),
+    rpc(audit_pb2_grpc.AuditServiceStub, "Refusals", W, AUDITOR_W, lambda n, p: audit_pb2.RefusalsRequest(limit=1)),
     # PeerService: the case's parties, each in its part.
     rpc(peer_pb2_grpc.PeerServiceStub, "PushMaterial", C, {f"node:{W}"}, push),
     rpc(peer_pb2_grpc.PeerServiceStub, "GetTransferOffset", C, {f"node:{W}"},
@@ -303,6 +304,13 @@ def test_a_refusal_records_who_which_rpc_why_and_the_case_but_no_personal_data(f
         "/tongban.v1.WindowService/CloseCase", "PERMISSION_DENIED", WINDOW, "auditor", AUDITOR, fed.case_number)
     assert "role 'window'" in last.reason and len(last.fingerprint_sha256) == 64
     assert "李四" not in repr(last) and "34010219900101001" not in repr(last)
+
+    # The node's auditor reads the same record over gRPC.
+    from nodes.clients import AuditorClient
+
+    listed = AuditorClient(fed.channel(f"auditor:{WINDOW}", WINDOW)).refusals(province=WINDOW, limit=1)
+    assert listed.node == WINDOW and listed.refusals[-1].method == "/tongban.v1.WindowService/CloseCase"
+    assert listed.refusals[-1].operator == AUDITOR
 
 
 def test_tongban_audit_refusals_lists_what_the_node_refused(fed: Federated, capsys: pytest.CaptureFixture[str]) -> None:
@@ -435,3 +443,23 @@ def test_a_material_stream_counts_once_against_the_rate_whatever_its_size(tmp_pa
             window.search_catalog("营业执照")  # the second token: still granted
     finally:
         node.stop()
+
+
+def test_a_flood_of_refusals_is_counted_rather_than_filling_the_store(tmp_path: Path) -> None:
+    from nodes.refusals import Refusal, RefusalLog
+    from storage.eventstore import EventStoreSettings, open_log_store
+    from exchange.ledger import CaseLedger
+
+    settings = EventStoreSettings(kind="sqlite", sqlite_path=tmp_path / "events.sqlite")
+    CaseLedger(env=settings.application_env()).close()  # creates the log and its notes table
+    now = [0.0]
+    refusals = RefusalLog(open_store=lambda: open_log_store(settings), per_second=1.0, burst=3, clock=lambda: now[0])
+    flood = Refusal.now(method="/tongban.v1.PeerService/ForwardCase", code="PERMISSION_DENIED", reason="not a party",
+                        province=STRANGER, role="node")
+    for _ in range(10):
+        refusals.record(flood)
+    now[0] = 5.0
+    refusals.record(flood)
+    listed = refusals.list()
+    assert len(listed) == 4 and [r.suppressed for r in listed] == [0, 0, 0, 7]
+    assert "+7 more" in listed[-1].render()
