@@ -95,7 +95,8 @@ BY_FIELD: Mapping[str, Rule] = {
     "partners": Rule(_province(), max_items=40),
     "log": Rule(_province()),
     "issuers": Rule(_issuer, max_items=64),
-    "message_id": Rule(_token(required=False)),
+    "message_id": Rule(_token(required=False)),  # a sender's outbox id (a UUID) for idempotent delivery
+    "request_id": Rule(_token(required=False)),  # a client's id for a submission it may repeat
     # what the case is about
     "matter_code": Rule(_token()),
     "mode": Rule(_identifier()),
@@ -171,6 +172,14 @@ def rule_for(message: Descriptor, field: FieldDescriptor) -> Rule | None:
     return BY_MESSAGE_FIELD.get(f"{message.name}.{field.name}") or BY_FIELD.get(field.name)
 
 
+def _is_set(message: Message, field: FieldDescriptor, value: Any) -> bool:
+    if _is_map(field) or _is_repeated(field):
+        return len(value) > 0
+    if field.message_type is not None or field.containing_oneof is not None:
+        return message.HasField(field.name)
+    return bool(value)
+
+
 def _is_map(field: FieldDescriptor) -> bool:
     return field.message_type is not None and field.message_type.GetOptions().map_entry
 
@@ -185,9 +194,11 @@ def check_request(message: Message, *, provinces: Collection[str], prefix: str =
     for field in descriptor.fields:
         path = f"{prefix}{field.name}"
         rule = rule_for(descriptor, field)
-        if rule is None:  # fail closed: a field nobody thought about is not accepted
-            raise InvalidRequest(path, "this node has no rule for this field; it cannot be accepted")
         value = getattr(message, field.name)
+        if rule is None:  # fail closed: a value in a field nobody thought about is not accepted
+            if _is_set(message, field, value):
+                raise InvalidRequest(path, "this node has no rule for this field; it cannot be accepted")
+            continue
         if _is_map(field):
             if len(value) > rule.max_items:
                 raise InvalidRequest(path, f"{len(value)} entries; at most {rule.max_items}")

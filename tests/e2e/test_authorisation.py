@@ -463,3 +463,20 @@ def test_a_flood_of_refusals_is_counted_rather_than_filling_the_store(tmp_path: 
     listed = refusals.list()
     assert len(listed) == 4 and [r.suppressed for r in listed] == [0, 0, 0, 7]
     assert "+7 more" in listed[-1].render()
+
+
+def test_refusals_are_recorded_in_a_postgresql_event_store_too(tmp_path: Path, federation: Federation,
+                                                                postgres_schema) -> None:  # type: ignore[no-untyped-def]
+    config = loopback_configs(tmp_path, [WINDOW], event_store=postgres_schema, pki_dir=federation.directory)[WINDOW]
+    node = start_node(config)
+    try:
+        cert, key = federation.operator_tls(COMPETENT, OFFICER)
+        creds = channel_credentials(federation, cert_pem=cert, key_pem=key, province_of_cert=COMPETENT)
+        with secure_channel(node.address, creds, province=WINDOW) as ch, pytest.raises(grpc.RpcError) as refused:
+            window_pb2_grpc.WindowServiceStub(ch).Monitor(common_pb2.MonitorRequest(), timeout=10)
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert node.refusals is not None
+        [recorded] = node.refusals.list()
+        assert (recorded.province, recorded.role, recorded.operator) == (COMPETENT, "officer", OFFICER)
+    finally:
+        node.stop()

@@ -111,3 +111,11 @@ def test_validation_checks_return_the_value() -> None:
     assert validation.token("KS2020-044", field="matter_code") == "KS2020-044"
     assert validation.moment("2026-11-23T10:00:00+08:00", field="at") is not None
     assert validation.moment("", field="at") is None
+
+
+def test_a_value_in_a_field_without_a_rule_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import nodes.request_rules as rules
+
+    monkeypatch.setattr(rules, "BY_FIELD", {k: v for k, v in rules.BY_FIELD.items() if k != "reason"})
+    check_request(window_pb2.WithdrawRequest(case_number=NUMBER), provinces=PROVINCES)  # unset: harmless
+    assert "no rule" in refusal(window_pb2.WithdrawRequest(case_number=NUMBER, reason="x"), "reason")
