@@ -11,6 +11,7 @@ from exchange.audit import case_log, merge_timelines, replay_log, state_at
 from exchange.case import case_id
 from exchange.errors import InvalidRequest, NotFound, PeerRefused, PeerUnavailable
 from exchange.merkle import MerkleTree
+from exchange.parties import parties_of
 from nodes.servicers import AuditServicer
 from nodes.witness import LogKeeper, log_entry_to_pb, trust_anchors
 from signing.checkpoint import verify_signed_checkpoint
@@ -146,7 +147,7 @@ class LogAuditServicer(AuditServicer):
         case = self.ctx.ledger.get_case(number)
         logs = [case_log(self.ctx.ledger, number, node=self.ctx.province_code)]
         nodes, unreachable = [self.ctx.province_code], []
-        for partner in sorted({case.origin_province, case.competent_province} - {self.ctx.province_code}):
+        for partner in sorted(parties_of(case) - {self.ctx.province_code}):
             try:
                 reply = self.keeper.witnesses.call(partner, "CaseEvents", common_pb2.CaseRef(case_number=number))
             except (PeerUnavailable, PeerRefused, NotFound) as exc:
@@ -190,6 +191,16 @@ class LogAuditServicer(AuditServicer):
 
     def ResultInclusionProof(self, request, context):  # type: ignore[no-untyped-def]
         return audit_pb2.InclusionProof(**inclusion_proof(self.keeper, request.case_number))
+
+    def Refusals(self, request, context):  # type: ignore[no-untyped-def]
+        from exchange.validation import moment
+        from nodes.refusals import RefusalLog, since_utc
+
+        found = RefusalLog(open_store=self.keeper.open).list(
+            province=request.province or None, since=since_utc(moment(request.since, field="since")),
+            limit=request.limit or None)
+        return audit_pb2.RefusalList(node=self.ctx.province_code,
+                                     refusals=[audit_pb2.RefusalRecord(**vars(r)) for r in found])
 
     def EvidenceBundle(self, request, context):  # type: ignore[no-untyped-def]
         from nodes.evidence import assemble_bundle, case_side

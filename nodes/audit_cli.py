@@ -152,6 +152,22 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+def _refusals(args: argparse.Namespace) -> int:
+    from exchange.validation import moment
+    from nodes.refusals import RefusalLog, since_utc
+    from storage.eventstore import open_log_store
+
+    since = since_utc(moment(args.since or "", field="--since"))
+    config = _config(args)
+    found = RefusalLog(open_store=lambda: open_log_store(config.event_store)).list(
+        province=args.province, since=since, limit=args.limit)
+    for refusal in found:
+        print(json.dumps(vars(refusal), ensure_ascii=False, sort_keys=True) if args.json else refusal.render())
+    if not args.json:
+        print(f"{len(found)} refusal(s) recorded at the node of {config.province}", file=sys.stderr)
+    return 0
+
+
 def _bundle(args: argparse.Namespace) -> int:
     from nodes.clients import operator_channel
     from signing.pki import Federation
@@ -207,6 +223,12 @@ def add_audit_parser(sub: Any) -> None:
     p.add_argument("--checkpoint", action="append", default=[],
                    help="a signed checkpoint (JSON) obtained elsewhere, e.g. from a witness")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = cmd("refusals", _refusals, "calls this node refused for who the caller was (or how often it called)")
+    p.add_argument("--province", help="only callers with certificates of this province")
+    p.add_argument("--since", help="only refusals from this ISO 8601 moment on")
+    p.add_argument("--limit", type=int, default=None, help="only the last N")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
 
     p = a.add_parser("bundle", help="fetch a case's evidence bundle from a node (auditor certificate)")
     p.add_argument("case_number")

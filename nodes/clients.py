@@ -11,7 +11,7 @@ from nodes.tls import channel_credentials, secure_channel
 from nodes.translate import CHUNK_SIZE, chunk_stream
 from signing.pki import Federation
 from tongban_pb import (
-    audit_pb2_grpc, common_pb2, department_pb2, department_pb2_grpc, window_pb2, window_pb2_grpc,
+    audit_pb2, audit_pb2_grpc, common_pb2, department_pb2, department_pb2_grpc, window_pb2, window_pb2_grpc,
 )
 
 
@@ -172,3 +172,7 @@ class AuditorClient:
 
     def timeline(self, case_number: str):  # type: ignore[no-untyped-def]
         return self.stub.CaseTimeline(common_pb2.CaseRef(case_number=case_number), timeout=self.timeout)
+
+    def refusals(self, *, province: str = "", since: str = "", limit: int = 0) -> audit_pb2.RefusalList:
+        return self.stub.Refusals(audit_pb2.RefusalsRequest(province=province, since=since, limit=limit),
+                                  timeout=self.timeout)

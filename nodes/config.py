@@ -48,6 +48,11 @@ class NodeConfig:
     workers: int = 8
     max_material_bytes: int = 2 << 30  # a material larger than this is refused (INVALID_ARGUMENT)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    # Calls per second each caller (a partner node, an operator) may make, and the burst it may
+    # make at once; beyond that RESOURCE_EXHAUSTED with a retry-after hint. 0 turns it off.
+    rate_limit_per_second: float = 1000.0
+    rate_limit_burst: int = 2000
+    max_concurrent_calls: int = 256  # beyond this the server answers RESOURCE_EXHAUSTED at once
 
     @property
     def spool_dir(self) -> Path:
@@ -116,6 +121,10 @@ class NodeConfig:
             workers=int(env.get("TONGBAN_WORKERS", raw.get("workers", 8))),
             max_material_bytes=int(env.get("TONGBAN_MAX_MATERIAL_BYTES", raw.get("max_material_bytes", 2 << 30))),
             outbox=OutboxSettings.from_mapping(outbox),
+            rate_limit_per_second=float(env.get("TONGBAN_RATE_LIMIT_PER_SECOND",
+                                                raw.get("rate_limit_per_second", 1000.0))),
+            rate_limit_burst=int(env.get("TONGBAN_RATE_LIMIT_BURST", raw.get("rate_limit_burst", 2000))),
+            max_concurrent_calls=int(env.get("TONGBAN_MAX_CONCURRENT_CALLS", raw.get("max_concurrent_calls", 256))),
         )
 
 
@@ -141,6 +150,9 @@ def to_toml(config: NodeConfig) -> str:
         f'pki_dir = "{config.pki_dir}"',
         f"workers = {config.workers}",
         f"max_material_bytes = {config.max_material_bytes}",
+        f"rate_limit_per_second = {config.rate_limit_per_second}",
+        f"rate_limit_burst = {config.rate_limit_burst}",
+        f"max_concurrent_calls = {config.max_concurrent_calls}",
         "",
         "[peers]",
         *(f'"{code}" = "{addr}"' for code, addr in sorted(config.peers.items())),

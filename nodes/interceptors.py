@@ -1,20 +1,31 @@
-"""Server interceptors, one per concern: who is calling, what their errors mean, what is logged."""
+"""Server interceptors, one per concern: who is calling, whether a refusal is recorded, how
+often a caller may call, deadlines, what errors mean, what is logged, whether fields are
+well-formed. The order is set in nodes/server.py (outermost first)."""
 
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import grpc
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 from eventsourcing.persistence import IntegrityError
 
 from exchange import errors
+from exchange.errors import InvalidRequest
+from nodes.refusals import Refusal, RefusalLog
+from nodes.request_rules import check_request
 from signing.errors import SigningError
-from signing.identity import CertIdentity, identity_from_certificate
+from signing.identity import CertIdentity, identity_from_certificate, load_certificate
+from signing.pki import Federation
 
 log = logging.getLogger("tongban.rpc")
 
@@ -41,12 +52,13 @@ def sending_province(claimed: str, context: grpc.ServicerContext) -> str:
     """The calling node's province, from its certificate; a message claiming another is refused."""
     province = caller.get().province_code
     if claimed != province:
-        context.abort(
-            grpc.StatusCode.PERMISSION_DENIED,
-            f"the message claims to come from {claimed or '(nobody)'} but the caller's "
-            f"certificate is for province {province}",
-        )
+        context.abort(grpc.StatusCode.PERMISSION_DENIED, _claim_refused(claimed, province))
     return province
+
+
+def _claim_refused(claimed: str, province: str) -> str:
+    shown = repr(claimed[:12]) if claimed else "(nobody)"
+    return f"the message claims to come from {shown} but the caller's certificate is for province {province}"
 
 
 def peer_actor(node: str, sender: str) -> dict[str, str]:
@@ -54,22 +66,56 @@ def peer_actor(node: str, sender: str) -> dict[str, str]:
     return {"node": node, "department": "", "operator": f"peer:{sender}"}
 
 
+class _Undecodable:
+    """What a request that is not a valid protobuf message deserialises to; refused as such."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+
+
+Guard = Callable[[Any, grpc.ServicerContext], AbstractContextManager[None]]
+_KINDS = (
+    ("unary_unary", grpc.unary_unary_rpc_method_handler, False),
+    ("unary_stream", grpc.unary_stream_rpc_method_handler, True),
+    ("stream_unary", grpc.stream_unary_rpc_method_handler, False),
+    ("stream_stream", grpc.stream_stream_rpc_method_handler, True),
+)
+
+
+def _rebuild(handler: grpc.RpcMethodHandler, kind: str, factory: Any, behavior: Behavior,
+             deserializer: Any = None) -> grpc.RpcMethodHandler:
+    return factory(behavior, request_deserializer=deserializer or handler.request_deserializer,
+                   response_serializer=handler.response_serializer)
+
+
+def _guarded(handler: grpc.RpcMethodHandler | None, guard: Guard) -> grpc.RpcMethodHandler | None:
+    """Run the handler inside `guard(request, context)`; for a streaming reply the guard stays
+    open while the reply is produced, so it sees errors raised half-way through."""
+    if handler is None:
+        return None
+    for kind, factory, streams_out in _KINDS:
+        behavior = getattr(handler, kind)
+        if behavior is None:
+            continue
+        if streams_out:
+            def wrapped(request: Any, context: grpc.ServicerContext, behavior: Behavior = behavior) -> Any:
+                with guard(request, context):
+                    yield from behavior(request, context)
+        else:
+            def wrapped(request: Any, context: grpc.ServicerContext, behavior: Behavior = behavior) -> Any:
+                with guard(request, context):
+                    return behavior(request, context)
+        return _rebuild(handler, kind, factory, wrapped)
+    return handler
+
+
 def _wrap(handler: grpc.RpcMethodHandler | None, wrap: Callable[[Behavior], Behavior]) -> grpc.RpcMethodHandler | None:
     if handler is None:
         return None
-    for kind, factory in (
-        ("unary_unary", grpc.unary_unary_rpc_method_handler),
-        ("unary_stream", grpc.unary_stream_rpc_method_handler),
-        ("stream_unary", grpc.stream_unary_rpc_method_handler),
-        ("stream_stream", grpc.stream_stream_rpc_method_handler),
-    ):
+    for kind, factory, _ in _KINDS:
         behavior = getattr(handler, kind)
         if behavior is not None:
-            return factory(
-                wrap(behavior),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            return _rebuild(handler, kind, factory, wrap(behavior))
     return handler
 
 
@@ -77,12 +123,19 @@ def _service_of(method: str) -> str:
     return method.lstrip("/").split("/", 1)[0]
 
 
+def _client_certificate(context: grpc.ServicerContext) -> bytes | None:
+    certs = context.auth_context().get("x509_pem_cert") or []
+    return certs[0] if certs else None
+
+
 class CallerIdentityInterceptor(grpc.ServerInterceptor):
     """Derive the caller's province and role from its client certificate and refuse callers
-    whose role does not fit the service."""
+    whose role does not fit the service. No usable certificate is UNAUTHENTICATED; a known
+    caller without the right is PERMISSION_DENIED."""
 
-    def __init__(self, *, province: str) -> None:
+    def __init__(self, *, province: str, federation: Federation | None = None) -> None:
         self.province = province
+        self.certificates = ClientCertificates(federation)
 
     def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
         handler = continuation(handler_call_details)
@@ -90,48 +143,296 @@ class CallerIdentityInterceptor(grpc.ServerInterceptor):
         if required is None:
             return handler
 
-        def wrap(behavior: Behavior) -> Behavior:
-            def checked(request: Any, context: grpc.ServicerContext) -> Any:
-                identity = self._identify(context)
-                if identity.role != required:
-                    context.abort(
-                        grpc.StatusCode.PERMISSION_DENIED,
-                        f"this service is for role {required!r}; your certificate "
-                        f"({identity.common_name}) has role {identity.role!r}",
-                    )
-                if required in OWN_PROVINCE_ROLES and identity.province_code != self.province:
-                    context.abort(
-                        grpc.StatusCode.PERMISSION_DENIED,
-                        f"operators of province {identity.province_code} cannot act at the node "
-                        f"of {self.province}; use your own province's node",
-                    )
-                if required == "node" and identity.province_code == self.province:
-                    context.abort(
-                        grpc.StatusCode.PERMISSION_DENIED,
-                        "a node does not call its own peer service",
-                    )
-                token = caller.set(identity)
-                try:
-                    return behavior(request, context)
-                finally:
-                    caller.reset(token)
+        @contextmanager
+        def checked(request: Any, context: grpc.ServicerContext) -> Iterator[None]:
+            identity = self._identify(context)
+            if identity.role != required:
+                context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"this service is for role {required!r}; your certificate "
+                    f"({identity.common_name}) has role {identity.role!r}",
+                )
+            if required in OWN_PROVINCE_ROLES and identity.province_code != self.province:
+                context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"operators of province {identity.province_code} cannot act at the node "
+                    f"of {self.province}; use your own province's node",
+                )
+            if required == "node" and identity.province_code == self.province:
+                context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    "a node does not call its own peer service",
+                )
+            # A node's message saying which province sent it is checked before anything else
+            # in it (streams: the servicer checks the header with sending_province).
+            claimed = getattr(request, "from_province", None)
+            if required == "node" and isinstance(claimed, str) and claimed != identity.province_code:
+                context.abort(grpc.StatusCode.PERMISSION_DENIED, _claim_refused(claimed, identity.province_code))
+            token = caller.set(identity)
+            try:
+                yield
+            finally:
+                caller.reset(token)
 
-            return checked
-
-        return _wrap(handler, wrap)
+        return _guarded(handler, checked)
 
     def _identify(self, context: grpc.ServicerContext) -> CertIdentity:
-        certs = context.auth_context().get("x509_pem_cert") or []
-        if not certs:
+        cert = _client_certificate(context)
+        if cert is None:
             context.abort(
                 grpc.StatusCode.UNAUTHENTICATED,
                 "no client certificate: connect with mutual TLS using a federation certificate",
             )
         try:
-            return identity_from_certificate(certs[0])
+            return self.certificates.identify(cert)
         except SigningError as exc:
             context.abort(grpc.StatusCode.UNAUTHENTICATED, f"unusable client certificate: {exc}")
         raise AssertionError("unreachable")
+
+
+class ClientCertificates:
+    """Who a client certificate speaks for, worked out once per certificate, and whether it is
+    revoked, checked on every call against CRLs re-read at most every `crl_refresh` seconds.
+
+    A province CA speaks only for its own province: a certificate naming province X must be
+    signed by X's CA (mutual TLS only proved it chains to the federation root, so a rogue or
+    careless province CA could otherwise issue certificates for its neighbours)."""
+
+    MAX_KNOWN = 4096
+
+    def __init__(self, federation: Federation | None, *, crl_refresh: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.federation = federation
+        self.crl_refresh = crl_refresh
+        self.clock = clock
+        self._known: dict[bytes, tuple[CertIdentity, int]] = {}
+        self._crls: dict[str, tuple[float, bytes, frozenset[int]]] = {}  # province -> read at, digest, serials
+        self._lock = threading.Lock()
+
+    def identify(self, cert: bytes) -> CertIdentity:
+        known = self._known.get(cert)
+        if known is None:
+            identity = identity_from_certificate(cert)
+            leaf = load_certificate(cert)
+            if self.federation is not None:
+                _check_signed_by_province_ca(leaf, identity=identity, federation=self.federation)
+            known = (identity, leaf.serial_number)
+            with self._lock:
+                if len(self._known) >= self.MAX_KNOWN:
+                    self._known.clear()
+                self._known[cert] = known
+        identity, serial = known
+        if serial in self.revoked_serials(identity.province_code):
+            raise SigningError(f"certificate {identity.common_name!r} has been revoked by the CA of "
+                               f"{identity.province_code}; ask for a new one")
+        return identity
+
+    def revoked_serials(self, province: str) -> frozenset[int]:
+        if self.federation is None:
+            return frozenset()
+        now = self.clock()
+        cached = self._crls.get(province)
+        if cached is not None and now - cached[0] < self.crl_refresh:
+            return cached[2]
+        try:
+            pem = self.federation.crl_pem(province)
+        except (OSError, KeyError, SigningError):
+            return frozenset()
+        digest = hashlib.sha256(pem).digest()
+        if cached is not None and cached[1] == digest:
+            serials = cached[2]
+        else:
+            from cryptography import x509
+
+            serials = frozenset(r.serial_number for r in x509.load_pem_x509_crl(pem))
+        with self._lock:
+            self._crls[province] = (now, digest, serials)
+        return serials
+
+
+def _check_signed_by_province_ca(leaf: Any, *, identity: CertIdentity, federation: Federation) -> None:
+    try:
+        ca = load_certificate(federation.province_ca_pem(identity.province_code))
+    except (OSError, KeyError, SigningError):
+        raise SigningError(f"province {identity.province_code} has no CA in this federation") from None
+    try:
+        leaf.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        raise SigningError(
+            f"certificate {identity.common_name!r} names province {identity.province_code} but was not "
+            f"issued by that province's CA; only a province's own CA may speak for it") from None
+
+
+class RefusalRecordingInterceptor(grpc.ServerInterceptor):
+    """Outermost: whichever layer refused a call for who the caller is, the refusal is recorded
+    once, here, with the identity read from the certificate (never from the request)."""
+
+    RECORDED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+
+    def __init__(self, refusals: RefusalLog) -> None:
+        self.refusals = refusals
+
+    def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        handler = continuation(handler_call_details)
+        method = handler_call_details.method
+
+        @contextmanager
+        def recording(request: Any, context: grpc.ServicerContext) -> Iterator[None]:
+            try:
+                yield
+            except BaseException:
+                code = context.code()
+                if code in self.RECORDED:
+                    number = getattr(request, "case_number", "") if not isinstance(request, Iterator) else ""
+                    self.refusals.record(Refusal.now(
+                        method=method, code=code.name, reason=_text_of(context.details()),
+                        case_number=number if isinstance(number, str) else "",
+                        **who_called(context)))
+                raise
+
+        return _guarded(handler, recording)
+
+
+def _text_of(details: str | bytes | None) -> str:
+    if isinstance(details, bytes):
+        return details.decode("utf-8", "replace")
+    return details or ""
+
+
+def who_called(context: grpc.ServicerContext) -> dict[str, str]:
+    """The caller as its certificate describes it, for the record; best effort."""
+    who = {"peer": context.peer() or ""}
+    cert = _client_certificate(context)
+    if cert is None:
+        return who
+    try:
+        identity = identity_from_certificate(cert)
+    except SigningError:
+        try:
+            leaf = load_certificate(cert)
+            return {**who, "common_name": leaf.subject.rfc4514_string()[:200],
+                    "fingerprint_sha256": leaf.fingerprint(hashes.SHA256()).hex()}
+        except SigningError:
+            return who
+    return {**who, "province": identity.province_code, "role": identity.role,
+            "operator": identity.operator_id or "", "common_name": identity.common_name,
+            "fingerprint_sha256": identity.fingerprint_sha256}
+
+
+class RateLimitInterceptor(grpc.ServerInterceptor):
+    """A token bucket per caller (province, role, operator): a call takes one token, whatever
+    it streams, so a material stream counts once. An empty bucket is RESOURCE_EXHAUSTED with a
+    retry-after hint; the first refusal of each run of them is recorded."""
+
+    def __init__(self, *, rate: float, burst: int, refusals: RefusalLog | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.buckets = TokenBuckets(rate=rate, burst=burst, clock=clock)
+        self.refusals = refusals
+
+    def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        handler = continuation(handler_call_details)
+        method = handler_call_details.method
+        if SERVICE_ROLES.get(_service_of(method)) is None or self.buckets.rate <= 0:
+            return handler
+
+        @contextmanager
+        def limited(request: Any, context: grpc.ServicerContext) -> Iterator[None]:
+            who = caller.get(None)
+            key = (who.province_code, who.role, who.operator_id or who.common_name) if who else ("?", "?", "?")
+            wait, first = self.buckets.take(key)
+            if wait > 0:
+                reason = (f"too many calls from {'/'.join(key)}: at most {self.buckets.rate:g} a second "
+                          f"(bursts of {self.buckets.burst}); retry after {wait:.3f} s")
+                context.set_trailing_metadata((("retry-after-ms", str(int(wait * 1000) + 1)),))
+                if first and self.refusals is not None:
+                    self.refusals.record(Refusal.now(method=method, code="RESOURCE_EXHAUSTED", reason=reason,
+                                                     **who_called(context)))
+                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, reason)
+            yield
+
+        return _guarded(handler, limited)
+
+
+class TokenBuckets:
+    def __init__(self, *, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, max(1, burst), clock
+        self._state: dict[tuple[str, ...], tuple[float, float, bool]] = {}  # tokens, when, refusing
+        self._lock = threading.Lock()
+
+    def take(self, key: tuple[str, ...]) -> tuple[float, bool]:
+        """(seconds to wait, 0 if granted; whether this is the first refusal of a run)."""
+        with self._lock:
+            now = self.clock()
+            tokens, then, refusing = self._state.get(key, (float(self.burst), now, False))
+            tokens = min(float(self.burst), tokens + (now - then) * self.rate)
+            if tokens >= 1.0:
+                self._state[key] = (tokens - 1.0, now, False)
+                return 0.0, False
+            self._state[key] = (tokens, now, True)
+            return (1.0 - tokens) / self.rate, not refusing
+
+
+class DeadlineInterceptor(grpc.ServerInterceptor):
+    """Node-to-node calls must carry a deadline: a partner that waits forever ties up a worker
+    here forever. Operators' tools are people waiting at a screen; their calls are not refused."""
+
+    def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        handler = continuation(handler_call_details)
+        if SERVICE_ROLES.get(_service_of(handler_call_details.method)) != "node":
+            return handler
+
+        @contextmanager
+        def bounded(request: Any, context: grpc.ServicerContext) -> Iterator[None]:
+            remaining = context.time_remaining()
+            if remaining is None or remaining > MAX_NODE_DEADLINE:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                              f"deadline: calls between nodes must set a deadline of at most "
+                              f"{MAX_NODE_DEADLINE:.0f} s (grpc timeout)")
+            yield
+
+        return _guarded(handler, bounded)
+
+
+MAX_NODE_DEADLINE = 6 * 3600.0  # a 2 GiB material over a slow link, with room to spare
+
+
+class ValidationInterceptor(grpc.ServerInterceptor):
+    """Innermost: every field of every request message (streamed ones as they arrive) against
+    nodes.request_rules; bytes that are not a message at all are refused the same way."""
+
+    def __init__(self, *, provinces: Collection[str]) -> None:
+        self.provinces = frozenset(provinces)
+
+    def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        handler = continuation(handler_call_details)
+        if handler is None or SERVICE_ROLES.get(_service_of(handler_call_details.method)) is None:
+            return handler
+        decode = handler.request_deserializer
+
+        def tolerant(data: bytes) -> Any:
+            try:
+                return decode(data)
+            except Exception as exc:  # DecodeError, bad UTF-8: the caller's bytes, not our fault
+                return _Undecodable(f"{type(exc).__name__}: {exc}"[:200])
+
+        def checked(message: Any) -> Any:
+            if isinstance(message, _Undecodable):
+                raise InvalidRequest("request", f"not a valid message of this RPC ({message.problem})")
+            check_request(message, provinces=self.provinces)
+            return message
+
+        for kind, factory, _ in _KINDS:
+            behavior = getattr(handler, kind)
+            if behavior is None:
+                continue
+            if kind.startswith("stream"):
+                def wrapped(requests: Any, context: grpc.ServicerContext, behavior: Behavior = behavior) -> Any:
+                    return behavior((checked(m) for m in requests), context)
+            else:
+                def wrapped(request: Any, context: grpc.ServicerContext, behavior: Behavior = behavior) -> Any:
+                    return behavior(checked(request), context)
+            return _rebuild(handler, kind, factory, wrapped, deserializer=tolerant)
+        return handler
 
 
 _CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
@@ -161,28 +462,26 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         method = handler_call_details.method
 
-        def wrap(behavior: Behavior) -> Behavior:
-            def mapped(request: Any, context: grpc.ServicerContext) -> Any:
-                try:
-                    return behavior(request, context)
-                except IntegrityError:
-                    context.abort(
-                        grpc.StatusCode.ABORTED,
-                        "the case changed while this request was applied; nothing was saved, try again",
-                    )
-                except errors.TongbanError as exc:
-                    code = status_for(exc) or grpc.StatusCode.FAILED_PRECONDITION
-                    context.abort(code, str(exc))
-                except Exception:
-                    if context.code() is not None:  # already aborted deliberately
-                        raise
-                    ref = uuid.uuid4().hex[:12]
-                    log.exception("internal error in %s (ref %s)", method, ref)
-                    context.abort(grpc.StatusCode.INTERNAL, f"internal error; the node's log has reference {ref}")
+        @contextmanager
+        def mapped(request: Any, context: grpc.ServicerContext) -> Iterator[None]:
+            try:
+                yield
+            except IntegrityError:
+                context.abort(
+                    grpc.StatusCode.ABORTED,
+                    "the case changed while this request was applied; nothing was saved, try again",
+                )
+            except errors.TongbanError as exc:
+                code = status_for(exc) or grpc.StatusCode.FAILED_PRECONDITION
+                context.abort(code, str(exc))
+            except Exception:
+                if context.code() is not None:  # already aborted deliberately
+                    raise
+                ref = uuid.uuid4().hex[:12]
+                log.exception("internal error in %s (ref %s)", method, ref)
+                context.abort(grpc.StatusCode.INTERNAL, f"internal error; the node's log has reference {ref}")
 
-            return mapped
-
-        return _wrap(handler, wrap)
+        return _guarded(handler, mapped)
 
 
 class AccessLogInterceptor(grpc.ServerInterceptor):
@@ -192,23 +491,21 @@ class AccessLogInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         method = handler_call_details.method
 
-        def wrap(behavior: Behavior) -> Behavior:
-            def logged(request: Any, context: grpc.ServicerContext) -> Any:
-                started = time.perf_counter()
-                outcome = "OK"
-                try:
-                    return behavior(request, context)
-                except BaseException:
-                    outcome = str(context.code() or "ERROR")
-                    raise
-                finally:
-                    who = caller.get(None)
-                    log.info(
-                        "%s caller=%s outcome=%s %.1fms", method,
-                        f"{who.province_code}/{who.role}/{who.common_name}" if who else "-",
-                        outcome, (time.perf_counter() - started) * 1000,
-                    )
+        @contextmanager
+        def logged(request: Any, context: grpc.ServicerContext) -> Iterator[None]:
+            started = time.perf_counter()
+            outcome = "OK"
+            try:
+                yield
+            except BaseException:
+                outcome = str(context.code() or "ERROR")
+                raise
+            finally:
+                who = caller.get(None)
+                log.info(
+                    "%s caller=%s outcome=%s %.1fms", method,
+                    f"{who.province_code}/{who.role}/{who.common_name}" if who else "-",
+                    outcome, (time.perf_counter() - started) * 1000,
+                )
 
-            return logged
-
-        return _wrap(handler, wrap)
+        return _guarded(handler, logged)

@@ -9,6 +9,7 @@ from typing import Any
 
 import grpc
 
+from exchange import parties
 from exchange.context import NodeContext
 from exchange.department import DepartmentDesk
 from exchange.errors import InvalidRequest, PeerRefused, PeerUnavailable
@@ -34,6 +35,7 @@ class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
 
     def AssignTask(self, request, context):  # type: ignore[no-untyped-def]
         sender = sending_province(request.from_province, context)
+        parties.task_assignment_check(self.ctx.ledger, case_number=request.case_number, sender=sender)
         envelope: dict[str, Any] = {
             "case_number": request.case_number, "matter_code": request.matter_code, "mode": "joint",
             "origin_province": sender, "competent_province": sender,
@@ -52,6 +54,7 @@ class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
 
     def ReportTask(self, request, context):  # type: ignore[no-untyped-def]
         sender = sending_province(request.from_province, context)
+        parties.require_partner(self.ctx.ledger.get_case(request.case_number), sender, what="report a part of it")
         already = self.ctx.already_applied(request.message_id)
         case = self.department.record_task_report(
             case_number=request.case_number, from_province=sender, outcome=request.outcome,
@@ -61,6 +64,7 @@ class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
 
     def NotifyProgress(self, request, context):  # type: ignore[no-untyped-def]
         sender = sending_province(request.from_province, context)
+        parties.require_party(self.ctx.ledger.get_case(request.case_number), sender)
         detail = {
             "missing": list(request.missing), "note": request.note, "legal_basis": request.legal_basis,
             "reason": request.reason, "materials": [material_from_pb(m) for m in request.materials],

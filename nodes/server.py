@@ -14,7 +14,11 @@ from grpc_reflection.v1alpha import reflection
 
 from nodes.config import NodeConfig
 from nodes.directory import DirectoryServicer, RevocationExchange, RevocationRefresher
-from nodes.interceptors import AccessLogInterceptor, CallerIdentityInterceptor, ErrorMappingInterceptor
+from nodes.interceptors import (
+    AccessLogInterceptor, CallerIdentityInterceptor, DeadlineInterceptor, ErrorMappingInterceptor,
+    RateLimitInterceptor, RefusalRecordingInterceptor, ValidationInterceptor,
+)
+from nodes.refusals import RefusalLog
 from nodes.audit import LogAuditServicer
 from nodes.joint import CoordinationServicer, GrpcCoordinationGateway
 from nodes.relay import PEER_HEALTH_PREFIX, OutboxRelay
@@ -51,6 +55,7 @@ class RunningNode:
         self.health = health_servicer
         self.refresher: RevocationRefresher | None = None
         self.relay: OutboxRelay | None = None
+        self.refusals: RefusalLog | None = None
 
     @property
     def address(self) -> str:
@@ -81,29 +86,38 @@ def start_node(config: NodeConfig) -> RunningNode:
         province=config.province, peers=config.peers, credentials=node.peers.credentials,
     )
     ctx.coordination = coordination
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix=f"node-{config.province}"),
-        interceptors=[
-            CallerIdentityInterceptor(province=config.province),
-            AccessLogInterceptor(),
-            ErrorMappingInterceptor(),
-        ],
-        options=[
-            ("grpc.max_send_message_length", MAX_MESSAGE),
-            ("grpc.max_receive_message_length", MAX_MESSAGE),
-        ],
-    )
-    window_pb2_grpc.add_WindowServiceServicer_to_server(WindowServicer(ctx), server)
-    department_pb2_grpc.add_DepartmentServiceServicer_to_server(DepartmentServicer(ctx), server)
-    peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(ctx), server)
-    directory_pb2_grpc.add_DirectoryServiceServicer_to_server(
-        DirectoryServicer(federation=node.federation, province=config.province), server)
     cert, key = node.federation.node_tls(config.province)
     keeper = LogKeeper(
         province=config.province, settings=config.event_store, federation=node.federation,
         witnesses=WitnessGateway(peers=config.peers, credentials=channel_credentials(
             node.federation, cert_pem=cert, key_pem=key, province_of_cert=config.province)),
     )
+    refusals = RefusalLog(open_store=keeper.open)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix=f"node-{config.province}"),
+        # Outermost first: a refusal by any layer below is recorded once, with the caller's identity.
+        interceptors=[
+            RefusalRecordingInterceptor(refusals),
+            CallerIdentityInterceptor(province=config.province, federation=node.federation),
+            RateLimitInterceptor(rate=config.rate_limit_per_second, burst=config.rate_limit_burst,
+                                 refusals=refusals),
+            DeadlineInterceptor(),
+            AccessLogInterceptor(),
+            ErrorMappingInterceptor(),
+            ValidationInterceptor(provinces=sorted(node.federation.provinces)),
+        ],
+        options=[
+            ("grpc.max_send_message_length", MAX_MESSAGE),
+            ("grpc.max_receive_message_length", MAX_MESSAGE),
+            ("grpc.max_metadata_size", 16 << 10),
+        ],
+        maximum_concurrent_rpcs=config.max_concurrent_calls,
+    )
+    window_pb2_grpc.add_WindowServiceServicer_to_server(WindowServicer(ctx), server)
+    department_pb2_grpc.add_DepartmentServiceServicer_to_server(DepartmentServicer(ctx), server)
+    peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(ctx), server)
+    directory_pb2_grpc.add_DirectoryServiceServicer_to_server(
+        DirectoryServicer(federation=node.federation, province=config.province), server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(LogAuditServicer(ctx, keeper), server)
     witness_pb2_grpc.add_WitnessServiceServicer_to_server(WitnessServicer(ctx, keeper), server)
     joint_pb2_grpc.add_CoordinationServiceServicer_to_server(CoordinationServicer(ctx), server)
@@ -120,6 +134,7 @@ def start_node(config: NodeConfig) -> RunningNode:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("node %s listening on port %d", config.province, port)
     running = RunningNode(node, server, port, health_servicer, keeper)
+    running.refusals = refusals
     # Partners witness the log regularly (seconds; 0 turns it off).
     interval = float(os.environ.get("TONGBAN_CHECKPOINT_INTERVAL", "300"))
     if interval > 0:

@@ -9,6 +9,8 @@ from typing import Any
 
 import grpc
 
+from exchange import parties
+from exchange import validation
 from exchange.audit import timeline
 from exchange.case import Actor
 from exchange.context import NodeContext
@@ -70,6 +72,12 @@ class WindowServicer(window_pb2_grpc.WindowServiceServicer):
         self.ctx = ctx
         self.desk = WindowDesk(ctx)
 
+    def _taken_in_here(self, case_number: str, what: str) -> str:
+        """A window acts only on cases its own province took in (not on cases it decides for
+        another province's window, nor on its part of another province's joint case)."""
+        parties.require_origin(self.ctx.ledger.get_case(case_number), self.ctx.province_code, what=what)
+        return case_number
+
     def UploadMaterial(self, request_iterator, context):  # type: ignore[no-untyped-def]
         header, data = split_header(request_iterator)
         material = self.desk.take_material(
@@ -125,43 +133,43 @@ class WindowServicer(window_pb2_grpc.WindowServiceServicer):
 
     def SupplementCase(self, request, context):  # type: ignore[no-untyped-def]
         case = self.desk.supplement(
-            request.case_number, materials=[material_from_pb(m) for m in request.materials],
+            self._taken_in_here(request.case_number, "take its 补正"), materials=[material_from_pb(m) for m in request.materials],
             actor=current_actor(self.ctx),
         )
         return case_to_pb(case)
 
     def WithdrawCase(self, request, context):  # type: ignore[no-untyped-def]
-        return case_to_pb(self.desk.withdraw(request.case_number, reason=request.reason, actor=current_actor(self.ctx)))
+        return case_to_pb(self.desk.withdraw(self._taken_in_here(request.case_number, "withdraw it"), reason=request.reason, actor=current_actor(self.ctx)))
 
     def VerifyResult(self, request, context):  # type: ignore[no-untyped-def]
-        _, outcome = self.desk.record_verification(request.case_number, actor=current_actor(self.ctx))
+        _, outcome = self.desk.record_verification(self._taken_in_here(request.case_number, "verify its result"), actor=current_actor(self.ctx))
         return report_to_pb(outcome)
 
     def MailResult(self, request, context):  # type: ignore[no-untyped-def]
         case = self.desk.mail_result(
-            request.case_number, carrier=request.carrier, tracking_number=request.tracking_number,
+            self._taken_in_here(request.case_number, "mail its result"), carrier=request.carrier, tracking_number=request.tracking_number,
             address=request.address, actor=current_actor(self.ctx),
         )
         return case_to_pb(case)
 
     def DeliverOnline(self, request, context):  # type: ignore[no-untyped-def]
-        case = self.desk.deliver_online(request.case_number, channel=request.channel or "online", actor=current_actor(self.ctx))
+        case = self.desk.deliver_online(self._taken_in_here(request.case_number, "deliver its result"), channel=request.channel or "online", actor=current_actor(self.ctx))
         return case_to_pb(case)
 
     def EvaluateCase(self, request, context):  # type: ignore[no-untyped-def]
-        case = self.desk.evaluate(request.case_number, rating=request.rating, comment=request.comment,
+        case = self.desk.evaluate(self._taken_in_here(request.case_number, "record its evaluation"), rating=request.rating, comment=request.comment,
                                   actor=current_actor(self.ctx))
         return case_to_pb(case)
 
     def CloseCase(self, request, context):  # type: ignore[no-untyped-def]
-        return case_to_pb(self.desk.close(request.case_number, actor=current_actor(self.ctx)))
+        return case_to_pb(self.desk.close(self._taken_in_here(request.case_number, "close it"), actor=current_actor(self.ctx)))
 
     def Monitor(self, request, context):  # type: ignore[no-untyped-def]
         return run_monitor(self.ctx, request)
 
     def PrintResult(self, request, context):  # type: ignore[no-untyped-def]
         case, outcome, spool_ref = self.desk.print_result(
-            request.case_number, copies=request.copies or 1, actor=current_actor(self.ctx)
+            self._taken_in_here(request.case_number, "print its result"), copies=request.copies or 1, actor=current_actor(self.ctx)
         )
         return window_pb2.PrintReceipt(case=case_to_pb(case), report=report_to_pb(outcome), spool_ref=spool_ref)
 
@@ -220,6 +228,10 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
             raise InvalidRequest("header", "a material push starts with its PushHeader message")
         push, header = first.header, first.header.material
         sender = sending_province(header.from_province, context)
+        validation.case_number(header.case_number, field="header.material.case_number")
+        validation.sha256(header.sha256, field="header.material.sha256")
+        parties.material_sender_check(self.ctx.ledger, case_number=header.case_number, sender=sender,
+                                      here=self.ctx.province_code)
 
         def chunks() -> Iterator[tuple[int, bytes]]:
             for message in request_iterator:
@@ -241,6 +253,8 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
 
     def GetTransferOffset(self, request, context):  # type: ignore[no-untyped-def]
         sender = sending_province(request.from_province, context)
+        parties.material_sender_check(self.ctx.ledger, case_number=request.case_number, sender=sender,
+                                      here=self.ctx.province_code)
         offset, complete = self.department.pushed_material_offset(
             from_province=sender, case_number=request.case_number, sha256=request.sha256
         )
@@ -248,6 +262,7 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
 
     def ForwardCase(self, request, context):  # type: ignore[no-untyped-def]
         sender = sending_province(request.from_province, context)
+        parties.forward_check(self.ctx.ledger, case_number=request.case_number, sender=sender)
         envelope: dict[str, Any] = {
             "case_number": request.case_number,
             "matter_code": request.matter_code,
@@ -266,6 +281,9 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
 
     def DeliverResult(self, request, context):  # type: ignore[no-untyped-def]
         sender = sending_province(request.from_province, context)
+        case = parties.require_competent(self.ctx.ledger.get_case(request.case_number), sender,
+                                         what="deliver its result")
+        parties.require_origin(case, self.ctx.province_code, what="receive its result")
         actor = peer_actor(self.ctx.province_code, sender)
         already = self.ctx.already_applied(request.message_id)
         case = self.window.receive_result(
@@ -275,6 +293,8 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         return peer_pb2.Ack(case_number=case.case_number, status=case.status.value, already_applied=already)
 
     def GetIssuedResult(self, request, context):  # type: ignore[no-untyped-def]
+        parties.require_origin(self.ctx.ledger.get_case(request.case_number), caller.get().province_code,
+                               what="ask what was issued for it")
         sha = self.department.issued_sha256(request.case_number, asking_province=caller.get().province_code)
         return peer_pb2.IssuedResult(case_number=request.case_number, sha256=sha or "")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 
+from exchange import parties
 from exchange.audit import case_log
 from exchange.context import utc_now
 from exchange.errors import IllegalTransition, NotAuthorised, NotFound, PeerRefused, PeerUnavailable
@@ -184,9 +185,7 @@ class WitnessServicer(witness_pb2_grpc.WitnessServiceServicer):
 
     def CaseEvents(self, request, context):  # type: ignore[no-untyped-def]
         sender = caller.get().province_code
-        case = self.ctx.ledger.get_case(request.case_number)
-        if sender not in (case.origin_province, case.competent_province):
-            raise NotAuthorised(f"province {sender} took no part in case {request.case_number}")
+        parties.require_party(self.ctx.ledger.get_case(request.case_number), sender)
         entries = case_log(self.ctx.ledger, request.case_number, node=self.ctx.province_code)
         return witness_pb2.CaseEventsReply(node=self.ctx.province_code,
                                            entries=[log_entry_to_pb(e) for e in entries])
@@ -195,9 +194,7 @@ class WitnessServicer(witness_pb2_grpc.WitnessServiceServicer):
         from nodes.evidence import case_side
 
         sender = caller.get().province_code
-        case = self.ctx.ledger.get_case(request.case_number)
-        if sender not in (case.origin_province, case.competent_province):
-            raise NotAuthorised(f"province {sender} took no part in case {request.case_number}")
+        parties.require_party(self.ctx.ledger.get_case(request.case_number), sender)
         return witness_pb2.CaseEvidenceReply(side_json=json.dumps(case_side(self.keeper, request.case_number)))
 
 

@@ -174,3 +174,49 @@ class EvidenceBundleReply(_message.Message):
     BUNDLE_JSON_FIELD_NUMBER: _ClassVar[int]
     bundle_json: str
     def __init__(self, bundle_json: _Optional[str] = ...) -> None: ...
+
+class RefusalsRequest(_message.Message):
+    __slots__ = ("province", "since", "limit")
+    PROVINCE_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    province: str
+    since: str
+    limit: int
+    def __init__(self, province: _Optional[str] = ..., since: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class RefusalRecord(_message.Message):
+    __slots__ = ("at", "method", "code", "reason", "province", "role", "operator", "common_name", "fingerprint_sha256", "case_number", "peer", "suppressed")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PROVINCE_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    COMMON_NAME_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    CASE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    at: str
+    method: str
+    code: str
+    reason: str
+    province: str
+    role: str
+    operator: str
+    common_name: str
+    fingerprint_sha256: str
+    case_number: str
+    peer: str
+    suppressed: int
+    def __init__(self, at: _Optional[str] = ..., method: _Optional[str] = ..., code: _Optional[str] = ..., reason: _Optional[str] = ..., province: _Optional[str] = ..., role: _Optional[str] = ..., operator: _Optional[str] = ..., common_name: _Optional[str] = ..., fingerprint_sha256: _Optional[str] = ..., case_number: _Optional[str] = ..., peer: _Optional[str] = ..., suppressed: _Optional[int] = ...) -> None: ...
+
+class RefusalList(_message.Message):
+    __slots__ = ("node", "refusals")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    REFUSALS_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    refusals: _containers.RepeatedCompositeFieldContainer[RefusalRecord]
+    def __init__(self, node: _Optional[str] = ..., refusals: _Optional[_Iterable[_Union[RefusalRecord, _Mapping]]] = ...) -> None: ...

@@ -77,6 +77,11 @@ class AuditServiceStub:
                 request_serializer=tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
                 response_deserializer=tongban__pb_dot_audit__pb2.EvidenceBundleReply.FromString,
                 _registered_method=True)
+        self.Refusals = channel.unary_unary(
+                '/tongban.v1.AuditService/Refusals',
+                request_serializer=tongban__pb_dot_audit__pb2.RefusalsRequest.SerializeToString,
+                response_deserializer=tongban__pb_dot_audit__pb2.RefusalList.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -139,6 +144,13 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Refusals(self, request, context):
+        """Calls this node refused for who the caller was (or how often it called), oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -181,6 +193,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.EvidenceBundle,
                     request_deserializer=tongban__pb_dot_common__pb2.CaseRef.FromString,
                     response_serializer=tongban__pb_dot_audit__pb2.EvidenceBundleReply.SerializeToString,
+            ),
+            'Refusals': grpc.unary_unary_rpc_method_handler(
+                    servicer.Refusals,
+                    request_deserializer=tongban__pb_dot_audit__pb2.RefusalsRequest.FromString,
+                    response_serializer=tongban__pb_dot_audit__pb2.RefusalList.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -401,6 +418,33 @@ class AuditService:
             '/tongban.v1.AuditService/EvidenceBundle',
             tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
             tongban__pb_dot_audit__pb2.EvidenceBundleReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Refusals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.AuditService/Refusals',
+            tongban__pb_dot_audit__pb2.RefusalsRequest.SerializeToString,
+            tongban__pb_dot_audit__pb2.RefusalList.FromString,
             options,
             channel_credentials,
             insecure,

@@ -118,3 +118,156 @@ def test_hostile_peer_messages_are_refused_without_recording_anything(
         case_number=number, from_province=COMPETENT_PROVINCE, pdf=pdf, issued_sha256=envelope.case_number))
     refused_cleanly(peer_as_zhejiang.GetIssuedResult, common_pb2.CaseRef(case_number=number))
     assert event_count(nodes[WINDOW_PROVINCE]) == before
+
+
+# -- hostile values: huge, control characters, wrong provinces, other provinces' cases ------------
+
+hostile = st.one_of(
+    text,
+    st.builds(lambda seed, n: (seed or "字") * n, st.text(max_size=3), st.integers(2_000, 200_000)),  # huge
+    st.text(alphabet=st.characters(codec="utf-8", categories=["Cc", "Cf", "Zl", "Zp"]), min_size=1, max_size=40),
+    st.sampled_from(["' OR 1=1 --", "../../etc/passwd", "%s%s%n", "\u202e", "340000\n", "٣٤٠٠٠٠"]),
+)
+case_numbers = st.one_of(
+    hostile,
+    st.builds(lambda p, d, h: f"{p}-{d}-{h}", st.sampled_from(["340000", "330000", "320000", "310000", "110000"]),
+              st.sampled_from(["20261123", "20260230", "99999999"]),
+              st.text(alphabet="0123456789ABCDEFabcdef", min_size=8, max_size=8)),
+)
+hashes = st.one_of(hostile, st.text(alphabet="0123456789abcdefABCDEF", min_size=63, max_size=65))
+provinces = st.one_of(codes, hostile)
+hostile_material = st.builds(common_pb2.MaterialRef, kind=hostile, file_name=hostile, media_type=hostile,
+                             size=st.integers(0, 2**64 - 1), sha256=hashes)
+
+
+@pytest.fixture(scope="module")
+def as_zhejiang(nodes: dict[str, RunningNode], federation: Federation) -> Iterator[grpc.Channel]:
+    """A channel to Anhui's node with Zhejiang's node certificate (a partner, not always a party)."""
+    cert, key = federation.node_tls(COMPETENT_PROVINCE)
+    creds = channel_credentials(federation, cert_pem=cert, key_pem=key, province_of_cert=COMPETENT_PROVINCE)
+    with secure_channel(nodes[WINDOW_PROVINCE].address, creds, province=WINDOW_PROVINCE) as ch:
+        yield ch
+
+
+def state_of(node: RunningNode) -> tuple[int, int]:
+    """Events recorded and objects stored: neither may change when a request is refused."""
+    root = node.node.config.object_store.local_root
+    return event_count(node), sum(1 for p in root.rglob("*") if p.is_file()) if root else 0
+
+
+@FUZZ
+@given(number=case_numbers, claimed=provinces, outcome=hostile, step=st.one_of(hostile, st.sampled_from(
+    ["supplement_requested", "rejected", "returned", "identified", "supplemented", "withdrawn"])),
+       materials=st.lists(hostile_material, max_size=2), at=hostile, department=hostile)
+def test_hostile_coordination_messages_are_refused_without_recording_anything(
+    as_zhejiang, nodes, number, claimed, outcome, step, materials, at, department,
+) -> None:
+    from tongban_pb import joint_pb2, joint_pb2_grpc
+
+    stub = joint_pb2_grpc.CoordinationServiceStub(as_zhejiang)
+    before = state_of(nodes[WINDOW_PROVINCE])
+    for sender in (claimed, COMPETENT_PROVINCE):
+        refused_cleanly(stub.NotifyProgress, joint_pb2.ProgressNotice(
+            case_number=number, from_province=sender, step=step, reason=outcome, note=outcome, at=at,
+            materials=materials, missing=[outcome]))
+        refused_cleanly(stub.ReportTask, joint_pb2.TaskReport(case_number=number, from_province=sender,
+                                                              outcome=outcome, note=outcome))
+        refused_cleanly(stub.AssignTask, joint_pb2.TaskAssignment(
+            case_number=number, from_province=sender, matter_code=outcome, department=department, task=outcome,
+            materials=materials, partners=[claimed], competent_department=department))
+    assert state_of(nodes[WINDOW_PROVINCE]) == before
+
+
+@FUZZ
+@given(number=case_numbers, sha=hashes, claimed=provinces, size=st.integers(0, 2**64 - 1),
+       offset=st.integers(0, 2**64 - 1), chunks=st.lists(st.binary(max_size=1024), max_size=3),
+       kind=hostile, file_name=hostile, media_type=st.one_of(hostile, st.just("application/pdf")))
+def test_hostile_material_pushes_leave_nothing_behind(
+    as_zhejiang, nodes, number, sha, claimed, size, offset, chunks, kind, file_name, media_type,
+) -> None:
+    stub = peer_pb2_grpc.PeerServiceStub(as_zhejiang)
+    before = state_of(nodes[WINDOW_PROVINCE])
+    header = peer_pb2.PushHeader(material=common_pb2.MaterialHeader(
+        kind=kind, file_name=file_name, media_type=media_type, sha256=sha, case_number=number, from_province=claimed),
+        size=size, offset=offset)
+    messages = [peer_pb2.MaterialPush(header=header)]
+    messages += [peer_pb2.MaterialPush(data=peer_pb2.PushData(offset=offset + i, data=c)) for i, c in enumerate(chunks)]
+    refused_cleanly(stub.PushMaterial, iter(messages))
+    refused_cleanly(stub.GetTransferOffset, peer_pb2.TransferRef(case_number=number, sha256=sha, from_province=claimed))
+    assert state_of(nodes[WINDOW_PROVINCE]) == before
+
+
+@FUZZ
+@given(number=case_numbers, log=provinces, after=st.integers(0, 2**64 - 1), moment=hostile,
+       issuers=st.lists(provinces, max_size=3), proof=st.lists(st.binary(max_size=64), max_size=3),
+       checkpoint=hostile)
+def test_hostile_witness_directory_and_audit_requests_are_refused_cleanly(
+    as_zhejiang, nodes, federation, number, log, after, moment, issuers, proof, checkpoint,
+) -> None:
+    from nodes.demo import AUDITOR
+    from tongban_pb import audit_pb2, audit_pb2_grpc, directory_pb2, directory_pb2_grpc, witness_pb2, witness_pb2_grpc
+
+    witness = witness_pb2_grpc.WitnessServiceStub(as_zhejiang)
+    before = state_of(nodes[WINDOW_PROVINCE])
+    refused_cleanly(witness.CaseEvents, common_pb2.CaseRef(case_number=number))
+    refused_cleanly(witness.CaseEvidence, common_pb2.CaseRef(case_number=number))
+    refused_cleanly(witness.LastSeen, witness_pb2.LogRef(log=log))
+    refused_cleanly(witness.Witness, witness_pb2.WitnessRequest(checkpoint_json=checkpoint, old_size=after,
+                                                                consistency_proof=proof))
+    refused_cleanly(directory_pb2_grpc.DirectoryServiceStub(as_zhejiang).GetRevocationLists,
+                    directory_pb2.RevocationListsRequest(issuers=issuers))
+    with operator_channel(federation, province=WINDOW_PROVINCE, operator_id=AUDITOR,
+                          address=nodes[WINDOW_PROVINCE].address) as ch:
+        audit = audit_pb2_grpc.AuditServiceStub(ch)
+        refused_cleanly(audit.CaseStateAt, audit_pb2.CaseStateRequest(case_number=number, version=after, moment=moment))
+        refused_cleanly(audit.ResultInclusionProof, common_pb2.CaseRef(case_number=number))
+        try:
+            list(audit.NodeLog(audit_pb2.NodeLogRequest(after=after, limit=after), timeout=10))
+        except grpc.RpcError as exc:
+            assert exc.code() not in {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}, exc.details()
+    assert event_count(nodes[WINDOW_PROVINCE]) == before[0]
+
+
+@FUZZ
+@given(number=case_numbers, reason=hostile, carrier=hostile, rating=hostile, copies=st.integers(0, 2**32 - 1),
+       materials=st.lists(hostile_material, max_size=2), partners=st.lists(provinces, max_size=3))
+def test_hostile_window_requests_are_refused_without_recording_anything(
+    window, nodes, number, reason, carrier, rating, copies, materials, partners,
+) -> None:
+    before = state_of(nodes[WINDOW_PROVINCE])
+    refused_cleanly(window.SupplementCase, window_pb2.SupplementCaseRequest(case_number=number, materials=materials))
+    refused_cleanly(window.WithdrawCase, window_pb2.WithdrawRequest(case_number=number, reason=reason))
+    refused_cleanly(window.PrintResult, window_pb2.PrintRequest(case_number=number, copies=copies))
+    refused_cleanly(window.MailResult, window_pb2.MailRequest(case_number=number, carrier=carrier,
+                                                              tracking_number=reason, address=reason))
+    refused_cleanly(window.EvaluateCase, window_pb2.EvaluationRequest(case_number=number, rating=rating, comment=reason))
+    refused_cleanly(window.SubmitJoint, window_pb2.SubmitJointRequest(matter_code=rating, partner_provinces=partners,
+                                                                      materials=materials))
+    refused_cleanly(window.Monitor, common_pb2.MonitorRequest(since=reason, partner_province=rating, matter_code=carrier))
+    assert state_of(nodes[WINDOW_PROVINCE]) == before
+
+
+@FUZZ
+@given(garbage=st.binary(min_size=1, max_size=512),
+       method=st.sampled_from(["/tongban.v1.PeerService/ForwardCase", "/tongban.v1.PeerService/DeliverResult",
+                               "/tongban.v1.CoordinationService/NotifyProgress",
+                               "/tongban.v1.WitnessService/Witness"]))
+def test_bytes_that_are_no_message_at_all_are_invalid_arguments_not_internal_errors(
+    as_zhejiang, nodes, garbage, method,
+) -> None:
+    before = state_of(nodes[WINDOW_PROVINCE])
+    call = as_zhejiang.unary_unary(method)  # no serializers: the bytes go out as they are
+    try:
+        call(garbage, timeout=10)
+    except grpc.RpcError as exc:
+        assert exc.code() not in {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}, exc.details()
+    assert state_of(nodes[WINDOW_PROVINCE]) == before
+
+
+def test_invalid_utf8_in_a_string_field_is_refused_as_an_invalid_argument(as_zhejiang) -> None:
+    # Field 1 (case_number) of CaseRef, length 2, bytes that are not UTF-8.
+    call = as_zhejiang.unary_unary("/tongban.v1.PeerService/GetIssuedResult")
+    with pytest.raises(grpc.RpcError) as refused:
+        call(b"\x0a\x02\xff\xfe", timeout=10)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.details().startswith("request:")

@@ -1,0 +1,239 @@
+"""A rule for every field of every request message a node accepts, applied before any servicer
+runs: a malformed field is refused with INVALID_ARGUMENT naming it (e.g. `materials[1].sha256`),
+so the domain only ever sees well-formed values. The domain still decides what the values
+mean (is this matter in the catalog, is this ID number's check digit right).
+
+Rules are looked up by "Message.field" first, then by field name alone. A field without a rule
+is a defect: tests/unit/test_request_rules.py walks every service's request messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from exchange import validation as v
+from exchange.errors import InvalidRequest
+
+Check = Callable[[Any, str, Collection[str]], None]  # (value, field path, federation provinces)
+
+MAX_SIZE = 1 << 40  # bytes of one material; the node's own limit (max_material_bytes) is lower
+MAX_CHUNK = 4 << 20  # clients send 1 MiB chunks
+MAX_COUNTER = (1 << 63) - 1
+
+
+@dataclass(frozen=True)
+class Rule:
+    check: Check | None = None  # None: a nested message, checked field by field
+    max_items: int = 0  # repeated and map fields: how many elements at most
+
+
+def _text(max_length: int = v.SHORT_TEXT, *, required: bool = False, multiline: bool = False) -> Check:
+    return lambda value, field, _: v.text(value, field=field, max_length=max_length, required=required,
+                                          multiline=multiline) and None
+
+
+def _province(*, required: bool = True) -> Check:
+    return lambda value, field, known: v.province_code(value, field=field, known=known, required=required) and None
+
+
+def _case_number(*, required: bool = True) -> Check:
+    return lambda value, field, known: v.case_number(value, field=field, known_provinces=known,
+                                                     required=required) and None
+
+
+def _sha256(*, required: bool = True) -> Check:
+    return lambda value, field, _: v.sha256(value, field=field, required=required) and None
+
+
+def _identifier(*, required: bool = True) -> Check:
+    return lambda value, field, _: v.identifier(value, field=field, required=required) and None
+
+
+def _token(*, required: bool = True) -> Check:
+    return lambda value, field, _: v.token(value, field=field, required=required) and None
+
+
+def _moment(value: str, field: str, _: Collection[str]) -> None:
+    v.moment(value, field=field)
+
+
+def _count(maximum: int) -> Check:
+    return lambda value, field, _: v.bounded(int(value), field=field, maximum=maximum) and None
+
+
+def _bytes(maximum: int) -> Check:
+    def check(value: bytes, field: str, _: Collection[str]) -> None:
+        if len(value) > maximum:
+            raise InvalidRequest(field, f"{len(value)} bytes is more than the limit of {maximum}")
+    return check
+
+
+def _issuer(value: str, field: str, known: Collection[str]) -> None:
+    if value != "root":
+        v.province_code(value, field=field, known=known)
+
+
+def _anything(value: Any, field: str, _: Collection[str]) -> None:
+    """Booleans: every value is meaningful."""
+
+
+NESTED = Rule()
+LONG = Rule(_text(v.LONG_TEXT, multiline=True))
+
+BY_FIELD: Mapping[str, Rule] = {
+    # who and which case
+    "case_number": Rule(_case_number()),
+    "from_province": Rule(_province()),
+    "origin_province": Rule(_province()),
+    "competent_province": Rule(_province()),
+    "partner_province": Rule(_province(required=False)),
+    "partner_provinces": Rule(_province(), max_items=40),
+    "partners": Rule(_province(), max_items=40),
+    "log": Rule(_province()),
+    "issuers": Rule(_issuer, max_items=64),
+    "message_id": Rule(_token(required=False)),  # a sender's outbox id (a UUID) for idempotent delivery
+    "request_id": Rule(_token(required=False)),  # a client's id for a submission it may repeat
+    # what the case is about
+    "matter_code": Rule(_token()),
+    "mode": Rule(_identifier()),
+    "competent_department": Rule(_identifier()),
+    "department": Rule(_identifier()),
+    "task": Rule(_text()),
+    "step": Rule(_identifier()),
+    "identity_method": Rule(_identifier(required=False)),
+    "applicant": NESTED,
+    "agent": NESTED,
+    "identity": NESTED,
+    "name": Rule(_text(100)),
+    "id_number": Rule(_text(32)),
+    "relationship": Rule(_text(50)),
+    "method": Rule(_identifier(required=False)),
+    "verified": Rule(_anything),
+    "checklist": Rule(_identifier(), max_items=64),  # keys: material kinds
+    # materials
+    "materials": Rule(max_items=64),
+    "material": NESTED,
+    "header": NESTED,
+    "kind": Rule(_identifier()),
+    "file_name": Rule(_text(255, required=True)),
+    "media_type": Rule(_text(100, required=True)),
+    "size": Rule(_count(MAX_SIZE)),
+    "offset": Rule(_count(MAX_SIZE)),
+    "sha256": Rule(_sha256()),
+    "issued_sha256": Rule(_sha256()),
+    "data": Rule(_bytes(MAX_CHUNK)),
+    "pdf": Rule(_bytes(64 << 20)),
+    # decisions and what people write
+    "note": LONG,
+    "reason": LONG,
+    "legal_basis": LONG,
+    "comment": LONG,
+    "address": LONG,
+    "missing": Rule(_text(), max_items=64),
+    "outcome": Rule(_text()),
+    "at": Rule(_moment),
+    "since": Rule(_moment),
+    "moment": Rule(_moment),
+    "carrier": Rule(_text(50)),
+    "tracking_number": Rule(_text(64)),
+    "channel": Rule(_text(100)),
+    "rating": Rule(_text(20)),
+    "copies": Rule(_count(100)),
+    "text": Rule(_text()),
+    "limit": Rule(_count(MAX_COUNTER)),
+    "due_within_days": Rule(_count(366)),
+    # logs and witnesses
+    "after": Rule(_count(MAX_COUNTER)),
+    "version": Rule(_count(MAX_COUNTER)),
+    "old_size": Rule(_count(MAX_COUNTER)),
+    "checkpoint_json": Rule(_bytes(1 << 20)),
+    "consistency_proof": Rule(_bytes(32), max_items=128),
+    "ask_witnesses": Rule(_anything),
+    "check_handoffs": Rule(_anything),
+}
+
+BY_MESSAGE_FIELD: Mapping[str, Rule] = {
+    # A window uploads before any case exists; only nodes name the case and their province.
+    "MaterialHeader.case_number": Rule(_case_number(required=False)),
+    "MaterialHeader.from_province": Rule(_province(required=False)),
+    "MaterialHeader.sha256": Rule(_sha256(required=False)),
+    "MonitorRequest.matter_code": Rule(_token(required=False)),
+    "RefusalsRequest.province": Rule(_province(required=False)),
+    "CatalogQuery.limit": Rule(_count(200)),
+    "NodeLogRequest.limit": Rule(_count(MAX_COUNTER)),
+}
+
+
+def rule_for(message: Descriptor, field: FieldDescriptor) -> Rule | None:
+    return BY_MESSAGE_FIELD.get(f"{message.name}.{field.name}") or BY_FIELD.get(field.name)
+
+
+def _is_set(message: Message, field: FieldDescriptor, value: Any) -> bool:
+    if _is_map(field) or _is_repeated(field):
+        return len(value) > 0
+    if field.message_type is not None or field.containing_oneof is not None:
+        return message.HasField(field.name)
+    return bool(value)
+
+
+def _is_map(field: FieldDescriptor) -> bool:
+    return field.message_type is not None and field.message_type.GetOptions().map_entry
+
+
+def _is_repeated(field: FieldDescriptor) -> bool:
+    return bool(field.is_repeated)
+
+
+def check_request(message: Message, *, provinces: Collection[str], prefix: str = "") -> None:
+    """Raise InvalidRequest for the first field of `message` that breaks its rule."""
+    descriptor = message.DESCRIPTOR
+    for field in descriptor.fields:
+        path = f"{prefix}{field.name}"
+        rule = rule_for(descriptor, field)
+        value = getattr(message, field.name)
+        if rule is None:  # fail closed: a value in a field nobody thought about is not accepted
+            if _is_set(message, field, value):
+                raise InvalidRequest(path, "this node has no rule for this field; it cannot be accepted")
+            continue
+        if _is_map(field):
+            if len(value) > rule.max_items:
+                raise InvalidRequest(path, f"{len(value)} entries; at most {rule.max_items}")
+            for key in value:
+                if rule.check is not None:
+                    rule.check(key, f"{path}[{key[:40]!r}]", provinces)
+        elif _is_repeated(field):
+            if len(value) > rule.max_items:
+                raise InvalidRequest(path, f"{len(value)} entries; at most {rule.max_items}")
+            for i, item in enumerate(value):
+                if field.message_type is not None:
+                    check_request(item, provinces=provinces, prefix=f"{path}[{i}].")
+                elif rule.check is not None:
+                    rule.check(item, f"{path}[{i}]", provinces)
+        elif field.message_type is not None:
+            if message.HasField(field.name):
+                check_request(value, provinces=provinces, prefix=f"{path}.")
+        elif field.containing_oneof is not None and not message.HasField(field.name):
+            continue  # the other part of a oneof
+        elif rule.check is not None:
+            rule.check(value, path, provinces)
+
+
+def request_types(service: Any) -> list[Descriptor]:
+    """Every message type a service accepts, nested ones included."""
+    seen: dict[str, Descriptor] = {}
+
+    def walk(d: Descriptor) -> None:
+        if d.full_name in seen or d.GetOptions().map_entry:
+            return
+        seen[d.full_name] = d
+        for f in d.fields:
+            if f.message_type is not None:
+                walk(f.message_type)
+
+    for method in service.methods:
+        walk(method.input_type)
+    return list(seen.values())
