@@ -43,6 +43,7 @@ def loopback_configs(
         data_dir = workdir / f"node-{code}"
         es = event_store or EventStoreSettings(kind="sqlite")
         es = replace(es, sqlite_path=data_dir / "events.sqlite") if es.kind == "sqlite" else replace(es, schema=f"{es.schema}_{code}")
+        es = replace(es, key_file=es.key_file or data_dir / "keys" / "event-keys.json")  # personal data encrypted
         os_ = object_store or ObjectStoreSettings(kind="local")
         os_ = replace(os_, local_root=data_dir / "objects") if os_.kind == "local" else replace(os_, bucket=f"{os_.bucket}-{code}")
         os_ = replace(os_, key_file=os_.key_file or data_dir / "keys" / "node-keys.json")  # sealed at rest

@@ -198,7 +198,8 @@ class WitnessServicer(witness_pb2_grpc.WitnessServiceServicer):
         case = self.ctx.ledger.get_case(request.case_number)
         if sender not in (case.origin_province, case.competent_province):
             raise NotAuthorised(f"province {sender} took no part in case {request.case_number}")
-        return witness_pb2.CaseEvidenceReply(side_json=json.dumps(case_side(self.keeper, request.case_number)))
+        return witness_pb2.CaseEvidenceReply(side_json=json.dumps(case_side(self.keeper, request.case_number,
+                                                                                   mapper=self.ctx.ledger.mapper)))
 
 
 class CheckpointTimer:
