@@ -79,14 +79,14 @@ class NodeProcess:
                 self.process.wait()
 
 
-def spawn_node(config: NodeConfig, *, env: dict[str, str] | None = None) -> NodeProcess:
+def spawn_node(config: NodeConfig, *, env: dict[str, str] | None = None, verbose: bool = False) -> NodeProcess:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     path = config.data_dir / "node.toml"
     path.write_text(to_toml(config), encoding="utf-8")
     log_path = config.data_dir / "node.log"
     log = log_path.open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "nodes.cli", "node", "--config", str(path)],
+        [sys.executable, "-m", "nodes.cli", *(["--verbose"] if verbose else []), "node", "--config", str(path)],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         cwd=Path(__file__).resolve().parent.parent,
     )

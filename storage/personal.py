@@ -33,7 +33,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Cipher, Compressor, Mapper, StoredEvent, Transcoder
-from eventsourcing.utils import Environment, get_topic
+from eventsourcing.utils import Environment
 
 from exchange.errors import IllegalTransition
 from exchange.people import ERASED
@@ -363,7 +363,3 @@ class PersonalDataMapper(Mapper):
 
 def _case_of(originator_id: Any) -> str:
     return originator_id.hex if isinstance(originator_id, UUID) else UUID(str(originator_id)).hex
-
-
-def topic_of(event_class: type) -> str:
-    return get_topic(event_class)
