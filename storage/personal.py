@@ -182,40 +182,74 @@ class SQLiteCaseKeys(CaseKeys):
 
 class PostgresCaseKeys(CaseKeys):
     def __init__(self, keyring: EventKeyring, *, conninfo: Mapping[str, Any], schema: str) -> None:
+        super().__init__(keyring)
+        self.conninfo = dict(conninfo)
+        self.conn: Any = None
+        self.table = f'"{schema}"."{CASE_KEYS_TABLE}"'
+        # Checked first: a node role granted only rows (grant_case_keys) may not run CREATE at all.
+        if self._run("SELECT to_regclass(%s)", (self.table,))[0][0] is None:
+            self._run(f"CREATE TABLE IF NOT EXISTS {self.table} (case_id text PRIMARY KEY, envelope text, "
+                      "created_at text NOT NULL, erased_at text)")
+
+    def _run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """One statement, reconnecting once if the server dropped the connection (a restart)."""
         import psycopg
 
-        super().__init__(keyring)
-        self.conn = psycopg.connect(**conninfo, autocommit=True, connect_timeout=5)
-        self.table = f'"{schema}"."{CASE_KEYS_TABLE}"'
-        self.conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (case_id text PRIMARY KEY, envelope text, "
-                          "created_at text NOT NULL, erased_at text)")
+        for attempt in (1, 2):
+            try:
+                if self.conn is None or self.conn.closed:
+                    self.conn = psycopg.connect(**self.conninfo, autocommit=True, connect_timeout=5)
+                cur = self.conn.execute(sql, params)
+                return list(cur.fetchall()) if cur.description else []
+            except psycopg.OperationalError:
+                if self.conn is not None:
+                    self.conn.close()
+                self.conn = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def _row(self, case: str) -> tuple[str | None, str | None] | None:
-        r = self.conn.execute(f"SELECT envelope, erased_at FROM {self.table} WHERE case_id = %s", (case,)).fetchone()
-        return (r[0], r[1]) if r else None
+        rows = self._run(f"SELECT envelope, erased_at FROM {self.table} WHERE case_id = %s", (case,))
+        return (rows[0][0], rows[0][1]) if rows else None
 
     def _insert(self, case: str, envelope: str | None, at: str, erased_at: str | None) -> None:
-        self.conn.execute(f"INSERT INTO {self.table} VALUES (%s,%s,%s,%s) ON CONFLICT (case_id) DO NOTHING",
-                          (case, envelope, at, erased_at))
+        self._run(f"INSERT INTO {self.table} VALUES (%s,%s,%s,%s) ON CONFLICT (case_id) DO NOTHING",
+                  (case, envelope, at, erased_at))
 
     def _tombstone(self, case: str, at: str) -> None:
-        self.conn.execute(f"UPDATE {self.table} SET envelope = NULL, erased_at = COALESCE(erased_at, %s) "
-                          "WHERE case_id = %s", (at, case))
+        self._run(f"UPDATE {self.table} SET envelope = NULL, erased_at = COALESCE(erased_at, %s) "
+                  "WHERE case_id = %s", (at, case))
 
     def _scrub(self) -> None:
-        # The old row version stays in the heap until vacuumed.
-        self.conn.execute(f"VACUUM {self.table}")
+        # The old row version stays in the heap until vacuumed (backups: see docs/personal-data.md).
+        self._run(f"VACUUM {self.table}")
 
     def _envelopes(self) -> list[tuple[str, str]]:
-        return [(r[0], r[1]) for r in self.conn.execute(
-            f"SELECT case_id, envelope FROM {self.table} WHERE envelope IS NOT NULL").fetchall()]
+        return [(r[0], r[1]) for r in self._run(
+            f"SELECT case_id, envelope FROM {self.table} WHERE envelope IS NOT NULL")]
 
     def _replace(self, case: str, envelope: str) -> None:
-        self.conn.execute(f"UPDATE {self.table} SET envelope = %s WHERE case_id = %s AND envelope IS NOT NULL",
-                          (envelope, case))
+        self._run(f"UPDATE {self.table} SET envelope = %s WHERE case_id = %s AND envelope IS NOT NULL",
+                  (envelope, case))
 
     def close(self) -> None:
-        self.conn.close()
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def grant_case_keys(conn: Any, *, schema: str, role: str) -> None:
+    """Let a node's database role keep case keys: read, add, re-wrap and tombstone them, never
+    delete a row (an erasure stays on record). Run as the table's owner, beside
+    storage.chain.grant_append_only. The owner's autovacuum clears dead row versions."""
+    from psycopg.sql import SQL, Identifier
+
+    table = SQL("{}.{}").format(Identifier(schema), Identifier(CASE_KEYS_TABLE))
+    conn.execute(SQL("CREATE TABLE IF NOT EXISTS {} (case_id text PRIMARY KEY, envelope text, "
+                     "created_at text NOT NULL, erased_at text)").format(table))
+    conn.execute(SQL("REVOKE ALL ON {} FROM {}").format(table, Identifier(role)))
+    conn.execute(SQL("GRANT SELECT, INSERT, UPDATE ON {} TO {}").format(table, Identifier(role)))
 
 
 def open_case_keys(env: Environment, keyring: EventKeyring) -> CaseKeys:

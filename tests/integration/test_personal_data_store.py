@@ -223,3 +223,39 @@ def test_rotation_encrypts_new_events_with_the_new_key_and_rewraps_case_keys(tmp
     shown = subprocess.run([sys.executable, "-m", "nodes.cli", "event-keys", "show", "--config", str(toml)],
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert f"key {old}: 2 events" in shown.stdout and f"key {new}: 2 events" in shown.stdout, shown.stdout
+
+
+@pytest.mark.postgres
+def test_a_node_role_can_erase_a_case_key_but_not_delete_key_rows(postgres_schema: EventStoreSettings,
+                                                                   tmp_path: Path) -> None:
+    from storage.chain import grant_append_only
+    from storage.eventcipher import open_event_keyring
+    from storage.personal import PostgresCaseKeys, grant_case_keys
+
+    settings = dataclasses.replace(postgres_schema, schema=f"{postgres_schema.schema}_keys",
+                                   key_file=tmp_path / "event-keys.json")
+    ledger = CaseLedger(env=settings.application_env())
+    record_a_mailed_case(ledger, "N-9")
+    ledger.close()
+    role = f"{settings.schema}_node"
+    conninfo = dict(host=settings.host, port=settings.port, dbname=settings.dbname, autocommit=True)
+    with psycopg.connect(user=settings.user, **conninfo) as admin:  # type: ignore[arg-type]
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        try:
+            grant_append_only(admin, schema=settings.schema, role=role)
+            grant_case_keys(admin, schema=settings.schema, role=role)
+            keys = PostgresCaseKeys(open_event_keyring(settings.key_file), schema=settings.schema,  # type: ignore[arg-type]
+                                    conninfo=dict(host=settings.host, port=settings.port, dbname=settings.dbname,
+                                                  user=role))
+            try:
+                keys.sealing_key(case_id("N-10").hex)  # a new case
+                keys.erase(case_id("N-9").hex)
+                assert keys.opening_key(case_id("N-9").hex) is None
+            finally:
+                keys.close()
+            with psycopg.connect(user=role, **conninfo) as node:  # type: ignore[arg-type]
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    node.execute(f'DELETE FROM "{settings.schema}".{CASE_KEYS_TABLE}')
+        finally:
+            admin.execute(f'DROP OWNED BY "{role}"')
+            admin.execute(f'DROP ROLE "{role}"')
