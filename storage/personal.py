@@ -24,6 +24,8 @@ import json
 import os
 import sqlite3
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -61,11 +63,33 @@ def now_iso() -> str:
 # -- the key table ---------------------------------------------------------------------------
 
 class CaseKeys:
-    """Per-case data keys, wrapped by the node event key; erasure leaves a tombstone."""
+    """Per-case data keys, wrapped by the node event key; erasure leaves a tombstone.
+
+    Unwrapped keys are kept in memory for at most CACHE_SECONDS (a case is read event by event,
+    each a key lookup otherwise). An erasure in this process drops the key at once; one made by
+    another process (`tongban erase` beside a running node) is effective in the node within
+    CACHE_SECONDS, which the command waits out before it reports success."""
+
+    CACHE_SECONDS = 1.0
+    CACHE_SIZE = 4096
 
     def __init__(self, keyring: EventKeyring) -> None:
         self.keyring = keyring
         self._lock = threading.Lock()
+        self._cache: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+
+    def _cached(self, case: str) -> bytes | None:
+        hit = self._cache.get(case)
+        if hit is None or hit[1] < time.monotonic():
+            return None
+        return hit[0]
+
+    def _remember(self, case: str, key: bytes) -> bytes:
+        self._cache[case] = (key, time.monotonic() + self.CACHE_SECONDS)
+        self._cache.move_to_end(case)
+        while len(self._cache) > self.CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return key
 
     # storage primitives, one per database
     def _row(self, case: str) -> tuple[str | None, str | None] | None:
@@ -92,6 +116,8 @@ class CaseKeys:
     # the key life cycle
     def sealing_key(self, case: str) -> bytes:
         with self._lock:
+            if (key := self._cached(case)) is not None:
+                return key
             row = self._row(case)
             if row is None:
                 self._insert(case, self.keyring.wrap(AESGCM.generate_key(bit_length=256)), now_iso(), None)
@@ -101,18 +127,20 @@ class CaseKeys:
             if envelope is None:
                 raise CaseDataErased(f"the personal data of this case was erased on {erased_at}; "
                                      "it cannot record new personal data")
-            return self.keyring.unwrap(envelope)
+            return self._remember(case, self.keyring.unwrap(envelope))
 
     def opening_key(self, case: str) -> bytes | None:
         """The case key, or None if it was erased. A key that is simply missing is an error:
         only a recorded erasure may turn personal data into placeholders."""
         with self._lock:
+            if (key := self._cached(case)) is not None:
+                return key
             row = self._row(case)
-        if row is None:
-            raise EventKeyUnavailable(f"the data key of case {case} is missing from {CASE_KEYS_TABLE} and no "
-                                      "erasure is recorded; restore the key table from its backup")
-        envelope, _ = row
-        return None if envelope is None else self.keyring.unwrap(envelope)
+            if row is None:
+                raise EventKeyUnavailable(f"the data key of case {case} is missing from {CASE_KEYS_TABLE} and no "
+                                          "erasure is recorded; restore the key table from its backup")
+            envelope, _ = row
+            return None if envelope is None else self._remember(case, self.keyring.unwrap(envelope))
 
     def erased_at(self, case: str) -> str | None:
         with self._lock:
@@ -121,6 +149,7 @@ class CaseKeys:
 
     def erase(self, case: str, *, at: str | None = None) -> None:
         with self._lock:
+            self._cache.pop(case, None)
             at = at or now_iso()
             if self._row(case) is None:
                 self._insert(case, None, at, at)

@@ -4,6 +4,7 @@ lawful request while the log still verifies."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from nodes.clients import WindowClient, operator_channel
 from nodes.demo import AUDITOR, CLERK, COMPETENT_PROVINCE, MATTER, WINDOW_PROVINCE, carry_one_case
 from nodes.launch import loopback_configs, spawn_node, wait_serving
 from signing.pki import Federation
-from storage.eventstore import EventStoreSettings
+from storage.eventstore import EventStoreSettings, open_log_store
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME, ID_NUMBER = "王小明", make_resident_id("33010619850315123")  # what carry_one_case submits
@@ -117,6 +118,9 @@ def _carry_mail_and_erase(tmp_path: Path, federation: Federation, event_store: E
         assert_free_of_personal_data(log, f"the log of node {n.config.province}")
     for out in outputs:
         assert_free_of_personal_data(out.stdout + out.stderr, f"the output of tongban {out.args[3:5]}")
+    with open_log_store(configs[WINDOW_PROVINCE].event_store) as store:
+        disclosures = [json.loads(n.document) for n in store.notes("personal-data-disclosure")]
+    assert [(d["operator"], d["what"]) for d in disclosures] == [(PII_AUDITOR, number)] * 2  # recorded
     if event_store is None:
         for code, config in configs.items():
             raw = store_bytes(config.data_dir)
