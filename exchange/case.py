@@ -56,6 +56,8 @@ S = CaseStatus
 UNDECIDED = (S.SUBMITTED, S.FORWARDED, S.RECEIVED, S.SUPPLEMENT_REQUESTED, S.ACCEPTED)
 # The applicant has had an answer: a result in hand, or a decision against.
 CONCLUDED = (S.PRINTED, S.MAILED, S.DELIVERED_ONLINE, S.REJECTED, S.RETURNED, S.WITHDRAWN)
+# Personal data may be erased (依法删除) once nothing more is done for the applicant with it.
+ANSWERED = (*CONCLUDED, S.EVALUATED, S.CLOSED, S.RESULT_DELIVERED)
 # Open cases for monitoring: not yet decided (办结), at the department or at the window.
 OPEN = (S.RECEIVED, S.SUPPLEMENT_REQUESTED, S.ACCEPTED, S.SUBMITTED, S.FORWARDED)
 RATINGS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")  # 好差评 five grades
@@ -482,8 +484,10 @@ class Case(Aggregate):
         Only once the applicant has had an answer: an open case still needs its applicant."""
         if self.erasure is not None:
             raise IllegalTransition(f"the personal data of case {self.case_number} was already erased on {self.erasure['at']}")
-        self._require("erase the personal data of", *CONCLUDED, CaseStatus.EVALUATED, CaseStatus.CLOSED,
-                      CaseStatus.RESULT_DELIVERED)
+        if self.status not in ANSWERED:
+            raise IllegalTransition(
+                f"case {self.case_number} is {self.status.value}: the applicant has had no answer yet, so its "
+                "personal data is still needed; erase it once the case is decided, withdrawn or delivered")
         if not legal_basis.strip():
             raise InvalidRequest("legal_basis", "cite the provision the erasure rests on (e.g. 个人信息保护法第四十七条)")
         if not reason.strip():

@@ -119,8 +119,10 @@ def _timeline(args: argparse.Namespace) -> int:
 
 def _log(args: argparse.Namespace) -> int:
     with _ledger(args) as (config, ledger):
+        reveal = _reveal(args, config, what="*")
         bar = ProgressBar(_total(config), label="replay") if args.progress else None
-        for entry in replay_log(ledger, node=config.province, after=args.after, limit=args.limit, progress=bar):
+        for entry in replay_log(ledger, node=config.province, after=args.after, limit=args.limit, progress=bar,
+                                reveal=reveal):
             print(render_timeline([entry], tz=CHINA_TIME))
         if bar:
             bar.close()
@@ -248,6 +250,7 @@ def add_audit_parser(sub: Any) -> None:
     p.add_argument("--after", type=int, default=0, help="start after this notification id")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+    revealing(p)
     p = cmd("state-at", _state_at, "the case as this node knew it at a version or a moment")
     p.add_argument("case_number")
     p.add_argument("--version", type=int, default=None)

@@ -22,7 +22,6 @@ from eventsourcing.persistence import StoredEvent
 from exchange.case import case_id
 from exchange.errors import NotFound
 from exchange.merkle import MerkleTree, leaf_hash, verify_inclusion
-from exchange.people import mask_id
 from signing.checkpoint import SignedCheckpoint, TrustAnchors, verify_signed_checkpoint
 from signing.errors import SigningError
 from signing.trust import TrustMaterial
@@ -40,10 +39,9 @@ def leaf_from_digest(*, notification_id: int, originator_id: str, version: int, 
 
 
 def _masked(state: dict[str, Any]) -> dict[str, Any]:
-    out = dict(state)
-    if isinstance(out.get("applicant"), dict):
-        out["applicant"] = {**out["applicant"], "id_number": mask_id(out["applicant"].get("id_number", ""))}
-    return out
+    from exchange.audit import mask_fields
+
+    return mask_fields(state)
 
 
 def _stored_fields(row: Any, mapper: Any) -> dict[str, Any]:

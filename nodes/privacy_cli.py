@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from exchange.errors import InvalidRequest
+from exchange.errors import InvalidRequest, TongbanError
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -38,7 +38,11 @@ def _erase(args: argparse.Namespace) -> int:
     from storage.personal import CaseKeys
 
     time.sleep(CaseKeys.CACHE_SECONDS)  # until a running node has forgotten the key as well
-    assert case.erasure is not None
+    from exchange.people import ERASED
+
+    if case.erasure is None or case.applicant.get("name") != ERASED:
+        raise TongbanError(f"case {args.case_number} still reads its personal data after the erasure; "
+                           "check the node's key table and run the command again")
     print(f"personal data of case {args.case_number} erased at node {config.province} on {case.erasure['at']} "
           f"by {args.operator}; its events keep their bytes, so the log still verifies. "
           "Partner provinces holding the case erase their side on the request they receive.")
