@@ -44,13 +44,31 @@ class EventKeyring(NodeKeyring):
     material keyring, a separate file, since events can never be re-encrypted."""
 
     def key(self, kid: str) -> bytes:
-        found = self._keys.get(kid)
+        found = self._keys.get(kid) or self._reloaded_key(kid)
         if found is None:
             raise EventKeyUnavailable(
                 f"an event is encrypted under node event key {kid}, which {self._path} does not hold "
                 f"(it holds {', '.join(self.key_ids)}); restore the key file from its backup"
             )
         return found
+
+    def unwrap(self, envelope: str) -> bytes:
+        self._reloaded_key(self.key_id_of(envelope))
+        return super().unwrap(envelope)
+
+    def _reloaded_key(self, kid: str) -> bytes | None:
+        """A key id this process has not seen: `tongban event-keys rotate` ran beside the running
+        node and re-wrapped case keys under a new key. Read the file again, once per unknown id."""
+        if kid in self._keys:
+            return self._keys[kid]
+        try:
+            fresh = NodeKeyring.open(self._path, create=False)
+        except NodeKeyUnavailable:
+            return None
+        with self._lock:
+            self._keys.update(fresh._keys)
+            self._current = fresh._current
+        return self._keys.get(kid)
 
     @property
     def path(self) -> Path:

@@ -259,3 +259,27 @@ def test_a_node_role_can_erase_a_case_key_but_not_delete_key_rows(postgres_schem
         finally:
             admin.execute(f'DROP OWNED BY "{role}"')
             admin.execute(f'DROP ROLE "{role}"')
+
+
+def test_a_running_node_follows_a_rotation_made_beside_it(tmp_path: Path) -> None:
+    from eventsourcing.utils import Environment
+
+    from storage.eventcipher import open_event_keyring
+    from storage.personal import open_case_keys
+
+    settings = EventStoreSettings(kind="sqlite", sqlite_path=tmp_path / "events.sqlite", key_file=tmp_path / "k.json")
+    ledger = CaseLedger(env=settings.application_env())  # the running node
+    try:
+        ledger.mapper.case_keys.CACHE_SECONDS = 0  # type: ignore[attr-defined]
+        record_a_mailed_case(ledger, "N-11")
+        old = ledger.mapper.node_cipher.keyring.current_id  # type: ignore[attr-defined]
+        beside = open_event_keyring(settings.key_file)
+        new = beside.rotate()
+        keys = open_case_keys(Environment("tongban", settings.application_env()), open_event_keyring(settings.key_file))
+        assert keys.rewrap() == 1
+        keys.close()
+        assert ledger.get_case("N-11").applicant["name"] == NAME  # its case key is now wrapped by `new`
+        record_a_mailed_case(ledger, "N-12")
+        assert ledger.mapper.node_cipher.keyring.current_id == new != old  # type: ignore[attr-defined]
+    finally:
+        ledger.close()
