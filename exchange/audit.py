@@ -17,7 +17,7 @@ from uuid import UUID
 from exchange.case import Case, case_id
 from exchange.errors import InvalidRequest, NotFound
 from exchange.ledger import CaseLedger
-from exchange.people import mask_id
+from exchange.people import mask_file_name, mask_person, mask_text
 
 _NOT_DETAIL = {"originator_id", "originator_version", "timestamp", "originator_topic", "actor"}
 PAGE_SIZE = 1000
@@ -53,17 +53,28 @@ class LogEntry:
         }
 
 
-def masked_detail(event: object) -> dict[str, Any]:
+def masked_detail(event: object, *, reveal: bool = False) -> dict[str, Any]:
+    """An event's fields for an auditor. Personal data (names, ID numbers, phone numbers,
+    addresses, file names) is masked unless `reveal`: only an auditor whose role allows it
+    (see nodes.audit_cli) asks for that."""
     fields = {k: v for k, v in vars(event).items() if k not in _NOT_DETAIL}
-    for person in ("applicant", "agent"):  # personal data stays masked outside the case itself
-        if fields.get(person):
-            masked = dict(fields[person])
-            masked["id_number"] = mask_id(masked.get("id_number", ""))
-            fields[person] = masked
-    return fields
+    return fields if reveal else mask_fields(fields)
 
 
-def timeline(ledger: CaseLedger, case_number: str) -> list[TimelineEntry]:
+def mask_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    out = dict(fields)
+    for person in ("applicant", "agent"):
+        if isinstance(out.get(person), dict):
+            out[person] = mask_person(out[person])
+    if isinstance(out.get("address"), str):
+        out["address"] = mask_text(out["address"])
+    if isinstance(out.get("materials"), list):
+        out["materials"] = [{**m, "file_name": mask_file_name(str(m["file_name"]))}
+                            if isinstance(m, dict) and "file_name" in m else m for m in out["materials"]]
+    return out
+
+
+def timeline(ledger: CaseLedger, case_number: str, *, reveal: bool = False) -> list[TimelineEntry]:
     events = list(ledger.repository.event_store.get(case_id(case_number)))
     if not events:
         raise NotFound(f"no case {case_number} at this node")
@@ -73,7 +84,7 @@ def timeline(ledger: CaseLedger, case_number: str) -> list[TimelineEntry]:
             event=type(e).__name__,
             recorded_at=e.timestamp,
             actor=dict(getattr(e, "actor", {}) or {}),
-            detail=masked_detail(e),
+            detail=masked_detail(e, reveal=reveal),
         )
         for e in events
     ]
@@ -103,7 +114,7 @@ class _CaseNumbers:
 
 def replay_log(
     ledger: CaseLedger, *, node: str, after: int = 0, limit: int | None = None,
-    page_size: int = PAGE_SIZE, progress: Callable[[int], None] | None = None,
+    page_size: int = PAGE_SIZE, progress: Callable[[int], None] | None = None, reveal: bool = False,
 ) -> Iterator[LogEntry]:
     """Every event of the node after notification id `after`, in recorded order."""
     numbers = _CaseNumbers(ledger)
@@ -122,7 +133,7 @@ def replay_log(
                 node=node, notification_id=n.id,
                 case_number=number if number is not None else numbers.of(e.originator_id),
                 version=e.originator_version, event=type(e).__name__, recorded_at=e.timestamp,
-                actor=dict(getattr(e, "actor", {}) or {}), detail=masked_detail(e),
+                actor=dict(getattr(e, "actor", {}) or {}), detail=masked_detail(e, reveal=reveal),
             )
         seen += len(page)
         after = page[-1].id
@@ -130,7 +141,7 @@ def replay_log(
             progress(seen)
 
 
-def case_log(ledger: CaseLedger, case_number: str, *, node: str) -> list[LogEntry]:
+def case_log(ledger: CaseLedger, case_number: str, *, node: str, reveal: bool = False) -> list[LogEntry]:
     """One case's events at this node with their place in the node's log."""
     oid = case_id(case_number)
     stored = list(ledger.recorder.select_events(oid))
@@ -143,7 +154,7 @@ def case_log(ledger: CaseLedger, case_number: str, *, node: str) -> list[LogEntr
         entries.append(LogEntry(
             node=node, notification_id=ids.get(e.originator_version, 0), case_number=case_number,
             version=e.originator_version, event=type(e).__name__, recorded_at=e.timestamp,
-            actor=dict(getattr(e, "actor", {}) or {}), detail=masked_detail(e),
+            actor=dict(getattr(e, "actor", {}) or {}), detail=masked_detail(e, reveal=reveal),
         ))
     return entries
 
@@ -168,7 +179,7 @@ class CaseState:
 
 
 def state_at(ledger: CaseLedger, case_number: str, *, version: int | None = None,
-             moment: datetime | None = None) -> CaseState:
+             moment: datetime | None = None, reveal: bool = False) -> CaseState:
     """The case as this node knew it at `version`, or at `moment` (the last event at or before it)."""
     if version is not None and moment is not None:
         raise InvalidRequest("version", "give a version or a moment, not both")
@@ -190,23 +201,25 @@ def state_at(ledger: CaseLedger, case_number: str, *, version: int | None = None
     case = ledger.repository.get(case_id(case_number), version=version)
     assert isinstance(case, Case)
     return CaseState(case_number=case_number, version=version,
-                     as_of=events[version - 1].timestamp, fields=_case_fields(case))
+                     as_of=events[version - 1].timestamp, fields=_case_fields(case, reveal=reveal))
 
 
-def _case_fields(case: Case) -> dict[str, Any]:
-    return {
+def _case_fields(case: Case, *, reveal: bool) -> dict[str, Any]:
+    fields = {
         "status": case.status.value,
         "matter_code": case.matter_code,
         "origin_province": case.origin_province,
         "competent_province": case.competent_province,
         "competent_department": case.competent_department,
-        "applicant": {"name": case.applicant.get("name", ""),
-                      "id_number": mask_id(case.applicant.get("id_number", ""))},
+        "applicant": dict(case.applicant),
+        "agent": dict(case.agent) if case.agent else None,
         "materials": [dict(m) for m in case.materials],
         "result": dict(case.result) if case.result else None,
         "prints": [dict(p) for p in case.prints],
         "refusals": len(case.refusals),
+        "erasure": dict(case.erasure) if getattr(case, "erasure", None) else None,
     }
+    return fields if reveal else mask_fields(fields)
 
 
 # -- exports and rendering ----------------------------------------------------------------

@@ -56,6 +56,8 @@ S = CaseStatus
 UNDECIDED = (S.SUBMITTED, S.FORWARDED, S.RECEIVED, S.SUPPLEMENT_REQUESTED, S.ACCEPTED)
 # The applicant has had an answer: a result in hand, or a decision against.
 CONCLUDED = (S.PRINTED, S.MAILED, S.DELIVERED_ONLINE, S.REJECTED, S.RETURNED, S.WITHDRAWN)
+# Personal data may be erased (依法删除) once nothing more is done for the applicant with it.
+ANSWERED = (*CONCLUDED, S.EVALUATED, S.CLOSED, S.RESULT_DELIVERED)
 # Open cases for monitoring: not yet decided (办结), at the department or at the window.
 OPEN = (S.RECEIVED, S.SUPPLEMENT_REQUESTED, S.ACCEPTED, S.SUBMITTED, S.FORWARDED)
 RATINGS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")  # 好差评 five grades
@@ -158,6 +160,7 @@ class Case(Aggregate):
         self.tasks: dict[str, dict[str, Any]] = {}  # 多地联办: province -> task
         self.clock: dict[str, Any] = {}  # accepted_at, limit_days, paused_seconds, paused_since
         self.closed_at: str | None = None
+        self.erasure: dict[str, Any] | None = None  # 依法删除: when, on what basis (never the data)
         self._resume_to: str | None = None
 
     # -- creation ------------------------------------------------------------------------
@@ -244,6 +247,7 @@ class Case(Aggregate):
     def mail_result(self, *, carrier: str, tracking_number: str, address: str, actor: Actor, at: str = "") -> None:
         """寄递: the verified paper result goes to the applicant by post."""
         self._require("mail the result of", CaseStatus.VERIFIED, CaseStatus.PRINTED)
+        self._require_personal_data("be mailed to the applicant")
         if not tracking_number.strip():
             raise InvalidRequest("tracking_number", "a mailed result needs the carrier's tracking number")
         if not address.strip():
@@ -471,6 +475,33 @@ class Case(Aggregate):
     def _closed(self, *, actor: Actor, at: str = "") -> None:
         self.status = CaseStatus.CLOSED
         self.closed_at = at
+
+    # -- personal data ---------------------------------------------------------------------
+
+    def erase_personal_data(self, *, legal_basis: str, reason: str, actor: Actor, at: str = "") -> None:
+        """依法删除: on a lawful request, the applicant's personal data at this node is made
+        unreadable (its case key is destroyed by storage); this records who did it and why.
+        Only once the applicant has had an answer: an open case still needs its applicant."""
+        if self.erasure is not None:
+            raise IllegalTransition(f"the personal data of case {self.case_number} was already erased on {self.erasure['at']}")
+        if self.status not in ANSWERED:
+            raise IllegalTransition(
+                f"case {self.case_number} is {self.status.value}: the applicant has had no answer yet, so its "
+                "personal data is still needed; erase it once the case is decided, withdrawn or delivered")
+        if not legal_basis.strip():
+            raise InvalidRequest("legal_basis", "cite the provision the erasure rests on (e.g. 个人信息保护法第四十七条)")
+        if not reason.strip():
+            raise InvalidRequest("reason", "say what request the erasure answers (without personal data)")
+        self._personal_data_erased(legal_basis=legal_basis.strip(), reason=reason.strip(), actor=actor, at=at)
+
+    @event("PersonalDataErased")
+    def _personal_data_erased(self, *, legal_basis: str, reason: str, actor: Actor, at: str = "") -> None:
+        self.erasure = {"legal_basis": legal_basis, "reason": reason, "at": at, "by": dict(actor)}
+
+    def _require_personal_data(self, action: str) -> None:
+        if self.erasure is not None:
+            raise IllegalTransition(f"the personal data of case {self.case_number} was erased on "
+                                    f"{self.erasure['at']}; it cannot {action}")
 
     # -- time limits -----------------------------------------------------------------------
 

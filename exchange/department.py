@@ -133,7 +133,7 @@ class DepartmentDesk:
             for m in envelope["materials"]:
                 if ctx.store.stat(m["sha256"]) is None:
                     raise MaterialNotFound(
-                        f"material {m['file_name']} ({m['sha256'][:12]}…) has not arrived; push it before forwarding"
+                        f"material {m['kind']} ({m['sha256'][:12]}…) has not arrived; push it before forwarding"
                     )
             case = Case.receive(**{k: envelope[k] for k in _ENVELOPE_FIELDS}, actor=actor, at=ctx.stamp())
             ctx.save(case, inbox=message_id)
@@ -293,7 +293,7 @@ class DepartmentDesk:
             if step == "supplemented":
                 for m in materials:
                     if ctx.store.stat(m["sha256"]) is None:
-                        raise MaterialNotFound(f"material {m['file_name']} has not arrived; push it first")
+                        raise MaterialNotFound(f"material {m['kind']} ({m['sha256'][:12]}…) has not arrived; push it first")
                 case.supplement(materials=materials, actor=actor, at=at)
             elif step == "withdrawn":
                 case.withdraw(reason=str(detail.get("reason", "")), actor=actor, at=at)

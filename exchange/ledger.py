@@ -15,6 +15,12 @@ class CaseLedger(Application):
 
     name = "tongban"
 
+    def close(self) -> None:
+        closer = getattr(self.mapper, "close", None)  # the storage mapper may hold a key-table connection
+        if closer is not None:
+            closer()
+        super().close()
+
     def get_case(self, case_number: str) -> Case:
         try:
             case = self.repository.get(case_id(case_number))

@@ -231,7 +231,7 @@ class WindowDesk:
             case.supplement(materials=[dict(m) for m in materials], actor=actor, at=ctx.stamp())  # guards first
             for m in materials:
                 if ctx.store.stat(m["sha256"]) is None:
-                    raise InvalidRequest("materials", f"material {m['file_name']} was not uploaded; upload it first")
+                    raise InvalidRequest("materials", f"material {m['kind']} ({m['sha256'][:12]}…) was not uploaded; upload it first")
             outgoing = []
             if case.competent_province != ctx.province_code:
                 # The courier pushes the materials, then the notice naming them.
@@ -422,7 +422,7 @@ class WindowDesk:
         for m in materials:
             stat = self.ctx.store.stat(m["sha256"])
             if stat is None:
-                raise InvalidRequest("materials", f"material {m['file_name']} was not uploaded; upload it first")
+                raise InvalidRequest("materials", f"material {m['kind']} ({m['sha256'][:12]}…) was not uploaded; upload it first")
             m["size"] = stat.size
 
     def _new_case_number(self) -> str:

@@ -208,7 +208,7 @@ class LogAuditServicer(AuditServicer):
 
         number = request.case_number
         case = self.ctx.ledger.get_case(number)
-        sides = [case_side(self.keeper, number)]
+        sides = [case_side(self.keeper, number, mapper=self.ctx.ledger.mapper)]
         for partner in sorted({case.origin_province, case.competent_province} - {self.ctx.province_code}):
             reply = self.keeper.witnesses.call(partner, "CaseEvidence", common_pb2.CaseRef(case_number=number))
             sides.append(json.loads(reply.side_json))

@@ -15,7 +15,10 @@ from typing import IO, Any
 
 from exchange.audit import case_log, csv_lines, json_line, render_timeline, replay_log, state_at
 from exchange.context import CHINA_TIME
-from exchange.errors import InvalidRequest
+from exchange.errors import InvalidRequest, NotAuthorised
+
+PII_ROLE = "auditor-pii"
+DISCLOSURE_NOTE = "personal-data-disclosure"
 
 
 class ProgressBar:
@@ -61,6 +64,45 @@ def _ledger(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
         ledger.close()
 
 
+def _reveal(args: argparse.Namespace, config: Any, *, what: str) -> bool:
+    """Unmasked output only for an auditor whose certificate (in the federation directory, with
+    its key, issued by this province's CA and not revoked) has role auditor-pii. Every
+    disclosure is recorded in the node's append-only notes: who, when, what."""
+    if not getattr(args, "reveal_personal_data", False):
+        return False
+    if not args.pki or not args.operator:
+        raise InvalidRequest("--reveal-personal-data", f"name the auditor with --pki DIR --operator ID "
+                             f"(a certificate with role {PII_ROLE})")
+    from cryptography import x509
+
+    from nodes.witness import now_iso
+    from signing.errors import SigningError
+    from signing.identity import identity_from_certificate
+    from signing.pki import Federation
+    from storage.eventstore import open_log_store
+
+    federation = Federation.open(Path(args.pki))
+    try:
+        cert_pem, _ = federation.operator_tls(config.province, args.operator)
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        cert.verify_directly_issued_by(x509.load_pem_x509_certificate(federation.province_ca_pem(config.province)))
+        revoked = x509.load_pem_x509_crl(federation.crl_pem(config.province)).get_revoked_certificate_by_serial_number(
+            cert.serial_number)
+        identity = identity_from_certificate(cert)
+    except (SigningError, ValueError, TypeError) as exc:
+        raise NotAuthorised(f"the certificate of {args.operator} does not check out ({exc}); "
+                            "personal data stays masked") from None
+    if revoked is not None or identity.role != PII_ROLE or identity.province_code != config.province:
+        raise NotAuthorised(f"{args.operator} has role {identity.role!r} at {identity.province_code}"
+                            f"{' (revoked)' if revoked is not None else ''}; only role {PII_ROLE} of province "
+                            f"{config.province} may see personal data unmasked")
+    with open_log_store(config.event_store) as store:
+        store.add_note(kind=DISCLOSURE_NOTE, subject=what, document=json.dumps(
+            {"operator": args.operator, "fingerprint_sha256": identity.fingerprint_sha256, "at": now_iso(),
+             "command": args.audit_command, "what": what}, ensure_ascii=False, sort_keys=True))
+    return True
+
+
 def _total(config: Any) -> int:
     from storage.eventstore import open_log_store
 
@@ -70,14 +112,17 @@ def _total(config: Any) -> int:
 
 def _timeline(args: argparse.Namespace) -> int:
     with _ledger(args) as (config, ledger):
-        print(render_timeline(case_log(ledger, args.case_number, node=config.province), tz=CHINA_TIME))
+        reveal = _reveal(args, config, what=args.case_number)
+        print(render_timeline(case_log(ledger, args.case_number, node=config.province, reveal=reveal), tz=CHINA_TIME))
     return 0
 
 
 def _log(args: argparse.Namespace) -> int:
     with _ledger(args) as (config, ledger):
+        reveal = _reveal(args, config, what="*")
         bar = ProgressBar(_total(config), label="replay") if args.progress else None
-        for entry in replay_log(ledger, node=config.province, after=args.after, limit=args.limit, progress=bar):
+        for entry in replay_log(ledger, node=config.province, after=args.after, limit=args.limit, progress=bar,
+                                reveal=reveal):
             print(render_timeline([entry], tz=CHINA_TIME))
         if bar:
             bar.close()
@@ -92,7 +137,8 @@ def _state_at(args: argparse.Namespace) -> int:
         except ValueError:
             raise InvalidRequest("--at", "use ISO 8601 with a time zone, e.g. 2025-11-23T10:00:00+08:00") from None
     with _ledger(args) as (config, ledger):
-        state = state_at(ledger, args.case_number, version=args.version, moment=moment)
+        reveal = _reveal(args, config, what=args.case_number)
+        state = state_at(ledger, args.case_number, version=args.version, moment=moment, reveal=reveal)
     print(json.dumps({"case_number": state.case_number, "node": config.province, "version": state.version,
                       "as_of": state.as_of.isoformat(), **state.fields}, ensure_ascii=False, indent=2))
     return 0
@@ -102,12 +148,13 @@ def _export(args: argparse.Namespace) -> int:
     out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
     try:
         with _ledger(args) as (config, ledger):
+            reveal = _reveal(args, config, what=args.case or "*")
             if args.case:
-                entries: Any = iter(case_log(ledger, args.case, node=config.province))
+                entries: Any = iter(case_log(ledger, args.case, node=config.province, reveal=reveal))
                 bar = None
             else:
                 bar = ProgressBar(_total(config), label="export") if args.output else None
-                entries = replay_log(ledger, node=config.province, progress=bar)
+                entries = replay_log(ledger, node=config.province, progress=bar, reveal=reveal)
             lines: Iterator[str] = csv_lines(entries) if args.format == "csv" else (json_line(e) + "\n" for e in entries)
             for line in lines:
                 out.write(line)
@@ -205,20 +252,31 @@ def add_audit_parser(sub: Any) -> None:
         p.set_defaults(func=func)
         return p
 
+    def revealing(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--reveal-personal-data", action="store_true",
+                       help=f"unmasked names, ID numbers, addresses (needs --pki and --operator with role {PII_ROLE}; "
+                            "recorded in the node's notes)")
+        p.add_argument("--pki", help="federation directory holding the auditor's certificate")
+        p.add_argument("--operator", help="the auditor's operator id")
+
     p = cmd("timeline", _timeline, "one case's events at this node, readable")
     p.add_argument("case_number")
+    revealing(p)
     p = cmd("log", _log, "the node's whole log in recorded order")
     p.add_argument("--after", type=int, default=0, help="start after this notification id")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+    revealing(p)
     p = cmd("state-at", _state_at, "the case as this node knew it at a version or a moment")
     p.add_argument("case_number")
     p.add_argument("--version", type=int, default=None)
     p.add_argument("--at", help="ISO 8601 moment with a time zone")
+    revealing(p)
     p = cmd("export", _export, "export the log (or one case) as JSON Lines or CSV")
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     p.add_argument("--case", help="only this case")
     p.add_argument("-o", "--output", help="file to write (default: standard output)")
+    revealing(p)
     p = cmd("verify", _verify, "check the hash chain and the signed checkpoints of the whole log")
     p.add_argument("--checkpoint", action="append", default=[],
                    help="a signed checkpoint (JSON) obtained elsewhere, e.g. from a witness")

@@ -473,6 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     from nodes.audit_cli import add_audit_parser
 
     add_audit_parser(sub)
+    from nodes.privacy_cli import add_privacy_parsers
+
+    add_privacy_parsers(sub)
 
     upload = sub.add_parser("upload", help="upload a scanned material to a window node, with a progress bar")
     upload.add_argument("file")

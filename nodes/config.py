@@ -88,6 +88,7 @@ class NodeConfig:
             user=es.get("user", "postgres"),
             password=es.get("password", ""),
             schema=es.get("schema", f"tongban_{province}"),
+            key_file=_event_key_file(es, data_dir, path),
         )
         object_store = ObjectStoreSettings(
             kind=os_kind,
@@ -136,6 +137,14 @@ def _key_file(section: Mapping[str, Any], data_dir: Path, path: Any) -> Path | N
     return path(section["key_file"]) if section.get("key_file") else data_dir / "keys" / "node-keys.json"
 
 
+def _event_key_file(section: Mapping[str, Any], data_dir: Path, path: Any) -> Path | None:
+    """Events holding personal data are encrypted unless `encrypt = false` (see
+    docs/personal-data.md); the event key sits beside the node's material key."""
+    if str(section.get("encrypt", "true")).lower() in {"0", "false", "no"}:
+        return None
+    return path(section["key_file"]) if section.get("key_file") else data_dir / "keys" / "event-keys.json"
+
+
 def _section_env(env: Mapping[str, str], prefix: str) -> dict[str, str]:
     return {k.removeprefix(prefix).lower(): v for k, v in env.items() if k.startswith(prefix)}
 
@@ -160,6 +169,7 @@ def to_toml(config: NodeConfig) -> str:
         "[event_store]",
         f'kind = "{es.kind}"',
     ]
+    lines.append(f'key_file = "{es.key_file}"' if es.key_file else 'encrypt = "false"')
     if es.kind == "sqlite":
         lines.append(f'sqlite_path = "{es.sqlite_path}"')
     else:

@@ -3,7 +3,9 @@ witnessed checkpoint of that node's log, the sealed PDF and its verification rep
 verifies it offline with public material only (federation root, province CAs, CRLs).
 
 Events that carry personal data travel as the SHA-256 of their stored state (which is all the
-leaf hash needs) plus a masked copy of their fields; the others travel byte for byte."""
+leaf hash needs) plus a masked copy of their fields; the others travel byte for byte. Events the
+node keeps encrypted (storage.personal) are decoded with the node's mapper for their masked copy;
+the events a bundle's checks rest on (hand-offs, the issued result) are stored in clear."""
 
 from __future__ import annotations
 
@@ -13,14 +15,18 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
 from exchange.case import case_id
 from exchange.errors import NotFound
 from exchange.merkle import MerkleTree, leaf_hash, verify_inclusion
-from exchange.people import mask_id
 from signing.checkpoint import SignedCheckpoint, TrustAnchors, verify_signed_checkpoint
 from signing.errors import SigningError
 from signing.trust import TrustMaterial
 from storage.chain import RECORD_TAG
+from storage.eventcipher import is_encrypted
 from storage.logcheck import recorded_checkpoints
 
 FORMAT = "tongban-evidence-v1"
@@ -33,14 +39,26 @@ def leaf_from_digest(*, notification_id: int, originator_id: str, version: int, 
 
 
 def _masked(state: dict[str, Any]) -> dict[str, Any]:
-    out = dict(state)
-    if isinstance(out.get("applicant"), dict):
-        out["applicant"] = {**out["applicant"], "id_number": mask_id(out["applicant"].get("id_number", ""))}
-    return out
+    from exchange.audit import mask_fields
+
+    return mask_fields(state)
 
 
-def case_side(keeper: Any, case_number: str) -> dict[str, Any]:
-    """This node's side of a case with inclusion proofs under a witnessed checkpoint."""
+def _stored_fields(row: Any, mapper: Any) -> dict[str, Any]:
+    if not is_encrypted(row.state):
+        return dict(json.loads(row.state))
+    if mapper is None:
+        raise NotFound(f"event {row.notification_id} is encrypted and no mapper was given to read it")
+    from exchange.audit import masked_detail
+
+    event = mapper.to_domain_event(StoredEvent(originator_id=UUID(row.originator_id), originator_version=row.version,
+                                               topic=row.topic, state=row.state))
+    return {**json.loads(json.dumps(masked_detail(event), default=str)), "encrypted": True}
+
+
+def case_side(keeper: Any, case_number: str, *, mapper: Any = None) -> dict[str, Any]:
+    """This node's side of a case with inclusion proofs under a witnessed checkpoint (`mapper`:
+    the ledger's, to read the events the node keeps encrypted)."""
     with keeper.open() as store:
         rows = store.events_of(case_id(case_number).hex)
         if not rows:
@@ -55,13 +73,13 @@ def case_side(keeper: Any, case_number: str) -> dict[str, Any]:
     for row, position in rows:
         if position is None or position > signed.checkpoint.size:
             raise NotFound(f"event {row.notification_id} of case {case_number} is not in a checkpoint")
-        state = json.loads(row.state)
+        state = _stored_fields(row, mapper)
         entry: dict[str, Any] = {
             "notification_id": row.notification_id, "originator_id": row.originator_id, "version": row.version,
             "topic": row.topic, "state_sha256": hashlib.sha256(row.state).hexdigest(),
             "leaf_index": position - 1, "path": [h.hex() for h in tree.inclusion_proof(position - 1)],
         }
-        if "applicant" in state:
+        if "applicant" in state or state.get("encrypted"):
             entry["masked_state"] = _masked(state)
         else:
             entry["state"] = base64.b64encode(row.state).decode("ascii")

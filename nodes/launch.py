@@ -43,6 +43,7 @@ def loopback_configs(
         data_dir = workdir / f"node-{code}"
         es = event_store or EventStoreSettings(kind="sqlite")
         es = replace(es, sqlite_path=data_dir / "events.sqlite") if es.kind == "sqlite" else replace(es, schema=f"{es.schema}_{code}")
+        es = replace(es, key_file=es.key_file or data_dir / "keys" / "event-keys.json")  # personal data encrypted
         os_ = object_store or ObjectStoreSettings(kind="local")
         os_ = replace(os_, local_root=data_dir / "objects") if os_.kind == "local" else replace(os_, bucket=f"{os_.bucket}-{code}")
         os_ = replace(os_, key_file=os_.key_file or data_dir / "keys" / "node-keys.json")  # sealed at rest
@@ -78,14 +79,14 @@ class NodeProcess:
                 self.process.wait()
 
 
-def spawn_node(config: NodeConfig, *, env: dict[str, str] | None = None) -> NodeProcess:
+def spawn_node(config: NodeConfig, *, env: dict[str, str] | None = None, verbose: bool = False) -> NodeProcess:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     path = config.data_dir / "node.toml"
     path.write_text(to_toml(config), encoding="utf-8")
     log_path = config.data_dir / "node.log"
     log = log_path.open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "nodes.cli", "node", "--config", str(path)],
+        [sys.executable, "-m", "nodes.cli", *(["--verbose"] if verbose else []), "node", "--config", str(path)],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         cwd=Path(__file__).resolve().parent.parent,
     )

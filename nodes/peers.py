@@ -73,7 +73,7 @@ class GrpcPeerGateway:
             sha256=material["sha256"], case_number=case_number, from_province=self.province,
         )
         ref = peer_pb2.TransferRef(case_number=case_number, sha256=material["sha256"], from_province=self.province)
-        what = f"receive material {material['file_name']}"
+        what = f"receive material {material['kind']} ({material['sha256'][:12]}…)"  # file names may name the applicant
         source = ReplayableSource(chunks)
         stub = self._stub(province)
         deadline = time.monotonic() + self.resume_patience

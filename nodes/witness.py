@@ -195,7 +195,8 @@ class WitnessServicer(witness_pb2_grpc.WitnessServiceServicer):
 
         sender = caller.get().province_code
         parties.require_party(self.ctx.ledger.get_case(request.case_number), sender)
-        return witness_pb2.CaseEvidenceReply(side_json=json.dumps(case_side(self.keeper, request.case_number)))
+        return witness_pb2.CaseEvidenceReply(side_json=json.dumps(case_side(self.keeper, request.case_number,
+                                                                                   mapper=self.ctx.ledger.mapper)))
 
 
 class CheckpointTimer:

@@ -13,8 +13,10 @@ from cryptography.x509.oid import NameOID
 from signing.errors import SigningError
 
 URN = "urn:tongban:"
-ROLES = frozenset({"root", "province-ca", "node", "window", "officer", "auditor", "seal", "tsa"})
-OPERATOR_ROLES = frozenset({"window", "officer", "auditor"})
+# auditor-pii: an auditor cleared to see personal data unmasked (on the node's host, see
+# nodes/audit_cli.py); the gRPC audit service serves role auditor, always masked.
+ROLES = frozenset({"root", "province-ca", "node", "window", "officer", "auditor", "auditor-pii", "seal", "tsa"})
+OPERATOR_ROLES = frozenset({"window", "officer", "auditor", "auditor-pii"})
 PROVINCE_CODE = re.compile(r"^\d{6}$")
 DEPARTMENT_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 OPERATOR_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

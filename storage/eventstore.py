@@ -23,6 +23,9 @@ class EventStoreSettings:
     password: str = ""
     schema: str = "public"
     pool_size: int = 5
+    # The node's event key file (storage.eventcipher): events holding personal data are encrypted
+    # and each case's personal fields sealed under a per-case key. None keeps events in clear.
+    key_file: Path | None = None
 
     def application_env(self) -> dict[str, str]:
         """The environment an eventsourcing Application reads its persistence from. Without
@@ -35,10 +38,12 @@ class EventStoreSettings:
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.sqlite_path),
                 "APPLICATION_RECORDER_TOPIC": "storage.chain:ChainedSQLiteRecorder",
+                **self._protection_env(has_events=_sqlite_has_events(self.sqlite_path)),
             }
         if self.kind == "postgres":
-            ensure_postgres_schema(self)
+            has_events = ensure_postgres_schema(self)
             return {
+                **self._protection_env(has_events=has_events),
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
                 "POSTGRES_DBNAME": self.dbname,
                 "POSTGRES_HOST": self.host,
@@ -53,6 +58,36 @@ class EventStoreSettings:
                 "POSTGRES_ENABLE_DB_FUNCTIONS": "no",
             }
         raise InvalidRequest("event_store.kind", f"{self.kind!r} is not sqlite or postgres")
+
+    def _protection_env(self, *, has_events: bool) -> dict[str, str]:
+        """The node cipher and the personal-data mapper. A new store gets a new key; a store that
+        already holds events never does, since a new key could not read what the old one wrote."""
+        if self.key_file is None:
+            return {}
+        from storage.eventcipher import KEY_FILE_ENV, EventKeyring, open_event_keyring
+
+        if self.key_file.exists() or has_events:
+            open_event_keyring(self.key_file)  # fail now, with a message, not at the first read
+        else:
+            EventKeyring.open(self.key_file, create=True)
+        return {
+            "CIPHER_TOPIC": "storage.eventcipher:EventCipher",
+            "MAPPER_TOPIC": "storage.personal:PersonalDataMapper",
+            KEY_FILE_ENV: str(self.key_file),
+        }
+
+
+def _sqlite_has_events(path: Path) -> bool:
+    if not path.exists():
+        return False
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'stored_events'").fetchone()
+        return bool(found and conn.execute("SELECT 1 FROM stored_events LIMIT 1").fetchone())
+    finally:
+        conn.close()
 
 
 def open_log_store(settings: EventStoreSettings) -> LogStore:
@@ -72,8 +107,9 @@ def open_log_store(settings: EventStoreSettings) -> LogStore:
     return PostgresLogStore(conn, schema=settings.schema)
 
 
-def ensure_postgres_schema(settings: EventStoreSettings) -> None:
-    """Each node gets its own schema: eventsourcing does not prefix its tables per node."""
+def ensure_postgres_schema(settings: EventStoreSettings) -> bool:
+    """Each node gets its own schema: eventsourcing does not prefix its tables per node.
+    Returns whether the schema already holds events."""
     import psycopg
 
     with psycopg.connect(
@@ -86,3 +122,6 @@ def ensure_postgres_schema(settings: EventStoreSettings) -> None:
         connect_timeout=5,
     ) as conn:
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.schema}"')
+        table = conn.execute("SELECT to_regclass(%s)", (f'"{settings.schema}".tongban_events',)).fetchone()[0]
+        return table is not None and conn.execute(
+            f'SELECT 1 FROM "{settings.schema}".tongban_events LIMIT 1').fetchone() is not None

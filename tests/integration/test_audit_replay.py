@@ -67,7 +67,7 @@ def test_exports_are_json_lines_and_csv_with_personal_data_masked(ledger: CaseLe
     assert lines[0]["detail"]["applicant"]["id_number"].startswith("3301") and "19850315" not in json_line(entries[0])
     rows = list(csv.DictReader(io.StringIO("".join(csv_lines(entries)))))
     assert [r["event"] for r in rows] == ["Submitted", "Forwarded"]
-    assert json.loads(rows[0]["detail_json"])["applicant"]["name"] == "王小明"
+    assert json.loads(rows[0]["detail_json"])["applicant"]["name"] == "王**"  # the family name only
     text = render_timeline(entries)
     assert "Submitted" in text and "→ 330000" in text and "clerk-hefei-001" in text
 
