@@ -89,7 +89,6 @@ def start_node(config: NodeConfig) -> RunningNode:
             ("grpc.max_receive_message_length", MAX_MESSAGE),
         ],
     )
-    window_pb2_grpc.add_WindowServiceServicer_to_server(WindowServicer(ctx), server)
     department_pb2_grpc.add_DepartmentServiceServicer_to_server(DepartmentServicer(ctx), server)
     peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(ctx), server)
     directory_pb2_grpc.add_DirectoryServiceServicer_to_server(
@@ -100,6 +99,7 @@ def start_node(config: NodeConfig) -> RunningNode:
         witnesses=WitnessGateway(peers=config.peers, credentials=channel_credentials(
             node.federation, cert_pem=cert, key_pem=key, province_of_cert=config.province)),
     )
+    window_pb2_grpc.add_WindowServiceServicer_to_server(WindowServicer(ctx, witnesses=keeper.witnesses), server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(LogAuditServicer(ctx, keeper), server)
     witness_pb2_grpc.add_WitnessServiceServicer_to_server(WitnessServicer(ctx, keeper), server)
     joint_pb2_grpc.add_CoordinationServiceServicer_to_server(CoordinationServicer(ctx), server)

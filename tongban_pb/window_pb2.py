@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from tongban_pb import audit_pb2 as tongban__pb_dot_audit__pb2
 from tongban_pb import common_pb2 as tongban__pb_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17tongban_pb/window.proto\x12\ntongban.v1\x1a\x17tongban_pb/common.proto\"\xea\x02\n\x18SubmitApplicationRequest\x12\x13\n\x0bmatter_code\x18\x01 \x01(\t\x12\x1a\n\x12\x63ompetent_province\x18\x02 \x01(\t\x12(\n\tapplicant\x18\x03 \x01(\x0b\x32\x15.tongban.v1.Applicant\x12*\n\tmaterials\x18\x04 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\x12\x46\n\tchecklist\x18\x05 \x03(\x0b\x32\x33.tongban.v1.SubmitApplicationRequest.ChecklistEntry\x12+\n\x08identity\x18\x06 \x01(\x0b\x32\x19.tongban.v1.IdentityCheck\x12 \n\x05\x61gent\x18\x07 \x01(\x0b\x32\x11.tongban.v1.Agent\x1a\x30\n\x0e\x43hecklistEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"\xcf\x01\n\x13SubmitOnlineRequest\x12\x13\n\x0bmatter_code\x18\x01 \x01(\t\x12(\n\tapplicant\x18\x02 \x01(\x0b\x32\x15.tongban.v1.Applicant\x12*\n\tmaterials\x18\x03 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\x12+\n\x08identity\x18\x04 \x01(\x0b\x32\x19.tongban.v1.IdentityCheck\x12 \n\x05\x61gent\x18\x05 \x01(\x0b\x32\x11.tongban.v1.Agent\"\xdd\x02\n\x12SubmitJointRequest\x12\x13\n\x0bmatter_code\x18\x01 \x01(\t\x12\x19\n\x11partner_provinces\x18\x02 \x03(\t\x12(\n\tapplicant\x18\x03 \x01(\x0b\x32\x15.tongban.v1.Applicant\x12*\n\tmaterials\x18\x04 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\x12@\n\tchecklist\x18\x05 \x03(\x0b\x32-.tongban.v1.SubmitJointRequest.ChecklistEntry\x12+\n\x08identity\x18\x06 \x01(\x0b\x32\x19.tongban.v1.IdentityCheck\x12 \n\x05\x61gent\x18\x07 \x01(\x0b\x32\x11.tongban.v1.Agent\x1a\x30\n\x0e\x43hecklistEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"X\n\x15SupplementCaseRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12*\n\tmaterials\x18\x02 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\"6\n\x0fWithdrawRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"3\n\x0cPrintRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06\x63opies\x18\x02 \x01(\r\"u\n\x0cPrintReceipt\x12\"\n\x04\x63\x61se\x18\x01 \x01(\x0b\x32\x14.tongban.v1.CaseView\x12.\n\x06report\x18\x02 \x01(\x0b\x32\x1e.tongban.v1.VerificationReport\x12\x11\n\tspool_ref\x18\x03 \x01(\t\"]\n\x0bMailRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61rrier\x18\x02 \x01(\t\x12\x17\n\x0ftracking_number\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\"<\n\x14\x44\x65liverOnlineRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\"I\n\x11\x45valuationRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06rating\x18\x02 \x01(\t\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t2\x8c\x08\n\rWindowService\x12\x46\n\x0eUploadMaterial\x12\x19.tongban.v1.MaterialChunk\x1a\x17.tongban.v1.MaterialRef(\x01\x12O\n\x11SubmitApplication\x12$.tongban.v1.SubmitApplicationRequest\x1a\x14.tongban.v1.CaseView\x12\x45\n\x0cSubmitOnline\x12\x1f.tongban.v1.SubmitOnlineRequest\x1a\x14.tongban.v1.CaseView\x12\x43\n\x0bSubmitJoint\x12\x1e.tongban.v1.SubmitJointRequest\x1a\x14.tongban.v1.CaseView\x12\x34\n\x07GetCase\x12\x13.tongban.v1.CaseRef\x1a\x14.tongban.v1.CaseView\x12\x45\n\rSearchCatalog\x12\x18.tongban.v1.CatalogQuery\x1a\x1a.tongban.v1.CatalogResults\x12I\n\x0eSupplementCase\x12!.tongban.v1.SupplementCaseRequest\x1a\x14.tongban.v1.CaseView\x12\x41\n\x0cWithdrawCase\x12\x1b.tongban.v1.WithdrawRequest\x1a\x14.tongban.v1.CaseView\x12\x43\n\x0cVerifyResult\x12\x13.tongban.v1.CaseRef\x1a\x1e.tongban.v1.VerificationReport\x12\x41\n\x0bPrintResult\x12\x18.tongban.v1.PrintRequest\x1a\x18.tongban.v1.PrintReceipt\x12;\n\nMailResult\x12\x17.tongban.v1.MailRequest\x1a\x14.tongban.v1.CaseView\x12G\n\rDeliverOnline\x12 .tongban.v1.DeliverOnlineRequest\x1a\x14.tongban.v1.CaseView\x12\x43\n\x0c\x45valuateCase\x12\x1d.tongban.v1.EvaluationRequest\x1a\x14.tongban.v1.CaseView\x12\x36\n\tCloseCase\x12\x13.tongban.v1.CaseRef\x1a\x14.tongban.v1.CaseView\x12@\n\x07Monitor\x12\x1a.tongban.v1.MonitorRequest\x1a\x19.tongban.v1.MonitorReportb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17tongban_pb/window.proto\x12\ntongban.v1\x1a\x16tongban_pb/audit.proto\x1a\x17tongban_pb/common.proto\"\xea\x02\n\x18SubmitApplicationRequest\x12\x13\n\x0bmatter_code\x18\x01 \x01(\t\x12\x1a\n\x12\x63ompetent_province\x18\x02 \x01(\t\x12(\n\tapplicant\x18\x03 \x01(\x0b\x32\x15.tongban.v1.Applicant\x12*\n\tmaterials\x18\x04 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\x12\x46\n\tchecklist\x18\x05 \x03(\x0b\x32\x33.tongban.v1.SubmitApplicationRequest.ChecklistEntry\x12+\n\x08identity\x18\x06 \x01(\x0b\x32\x19.tongban.v1.IdentityCheck\x12 \n\x05\x61gent\x18\x07 \x01(\x0b\x32\x11.tongban.v1.Agent\x1a\x30\n\x0e\x43hecklistEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"\xcf\x01\n\x13SubmitOnlineRequest\x12\x13\n\x0bmatter_code\x18\x01 \x01(\t\x12(\n\tapplicant\x18\x02 \x01(\x0b\x32\x15.tongban.v1.Applicant\x12*\n\tmaterials\x18\x03 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\x12+\n\x08identity\x18\x04 \x01(\x0b\x32\x19.tongban.v1.IdentityCheck\x12 \n\x05\x61gent\x18\x05 \x01(\x0b\x32\x11.tongban.v1.Agent\"\xdd\x02\n\x12SubmitJointRequest\x12\x13\n\x0bmatter_code\x18\x01 \x01(\t\x12\x19\n\x11partner_provinces\x18\x02 \x03(\t\x12(\n\tapplicant\x18\x03 \x01(\x0b\x32\x15.tongban.v1.Applicant\x12*\n\tmaterials\x18\x04 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\x12@\n\tchecklist\x18\x05 \x03(\x0b\x32-.tongban.v1.SubmitJointRequest.ChecklistEntry\x12+\n\x08identity\x18\x06 \x01(\x0b\x32\x19.tongban.v1.IdentityCheck\x12 \n\x05\x61gent\x18\x07 \x01(\x0b\x32\x11.tongban.v1.Agent\x1a\x30\n\x0e\x43hecklistEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"X\n\x15SupplementCaseRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12*\n\tmaterials\x18\x02 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\"6\n\x0fWithdrawRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"K\n\x0cPrintRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06\x63opies\x18\x02 \x01(\r\x12\x16\n\x0ereprint_reason\x18\x03 \x01(\t\"u\n\x0cPrintReceipt\x12\"\n\x04\x63\x61se\x18\x01 \x01(\x0b\x32\x14.tongban.v1.CaseView\x12.\n\x06report\x18\x02 \x01(\x0b\x32\x1e.tongban.v1.VerificationReport\x12\x11\n\tspool_ref\x18\x03 \x01(\t\"]\n\x0bMailRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61rrier\x18\x02 \x01(\t\x12\x17\n\x0ftracking_number\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\"<\n\x14\x44\x65liverOnlineRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\"I\n\x11\x45valuationRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06rating\x18\x02 \x01(\t\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\"I\n\tCaseQuery\x12\x10\n\x08statuses\x18\x01 \x03(\t\x12\x1b\n\x13\x61pplicant_id_number\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\r\"\xbe\x01\n\x0b\x43\x61seListing\x12\"\n\x04\x63\x61se\x18\x01 \x01(\x0b\x32\x14.tongban.v1.CaseView\x12\x13\n\x0bmatter_name\x18\x02 \x01(\t\x12\x16\n\x0e\x61pplicant_name\x18\x03 \x01(\t\x12\x1b\n\x13\x61pplicant_id_masked\x18\x04 \x01(\t\x12\x12\n\nupdated_at\x18\x05 \x01(\t\x12\x15\n\rprint_refused\x18\x06 \x01(\x08\x12\x16\n\x0eprinted_copies\x18\x07 \x01(\r\"2\n\x08\x43\x61seList\x12&\n\x05\x63\x61ses\x18\x01 \x03(\x0b\x32\x17.tongban.v1.CaseListing\"\xc4\x01\n\x10\x43\x61seHistoryReply\x12(\n\x07listing\x18\x01 \x01(\x0b\x32\x17.tongban.v1.CaseListing\x12%\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x14.tongban.v1.LogEntry\x12\r\n\x05nodes\x18\x03 \x03(\t\x12\x13\n\x0bunreachable\x18\x04 \x03(\t\x12\x0e\n\x06\x64ue_at\x18\x05 \x01(\t\x12\x14\n\x0c\x63lock_paused\x18\x06 \x01(\x08\x12\x15\n\rclock_stopped\x18\x07 \x01(\x08\"`\n\x0eResultDocument\x12.\n\x06report\x18\x01 \x01(\x0b\x32\x1e.tongban.v1.VerificationReport\x12\x0b\n\x03pdf\x18\x02 \x01(\x0c\x12\x11\n\tfile_name\x18\x03 \x01(\t2\xce\t\n\rWindowService\x12\x46\n\x0eUploadMaterial\x12\x19.tongban.v1.MaterialChunk\x1a\x17.tongban.v1.MaterialRef(\x01\x12O\n\x11SubmitApplication\x12$.tongban.v1.SubmitApplicationRequest\x1a\x14.tongban.v1.CaseView\x12\x45\n\x0cSubmitOnline\x12\x1f.tongban.v1.SubmitOnlineRequest\x1a\x14.tongban.v1.CaseView\x12\x43\n\x0bSubmitJoint\x12\x1e.tongban.v1.SubmitJointRequest\x1a\x14.tongban.v1.CaseView\x12\x34\n\x07GetCase\x12\x13.tongban.v1.CaseRef\x1a\x14.tongban.v1.CaseView\x12\x45\n\rSearchCatalog\x12\x18.tongban.v1.CatalogQuery\x1a\x1a.tongban.v1.CatalogResults\x12I\n\x0eSupplementCase\x12!.tongban.v1.SupplementCaseRequest\x1a\x14.tongban.v1.CaseView\x12\x41\n\x0cWithdrawCase\x12\x1b.tongban.v1.WithdrawRequest\x1a\x14.tongban.v1.CaseView\x12\x43\n\x0cVerifyResult\x12\x13.tongban.v1.CaseRef\x1a\x1e.tongban.v1.VerificationReport\x12\x41\n\x0bPrintResult\x12\x18.tongban.v1.PrintRequest\x1a\x18.tongban.v1.PrintReceipt\x12;\n\nMailResult\x12\x17.tongban.v1.MailRequest\x1a\x14.tongban.v1.CaseView\x12G\n\rDeliverOnline\x12 .tongban.v1.DeliverOnlineRequest\x1a\x14.tongban.v1.CaseView\x12\x43\n\x0c\x45valuateCase\x12\x1d.tongban.v1.EvaluationRequest\x1a\x14.tongban.v1.CaseView\x12\x36\n\tCloseCase\x12\x13.tongban.v1.CaseRef\x1a\x14.tongban.v1.CaseView\x12@\n\x07Monitor\x12\x1a.tongban.v1.MonitorRequest\x1a\x19.tongban.v1.MonitorReport\x12\x38\n\tListCases\x12\x15.tongban.v1.CaseQuery\x1a\x14.tongban.v1.CaseList\x12@\n\x0b\x43\x61seHistory\x12\x13.tongban.v1.CaseRef\x1a\x1c.tongban.v1.CaseHistoryReply\x12\x44\n\x11GetResultDocument\x12\x13.tongban.v1.CaseRef\x1a\x1a.tongban.v1.ResultDocumentb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,30 +37,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITAPPLICATIONREQUEST_CHECKLISTENTRY']._serialized_options = b'8\001'
   _globals['_SUBMITJOINTREQUEST_CHECKLISTENTRY']._loaded_options = None
   _globals['_SUBMITJOINTREQUEST_CHECKLISTENTRY']._serialized_options = b'8\001'
-  _globals['_SUBMITAPPLICATIONREQUEST']._serialized_start=65
-  _globals['_SUBMITAPPLICATIONREQUEST']._serialized_end=427
-  _globals['_SUBMITAPPLICATIONREQUEST_CHECKLISTENTRY']._serialized_start=379
-  _globals['_SUBMITAPPLICATIONREQUEST_CHECKLISTENTRY']._serialized_end=427
-  _globals['_SUBMITONLINEREQUEST']._serialized_start=430
-  _globals['_SUBMITONLINEREQUEST']._serialized_end=637
-  _globals['_SUBMITJOINTREQUEST']._serialized_start=640
-  _globals['_SUBMITJOINTREQUEST']._serialized_end=989
-  _globals['_SUBMITJOINTREQUEST_CHECKLISTENTRY']._serialized_start=379
-  _globals['_SUBMITJOINTREQUEST_CHECKLISTENTRY']._serialized_end=427
-  _globals['_SUPPLEMENTCASEREQUEST']._serialized_start=991
-  _globals['_SUPPLEMENTCASEREQUEST']._serialized_end=1079
-  _globals['_WITHDRAWREQUEST']._serialized_start=1081
-  _globals['_WITHDRAWREQUEST']._serialized_end=1135
-  _globals['_PRINTREQUEST']._serialized_start=1137
-  _globals['_PRINTREQUEST']._serialized_end=1188
-  _globals['_PRINTRECEIPT']._serialized_start=1190
-  _globals['_PRINTRECEIPT']._serialized_end=1307
-  _globals['_MAILREQUEST']._serialized_start=1309
-  _globals['_MAILREQUEST']._serialized_end=1402
-  _globals['_DELIVERONLINEREQUEST']._serialized_start=1404
-  _globals['_DELIVERONLINEREQUEST']._serialized_end=1464
-  _globals['_EVALUATIONREQUEST']._serialized_start=1466
-  _globals['_EVALUATIONREQUEST']._serialized_end=1539
-  _globals['_WINDOWSERVICE']._serialized_start=1542
-  _globals['_WINDOWSERVICE']._serialized_end=2578
+  _globals['_SUBMITAPPLICATIONREQUEST']._serialized_start=89
+  _globals['_SUBMITAPPLICATIONREQUEST']._serialized_end=451
+  _globals['_SUBMITAPPLICATIONREQUEST_CHECKLISTENTRY']._serialized_start=403
+  _globals['_SUBMITAPPLICATIONREQUEST_CHECKLISTENTRY']._serialized_end=451
+  _globals['_SUBMITONLINEREQUEST']._serialized_start=454
+  _globals['_SUBMITONLINEREQUEST']._serialized_end=661
+  _globals['_SUBMITJOINTREQUEST']._serialized_start=664
+  _globals['_SUBMITJOINTREQUEST']._serialized_end=1013
+  _globals['_SUBMITJOINTREQUEST_CHECKLISTENTRY']._serialized_start=403
+  _globals['_SUBMITJOINTREQUEST_CHECKLISTENTRY']._serialized_end=451
+  _globals['_SUPPLEMENTCASEREQUEST']._serialized_start=1015
+  _globals['_SUPPLEMENTCASEREQUEST']._serialized_end=1103
+  _globals['_WITHDRAWREQUEST']._serialized_start=1105
+  _globals['_WITHDRAWREQUEST']._serialized_end=1159
+  _globals['_PRINTREQUEST']._serialized_start=1161
+  _globals['_PRINTREQUEST']._serialized_end=1236
+  _globals['_PRINTRECEIPT']._serialized_start=1238
+  _globals['_PRINTRECEIPT']._serialized_end=1355
+  _globals['_MAILREQUEST']._serialized_start=1357
+  _globals['_MAILREQUEST']._serialized_end=1450
+  _globals['_DELIVERONLINEREQUEST']._serialized_start=1452
+  _globals['_DELIVERONLINEREQUEST']._serialized_end=1512
+  _globals['_EVALUATIONREQUEST']._serialized_start=1514
+  _globals['_EVALUATIONREQUEST']._serialized_end=1587
+  _globals['_CASEQUERY']._serialized_start=1589
+  _globals['_CASEQUERY']._serialized_end=1662
+  _globals['_CASELISTING']._serialized_start=1665
+  _globals['_CASELISTING']._serialized_end=1855
+  _globals['_CASELIST']._serialized_start=1857
+  _globals['_CASELIST']._serialized_end=1907
+  _globals['_CASEHISTORYREPLY']._serialized_start=1910
+  _globals['_CASEHISTORYREPLY']._serialized_end=2106
+  _globals['_RESULTDOCUMENT']._serialized_start=2108
+  _globals['_RESULTDOCUMENT']._serialized_end=2204
+  _globals['_WINDOWSERVICE']._serialized_start=2207
+  _globals['_WINDOWSERVICE']._serialized_end=3437
 # @@protoc_insertion_point(module_scope)
