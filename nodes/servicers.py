@@ -168,8 +168,9 @@ class WindowServicer(window_pb2_grpc.WindowServiceServicer):
         return window_pb2.PrintReceipt(case=case_to_pb(case), report=report_to_pb(outcome), spool_ref=spool_ref)
 
     def ListCases(self, request, context):  # type: ignore[no-untyped-def]
+        cases = [self.ctx.ledger.get_case(request.case_number)] if request.case_number else self.ctx.ledger.cases()
         found = find_cases(
-            self.ctx.ledger.cases(), statuses=statuses_from(request.statuses),
+            cases, statuses=statuses_from(request.statuses),
             applicant_id_number=request.applicant_id_number, limit=request.limit or 50,
         )
         return window_pb2.CaseList(cases=[listing_to_pb(c, self.ctx.catalog) for c in found])
