@@ -54,6 +54,8 @@ def create_app(settings: ConsoleSettings) -> Starlette:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     env = templates.env
     env.filters["when"] = zh.when
+    env.filters["exact"] = lambda iso: zh.when(iso, seconds=True)
+    env.filters["operator"] = zh.operator
     env.globals.update(STATUS=zh.STATUS, EVENT=zh.EVENT, VERDICT=zh.VERDICT, IDENTITY_METHODS=zh.IDENTITY_METHODS,
                        RELATIONSHIPS=zh.RELATIONSHIPS, as_json=json.dumps, province_name=lambda c: _province_name(federation, c),
                        department_name=lambda c, d: _department_name(federation, c, d), here=province)

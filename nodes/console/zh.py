@@ -114,7 +114,7 @@ def problem_from_rpc(error: grpc.RpcError, *, materials: Mapping[str, str] | Non
     return Problem("系统内部错误，本次操作未完成。请记下错误编号并联系系统管理员。", detail)
 
 
-def when(iso: str) -> str:
+def when(iso: str, *, seconds: bool = False) -> str:
     """An ISO 8601 time as Beijing time, the way a clerk reads it."""
     if not iso:
         return ""
@@ -124,7 +124,14 @@ def when(iso: str) -> str:
         return iso
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return f"{moment.astimezone(CHINA):%Y年%m月%d日 %H:%M}"
+    return f"{moment.astimezone(CHINA):%Y年%m月%d日 %H:%M{':%S' if seconds else ''}}"
+
+
+def operator(actor_operator: str) -> str:
+    """Steps a partner node's message caused are recorded as peer:<province>."""
+    if actor_operator.startswith("peer:"):
+        return "系统自动（节点间传送）"
+    return actor_operator
 
 
 def time_left(due_iso: str, *, now: datetime, paused: bool, stopped: bool) -> tuple[str, str]:
