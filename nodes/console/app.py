@@ -4,6 +4,7 @@ makes one or two WindowService calls as the signed-in clerk, and renders; nothin
 from __future__ import annotations
 
 import json
+import logging
 import mimetypes
 import re
 from collections.abc import Awaitable, Callable, Iterator
@@ -28,6 +29,7 @@ from nodes.console.ukey import Keyring, SignInRefused
 from signing.pki import Federation
 from tongban_pb import common_pb2
 
+log = logging.getLogger("tongban.console")
 HERE = Path(__file__).resolve().parent
 COOKIE = "tongban_console"
 AWAITING_PRINT = ["result_received", "verified"]
@@ -61,6 +63,10 @@ def create_app(settings: ConsoleSettings) -> Starlette:
                        department_name=lambda c, d: _department_name(federation, c, d), here=province)
 
     def render(request: Request, name: str, session: Session | None, status_code: int = 200, **context: Any) -> Response:
+        if session is not None and session.flash is not None:
+            if not context.get("problem"):
+                context["problem"] = session.flash
+            session.flash = None
         context.update(session=session, clerk=session.clerk if session else None,
                        csrf=session.csrf if session else "", page=name.removesuffix(".html"))
         response = templates.TemplateResponse(request, name, context, status_code=status_code)
@@ -162,7 +168,11 @@ def create_app(settings: ConsoleSettings) -> Starlette:
     @signed_in
     async def apply(request: Request, session: Session) -> Response:
         code = request.path_params["code"]
-        matter = await matter_of(session, code)
+        try:
+            matter = await matter_of(session, code)
+        except grpc.RpcError as exc:
+            return render(request, "intake.html", session, status_code=400, query=code, matters=[],
+                          problem=zh.problem_from_rpc(exc))
         if matter is None:
             return RedirectResponse("/intake", status_code=303)
         form = await request.form()
@@ -264,7 +274,10 @@ def create_app(settings: ConsoleSettings) -> Starlette:
         number = request.path_params["number"]
         pdf = session.documents.get(number)
         if pdf is None:  # not opened in this session, or it did not verify: verify (again) now
-            document = await call(session.window.result_document, number)
+            try:
+                document = await call(session.window.result_document, number)
+            except grpc.RpcError as exc:
+                return Response(zh.problem_from_rpc(exc).message, status_code=400, media_type="text/plain; charset=utf-8")
             if not document.pdf:
                 return Response("该结果未通过核验，不予显示。", status_code=403, media_type="text/plain; charset=utf-8")
             pdf = document.pdf
@@ -287,6 +300,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
             problem = exc.problem if isinstance(exc, _Refused) else zh.problem_from_rpc(exc)
             if wants_json:
                 return JSONResponse({"error": problem.message, "detail": problem.detail}, status_code=400)
+            session.flash = problem
             return RedirectResponse(f"/results/{number}", status_code=303)
         copies = int(copies_text)
         message = f"已记录打印 {copies} 份（操作员 {session.clerk.operator_id}），请在打印对话框中确认。"
@@ -333,6 +347,11 @@ def create_app(settings: ConsoleSettings) -> Starlette:
         session = sessions.get(request.cookies.get(COOKIE))
         return render(request, "error.html", session, status_code=404, problem=zh.Problem("没有这个页面。"))
 
+    async def failed(request: Request, exc: Exception) -> Response:
+        log.exception("console error on %s", request.url.path, exc_info=exc)
+        return render(request, "error.html", None, status_code=500,
+                      problem=zh.Problem("系统内部错误，本次操作未完成。请重试；如仍出错请联系系统管理员。"))
+
     routes = [
         Route("/", home),
         Route("/signin", signin_page, methods=["GET"]),
@@ -351,7 +370,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
         Route("/healthz", lambda request: Response("ok", media_type="text/plain")),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: not_found})
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 500: failed})
     app.state.sessions = sessions
     return app
 

@@ -30,6 +30,7 @@ class Session:
     started: float = field(default_factory=time.monotonic)
     seen: float = field(default_factory=time.monotonic)
     documents: OrderedDict[str, bytes] = field(default_factory=OrderedDict)
+    flash: object = None  # a message for the next page (after a redirect)
 
     def keep_document(self, case_number: str, pdf: bytes) -> None:
         self.documents[case_number] = pdf
@@ -55,7 +56,11 @@ class Sessions:
         channel = secure_channel(self.node_address, creds, province=self.province)
         session = Session(token=secrets.token_urlsafe(32), clerk=clerk, channel=channel,
                           window=WindowClient(channel, timeout=60.0), csrf=secrets.token_urlsafe(24))
+        now = time.monotonic()
         with self._lock:
+            stale = [t for t, s in self._sessions.items() if s.expired(now)]
+            for token in stale:
+                self._sessions.pop(token).channel.close()
             self._sessions[session.token] = session
         return session
 

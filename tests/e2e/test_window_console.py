@@ -266,3 +266,14 @@ def test_case_lookup_shows_what_a_supplement_request_asks_for_and_the_time_left(
     assert "时限暂停" in page.locator("#time-left").inner_text()
     assert page.locator("#status").inner_text() == "待补正"
     shot(page, counter, "12-case-supplement-requested")
+
+
+def test_pages_need_a_signed_in_clerk_and_changes_need_the_pages_token(page, counter: Counter) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{counter.url}/results")
+    assert page.url.endswith("/signin")
+    sign_in_with_the_keyboard(page, counter)
+    forged = page.request.post(f"{counter.url}/results/340000-20261123-00000000/print", form={"copies": "1"})
+    assert forged.status == 403 and "页面已过期" in forged.text()
+    page.get_by_role("button", name="退出登录").click()
+    page.goto(f"{counter.url}/intake")
+    assert page.url.endswith("/signin")
