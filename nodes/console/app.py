@@ -67,6 +67,8 @@ def create_app(settings: ConsoleSettings) -> Starlette:
             if not context.get("problem"):
                 context["problem"] = session.flash
             session.flash = None
+        if session is not None and session.notice:
+            context["notice"], session.notice = session.notice, ""
         context.update(session=session, clerk=session.clerk if session else None,
                        csrf=session.csrf if session else "", page=name.removesuffix(".html"))
         response = templates.TemplateResponse(request, name, context, status_code=status_code)
@@ -340,8 +342,32 @@ def create_app(settings: ConsoleSettings) -> Starlette:
                                   paused=history.clock_paused, stopped=history.clock_stopped)
         steps = [_step(e) for e in history.entries]
         supplements = [s for s in steps if s["event"] == "SupplementRequested" and s["node"] != province]
+        materials: list[tuple[str, str]] = []
+        if history.listing.case.status == "supplement_requested":
+            matter = await matter_of(session, history.listing.case.matter_code)
+            materials = [(m.kind, m.name) for m in matter.required_materials] if matter else []
         return render(request, "case.html", session, history=history, listing=history.listing, steps=steps,
-                      left=left, tone=tone, supplements=supplements)
+                      left=left, tone=tone, supplements=supplements, materials=materials, values={})
+
+    @signed_in
+    async def supplement(request: Request, session: Session) -> Response:
+        """补正 at the counter: the applicant brings what was missing; it goes on to the competent node."""
+        number = request.path_params["number"]
+        form = await request.form()
+        try:
+            case = (await call(session.window.get_case, number))
+            matter = await matter_of(session, case.matter_code)
+            names = {m.kind: m.name for m in matter.required_materials} if matter else {}
+            values = _application_values(form, names)
+            materials = [m for kind in names if (m := await _material(session, kind, form, values)) is not None]
+            if not materials:
+                raise _Refused(zh.Problem("请先上传申请人补齐的材料。"))
+            await call(session.window.supplement, number, materials)
+        except (grpc.RpcError, _Refused) as exc:
+            session.flash = exc.problem if isinstance(exc, _Refused) else zh.problem_from_rpc(exc)
+            return RedirectResponse(f"/cases/{number}", status_code=303)
+        session.notice = f"已收取补正材料 {len(materials)} 份并转送承办地，办结时限继续计算。"
+        return RedirectResponse(f"/cases/{number}", status_code=303)
 
     async def not_found(request: Request, exc: Exception) -> Response:
         session = sessions.get(request.cookies.get(COOKIE))
@@ -367,6 +393,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
         Route("/results/{number}/print", print_result, methods=["POST"]),
         Route("/cases", lookup),
         Route("/cases/{number}", case_page),
+        Route("/cases/{number}/supplement", supplement, methods=["POST"]),
         Route("/healthz", lambda request: Response("ok", media_type="text/plain")),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]

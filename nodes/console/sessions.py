@@ -30,7 +30,8 @@ class Session:
     started: float = field(default_factory=time.monotonic)
     seen: float = field(default_factory=time.monotonic)
     documents: OrderedDict[str, bytes] = field(default_factory=OrderedDict)
-    flash: object = None  # a message for the next page (after a redirect)
+    flash: object = None  # a problem to show on the next page (after a redirect)
+    notice: str = ""  # a success to show on the next page
 
     def keep_document(self, case_number: str, pdf: bytes) -> None:
         self.documents[case_number] = pdf

@@ -254,7 +254,7 @@ def test_a_tampered_certificate_shows_a_red_refusal_and_no_print_button(page, co
     assert "Printed" not in [e.event for e in counter.events(number)]
 
 
-def test_case_lookup_shows_what_a_supplement_request_asks_for_and_the_time_left(page, counter: Counter) -> None:  # type: ignore[no-untyped-def]
+def test_case_lookup_shows_what_a_supplement_request_asks_for_and_the_time_left(page, counter: Counter, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     number = forwarded_case(counter)
     officer = counter.officer()
     officer.accept(number)
@@ -266,6 +266,18 @@ def test_case_lookup_shows_what_a_supplement_request_asks_for_and_the_time_left(
     assert "时限暂停" in page.locator("#time-left").inner_text()
     assert page.locator("#status").inner_text() == "待补正"
     shot(page, counter, "12-case-supplement-requested")
+
+    # The applicant brings the signed form; the clerk uploads it and the clock runs again.
+    signed = tmp_path / "补领申请书（已签字）.pdf"
+    signed.write_bytes(signed_application_form(applicant="李四", id_masked="3401********002X", matter="营业执照遗失补领"))
+    page.set_input_files("#file_application_form", str(signed))
+    page.wait_for_function("document.getElementById('ref_application_form').value !== ''")
+    page.click("#supplement")
+    assert "已收取补正材料 1 份" in page.locator("#notice").inner_text()
+    assert page.locator("#status").inner_text() == "已转送承办地"
+    assert "剩余" in page.locator("#time-left").inner_text()
+    assert officer.get_case(number).status == "accepted"
+    shot(page, counter, "13-case-supplemented")
 
 
 def test_pages_need_a_signed_in_clerk_and_changes_need_the_pages_token(page, counter: Counter) -> None:  # type: ignore[no-untyped-def]
