@@ -53,10 +53,16 @@ def _console(args: argparse.Namespace) -> int:
             return 2
         print(f"{args.enrol} enrolled in {path.parent}: signs in to the console with that PIN")
         return 0
-    settings = settings_for(config, keyring=keyring, secure_cookies=args.secure_cookies)
-    print(f"window console of {config.province} on http://{args.listen} (node {config.listen}, keyring {keyring})",
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("tongban: give both --tls-cert and --tls-key, or neither", file=sys.stderr)
+        return 2
+    tls = bool(args.tls_cert)
+    settings = settings_for(config, keyring=keyring, secure_cookies=tls)
+    scheme = "https" if tls else "http"
+    print(f"window console of {config.province} on {scheme}://{args.listen} (node {config.listen}, keyring {keyring})",
           flush=True)
-    serve_console(settings, listen=args.listen)
+    serve_console(settings, listen=args.listen, tls_cert=Path(args.tls_cert) if tls else None,
+                  tls_key=Path(args.tls_key) if tls else None)
     return 0
 
 
@@ -404,7 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     console.add_argument("--keyring", help="clerks' PIN-protected keys (default: <data_dir>/console/ukeys)")
     console.add_argument("--enrol", metavar="OPERATOR", help="put this window clerk's key into the keyring and exit")
     console.add_argument("--pin-env", metavar="VAR", help="with --enrol: read the PIN from this variable, not a prompt")
-    console.add_argument("--secure-cookies", action="store_true", help="served behind HTTPS: cookies only over TLS")
+    console.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM); needed beyond loopback")
+    console.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
     console.set_defaults(func=_console)
 
     pki = sub.add_parser("pki", help="federation PKI for development")

@@ -31,9 +31,12 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def serve_console(settings: ConsoleSettings, *, listen: str = DEFAULT_LISTEN) -> None:
+def serve_console(settings: ConsoleSettings, *, listen: str = DEFAULT_LISTEN, tls_cert: Path | None = None,
+                  tls_key: Path | None = None) -> None:
+    """Serve until interrupted. Beyond loopback, give it a TLS certificate: PINs cross the wire."""
     host, port = split_listen(listen)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False,
+                ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None)
 
 
 class ConsoleThread:

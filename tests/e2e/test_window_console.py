@@ -104,7 +104,8 @@ def shot(page, counter: Counter, name: str) -> None:  # type: ignore[no-untyped-
 
 def sign_in_with_the_keyboard(page, counter: Counter, operator: str = CLERK) -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{counter.url}/signin")
-    page.keyboard.type(operator)  # the operator field has focus on arrival
+    page.wait_for_function("document.activeElement.id === 'operator'")  # the field has focus on arrival
+    page.keyboard.type(operator)
     page.keyboard.press("Tab")
     page.keyboard.type(PIN)
     with page.expect_navigation():
@@ -204,8 +205,14 @@ def test_a_clerk_takes_an_application_and_prints_the_sealed_certificate(page, co
     page.wait_for_timeout(800)  # let the PDF viewer paint for the screenshot
     shot(page, counter, "08-result-verified")
 
-    page.fill("#copies", "2")
-    page.click("#print")
+    # Keyboard only: the report has the focus; Tab to the copies, Tab to the button, Enter.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "copies"
+    page.keyboard.press("Control+A")
+    page.keyboard.type("2")
+    page.keyboard.press("Tab")  # the reprint reason is hidden on a first print
+    assert page.evaluate("document.activeElement.id") == "print"
+    page.keyboard.press("Enter")
     page.wait_for_function("document.getElementById('print-state').textContent.includes('已记录打印 2 份')")
     printed = [e for e in counter.events(number) if e.event == "Printed"]
     assert len(printed) == 1 and printed[0].actor.operator == CLERK and '"copies": 2' in printed[0].detail_json
