@@ -7,6 +7,7 @@ import json
 import logging
 import mimetypes
 import re
+import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -87,7 +88,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
                 return RedirectResponse("/signin", status_code=303)
             if request.method == "POST":
                 sent = request.headers.get("x-csrf-token") or (await request.form()).get("csrf")
-                if sent != session.csrf:
+                if not isinstance(sent, str) or not secrets.compare_digest(sent, session.csrf):
                     return Response("页面已过期，请返回重新操作。", status_code=403, media_type="text/plain; charset=utf-8")
             return await handler(request, session)
 
@@ -418,7 +419,9 @@ def _application_values(form: FormData, names: dict[str, str]) -> dict[str, Any]
         if raw:
             try:
                 ref = json.loads(raw)
-                refs[kind] = {k: ref[k] for k in ("kind", "file_name", "media_type", "size", "sha256")}
+                fields = {k: ref[k] for k in ("kind", "file_name", "media_type", "size", "sha256")}
+                common_pb2.MaterialRef(**fields)  # the right types, or not a reference at all
+                refs[kind] = fields
             except (ValueError, KeyError, TypeError):
                 pass  # a mangled reference: the material counts as not uploaded
     return {
