@@ -219,9 +219,12 @@ def test_a_clerk_takes_an_application_and_prints_the_sealed_certificate(page, co
 
     # A reprint asks for its reason, and records it.
     assert page.locator("#print").inner_text() == "补打"
+    spool = counter.nodes[WINDOW_PROVINCE].node.config.spool_dir
+    spooled = sorted(spool.iterdir())
     page.locator("#reprint_reason").evaluate("e => e.removeAttribute('required')")  # let the node refuse
     page.click("#print")
     page.wait_for_function("document.getElementById('print-state').textContent.includes('补打须填写原因')")
+    assert sorted(spool.iterdir()) == spooled, "a refused reprint sends nothing to the printer"
     shot(page, counter, "09-reprint-needs-a-reason")
     page.fill("#reprint_reason", "原件污损")
     page.fill("#copies", "1")
