@@ -31,15 +31,22 @@ def statuses_from(names: Iterable[str]) -> frozenset[CaseStatus]:
     return frozenset(wanted)
 
 
+def awaiting_print(case: Case) -> bool:
+    """A result at this window not yet printed: one that came back from the competent province,
+    or one this province issued itself for a 多地联办 case it took in (全程网办 results go online)."""
+    return case.status in AWAITING_PRINT or (case.status is CaseStatus.RESULT_ISSUED and case.mode == "joint")
+
+
 def find_cases(
     cases: Iterable[Case], *, statuses: frozenset[CaseStatus] = frozenset(), applicant_id_number: str = "",
-    limit: int = 50,
+    only_awaiting_print: bool = False, limit: int = 50,
 ) -> list[Case]:
     """The cases matching every filter given, most recently changed first."""
     if not 1 <= limit <= MAX_LISTED:
         raise InvalidRequest("limit", f"ask for 1 to {MAX_LISTED} cases")
     person = check_resident_id(applicant_id_number, field="applicant_id_number") if applicant_id_number else ""
-    found = [c for c in cases if (not statuses or c.status in statuses) and (not person or _concerns(c, person))]
+    found = [c for c in cases if (not statuses or c.status in statuses) and (not person or _concerns(c, person))
+             and (not only_awaiting_print or awaiting_print(c))]
     found.sort(key=lambda c: c.modified_on, reverse=True)
     return found[:limit]
 

@@ -128,10 +128,10 @@ class WindowClient:
             case_number=case_number, copies=copies, reprint_reason=reprint_reason), timeout=self.timeout)
 
     def list_cases(self, *, statuses: list[str] | None = None, applicant_id_number: str = "", case_number: str = "",
-                   limit: int = 50) -> window_pb2.CaseList:
+                   awaiting_print: bool = False, limit: int = 50) -> window_pb2.CaseList:
         return self.stub.ListCases(window_pb2.CaseQuery(
-            statuses=statuses or [], applicant_id_number=applicant_id_number, case_number=case_number, limit=limit),
-            timeout=self.timeout)
+            statuses=statuses or [], applicant_id_number=applicant_id_number, case_number=case_number,
+            awaiting_print=awaiting_print, limit=limit), timeout=self.timeout)
 
     def history(self, case_number: str) -> window_pb2.CaseHistoryReply:
         return self.stub.CaseHistory(common_pb2.CaseRef(case_number=case_number), timeout=self.timeout)

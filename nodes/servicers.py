@@ -171,7 +171,8 @@ class WindowServicer(window_pb2_grpc.WindowServiceServicer):
         cases = [self.ctx.ledger.get_case(request.case_number)] if request.case_number else self.ctx.ledger.cases()
         found = find_cases(
             cases, statuses=statuses_from(request.statuses),
-            applicant_id_number=request.applicant_id_number, limit=request.limit or 50,
+            applicant_id_number=request.applicant_id_number, only_awaiting_print=request.awaiting_print,
+            limit=request.limit or 50,
         )
         return window_pb2.CaseList(cases=[listing_to_pb(c, self.ctx.catalog) for c in found])
 

@@ -139,16 +139,18 @@ class EvaluationRequest(_message.Message):
     def __init__(self, case_number: _Optional[str] = ..., rating: _Optional[str] = ..., comment: _Optional[str] = ...) -> None: ...
 
 class CaseQuery(_message.Message):
-    __slots__ = ("statuses", "applicant_id_number", "limit", "case_number")
+    __slots__ = ("statuses", "applicant_id_number", "limit", "case_number", "awaiting_print")
     STATUSES_FIELD_NUMBER: _ClassVar[int]
     APPLICANT_ID_NUMBER_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     CASE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    AWAITING_PRINT_FIELD_NUMBER: _ClassVar[int]
     statuses: _containers.RepeatedScalarFieldContainer[str]
     applicant_id_number: str
     limit: int
     case_number: str
-    def __init__(self, statuses: _Optional[_Iterable[str]] = ..., applicant_id_number: _Optional[str] = ..., limit: _Optional[int] = ..., case_number: _Optional[str] = ...) -> None: ...
+    awaiting_print: bool
+    def __init__(self, statuses: _Optional[_Iterable[str]] = ..., applicant_id_number: _Optional[str] = ..., limit: _Optional[int] = ..., case_number: _Optional[str] = ..., awaiting_print: _Optional[bool] = ...) -> None: ...
 
 class CaseListing(_message.Message):
     __slots__ = ("case", "matter_name", "applicant_name", "applicant_id_masked", "updated_at", "print_refused", "printed_copies")

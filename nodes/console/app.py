@@ -33,7 +33,6 @@ from tongban_pb import common_pb2
 log = logging.getLogger("tongban.console")
 HERE = Path(__file__).resolve().parent
 COOKIE = "tongban_console"
-AWAITING_PRINT = ["result_received", "verified"]
 UPLOAD_CHUNK = 1 << 20
 CASE_NUMBER = re.compile(r"^\d{6}-\d{8}-[0-9A-F]{8}$")
 POWER_OF_ATTORNEY = ("power_of_attorney", "授权委托书（代办时必需）")
@@ -244,7 +243,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
     @signed_in
     async def results(request: Request, session: Session) -> Response:
         try:
-            listed = (await call(session.window.list_cases, statuses=AWAITING_PRINT, limit=100)).cases
+            listed = (await call(session.window.list_cases, awaiting_print=True, limit=100)).cases
             problem = None
         except grpc.RpcError as exc:
             listed, problem = [], zh.problem_from_rpc(exc)

@@ -80,6 +80,22 @@ def test_cases_are_found_by_status_and_by_the_applicants_or_agents_id_number() -
     assert CaseStatus.VERIFIED in AWAITING_PRINT
 
 
+def test_a_joint_result_issued_here_waits_for_printing_but_an_online_one_does_not() -> None:
+    def issued(mode: str) -> Case:
+        case = Case.submit_joint(
+            case_number=f"340000-20261102-0000000{len(mode)}", matter_code="KS35-043", mode=mode,
+            origin_province="340000", competent_province="340000", competent_department="market",
+            applicant={"name": "王小明", "id_number": make_resident_id("34010219900101001")}, materials=[],
+            checklist={}, actor=CLERK, at=at(0), partners=["330000"] if mode == "joint" else [])
+        case.accept(actor=CLERK, time_limit_days=5, at=at(0))
+        case.approve(actor=CLERK, at=at(1))
+        case.issue_result(sha256="cd" * 32, object_key="k", verification_code="V", actor=CLERK, at=at(1))
+        return case
+
+    joint, online = issued("joint"), issued("online")
+    assert find_cases([joint, online], only_awaiting_print=True) == [joint]
+
+
 @dataclass
 class Step:
     node: str
