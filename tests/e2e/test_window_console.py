@@ -299,3 +299,29 @@ def test_pages_need_a_signed_in_clerk_and_changes_need_the_pages_token(page, cou
     page.get_by_role("button", name="退出登录").click()
     page.goto(f"{counter.url}/intake")
     assert page.url.endswith("/signin")
+
+
+def test_an_application_goes_through_with_scripts_off_the_files_riding_with_the_form(browser, counter: Counter, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(java_script_enabled=False, locale="zh-CN")
+    page = context.new_page()
+    try:
+        page.goto(f"{counter.url}/signin")
+        page.fill("#operator", CLERK)
+        page.fill("#pin", PIN)
+        page.click("button[type=submit]")
+        page.goto(f"{counter.url}/intake/{MATTER}")
+        page.select_option("#competent_province", COMPETENT_PROVINCE)
+        page.fill("#applicant_name", "赵六")
+        page.fill("#applicant_id", make_resident_id("34010219850505005"))
+        page.check("#identity_verified")
+        scan, form = tmp_path / "id.png", tmp_path / "form.pdf"
+        scan.write_bytes(scanned_id_card())
+        form.write_bytes(signed_application_form(applicant="赵六", id_masked="x", matter="补领"))
+        page.set_input_files("#file_id_card", str(scan))
+        page.set_input_files("#file_application_form", str(form))
+        page.check("#check_id_card")
+        page.check("#check_application_form")
+        page.click("#submit")
+        assert page.locator("#case-number").inner_text().startswith(f"{WINDOW_PROVINCE}-")
+    finally:
+        context.close()
