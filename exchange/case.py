@@ -225,14 +225,32 @@ class Case(Aggregate):
         self.status = CaseStatus.VERIFIED
         self.verification = report
 
-    def print_result(self, *, copies: int, spool_ref: str, report: dict[str, Any], actor: Actor, at: str = "") -> None:
+    def print_result(
+        self, *, copies: int, spool_ref: str, report: dict[str, Any], actor: Actor, at: str = "",
+        reprint_reason: str = "",
+    ) -> None:
+        """打印: the first print needs no reason; every later one (补打) says why, since a second
+        paper original in circulation is something an auditor will ask about."""
         self._require("print", CaseStatus.VERIFIED, CaseStatus.PRINTED)
-        self._printed(copies=copies, spool_ref=spool_ref, report=report, actor=actor, at=at)
+        reprint_reason = self.check_reprint_reason(reprint_reason)
+        self._printed(copies=copies, spool_ref=spool_ref, report=report, actor=actor, at=at,
+                      reprint_reason=reprint_reason)
+
+    def check_reprint_reason(self, reason: str) -> str:
+        reason = reason.strip()
+        if self.prints and not reason:
+            raise InvalidRequest("reprint_reason", f"the result of case {self.case_number} was printed before; "
+                                 "say why it is printed again (补打原因)")
+        if not self.prints and reason:
+            raise InvalidRequest("reprint_reason", "this is the first print of the result; a reason is only for reprints")
+        return reason
 
     @event("Printed")
-    def _printed(self, *, copies: int, spool_ref: str, report: dict[str, Any], actor: Actor, at: str = "") -> None:
+    def _printed(self, *, copies: int, spool_ref: str, report: dict[str, Any], actor: Actor, at: str = "",
+                 reprint_reason: str = "") -> None:
         self.status = CaseStatus.PRINTED
-        self.prints.append({"copies": copies, "spool_ref": spool_ref})
+        self.prints.append({"copies": copies, "spool_ref": spool_ref, "reprint_reason": reprint_reason,
+                            "operator": actor.get("operator", ""), "at": at})
 
     def refuse_print(self, *, report: dict[str, Any], actor: Actor, at: str = "") -> None:
         self._require("refuse to print", CaseStatus.RESULT_RECEIVED, CaseStatus.VERIFIED, CaseStatus.PRINTED)

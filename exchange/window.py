@@ -311,19 +311,31 @@ class WindowDesk:
         )
         return case, outcome
 
-    def print_result(self, case_number: str, *, copies: int, actor: Actor) -> tuple[Case, VerificationOutcome, str]:
+    def print_result(
+        self, case_number: str, *, copies: int, actor: Actor, reprint_reason: str = "",
+    ) -> tuple[Case, VerificationOutcome, str]:
         ctx = self.ctx
         assert ctx.spool is not None, "this node was started without a print spool"
         if not 1 <= copies <= 10:
             raise InvalidRequest("copies", "print between 1 and 10 copies")
         with ctx.case_lock(case_number):
+            ctx.ledger.get_case(case_number).check_reprint_reason(reprint_reason)  # before anything is spooled
             case, outcome = self._verified_or_refused(case_number, actor=actor)
             assert case.result is not None
             pdf = ctx.store.read_bytes(case.result["sha256"])
             spool_ref = ctx.spool.submit(case_number=case_number, pdf=pdf, copies=copies)
-            case.print_result(copies=copies, spool_ref=spool_ref, report=outcome.summary(), actor=actor, at=ctx.stamp())
+            case.print_result(copies=copies, spool_ref=spool_ref, report=outcome.summary(), actor=actor,
+                              at=ctx.stamp(), reprint_reason=reprint_reason)
             ctx.save(case)
         return case, outcome, spool_ref
+
+    def result_document(self, case_number: str, *, actor: Actor) -> tuple[Case, VerificationOutcome, bytes | None]:
+        """The sealed result for the counter to show: verified now (a pass is recorded, as by
+        VerifyResult), and withheld unless it passes, so a forged certificate is never on screen."""
+        case, outcome = self.record_verification(case_number, actor=actor)
+        if not outcome.passed or case.result is None:
+            return case, outcome, None
+        return case, outcome, self.ctx.store.read_bytes(case.result["sha256"])
 
     def record_verification(self, case_number: str, *, actor: Actor) -> tuple[Case, VerificationOutcome]:
         """VerifyResult: check the seal and record a pass as the Verified step (a failure

@@ -137,6 +137,23 @@ def inclusion_proof(keeper: LogKeeper, case_number: str) -> dict[str, Any]:
     }
 
 
+def federated_case_log(ctx: Any, witnesses: Any, number: str) -> tuple[list[Any], list[str], list[str]]:
+    """One case across every node that touched it: this node's side and what its partners
+    answer for theirs (a partner that does not answer is named, not fatal)."""
+    case = ctx.ledger.get_case(number)
+    logs = [case_log(ctx.ledger, number, node=ctx.province_code)]
+    nodes, unreachable = [ctx.province_code], []
+    for partner in sorted(parties_of(case) - {ctx.province_code}):
+        try:
+            reply = witnesses.call(partner, "CaseEvents", common_pb2.CaseRef(case_number=number))
+        except (PeerUnavailable, PeerRefused, NotFound) as exc:
+            unreachable.append(f"{partner}: {exc}")
+            continue
+        nodes.append(partner)
+        logs.append([_entry_from_pb(e) for e in reply.entries])
+    return merge_timelines(*logs), nodes, unreachable
+
+
 class LogAuditServicer(AuditServicer):
     def __init__(self, ctx: Any, keeper: LogKeeper) -> None:
         super().__init__(ctx)
@@ -144,18 +161,7 @@ class LogAuditServicer(AuditServicer):
 
     def FederatedTimeline(self, request, context):  # type: ignore[no-untyped-def]
         number = request.case_number
-        case = self.ctx.ledger.get_case(number)
-        logs = [case_log(self.ctx.ledger, number, node=self.ctx.province_code)]
-        nodes, unreachable = [self.ctx.province_code], []
-        for partner in sorted(parties_of(case) - {self.ctx.province_code}):
-            try:
-                reply = self.keeper.witnesses.call(partner, "CaseEvents", common_pb2.CaseRef(case_number=number))
-            except (PeerUnavailable, PeerRefused, NotFound) as exc:
-                unreachable.append(f"{partner}: {exc}")
-                continue
-            nodes.append(partner)
-            logs.append([_entry_from_pb(e) for e in reply.entries])
-        merged = merge_timelines(*logs)
+        merged, nodes, unreachable = federated_case_log(self.ctx, self.keeper.witnesses, number)
         return audit_pb2.FederatedTimelineReply(
             case_number=number, nodes=nodes, entries=[log_entry_to_pb(e) for e in merged], unreachable=unreachable)
 
@@ -234,4 +240,4 @@ def _entry_from_pb(e: audit_pb2.LogEntry) -> Any:
                     detail=json.loads(e.detail_json or "{}"))
 
 
-__all__ = ["LogAuditServicer", "inclusion_proof", "verify_node_log"]
+__all__ = ["LogAuditServicer", "federated_case_log", "inclusion_proof", "verify_node_log"]

@@ -26,6 +26,46 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.workdir).resolve(), keep=args.keep_running)
 
 
+def _console(args: argparse.Namespace) -> int:
+    """Serve the window console for a node, or put a clerk's key into its keyring (--enrol)."""
+    import getpass
+    import os
+
+    from nodes.config import NodeConfig
+    from nodes.console.serve import keyring_of, serve_console, settings_for
+    from nodes.console.ukey import SignInRefused, enrol
+
+    config = NodeConfig.load(Path(args.config))
+    keyring = Path(args.keyring) if args.keyring else keyring_of(config)
+    if args.enrol:
+        pin = os.environ.get(args.pin_env, "") if args.pin_env else ""
+        if not pin:
+            pin = getpass.getpass(f"PIN for {args.enrol}: ")
+            if getpass.getpass("the same PIN again: ") != pin:
+                print("tongban: the two PINs differ; nothing was enrolled", file=sys.stderr)
+                return 2
+        settings = settings_for(config, keyring=keyring)
+        try:
+            path = enrol(keyring, federation=settings.federation, province=config.province,
+                         operator_id=args.enrol, pin=pin)
+        except SignInRefused as refused:
+            print(f"tongban: {refused}", file=sys.stderr)
+            return 2
+        print(f"{args.enrol} enrolled in {path.parent}: signs in to the console with that PIN")
+        return 0
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("tongban: give both --tls-cert and --tls-key, or neither", file=sys.stderr)
+        return 2
+    tls = bool(args.tls_cert)
+    settings = settings_for(config, keyring=keyring, secure_cookies=tls)
+    scheme = "https" if tls else "http"
+    print(f"window console of {config.province} on {scheme}://{args.listen} (node {config.listen}, keyring {keyring})",
+          flush=True)
+    serve_console(settings, listen=args.listen, tls_cert=Path(args.tls_cert) if tls else None,
+                  tls_key=Path(args.tls_key) if tls else None)
+    return 0
+
+
 def catalog_provinces():  # type: ignore[no-untyped-def]
     """The default provinces, each with every department the catalog names (exchange/departments.py),
     so that any matter's lead department can seal its results."""
@@ -417,6 +457,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", default="tongban-demo")
     demo.add_argument("--keep-running", action="store_true")
     demo.set_defaults(func=_demo)
+
+    console = sub.add_parser("console", help="serve the window console (窗口控制台) for clerks, in Chinese")
+    console.add_argument("--config", required=True, help="the window node's config")
+    console.add_argument("--listen", default="127.0.0.1:8340", help="host:port of the console (default %(default)s)")
+    console.add_argument("--keyring", help="clerks' PIN-protected keys (default: <data_dir>/console/ukeys)")
+    console.add_argument("--enrol", metavar="OPERATOR", help="put this window clerk's key into the keyring and exit")
+    console.add_argument("--pin-env", metavar="VAR", help="with --enrol: read the PIN from this variable, not a prompt")
+    console.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM); needed beyond loopback")
+    console.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
+    console.set_defaults(func=_console)
 
     pki = sub.add_parser("pki", help="federation PKI for development")
     pki_sub = pki.add_subparsers(dest="pki_command", required=True)

@@ -124,8 +124,21 @@ class WindowClient:
     def verify(self, case_number: str) -> common_pb2.VerificationReport:
         return self.stub.VerifyResult(common_pb2.CaseRef(case_number=case_number), timeout=self.timeout)
 
-    def print(self, case_number: str, *, copies: int = 1) -> window_pb2.PrintReceipt:
-        return self.stub.PrintResult(window_pb2.PrintRequest(case_number=case_number, copies=copies), timeout=self.timeout)
+    def print(self, case_number: str, *, copies: int = 1, reprint_reason: str = "") -> window_pb2.PrintReceipt:
+        return self.stub.PrintResult(window_pb2.PrintRequest(
+            case_number=case_number, copies=copies, reprint_reason=reprint_reason), timeout=self.timeout)
+
+    def list_cases(self, *, statuses: list[str] | None = None, applicant_id_number: str = "", case_number: str = "",
+                   awaiting_print: bool = False, limit: int = 50) -> window_pb2.CaseList:
+        return self.stub.ListCases(window_pb2.CaseQuery(
+            statuses=statuses or [], applicant_id_number=applicant_id_number, case_number=case_number,
+            awaiting_print=awaiting_print, limit=limit), timeout=self.timeout)
+
+    def history(self, case_number: str) -> window_pb2.CaseHistoryReply:
+        return self.stub.CaseHistory(common_pb2.CaseRef(case_number=case_number), timeout=self.timeout)
+
+    def result_document(self, case_number: str) -> window_pb2.ResultDocument:
+        return self.stub.GetResultDocument(common_pb2.CaseRef(case_number=case_number), timeout=self.timeout)
 
 
 class OfficerClient:

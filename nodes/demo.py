@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +14,8 @@ from typing import Any, TypeVar
 
 from exchange.people import make_resident_id, mask_id
 from nodes.clients import OfficerClient, WindowClient, operator_channel
-from nodes.launch import NodeProcess, loopback_configs, spawn_node, wait_serving
+from nodes.config import NodeConfig
+from nodes.launch import NodeProcess, free_port, loopback_configs, spawn_node, wait_serving
 from nodes.samples import scanned_id_card, signed_application_form
 from signing.pki import Federation, default_provinces, init_federation
 
@@ -92,6 +96,37 @@ def carry_one_case(federation: Federation, *, window_address: str, competent_add
     return run
 
 
+CONSOLE_PIN = "123456"  # the demo clerk's PIN; a real clerk chooses one at `tongban console --enrol`
+
+
+def start_console(config: NodeConfig, federation: Federation) -> tuple[subprocess.Popen[bytes], str]:
+    """The window console beside the window's node, as its own process (`tongban console`), with
+    the demo clerk's key enrolled under CONSOLE_PIN."""
+    from nodes.console.serve import keyring_of
+    from nodes.console.ukey import enrol
+
+    enrol(keyring_of(config), federation=federation, province=config.province, operator_id=CLERK, pin=CONSOLE_PIN)
+    listen = f"127.0.0.1:{free_port()}"
+    log = (config.data_dir / "console.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nodes.cli", "console", "--config", str(config.data_dir / "node.toml"), "--listen", listen],
+        stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parent.parent,
+    )
+    url = f"http://{listen}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as reply:
+                if reply.status == 200:
+                    return process, url
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the window console did not start; see {config.data_dir / 'console.log'}")
+        time.sleep(0.1)
+
+
 def render_table(run: CaseRun) -> str:
     rows = [("step", "node", "ms", "outcome")] + [
         (s.name, s.node, f"{s.seconds * 1000:.0f}", s.outcome) for s in run.steps
@@ -125,10 +160,13 @@ def run_demo(workdir: Path, *, keep: bool = False) -> int:
     print(f"federation PKI: {workdir / 'pki'} (root, {len(federation.provinces)} province CAs, node and seal certificates)")
     configs = loopback_configs(workdir, [WINDOW_PROVINCE, COMPETENT_PROVINCE])
     nodes: list[NodeProcess] = [spawn_node(c) for c in configs.values()]
+    console: subprocess.Popen[bytes] | None = None
     try:
         for n in nodes:
             wait_serving(n, federation)
             print(f"node {n.config.province} ({federation.provinces[n.config.province].name}) serving on {n.address}, pid {n.process.pid}")
+        console, console_url = start_console(configs[WINDOW_PROVINCE], federation)
+        print(f"window console (窗口控制台) of {WINDOW_PROVINCE}: {console_url}  — sign in as {CLERK}, PIN {CONSOLE_PIN}")
         run = carry_one_case(
             federation,
             window_address=configs[WINDOW_PROVINCE].listen,
@@ -143,7 +181,7 @@ def run_demo(workdir: Path, *, keep: bool = False) -> int:
         print(f"printed certificate: {run.printed_path}")
         print(f"total {time.perf_counter() - started:.1f}s; node logs and data under {workdir}")
         if keep:
-            print("nodes keep running; press Ctrl-C to stop them")
+            print("nodes and the console keep running; press Ctrl-C to stop them")
             try:
                 while True:
                     time.sleep(3600)
@@ -151,5 +189,8 @@ def run_demo(workdir: Path, *, keep: bool = False) -> int:
                 pass
         return 0
     finally:
+        if console is not None:
+            console.terminate()
+            console.wait(10)
         for n in nodes:
             n.stop()

@@ -113,7 +113,7 @@ def start_node(config: NodeConfig) -> RunningNode:
         ],
         maximum_concurrent_rpcs=config.max_concurrent_calls,
     )
-    window_pb2_grpc.add_WindowServiceServicer_to_server(WindowServicer(ctx), server)
+    window_pb2_grpc.add_WindowServiceServicer_to_server(WindowServicer(ctx, witnesses=keeper.witnesses), server)
     department_pb2_grpc.add_DepartmentServiceServicer_to_server(DepartmentServicer(ctx), server)
     peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(ctx), server)
     directory_pb2_grpc.add_DirectoryServiceServicer_to_server(

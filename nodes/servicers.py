@@ -15,13 +15,14 @@ from exchange.audit import timeline
 from exchange.case import Actor
 from exchange.context import NodeContext
 from exchange.department import DepartmentDesk
-from exchange.errors import InvalidRequest
+from exchange.errors import InvalidRequest, TongbanError
+from exchange.lookup import deadline_from_timeline, find_cases, statuses_from
 from exchange.materials import TransferBusy
 from exchange.monitoring import monitor
 from exchange.window import WindowDesk
 from nodes.interceptors import caller, peer_actor, sending_province
 from nodes.translate import (
-    case_to_pb, material_from_pb, material_to_pb, matter_to_pb, monitor_to_pb, report_to_pb, split_header,
+    case_to_pb, listing_to_pb, material_from_pb, material_to_pb, matter_to_pb, monitor_to_pb, report_to_pb, split_header,
 )
 from tongban_pb import (
     audit_pb2, audit_pb2_grpc, common_pb2, department_pb2_grpc, peer_pb2, peer_pb2_grpc,
@@ -68,9 +69,10 @@ def run_monitor(ctx: NodeContext, request: Any) -> common_pb2.MonitorReport:
 
 
 class WindowServicer(window_pb2_grpc.WindowServiceServicer):
-    def __init__(self, ctx: NodeContext) -> None:
+    def __init__(self, ctx: NodeContext, *, witnesses: Any = None) -> None:
         self.ctx = ctx
         self.desk = WindowDesk(ctx)
+        self.witnesses = witnesses  # partners' WitnessService, for the case history across provinces
 
     def _taken_in_here(self, case_number: str, what: str) -> str:
         """A window acts only on cases its own province took in (not on cases it decides for
@@ -169,9 +171,40 @@ class WindowServicer(window_pb2_grpc.WindowServiceServicer):
 
     def PrintResult(self, request, context):  # type: ignore[no-untyped-def]
         case, outcome, spool_ref = self.desk.print_result(
-            self._taken_in_here(request.case_number, "print its result"), copies=request.copies or 1, actor=current_actor(self.ctx)
+            self._taken_in_here(request.case_number, "print its result"), copies=request.copies or 1,
+            actor=current_actor(self.ctx), reprint_reason=request.reprint_reason,
         )
         return window_pb2.PrintReceipt(case=case_to_pb(case), report=report_to_pb(outcome), spool_ref=spool_ref)
+
+    def ListCases(self, request, context):  # type: ignore[no-untyped-def]
+        cases = [self.ctx.ledger.get_case(request.case_number)] if request.case_number else self.ctx.ledger.cases()
+        found = find_cases(
+            cases, statuses=statuses_from(request.statuses),
+            applicant_id_number=request.applicant_id_number, only_awaiting_print=request.awaiting_print,
+            limit=request.limit or 50,
+        )
+        return window_pb2.CaseList(cases=[listing_to_pb(c, self.ctx.catalog) for c in found])
+
+    def CaseHistory(self, request, context):  # type: ignore[no-untyped-def]
+        from nodes.audit import federated_case_log
+        from nodes.witness import log_entry_to_pb
+
+        case = self.ctx.ledger.get_case(request.case_number)
+        if self.witnesses is None:
+            raise TongbanError("this node was started without its partners' witness service")
+        entries, nodes, unreachable = federated_case_log(self.ctx, self.witnesses, request.case_number)
+        deadline = deadline_from_timeline(entries, competent_province=case.competent_province)
+        return window_pb2.CaseHistoryReply(
+            listing=listing_to_pb(case, self.ctx.catalog), entries=[log_entry_to_pb(e) for e in entries],
+            nodes=nodes, unreachable=unreachable,
+            due_at=deadline.due_at.isoformat() if deadline.due_at else "",
+            clock_paused=deadline.paused, clock_stopped=deadline.stopped,
+        )
+
+    def GetResultDocument(self, request, context):  # type: ignore[no-untyped-def]
+        case, outcome, pdf = self.desk.result_document(request.case_number, actor=current_actor(self.ctx))
+        return window_pb2.ResultDocument(report=report_to_pb(outcome), pdf=pdf or b"",
+                                         file_name=f"{case.case_number}.pdf" if pdf else "")
 
 
 class DepartmentServicer(department_pb2_grpc.DepartmentServiceServicer):

@@ -6,9 +6,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from exchange.case import Case
-from exchange.catalog import Matter
+from exchange.catalog import Catalog, Matter
+from exchange.errors import NotFound
+from exchange.people import mask_id
 from exchange.monitoring import Report
 from exchange.errors import InvalidRequest
+from tongban_pb import window_pb2
 from exchange.ports import VerificationOutcome
 from tongban_pb import common_pb2
 
@@ -42,6 +45,19 @@ def case_to_pb(case: Case) -> common_pb2.CaseView:
         result_sha256=(case.result or {}).get("sha256", ""),
         version=case.version,
         progress=progress_to_pb(case),
+    )
+
+
+def listing_to_pb(case: Case, catalog: Catalog) -> window_pb2.CaseListing:
+    try:
+        matter_name = catalog.get(case.matter_code).name
+    except NotFound:  # a matter since dropped from the catalog: the code still names it
+        matter_name = case.matter_code
+    return window_pb2.CaseListing(
+        case=case_to_pb(case), matter_name=matter_name, applicant_name=case.applicant.get("name", ""),
+        applicant_id_masked=mask_id(case.applicant.get("id_number", "")),
+        updated_at=case.modified_on.isoformat(), print_refused=bool(case.refusals),
+        printed_copies=sum(int(p.get("copies", 0)) for p in case.prints),
     )
 
 

@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from tongban_pb import audit_pb2 as tongban__pb_dot_audit__pb2
 from tongban_pb import common_pb2 as tongban__pb_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17tongban_pb/window.proto\x12\ntongban.v1\x1a\x17tongban_pb/common.proto\"\xfe\x02\n\x18SubmitApplicationRequest\x12\x13\n\x0bmatter_code\x18\x01 \x01(\t\x12\x1a\n\x12\x63ompetent_province\x18\x02 \x01(\t\x12(\n\tapplicant\x18\x03 \x01(\x0b\x32\x15.tongban.v1.Applicant\x12*\n\tmaterials\x18\x04 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\x12\x46\n\tchecklist\x18\x05 \x03(\x0b\x32\x33.tongban.v1.SubmitApplicationRequest.ChecklistEntry\x12+\n\x08identity\x18\x06 \x01(\x0b\x32\x19.tongban.v1.IdentityCheck\x12 \n\x05\x61gent\x18\x07 \x01(\x0b\x32\x11.tongban.v1.Agent\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x1a\x30\n\x0e\x43hecklistEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"\xcf\x01\n\x13SubmitOnlineRequest\x12\x13\n\x0bmatter_code\x18\x01 \x01(\t\x12(\n\tapplicant\x18\x02 \x01(\x0b\x32\x15.tongban.v1.Applicant\x12*\n\tmaterials\x18\x03 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\x12+\n\x08identity\x18\x04 \x01(\x0b\x32\x19.tongban.v1.IdentityCheck\x12 \n\x05\x61gent\x18\x05 \x01(\x0b\x32\x11.tongban.v1.Agent\"\xdd\x02\n\x12SubmitJointRequest\x12\x13\n\x0bmatter_code\x18\x01 \x01(\t\x12\x19\n\x11partner_provinces\x18\x02 \x03(\t\x12(\n\tapplicant\x18\x03 \x01(\x0b\x32\x15.tongban.v1.Applicant\x12*\n\tmaterials\x18\x04 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\x12@\n\tchecklist\x18\x05 \x03(\x0b\x32-.tongban.v1.SubmitJointRequest.ChecklistEntry\x12+\n\x08identity\x18\x06 \x01(\x0b\x32\x19.tongban.v1.IdentityCheck\x12 \n\x05\x61gent\x18\x07 \x01(\x0b\x32\x11.tongban.v1.Agent\x1a\x30\n\x0e\x43hecklistEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"X\n\x15SupplementCaseRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12*\n\tmaterials\x18\x02 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\"6\n\x0fWithdrawRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"3\n\x0cPrintRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06\x63opies\x18\x02 \x01(\r\"u\n\x0cPrintReceipt\x12\"\n\x04\x63\x61se\x18\x01 \x01(\x0b\x32\x14.tongban.v1.CaseView\x12.\n\x06report\x18\x02 \x01(\x0b\x32\x1e.tongban.v1.VerificationReport\x12\x11\n\tspool_ref\x18\x03 \x01(\t\"]\n\x0bMailRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61rrier\x18\x02 \x01(\t\x12\x17\n\x0ftracking_number\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\"<\n\x14\x44\x65liverOnlineRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\"I\n\x11\x45valuationRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06rating\x18\x02 \x01(\t\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t2\x8c\x08\n\rWindowService\x12\x46\n\x0eUploadMaterial\x12\x19.tongban.v1.MaterialChunk\x1a\x17.tongban.v1.MaterialRef(\x01\x12O\n\x11SubmitApplication\x12$.tongban.v1.SubmitApplicationRequest\x1a\x14.tongban.v1.CaseView\x12\x45\n\x0cSubmitOnline\x12\x1f.tongban.v1.SubmitOnlineRequest\x1a\x14.tongban.v1.CaseView\x12\x43\n\x0bSubmitJoint\x12\x1e.tongban.v1.SubmitJointRequest\x1a\x14.tongban.v1.CaseView\x12\x34\n\x07GetCase\x12\x13.tongban.v1.CaseRef\x1a\x14.tongban.v1.CaseView\x12\x45\n\rSearchCatalog\x12\x18.tongban.v1.CatalogQuery\x1a\x1a.tongban.v1.CatalogResults\x12I\n\x0eSupplementCase\x12!.tongban.v1.SupplementCaseRequest\x1a\x14.tongban.v1.CaseView\x12\x41\n\x0cWithdrawCase\x12\x1b.tongban.v1.WithdrawRequest\x1a\x14.tongban.v1.CaseView\x12\x43\n\x0cVerifyResult\x12\x13.tongban.v1.CaseRef\x1a\x1e.tongban.v1.VerificationReport\x12\x41\n\x0bPrintResult\x12\x18.tongban.v1.PrintRequest\x1a\x18.tongban.v1.PrintReceipt\x12;\n\nMailResult\x12\x17.tongban.v1.MailRequest\x1a\x14.tongban.v1.CaseView\x12G\n\rDeliverOnline\x12 .tongban.v1.DeliverOnlineRequest\x1a\x14.tongban.v1.CaseView\x12\x43\n\x0c\x45valuateCase\x12\x1d.tongban.v1.EvaluationRequest\x1a\x14.tongban.v1.CaseView\x12\x36\n\tCloseCase\x12\x13.tongban.v1.CaseRef\x1a\x14.tongban.v1.CaseView\x12@\n\x07Monitor\x12\x1a.tongban.v1.MonitorRequest\x1a\x19.tongban.v1.MonitorReportb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17tongban_pb/window.proto\x12\ntongban.v1\x1a\x16tongban_pb/audit.proto\x1a\x17tongban_pb/common.proto\"\xfe\x02\n\x18SubmitApplicationRequest\x12\x13\n\x0bmatter_code\x18\x01 \x01(\t\x12\x1a\n\x12\x63ompetent_province\x18\x02 \x01(\t\x12(\n\tapplicant\x18\x03 \x01(\x0b\x32\x15.tongban.v1.Applicant\x12*\n\tmaterials\x18\x04 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\x12\x46\n\tchecklist\x18\x05 \x03(\x0b\x32\x33.tongban.v1.SubmitApplicationRequest.ChecklistEntry\x12+\n\x08identity\x18\x06 \x01(\x0b\x32\x19.tongban.v1.IdentityCheck\x12 \n\x05\x61gent\x18\x07 \x01(\x0b\x32\x11.tongban.v1.Agent\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x1a\x30\n\x0e\x43hecklistEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"\xcf\x01\n\x13SubmitOnlineRequest\x12\x13\n\x0bmatter_code\x18\x01 \x01(\t\x12(\n\tapplicant\x18\x02 \x01(\x0b\x32\x15.tongban.v1.Applicant\x12*\n\tmaterials\x18\x03 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\x12+\n\x08identity\x18\x04 \x01(\x0b\x32\x19.tongban.v1.IdentityCheck\x12 \n\x05\x61gent\x18\x05 \x01(\x0b\x32\x11.tongban.v1.Agent\"\xdd\x02\n\x12SubmitJointRequest\x12\x13\n\x0bmatter_code\x18\x01 \x01(\t\x12\x19\n\x11partner_provinces\x18\x02 \x03(\t\x12(\n\tapplicant\x18\x03 \x01(\x0b\x32\x15.tongban.v1.Applicant\x12*\n\tmaterials\x18\x04 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\x12@\n\tchecklist\x18\x05 \x03(\x0b\x32-.tongban.v1.SubmitJointRequest.ChecklistEntry\x12+\n\x08identity\x18\x06 \x01(\x0b\x32\x19.tongban.v1.IdentityCheck\x12 \n\x05\x61gent\x18\x07 \x01(\x0b\x32\x11.tongban.v1.Agent\x1a\x30\n\x0e\x43hecklistEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"X\n\x15SupplementCaseRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12*\n\tmaterials\x18\x02 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\"6\n\x0fWithdrawRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"K\n\x0cPrintRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06\x63opies\x18\x02 \x01(\r\x12\x16\n\x0ereprint_reason\x18\x03 \x01(\t\"u\n\x0cPrintReceipt\x12\"\n\x04\x63\x61se\x18\x01 \x01(\x0b\x32\x14.tongban.v1.CaseView\x12.\n\x06report\x18\x02 \x01(\x0b\x32\x1e.tongban.v1.VerificationReport\x12\x11\n\tspool_ref\x18\x03 \x01(\t\"]\n\x0bMailRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61rrier\x18\x02 \x01(\t\x12\x17\n\x0ftracking_number\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\"<\n\x14\x44\x65liverOnlineRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\"I\n\x11\x45valuationRequest\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06rating\x18\x02 \x01(\t\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\"v\n\tCaseQuery\x12\x10\n\x08statuses\x18\x01 \x03(\t\x12\x1b\n\x13\x61pplicant_id_number\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\r\x12\x13\n\x0b\x63\x61se_number\x18\x04 \x01(\t\x12\x16\n\x0e\x61waiting_print\x18\x05 \x01(\x08\"\xbe\x01\n\x0b\x43\x61seListing\x12\"\n\x04\x63\x61se\x18\x01 \x01(\x0b\x32\x14.tongban.v1.CaseView\x12\x13\n\x0bmatter_name\x18\x02 \x01(\t\x12\x16\n\x0e\x61pplicant_name\x18\x03 \x01(\t\x12\x1b\n\x13\x61pplicant_id_masked\x18\x04 \x01(\t\x12\x12\n\nupdated_at\x18\x05 \x01(\t\x12\x15\n\rprint_refused\x18\x06 \x01(\x08\x12\x16\n\x0eprinted_copies\x18\x07 \x01(\r\"2\n\x08\x43\x61seList\x12&\n\x05\x63\x61ses\x18\x01 \x03(\x0b\x32\x17.tongban.v1.CaseListing\"\xc4\x01\n\x10\x43\x61seHistoryReply\x12(\n\x07listing\x18\x01 \x01(\x0b\x32\x17.tongban.v1.CaseListing\x12%\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x14.tongban.v1.LogEntry\x12\r\n\x05nodes\x18\x03 \x03(\t\x12\x13\n\x0bunreachable\x18\x04 \x03(\t\x12\x0e\n\x06\x64ue_at\x18\x05 \x01(\t\x12\x14\n\x0c\x63lock_paused\x18\x06 \x01(\x08\x12\x15\n\rclock_stopped\x18\x07 \x01(\x08\"`\n\x0eResultDocument\x12.\n\x06report\x18\x01 \x01(\x0b\x32\x1e.tongban.v1.VerificationReport\x12\x0b\n\x03pdf\x18\x02 \x01(\x0c\x12\x11\n\tfile_name\x18\x03 \x01(\t2\xce\t\n\rWindowService\x12\x46\n\x0eUploadMaterial\x12\x19.tongban.v1.MaterialChunk\x1a\x17.tongban.v1.MaterialRef(\x01\x12O\n\x11SubmitApplication\x12$.tongban.v1.SubmitApplicationRequest\x1a\x14.tongban.v1.CaseView\x12\x45\n\x0cSubmitOnline\x12\x1f.tongban.v1.SubmitOnlineRequest\x1a\x14.tongban.v1.CaseView\x12\x43\n\x0bSubmitJoint\x12\x1e.tongban.v1.SubmitJointRequest\x1a\x14.tongban.v1.CaseView\x12\x34\n\x07GetCase\x12\x13.tongban.v1.CaseRef\x1a\x14.tongban.v1.CaseView\x12\x45\n\rSearchCatalog\x12\x18.tongban.v1.CatalogQuery\x1a\x1a.tongban.v1.CatalogResults\x12I\n\x0eSupplementCase\x12!.tongban.v1.SupplementCaseRequest\x1a\x14.tongban.v1.CaseView\x12\x41\n\x0cWithdrawCase\x12\x1b.tongban.v1.WithdrawRequest\x1a\x14.tongban.v1.CaseView\x12\x43\n\x0cVerifyResult\x12\x13.tongban.v1.CaseRef\x1a\x1e.tongban.v1.VerificationReport\x12\x41\n\x0bPrintResult\x12\x18.tongban.v1.PrintRequest\x1a\x18.tongban.v1.PrintReceipt\x12;\n\nMailResult\x12\x17.tongban.v1.MailRequest\x1a\x14.tongban.v1.CaseView\x12G\n\rDeliverOnline\x12 .tongban.v1.DeliverOnlineRequest\x1a\x14.tongban.v1.CaseView\x12\x43\n\x0c\x45valuateCase\x12\x1d.tongban.v1.EvaluationRequest\x1a\x14.tongban.v1.CaseView\x12\x36\n\tCloseCase\x12\x13.tongban.v1.CaseRef\x1a\x14.tongban.v1.CaseView\x12@\n\x07Monitor\x12\x1a.tongban.v1.MonitorRequest\x1a\x19.tongban.v1.MonitorReport\x12\x38\n\tListCases\x12\x15.tongban.v1.CaseQuery\x1a\x14.tongban.v1.CaseList\x12@\n\x0b\x43\x61seHistory\x12\x13.tongban.v1.CaseRef\x1a\x1c.tongban.v1.CaseHistoryReply\x12\x44\n\x11GetResultDocument\x12\x13.tongban.v1.CaseRef\x1a\x1a.tongban.v1.ResultDocumentb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,30 +37,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITAPPLICATIONREQUEST_CHECKLISTENTRY']._serialized_options = b'8\001'
   _globals['_SUBMITJOINTREQUEST_CHECKLISTENTRY']._loaded_options = None
   _globals['_SUBMITJOINTREQUEST_CHECKLISTENTRY']._serialized_options = b'8\001'
-  _globals['_SUBMITAPPLICATIONREQUEST']._serialized_start=65
-  _globals['_SUBMITAPPLICATIONREQUEST']._serialized_end=447
-  _globals['_SUBMITAPPLICATIONREQUEST_CHECKLISTENTRY']._serialized_start=399
-  _globals['_SUBMITAPPLICATIONREQUEST_CHECKLISTENTRY']._serialized_end=447
-  _globals['_SUBMITONLINEREQUEST']._serialized_start=450
-  _globals['_SUBMITONLINEREQUEST']._serialized_end=657
-  _globals['_SUBMITJOINTREQUEST']._serialized_start=660
-  _globals['_SUBMITJOINTREQUEST']._serialized_end=1009
-  _globals['_SUBMITJOINTREQUEST_CHECKLISTENTRY']._serialized_start=399
-  _globals['_SUBMITJOINTREQUEST_CHECKLISTENTRY']._serialized_end=447
-  _globals['_SUPPLEMENTCASEREQUEST']._serialized_start=1011
-  _globals['_SUPPLEMENTCASEREQUEST']._serialized_end=1099
-  _globals['_WITHDRAWREQUEST']._serialized_start=1101
-  _globals['_WITHDRAWREQUEST']._serialized_end=1155
-  _globals['_PRINTREQUEST']._serialized_start=1157
-  _globals['_PRINTREQUEST']._serialized_end=1208
-  _globals['_PRINTRECEIPT']._serialized_start=1210
-  _globals['_PRINTRECEIPT']._serialized_end=1327
-  _globals['_MAILREQUEST']._serialized_start=1329
-  _globals['_MAILREQUEST']._serialized_end=1422
-  _globals['_DELIVERONLINEREQUEST']._serialized_start=1424
-  _globals['_DELIVERONLINEREQUEST']._serialized_end=1484
-  _globals['_EVALUATIONREQUEST']._serialized_start=1486
-  _globals['_EVALUATIONREQUEST']._serialized_end=1559
-  _globals['_WINDOWSERVICE']._serialized_start=1562
-  _globals['_WINDOWSERVICE']._serialized_end=2598
+  _globals['_SUBMITAPPLICATIONREQUEST']._serialized_start=89
+  _globals['_SUBMITAPPLICATIONREQUEST']._serialized_end=471
+  _globals['_SUBMITAPPLICATIONREQUEST_CHECKLISTENTRY']._serialized_start=423
+  _globals['_SUBMITAPPLICATIONREQUEST_CHECKLISTENTRY']._serialized_end=471
+  _globals['_SUBMITONLINEREQUEST']._serialized_start=474
+  _globals['_SUBMITONLINEREQUEST']._serialized_end=681
+  _globals['_SUBMITJOINTREQUEST']._serialized_start=684
+  _globals['_SUBMITJOINTREQUEST']._serialized_end=1033
+  _globals['_SUBMITJOINTREQUEST_CHECKLISTENTRY']._serialized_start=423
+  _globals['_SUBMITJOINTREQUEST_CHECKLISTENTRY']._serialized_end=471
+  _globals['_SUPPLEMENTCASEREQUEST']._serialized_start=1035
+  _globals['_SUPPLEMENTCASEREQUEST']._serialized_end=1123
+  _globals['_WITHDRAWREQUEST']._serialized_start=1125
+  _globals['_WITHDRAWREQUEST']._serialized_end=1179
+  _globals['_PRINTREQUEST']._serialized_start=1181
+  _globals['_PRINTREQUEST']._serialized_end=1256
+  _globals['_PRINTRECEIPT']._serialized_start=1258
+  _globals['_PRINTRECEIPT']._serialized_end=1375
+  _globals['_MAILREQUEST']._serialized_start=1377
+  _globals['_MAILREQUEST']._serialized_end=1470
+  _globals['_DELIVERONLINEREQUEST']._serialized_start=1472
+  _globals['_DELIVERONLINEREQUEST']._serialized_end=1532
+  _globals['_EVALUATIONREQUEST']._serialized_start=1534
+  _globals['_EVALUATIONREQUEST']._serialized_end=1607
+  _globals['_CASEQUERY']._serialized_start=1609
+  _globals['_CASEQUERY']._serialized_end=1727
+  _globals['_CASELISTING']._serialized_start=1730
+  _globals['_CASELISTING']._serialized_end=1920
+  _globals['_CASELIST']._serialized_start=1922
+  _globals['_CASELIST']._serialized_end=1972
+  _globals['_CASEHISTORYREPLY']._serialized_start=1975
+  _globals['_CASEHISTORYREPLY']._serialized_end=2171
+  _globals['_RESULTDOCUMENT']._serialized_start=2173
+  _globals['_RESULTDOCUMENT']._serialized_end=2269
+  _globals['_WINDOWSERVICE']._serialized_start=2272
+  _globals['_WINDOWSERVICE']._serialized_end=3502
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from tongban_pb import audit_pb2 as _audit_pb2
 from tongban_pb import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -90,12 +91,14 @@ class WithdrawRequest(_message.Message):
     def __init__(self, case_number: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class PrintRequest(_message.Message):
-    __slots__ = ("case_number", "copies")
+    __slots__ = ("case_number", "copies", "reprint_reason")
     CASE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     COPIES_FIELD_NUMBER: _ClassVar[int]
+    REPRINT_REASON_FIELD_NUMBER: _ClassVar[int]
     case_number: str
     copies: int
-    def __init__(self, case_number: _Optional[str] = ..., copies: _Optional[int] = ...) -> None: ...
+    reprint_reason: str
+    def __init__(self, case_number: _Optional[str] = ..., copies: _Optional[int] = ..., reprint_reason: _Optional[str] = ...) -> None: ...
 
 class PrintReceipt(_message.Message):
     __slots__ = ("case", "report", "spool_ref")
@@ -136,3 +139,69 @@ class EvaluationRequest(_message.Message):
     rating: str
     comment: str
     def __init__(self, case_number: _Optional[str] = ..., rating: _Optional[str] = ..., comment: _Optional[str] = ...) -> None: ...
+
+class CaseQuery(_message.Message):
+    __slots__ = ("statuses", "applicant_id_number", "limit", "case_number", "awaiting_print")
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    APPLICANT_ID_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CASE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    AWAITING_PRINT_FIELD_NUMBER: _ClassVar[int]
+    statuses: _containers.RepeatedScalarFieldContainer[str]
+    applicant_id_number: str
+    limit: int
+    case_number: str
+    awaiting_print: bool
+    def __init__(self, statuses: _Optional[_Iterable[str]] = ..., applicant_id_number: _Optional[str] = ..., limit: _Optional[int] = ..., case_number: _Optional[str] = ..., awaiting_print: _Optional[bool] = ...) -> None: ...
+
+class CaseListing(_message.Message):
+    __slots__ = ("case", "matter_name", "applicant_name", "applicant_id_masked", "updated_at", "print_refused", "printed_copies")
+    CASE_FIELD_NUMBER: _ClassVar[int]
+    MATTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    APPLICANT_NAME_FIELD_NUMBER: _ClassVar[int]
+    APPLICANT_ID_MASKED_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    PRINT_REFUSED_FIELD_NUMBER: _ClassVar[int]
+    PRINTED_COPIES_FIELD_NUMBER: _ClassVar[int]
+    case: _common_pb2.CaseView
+    matter_name: str
+    applicant_name: str
+    applicant_id_masked: str
+    updated_at: str
+    print_refused: bool
+    printed_copies: int
+    def __init__(self, case: _Optional[_Union[_common_pb2.CaseView, _Mapping]] = ..., matter_name: _Optional[str] = ..., applicant_name: _Optional[str] = ..., applicant_id_masked: _Optional[str] = ..., updated_at: _Optional[str] = ..., print_refused: _Optional[bool] = ..., printed_copies: _Optional[int] = ...) -> None: ...
+
+class CaseList(_message.Message):
+    __slots__ = ("cases",)
+    CASES_FIELD_NUMBER: _ClassVar[int]
+    cases: _containers.RepeatedCompositeFieldContainer[CaseListing]
+    def __init__(self, cases: _Optional[_Iterable[_Union[CaseListing, _Mapping]]] = ...) -> None: ...
+
+class CaseHistoryReply(_message.Message):
+    __slots__ = ("listing", "entries", "nodes", "unreachable", "due_at", "clock_paused", "clock_stopped")
+    LISTING_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    UNREACHABLE_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    CLOCK_PAUSED_FIELD_NUMBER: _ClassVar[int]
+    CLOCK_STOPPED_FIELD_NUMBER: _ClassVar[int]
+    listing: CaseListing
+    entries: _containers.RepeatedCompositeFieldContainer[_audit_pb2.LogEntry]
+    nodes: _containers.RepeatedScalarFieldContainer[str]
+    unreachable: _containers.RepeatedScalarFieldContainer[str]
+    due_at: str
+    clock_paused: bool
+    clock_stopped: bool
+    def __init__(self, listing: _Optional[_Union[CaseListing, _Mapping]] = ..., entries: _Optional[_Iterable[_Union[_audit_pb2.LogEntry, _Mapping]]] = ..., nodes: _Optional[_Iterable[str]] = ..., unreachable: _Optional[_Iterable[str]] = ..., due_at: _Optional[str] = ..., clock_paused: _Optional[bool] = ..., clock_stopped: _Optional[bool] = ...) -> None: ...
+
+class ResultDocument(_message.Message):
+    __slots__ = ("report", "pdf", "file_name")
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    PDF_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    report: _common_pb2.VerificationReport
+    pdf: bytes
+    file_name: str
+    def __init__(self, report: _Optional[_Union[_common_pb2.VerificationReport, _Mapping]] = ..., pdf: _Optional[bytes] = ..., file_name: _Optional[str] = ...) -> None: ...

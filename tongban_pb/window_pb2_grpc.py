@@ -112,6 +112,21 @@ class WindowServiceStub:
                 request_serializer=tongban__pb_dot_common__pb2.MonitorRequest.SerializeToString,
                 response_deserializer=tongban__pb_dot_common__pb2.MonitorReport.FromString,
                 _registered_method=True)
+        self.ListCases = channel.unary_unary(
+                '/tongban.v1.WindowService/ListCases',
+                request_serializer=tongban__pb_dot_window__pb2.CaseQuery.SerializeToString,
+                response_deserializer=tongban__pb_dot_window__pb2.CaseList.FromString,
+                _registered_method=True)
+        self.CaseHistory = channel.unary_unary(
+                '/tongban.v1.WindowService/CaseHistory',
+                request_serializer=tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
+                response_deserializer=tongban__pb_dot_window__pb2.CaseHistoryReply.FromString,
+                _registered_method=True)
+        self.GetResultDocument = channel.unary_unary(
+                '/tongban.v1.WindowService/GetResultDocument',
+                request_serializer=tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
+                response_deserializer=tongban__pb_dot_window__pb2.ResultDocument.FromString,
+                _registered_method=True)
 
 
 class WindowServiceServicer:
@@ -222,6 +237,27 @@ class WindowServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCases(self, request, context):
+        """The window console's lists: results waiting to be printed, an applicant's cases.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CaseHistory(self, request, context):
+        """办理进度: the case across the provinces that handled it, and the time left before it is due.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetResultDocument(self, request, context):
+        """The sealed result, for the counter to show and print: verified first, withheld unless it passes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WindowServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -299,6 +335,21 @@ def add_WindowServiceServicer_to_server(servicer, server):
                     servicer.Monitor,
                     request_deserializer=tongban__pb_dot_common__pb2.MonitorRequest.FromString,
                     response_serializer=tongban__pb_dot_common__pb2.MonitorReport.SerializeToString,
+            ),
+            'ListCases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCases,
+                    request_deserializer=tongban__pb_dot_window__pb2.CaseQuery.FromString,
+                    response_serializer=tongban__pb_dot_window__pb2.CaseList.SerializeToString,
+            ),
+            'CaseHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.CaseHistory,
+                    request_deserializer=tongban__pb_dot_common__pb2.CaseRef.FromString,
+                    response_serializer=tongban__pb_dot_window__pb2.CaseHistoryReply.SerializeToString,
+            ),
+            'GetResultDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetResultDocument,
+                    request_deserializer=tongban__pb_dot_common__pb2.CaseRef.FromString,
+                    response_serializer=tongban__pb_dot_window__pb2.ResultDocument.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -708,6 +759,87 @@ class WindowService:
             '/tongban.v1.WindowService/Monitor',
             tongban__pb_dot_common__pb2.MonitorRequest.SerializeToString,
             tongban__pb_dot_common__pb2.MonitorReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.WindowService/ListCases',
+            tongban__pb_dot_window__pb2.CaseQuery.SerializeToString,
+            tongban__pb_dot_window__pb2.CaseList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CaseHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.WindowService/CaseHistory',
+            tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
+            tongban__pb_dot_window__pb2.CaseHistoryReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetResultDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.WindowService/GetResultDocument',
+            tongban__pb_dot_common__pb2.CaseRef.SerializeToString,
+            tongban__pb_dot_window__pb2.ResultDocument.FromString,
             options,
             channel_credentials,
             insecure,

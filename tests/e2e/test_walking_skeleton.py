@@ -30,6 +30,7 @@ def test_tongban_demo_carries_a_lost_business_licence_case_to_a_printed_certific
     for step in ("收件", "形式审查", "受理", "核准", "verify seal", "print"):
         assert step in out
     assert "TOTAL_PASSED" in out
+    assert "window console (窗口控制台) of 340000: http://127.0.0.1:" in out
     printed = Path(out.split("printed certificate: ", 1)[1].splitlines()[0])
     assert printed.is_file() and printed.read_bytes().startswith(b"%PDF-")
     assert printed.is_relative_to(workdir / f"node-{WINDOW_PROVINCE}" / "spool")

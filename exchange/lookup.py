@@ -1,0 +1,102 @@
+"""What a window looks up for the people at its counter: the cases waiting for their result to
+be printed, an applicant's cases, and when a case is due as the competent province counts it.
+
+The window's own record of a forwarded case has no clock (the competent department accepts it,
+so the clock runs there); the due date is read from the competent node's side of the timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from exchange.case import Case, CaseStatus, add_working_days, parse_at
+from exchange.errors import InvalidRequest
+from exchange.people import check_resident_id
+
+# Results that came back and are not yet in the applicant's hands on paper.
+AWAITING_PRINT = (CaseStatus.RESULT_RECEIVED, CaseStatus.VERIFIED)
+_STOPPING = {"Approved", "Rejected", "Returned", "Withdrawn", "PartCompleted"}
+MAX_LISTED = 200
+
+
+def statuses_from(names: Iterable[str]) -> frozenset[CaseStatus]:
+    known = {s.value: s for s in CaseStatus}
+    wanted = set()
+    for name in names:
+        if name not in known:
+            raise InvalidRequest("statuses", f"unknown status {name!r}; use one of {', '.join(known)}")
+        wanted.add(known[name])
+    return frozenset(wanted)
+
+
+def awaiting_print(case: Case) -> bool:
+    """A result at this window not yet printed: one that came back from the competent province,
+    or one this province issued itself for a 多地联办 case it took in (全程网办 results go online)."""
+    return case.status in AWAITING_PRINT or (case.status is CaseStatus.RESULT_ISSUED and case.mode == "joint")
+
+
+def find_cases(
+    cases: Iterable[Case], *, statuses: frozenset[CaseStatus] = frozenset(), applicant_id_number: str = "",
+    only_awaiting_print: bool = False, limit: int = 50,
+) -> list[Case]:
+    """The cases matching every filter given, most recently changed first."""
+    if not 1 <= limit <= MAX_LISTED:
+        raise InvalidRequest("limit", f"ask for 1 to {MAX_LISTED} cases")
+    person = check_resident_id(applicant_id_number, field="applicant_id_number") if applicant_id_number else ""
+    found = [c for c in cases if (not statuses or c.status in statuses) and (not person or _concerns(c, person))
+             and (not only_awaiting_print or awaiting_print(c))]
+    found.sort(key=lambda c: c.modified_on, reverse=True)
+    return found[:limit]
+
+
+def _concerns(case: Case, id_number: str) -> bool:
+    people = [case.applicant, case.agent or {}]
+    return any((p.get("id_number") or "").upper() == id_number for p in people)
+
+
+class TimelineStep(Protocol):
+    node: str
+    event: str
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """办结时限 as the competent province counts it: working days from acceptance, extended by
+    the time spent waiting for 补正."""
+
+    due_at: datetime | None = None
+    paused: bool = False
+    stopped: bool = False
+
+
+def deadline_from_timeline(steps: Sequence[TimelineStep], *, competent_province: str) -> Deadline:
+    accepted_at, limit, paused_seconds = None, 0, 0.0
+    paused_since: datetime | None = None
+    stopped = False
+    for step in _at(steps, competent_province):
+        at = _moment(step.detail)
+        if step.event == "Accepted" and at is not None:
+            accepted_at, limit = at, int(step.detail.get("time_limit_days") or 0)
+        elif step.event == "SupplementRequested" and accepted_at is not None and at is not None:
+            paused_since = at
+        elif step.event == "Supplemented" and paused_since is not None and at is not None:
+            paused_seconds += max((at - paused_since).total_seconds(), 0.0)
+            paused_since = None
+        elif step.event in _STOPPING:
+            stopped = True
+    if accepted_at is None:
+        return Deadline(stopped=stopped)
+    due = add_working_days(accepted_at, limit) + timedelta(seconds=paused_seconds)
+    return Deadline(due_at=due, paused=paused_since is not None and not stopped, stopped=stopped)
+
+
+def _at(steps: Sequence[TimelineStep], province: str) -> Iterator[TimelineStep]:
+    return (s for s in steps if s.node == province)
+
+
+def _moment(detail: Mapping[str, Any]) -> datetime | None:
+    at = detail.get("at")
+    return parse_at(str(at)) if at else None
