@@ -130,6 +130,7 @@ BY_FIELD: Mapping[str, Rule] = {
     # decisions and what people write
     "note": LONG,
     "reason": LONG,
+    "reprint_reason": LONG,  # required by the desk only when the result was printed before
     "legal_basis": LONG,
     "comment": LONG,
     "address": LONG,
@@ -153,6 +154,10 @@ BY_FIELD: Mapping[str, Rule] = {
     "checkpoint_json": Rule(_bytes(1 << 20)),
     "consistency_proof": Rule(_bytes(32), max_items=128),
     "ask_witnesses": Rule(_anything),
+    # a window's own lists (the console's queue and lookup)
+    "statuses": Rule(_identifier(), max_items=20),
+    "applicant_id_number": Rule(_text(32)),
+    "awaiting_print": Rule(_anything),
     "check_handoffs": Rule(_anything),
 }
 
@@ -164,6 +169,8 @@ BY_MESSAGE_FIELD: Mapping[str, Rule] = {
     "MonitorRequest.matter_code": Rule(_token(required=False)),
     "RefusalsRequest.province": Rule(_province(required=False)),
     "CatalogQuery.limit": Rule(_count(200)),
+    "CaseQuery.case_number": Rule(_case_number(required=False)),
+    "CaseQuery.limit": Rule(_count(500)),
     "NodeLogRequest.limit": Rule(_count(MAX_COUNTER)),
 }
 
