@@ -82,7 +82,7 @@ _KINDS = (
 )
 
 
-def _rebuild(handler: grpc.RpcMethodHandler, kind: str, factory: Any, behavior: Behavior,
+def _rebuild(handler: grpc.RpcMethodHandler, factory: Any, behavior: Behavior,
              deserializer: Any = None) -> grpc.RpcMethodHandler:
     return factory(behavior, request_deserializer=deserializer or handler.request_deserializer,
                    response_serializer=handler.response_serializer)
@@ -105,17 +105,7 @@ def _guarded(handler: grpc.RpcMethodHandler | None, guard: Guard) -> grpc.RpcMet
             def wrapped(request: Any, context: grpc.ServicerContext, behavior: Behavior = behavior) -> Any:
                 with guard(request, context):
                     return behavior(request, context)
-        return _rebuild(handler, kind, factory, wrapped)
-    return handler
-
-
-def _wrap(handler: grpc.RpcMethodHandler | None, wrap: Callable[[Behavior], Behavior]) -> grpc.RpcMethodHandler | None:
-    if handler is None:
-        return None
-    for kind, factory, _ in _KINDS:
-        behavior = getattr(handler, kind)
-        if behavior is not None:
-            return _rebuild(handler, kind, factory, wrap(behavior))
+        return _rebuild(handler, factory, wrapped)
     return handler
 
 
@@ -139,13 +129,19 @@ class CallerIdentityInterceptor(grpc.ServerInterceptor):
 
     def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
         handler = continuation(handler_call_details)
-        required = SERVICE_ROLES.get(_service_of(handler_call_details.method))
-        if required is None:
-            return handler
+        service = _service_of(handler_call_details.method)
+        required = SERVICE_ROLES.get(service)
+        if required is None and not service.startswith("tongban."):
+            return handler  # health checking and reflection: mutual TLS has already checked the caller
+        if required is None:  # fail closed: a tongban service nobody gave a role is open to no one
+            required = "(none)"
 
         @contextmanager
         def checked(request: Any, context: grpc.ServicerContext) -> Iterator[None]:
             identity = self._identify(context)
+            if required == "(none)":
+                context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                              f"no role may call {service} at this node (it has no entry in SERVICE_ROLES)")
             if identity.role != required:
                 context.abort(
                     grpc.StatusCode.PERMISSION_DENIED,
@@ -431,7 +427,7 @@ class ValidationInterceptor(grpc.ServerInterceptor):
             else:
                 def wrapped(request: Any, context: grpc.ServicerContext, behavior: Behavior = behavior) -> Any:
                     return behavior(checked(request), context)
-            return _rebuild(handler, kind, factory, wrapped, deserializer=tolerant)
+            return _rebuild(handler, factory, wrapped, deserializer=tolerant)
         return handler
 
 

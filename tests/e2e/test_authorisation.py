@@ -22,7 +22,7 @@ from nodes.refusals import NOTE_KIND
 from nodes.samples import scanned_id_card, signed_application_form
 from nodes.server import RunningNode, start_node
 from nodes.tls import channel_credentials, secure_channel
-from signing.identity import operator_uri, province_uri, role_uri
+from signing.identity import province_uri, role_uri
 from signing.pki import Federation
 from tongban_pb import (
     audit_pb2, audit_pb2_grpc, common_pb2, department_pb2, department_pb2_grpc, directory_pb2, directory_pb2_grpc,
