@@ -531,3 +531,34 @@ def test_refusals_are_recorded_in_a_postgresql_event_store_too(tmp_path: Path, f
         assert (recorded.province, recorded.role, recorded.operator) == (COMPETENT, "officer", OFFICER)
     finally:
         node.stop()
+
+
+# -- sizes and fields ------------------------------------------------------------------------------
+
+def test_a_message_over_the_size_limit_is_refused_by_the_server_and_records_nothing(fed: Federated) -> None:
+    from nodes.tls import MAX_MESSAGE, node_hostname
+
+    cert, key = fed.federation.node_tls(COMPETENT)
+    creds = channel_credentials(fed.federation, cert_pem=cert, key_pem=key, province_of_cert=COMPETENT)
+    # A client that would send more than nodes do: the server's own limit must hold.
+    options = [("grpc.ssl_target_name_override", node_hostname(WINDOW)), ("grpc.max_send_message_length", -1)]
+    recorder = fed.nodes[WINDOW].node.context.ledger.recorder
+    before = recorder.max_notification_id()
+    with grpc.secure_channel(fed.nodes[WINDOW].address, creds, options=options) as ch:
+        with pytest.raises(grpc.RpcError) as refused:
+            peer_pb2_grpc.PeerServiceStub(ch).DeliverResult(peer_pb2.ResultEnvelope(
+                case_number=fed.case_number, from_province=COMPETENT, pdf=b"%PDF-" + bytes(MAX_MESSAGE),
+                issued_sha256=SHA), timeout=30)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert recorder.max_notification_id() == before
+
+
+def test_a_malformed_field_deep_in_a_peer_message_is_refused_naming_it(fed: Federated) -> None:
+    stub = peer_pb2_grpc.PeerServiceStub(fed.channel(f"node:{WINDOW}", COMPETENT))
+    bad = envelope(fed.case_number, WINDOW)
+    bad.materials.extend([material(), common_pb2.MaterialRef(kind="id_card", file_name="b.png", media_type="image/png",
+                                                             size=1, sha256=SHA.upper())])
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.ForwardCase(bad, timeout=10)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.details().startswith("materials[1].sha256:")
