@@ -271,3 +271,19 @@ def test_invalid_utf8_in_a_string_field_is_refused_as_an_invalid_argument(as_zhe
         call(b"\x0a\x02\xff\xfe", timeout=10)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert refused.value.details().startswith("request:")
+
+
+@FUZZ
+@given(number=case_numbers, text_=hostile, missing=st.lists(hostile, max_size=3), since=hostile, partner=provinces)
+def test_hostile_department_requests_are_refused_without_recording_anything(
+    officer, nodes, number, text_, missing, since, partner,
+) -> None:
+    before = state_of(nodes[COMPETENT_PROVINCE])
+    refused_cleanly(officer.RequestSupplement, department_pb2.SupplementNotice(case_number=number, missing=missing,
+                                                                               note=text_))
+    refused_cleanly(officer.RejectCase, department_pb2.RejectRequest(case_number=number, legal_basis=text_,
+                                                                     reason=text_))
+    refused_cleanly(officer.ReturnCase, department_pb2.ReturnRequest(case_number=number, reason=text_))
+    refused_cleanly(officer.CompletePart, department_pb2.PartRequest(case_number=number, outcome=text_, note=text_))
+    refused_cleanly(officer.Monitor, common_pb2.MonitorRequest(since=since, partner_province=partner))
+    assert state_of(nodes[COMPETENT_PROVINCE]) == before
