@@ -9,8 +9,7 @@ from typing import Any
 
 import grpc
 
-from exchange import parties
-from exchange import validation
+from exchange import parties, validation
 from exchange.audit import timeline
 from exchange.case import Actor
 from exchange.context import NodeContext
@@ -131,45 +130,49 @@ class WindowServicer(window_pb2_grpc.WindowServiceServicer):
         return common_pb2.CatalogResults(matters=[matter_to_pb(m, province=self.ctx.province_code) for m in found])
 
     def SupplementCase(self, request, context):  # type: ignore[no-untyped-def]
+        number = self._taken_in_here(request.case_number, "take its 补正")
         case = self.desk.supplement(
-            self._taken_in_here(request.case_number, "take its 补正"), materials=[material_from_pb(m) for m in request.materials],
-            actor=current_actor(self.ctx),
+            number, materials=[material_from_pb(m) for m in request.materials], actor=current_actor(self.ctx),
         )
         return case_to_pb(case)
 
     def WithdrawCase(self, request, context):  # type: ignore[no-untyped-def]
-        return case_to_pb(self.desk.withdraw(self._taken_in_here(request.case_number, "withdraw it"), reason=request.reason, actor=current_actor(self.ctx)))
+        number = self._taken_in_here(request.case_number, "withdraw it")
+        return case_to_pb(self.desk.withdraw(number, reason=request.reason, actor=current_actor(self.ctx)))
 
     def VerifyResult(self, request, context):  # type: ignore[no-untyped-def]
-        _, outcome = self.desk.record_verification(self._taken_in_here(request.case_number, "verify its result"), actor=current_actor(self.ctx))
+        number = self._taken_in_here(request.case_number, "verify its result")
+        _, outcome = self.desk.record_verification(number, actor=current_actor(self.ctx))
         return report_to_pb(outcome)
 
     def MailResult(self, request, context):  # type: ignore[no-untyped-def]
+        number = self._taken_in_here(request.case_number, "mail its result")
         case = self.desk.mail_result(
-            self._taken_in_here(request.case_number, "mail its result"), carrier=request.carrier, tracking_number=request.tracking_number,
+            number, carrier=request.carrier, tracking_number=request.tracking_number,
             address=request.address, actor=current_actor(self.ctx),
         )
         return case_to_pb(case)
 
     def DeliverOnline(self, request, context):  # type: ignore[no-untyped-def]
-        case = self.desk.deliver_online(self._taken_in_here(request.case_number, "deliver its result"), channel=request.channel or "online", actor=current_actor(self.ctx))
+        number = self._taken_in_here(request.case_number, "deliver its result")
+        case = self.desk.deliver_online(number, channel=request.channel or "online", actor=current_actor(self.ctx))
         return case_to_pb(case)
 
     def EvaluateCase(self, request, context):  # type: ignore[no-untyped-def]
-        case = self.desk.evaluate(self._taken_in_here(request.case_number, "record its evaluation"), rating=request.rating, comment=request.comment,
-                                  actor=current_actor(self.ctx))
+        number = self._taken_in_here(request.case_number, "record its evaluation")
+        case = self.desk.evaluate(number, rating=request.rating, comment=request.comment, actor=current_actor(self.ctx))
         return case_to_pb(case)
 
     def CloseCase(self, request, context):  # type: ignore[no-untyped-def]
-        return case_to_pb(self.desk.close(self._taken_in_here(request.case_number, "close it"), actor=current_actor(self.ctx)))
+        number = self._taken_in_here(request.case_number, "close it")
+        return case_to_pb(self.desk.close(number, actor=current_actor(self.ctx)))
 
     def Monitor(self, request, context):  # type: ignore[no-untyped-def]
         return run_monitor(self.ctx, request)
 
     def PrintResult(self, request, context):  # type: ignore[no-untyped-def]
-        case, outcome, spool_ref = self.desk.print_result(
-            self._taken_in_here(request.case_number, "print its result"), copies=request.copies or 1, actor=current_actor(self.ctx)
-        )
+        number = self._taken_in_here(request.case_number, "print its result")
+        case, outcome, spool_ref = self.desk.print_result(number, copies=request.copies or 1, actor=current_actor(self.ctx))
         return window_pb2.PrintReceipt(case=case_to_pb(case), report=report_to_pb(outcome), spool_ref=spool_ref)
 
 
