@@ -202,7 +202,8 @@ class ClientCertificates:
         self.crl_refresh = crl_refresh
         self.clock = clock
         self._known: dict[bytes, tuple[CertIdentity, int]] = {}
-        self._crls: dict[str, tuple[float, bytes, frozenset[int]]] = {}  # province -> read at, digest, serials
+        self._crls: dict[str | None, tuple[float, bytes, frozenset[int]]] = {}  # issuer -> read at, digest, serials
+        self._ca_serials: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def identify(self, cert: bytes) -> CertIdentity:
@@ -221,9 +222,20 @@ class ClientCertificates:
         if serial in self.revoked_serials(identity.province_code):
             raise SigningError(f"certificate {identity.common_name!r} has been revoked by the CA of "
                                f"{identity.province_code}; ask for a new one")
+        if self._ca_serial(identity.province_code) in self.revoked_serials(None):
+            raise SigningError(f"the CA of province {identity.province_code} has been revoked by the federation "
+                               "root; none of its certificates is accepted")
         return identity
 
-    def revoked_serials(self, province: str) -> frozenset[int]:
+    def _ca_serial(self, province: str) -> int | None:
+        if self.federation is None:
+            return None
+        if province not in self._ca_serials:
+            self._ca_serials[province] = load_certificate(self.federation.province_ca_pem(province)).serial_number
+        return self._ca_serials[province]
+
+    def revoked_serials(self, province: str | None) -> frozenset[int]:
+        """Serials on a province CA's CRL, or on the root's for None."""
         if self.federation is None:
             return frozenset()
         now = self.clock()

@@ -562,3 +562,44 @@ def test_a_malformed_field_deep_in_a_peer_message_is_refused_naming_it(fed: Fede
         stub.ForwardCase(bad, timeout=10)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert refused.value.details().startswith("materials[1].sha256:")
+
+
+def revoke_province_ca(federation: Federation, province: str) -> None:
+    """What the root does after a province CA is compromised: its serial goes on the root's CRL."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from signing.pki import _crl
+
+    root_cert, root_key, folder = federation._ca(None)
+    province_ca = x509.load_pem_x509_certificate(federation.province_ca_pem(province))
+    old = x509.load_pem_x509_crl((folder / "crl.pem").read_bytes())
+    number = old.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number + 1
+    entry = (x509.RevokedCertificateBuilder().serial_number(province_ca.serial_number)
+             .revocation_date(dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)).build())
+    crl = _crl(issuer=root_cert, key=root_key, number=number, revoked=[*old, entry])
+    (folder / "crl.pem").write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+
+
+def test_certificates_of_a_province_whose_ca_the_root_revoked_are_refused(tmp_path: Path) -> None:
+    import time
+
+    federation = make_federation(tmp_path / "revoked-ca")
+    config = loopback_configs(tmp_path, [WINDOW], pki_dir=federation.directory)[WINDOW]
+    node = start_node(config)
+    try:
+        cert, key = federation.node_tls(STRANGER)
+        creds = channel_credentials(federation, cert_pem=cert, key_pem=key, province_of_cert=STRANGER)
+        with secure_channel(node.address, creds, province=WINDOW) as ch:
+            directory = directory_pb2_grpc.DirectoryServiceStub(ch)
+            directory.GetTrustMaterial(directory_pb2.TrustMaterialRequest(), timeout=10)
+            revoke_province_ca(federation, STRANGER)
+            time.sleep(1.1)  # the node re-reads CRLs at most once a second
+            with pytest.raises(grpc.RpcError) as refused:
+                directory.GetTrustMaterial(directory_pb2.TrustMaterialRequest(), timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert "revoked by the federation root" in refused.value.details()
+    finally:
+        node.stop()
