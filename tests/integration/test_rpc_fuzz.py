@@ -180,7 +180,7 @@ def test_hostile_coordination_messages_are_refused_without_recording_anything(
 
 @FUZZ
 @given(number=case_numbers, sha=hashes, claimed=provinces, size=st.integers(0, 2**64 - 1),
-       offset=st.integers(0, 2**64 - 1), chunks=st.lists(st.binary(max_size=1024), max_size=3),
+       offset=st.integers(0, 2**63), chunks=st.lists(st.binary(max_size=1024), max_size=3),
        kind=hostile, file_name=hostile, media_type=st.one_of(hostile, st.just("application/pdf")))
 def test_hostile_material_pushes_leave_nothing_behind(
     as_zhejiang, nodes, number, sha, claimed, size, offset, chunks, kind, file_name, media_type,
@@ -287,3 +287,44 @@ def test_hostile_department_requests_are_refused_without_recording_anything(
     refused_cleanly(officer.CompletePart, department_pb2.PartRequest(case_number=number, outcome=text_, note=text_))
     refused_cleanly(officer.Monitor, common_pb2.MonitorRequest(since=since, partner_province=partner))
     assert state_of(nodes[COMPETENT_PROVINCE]) == before
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(
+        st.sampled_from(["checkpoint", "signature", "cosignatures", "log", "size", "root", "signer", "value",
+                         "signed_at", "chain_head", "certificate"]), inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+@FUZZ
+@given(document=json_values, old_size=st.integers(0, 2**63 - 1))
+def test_well_formed_json_that_is_no_checkpoint_is_refused_cleanly(as_zhejiang, document, old_size) -> None:
+    import json
+
+    from tongban_pb import witness_pb2, witness_pb2_grpc
+
+    refused_cleanly(witness_pb2_grpc.WitnessServiceStub(as_zhejiang).Witness,
+                    witness_pb2.WitnessRequest(checkpoint_json=json.dumps(document), old_size=old_size))
+
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True),
+                    st.text(max_size=30), st.lists(st.integers(), max_size=2))
+checkpoint_shaped = st.fixed_dictionaries({
+    "checkpoint": st.fixed_dictionaries({k: scalars for k in ("log", "size", "root", "chain_head", "signed_at")}),
+    "signature": st.fixed_dictionaries({k: scalars for k in ("signer", "signed_at", "signature", "certificate")}),
+    "cosignatures": st.lists(st.fixed_dictionaries({k: scalars for k in ("signer", "signed_at", "signature",
+                                                                           "certificate")}), max_size=2),
+})
+
+
+@FUZZ
+@given(document=checkpoint_shaped, old_size=st.integers(0, 2**63 - 1))
+def test_a_checkpoint_shaped_document_with_wrong_values_is_refused_cleanly(as_zhejiang, document, old_size) -> None:
+    import json
+
+    from tongban_pb import witness_pb2, witness_pb2_grpc
+
+    refused_cleanly(witness_pb2_grpc.WitnessServiceStub(as_zhejiang).Witness,
+                    witness_pb2.WitnessRequest(checkpoint_json=json.dumps(document), old_size=old_size))
