@@ -12,6 +12,7 @@ import grpc
 from exchange import parties
 from exchange.context import NodeContext
 from exchange.department import DepartmentDesk
+from exchange.envelopes import check_handed_case
 from exchange.errors import InvalidRequest, PeerRefused, PeerUnavailable
 from exchange.window import WindowDesk
 from nodes.interceptors import caller, peer_actor, sending_province
@@ -45,6 +46,7 @@ class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
             "checklist": dict(request.checklist), "partners": list(request.partners),
             "identity": {"method": request.identity_method, "verified": bool(request.identity_method)},
         }
+        check_handed_case(envelope, catalog=self.ctx.catalog, mode="joint")
         case = self.department.receive_task(
             envelope, from_province=sender, department=request.department, task=request.task,
             actor=self._actor(sender),

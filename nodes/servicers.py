@@ -14,6 +14,7 @@ from exchange.audit import timeline
 from exchange.case import Actor
 from exchange.context import NodeContext
 from exchange.department import DepartmentDesk
+from exchange.envelopes import check_handed_case
 from exchange.errors import InvalidRequest
 from exchange.materials import TransferBusy
 from exchange.monitoring import monitor
@@ -276,6 +277,7 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
             "materials": [material_from_pb(m) for m in request.materials],
             "checklist": dict(request.checklist),
         }
+        check_handed_case(envelope, catalog=self.ctx.catalog, mode="proxy")
         actor = peer_actor(self.ctx.province_code, sender)
         case = self.department.receive(envelope, from_province=sender, actor=actor)
         return peer_pb2.Ack(case_number=case.case_number, status=case.status.value)

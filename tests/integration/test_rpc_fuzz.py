@@ -328,3 +328,31 @@ def test_a_checkpoint_shaped_document_with_wrong_values_is_refused_cleanly(as_zh
 
     refused_cleanly(witness_pb2_grpc.WitnessServiceStub(as_zhejiang).Witness,
                     witness_pb2.WitnessRequest(checkpoint_json=json.dumps(document), old_size=old_size))
+
+
+hex8 = st.text(alphabet="0123456789ABCDEF", min_size=8, max_size=8)
+
+
+@FUZZ
+@given(tail=hex8, matter=st.sampled_from(["KS2020-044", "KS35-061", "KS35-001", "KS-NOPE"]),
+       mode=st.sampled_from(["proxy", "online", "joint", "x"]),
+       department=st.sampled_from(["market", "public_security", "health", "nope"]),
+       competent=st.sampled_from([WINDOW_PROVINCE, COMPETENT_PROVINCE, "320000"]),
+       person=applicant, materials=st.lists(material, max_size=2),
+       checklist=st.dictionaries(st.sampled_from(["id_card", "application_form"]), st.booleans(), max_size=2))
+def test_well_formed_forwards_with_hostile_contents_are_accepted_or_refused_never_an_internal_error(
+    as_zhejiang, nodes, tail, matter, mode, department, competent, person, materials, checklist,
+) -> None:
+    # Zhejiang forwards "its own" cases to Anhui: the sender is the origin, so only the contents
+    # (matter, department, mode, materials, applicant) can be wrong.
+    stub = peer_pb2_grpc.PeerServiceStub(as_zhejiang)
+    before = event_count(nodes[WINDOW_PROVINCE])
+    envelope = peer_pb2.CaseEnvelope(
+        case_number=f"{COMPETENT_PROVINCE}-20261123-{tail}", matter_code=matter, mode=mode,
+        origin_province=COMPETENT_PROVINCE, competent_province=competent, competent_department=department,
+        applicant=person, materials=materials, checklist=checklist, from_province=COMPETENT_PROVINCE)
+    try:
+        stub.ForwardCase(envelope, timeout=10)
+    except grpc.RpcError as exc:
+        assert exc.code() not in {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}, exc.details()
+        assert event_count(nodes[WINDOW_PROVINCE]) == before, "a refused forward records nothing"
