@@ -32,3 +32,17 @@ def check_handed_case(envelope: Mapping[str, Any], *, catalog: Catalog, mode: st
     unticked = sorted(k for k in matter.required_kinds() if not checklist.get(k))
     if unticked:
         raise InvalidRequest("checklist", f"the origin's clerk has not confirmed: {', '.join(unticked)}")
+
+
+def check_identity_notice(detail: Mapping[str, Any]) -> None:
+    """身份核验 passed on by the origin: one of the methods a window uses, and passed."""
+    from exchange.window import IDENTITY_METHODS
+
+    identity = detail.get("identity") or {}
+    if identity.get("method") not in IDENTITY_METHODS:
+        raise InvalidRequest("identity.method", f"one of {', '.join(IDENTITY_METHODS)}")
+    if not identity.get("verified"):
+        raise InvalidRequest("identity.verified", "only a passed identity check is passed on")
+    agent = detail.get("agent")
+    if agent:
+        check_resident_id(str(agent.get("id_number", "")), field="agent.id_number")

@@ -12,7 +12,7 @@ import grpc
 from exchange import parties
 from exchange.context import NodeContext
 from exchange.department import DepartmentDesk
-from exchange.envelopes import check_handed_case
+from exchange.envelopes import check_handed_case, check_identity_notice
 from exchange.errors import InvalidRequest, PeerRefused, PeerUnavailable
 from exchange.window import WindowDesk
 from nodes.interceptors import caller, peer_actor, sending_province
@@ -73,6 +73,8 @@ class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
             "agent": ({"name": request.agent.name, "id_number": request.agent.id_number,
                        "relationship": request.agent.relationship} if request.HasField("agent") else None),
         }
+        if request.step == "identified":
+            check_identity_notice(detail)
         if request.step in _TO_ORIGIN:
             case = self.window.record_progress(
                 case_number=request.case_number, from_province=sender, step=request.step, detail=detail,

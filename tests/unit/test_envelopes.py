@@ -49,3 +49,14 @@ def test_a_joint_task_needs_a_joint_matter_and_a_real_applicant_but_no_files() -
     task = forwarded(mode="joint", matter_code="KS35-061", materials=[], checklist={})
     check_handed_case(task, catalog=CATALOG, mode="joint")
     assert refused_field(forwarded(mode="joint"), mode="joint") == "mode"  # KS2020-044 is not offered jointly
+
+
+def test_an_identity_notice_must_name_a_window_method_that_passed() -> None:
+    from exchange.envelopes import check_identity_notice
+
+    check_identity_notice({"identity": {"method": "face_match", "verified": True}, "agent": None})
+    for identity, field in (({"method": "trust_me", "verified": True}, "identity.method"),
+                            ({"method": "face_match", "verified": False}, "identity.verified")):
+        with pytest.raises(InvalidRequest) as refused:
+            check_identity_notice({"identity": identity})
+        assert refused.value.field == field
