@@ -82,7 +82,7 @@ _KINDS = (
 )
 
 
-def _rebuild(handler: grpc.RpcMethodHandler, kind: str, factory: Any, behavior: Behavior,
+def _rebuild(handler: grpc.RpcMethodHandler, factory: Any, behavior: Behavior,
              deserializer: Any = None) -> grpc.RpcMethodHandler:
     return factory(behavior, request_deserializer=deserializer or handler.request_deserializer,
                    response_serializer=handler.response_serializer)
@@ -105,17 +105,7 @@ def _guarded(handler: grpc.RpcMethodHandler | None, guard: Guard) -> grpc.RpcMet
             def wrapped(request: Any, context: grpc.ServicerContext, behavior: Behavior = behavior) -> Any:
                 with guard(request, context):
                     return behavior(request, context)
-        return _rebuild(handler, kind, factory, wrapped)
-    return handler
-
-
-def _wrap(handler: grpc.RpcMethodHandler | None, wrap: Callable[[Behavior], Behavior]) -> grpc.RpcMethodHandler | None:
-    if handler is None:
-        return None
-    for kind, factory, _ in _KINDS:
-        behavior = getattr(handler, kind)
-        if behavior is not None:
-            return _rebuild(handler, kind, factory, wrap(behavior))
+        return _rebuild(handler, factory, wrapped)
     return handler
 
 
@@ -139,13 +129,19 @@ class CallerIdentityInterceptor(grpc.ServerInterceptor):
 
     def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
         handler = continuation(handler_call_details)
-        required = SERVICE_ROLES.get(_service_of(handler_call_details.method))
-        if required is None:
-            return handler
+        service = _service_of(handler_call_details.method)
+        required = SERVICE_ROLES.get(service)
+        if required is None and not service.startswith("tongban."):
+            return handler  # health checking and reflection: mutual TLS has already checked the caller
+        if required is None:  # fail closed: a tongban service nobody gave a role is open to no one
+            required = "(none)"
 
         @contextmanager
         def checked(request: Any, context: grpc.ServicerContext) -> Iterator[None]:
             identity = self._identify(context)
+            if required == "(none)":
+                context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                              f"no role may call {service} at this node (it has no entry in SERVICE_ROLES)")
             if identity.role != required:
                 context.abort(
                     grpc.StatusCode.PERMISSION_DENIED,
@@ -206,7 +202,8 @@ class ClientCertificates:
         self.crl_refresh = crl_refresh
         self.clock = clock
         self._known: dict[bytes, tuple[CertIdentity, int]] = {}
-        self._crls: dict[str, tuple[float, bytes, frozenset[int]]] = {}  # province -> read at, digest, serials
+        self._crls: dict[str | None, tuple[float, bytes, frozenset[int]]] = {}  # issuer -> read at, digest, serials
+        self._ca_serials: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def identify(self, cert: bytes) -> CertIdentity:
@@ -225,9 +222,20 @@ class ClientCertificates:
         if serial in self.revoked_serials(identity.province_code):
             raise SigningError(f"certificate {identity.common_name!r} has been revoked by the CA of "
                                f"{identity.province_code}; ask for a new one")
+        if self._ca_serial(identity.province_code) in self.revoked_serials(None):
+            raise SigningError(f"the CA of province {identity.province_code} has been revoked by the federation "
+                               "root; none of its certificates is accepted")
         return identity
 
-    def revoked_serials(self, province: str) -> frozenset[int]:
+    def _ca_serial(self, province: str) -> int | None:
+        if self.federation is None:
+            return None
+        if province not in self._ca_serials:
+            self._ca_serials[province] = load_certificate(self.federation.province_ca_pem(province)).serial_number
+        return self._ca_serials[province]
+
+    def revoked_serials(self, province: str | None) -> frozenset[int]:
+        """Serials on a province CA's CRL, or on the root's for None."""
         if self.federation is None:
             return frozenset()
         now = self.clock()
@@ -431,7 +439,7 @@ class ValidationInterceptor(grpc.ServerInterceptor):
             else:
                 def wrapped(request: Any, context: grpc.ServicerContext, behavior: Behavior = behavior) -> Any:
                     return behavior(checked(request), context)
-            return _rebuild(handler, kind, factory, wrapped, deserializer=tolerant)
+            return _rebuild(handler, factory, wrapped, deserializer=tolerant)
         return handler
 
 

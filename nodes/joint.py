@@ -12,6 +12,7 @@ import grpc
 from exchange import parties
 from exchange.context import NodeContext
 from exchange.department import DepartmentDesk
+from exchange.envelopes import check_handed_case, check_identity_notice
 from exchange.errors import InvalidRequest, PeerRefused, PeerUnavailable
 from exchange.window import WindowDesk
 from nodes.interceptors import caller, peer_actor, sending_province
@@ -45,6 +46,7 @@ class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
             "checklist": dict(request.checklist), "partners": list(request.partners),
             "identity": {"method": request.identity_method, "verified": bool(request.identity_method)},
         }
+        check_handed_case(envelope, catalog=self.ctx.catalog, mode="joint")
         already = self.ctx.already_applied(request.message_id)
         case = self.department.receive_task(
             envelope, from_province=sender, department=request.department, task=request.task,
@@ -73,6 +75,8 @@ class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
             "agent": ({"name": request.agent.name, "id_number": request.agent.id_number,
                        "relationship": request.agent.relationship} if request.HasField("agent") else None),
         }
+        if request.step == "identified":
+            check_identity_notice(detail)
         already = self.ctx.already_applied(request.message_id)
         if request.step in _TO_ORIGIN:
             case = self.window.record_progress(

@@ -144,6 +144,10 @@ BY_FIELD: Mapping[str, Rule] = {
     "channel": Rule(_text(100)),
     "rating": Rule(_text(20)),
     "copies": Rule(_count(100)),
+    "reprint_reason": LONG,
+    # the window console's case list (filters)
+    "statuses": Rule(_identifier(), max_items=32),
+    "applicant_id_number": Rule(_text(32)),
     "text": Rule(_text()),
     "limit": Rule(_count(MAX_COUNTER)),
     "due_within_days": Rule(_count(366)),
@@ -168,6 +172,7 @@ BY_MESSAGE_FIELD: Mapping[str, Rule] = {
     "MaterialHeader.sha256": Rule(_sha256(required=False)),
     "MonitorRequest.matter_code": Rule(_token(required=False)),
     "RefusalsRequest.province": Rule(_province(required=False)),
+    "CaseQuery.case_number": Rule(_case_number(required=False)),  # a filter: empty lists every case
     "CatalogQuery.limit": Rule(_count(200)),
     "CaseQuery.case_number": Rule(_case_number(required=False)),
     "CaseQuery.limit": Rule(_count(500)),

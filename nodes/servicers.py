@@ -9,12 +9,12 @@ from typing import Any
 
 import grpc
 
-from exchange import parties
-from exchange import validation
+from exchange import parties, validation
 from exchange.audit import timeline
 from exchange.case import Actor
 from exchange.context import NodeContext
 from exchange.department import DepartmentDesk
+from exchange.envelopes import check_handed_case
 from exchange.errors import InvalidRequest, TongbanError
 from exchange.lookup import deadline_from_timeline, find_cases, statuses_from
 from exchange.materials import TransferBusy
@@ -134,52 +134,59 @@ class WindowServicer(window_pb2_grpc.WindowServiceServicer):
         return common_pb2.CatalogResults(matters=[matter_to_pb(m, province=self.ctx.province_code) for m in found])
 
     def SupplementCase(self, request, context):  # type: ignore[no-untyped-def]
+        number = self._taken_in_here(request.case_number, "take its 补正")
         case = self.desk.supplement(
-            self._taken_in_here(request.case_number, "take its 补正"), materials=[material_from_pb(m) for m in request.materials],
-            actor=current_actor(self.ctx),
+            number, materials=[material_from_pb(m) for m in request.materials], actor=current_actor(self.ctx),
         )
         return case_to_pb(case)
 
     def WithdrawCase(self, request, context):  # type: ignore[no-untyped-def]
-        return case_to_pb(self.desk.withdraw(self._taken_in_here(request.case_number, "withdraw it"), reason=request.reason, actor=current_actor(self.ctx)))
+        number = self._taken_in_here(request.case_number, "withdraw it")
+        return case_to_pb(self.desk.withdraw(number, reason=request.reason, actor=current_actor(self.ctx)))
 
     def VerifyResult(self, request, context):  # type: ignore[no-untyped-def]
-        _, outcome = self.desk.record_verification(self._taken_in_here(request.case_number, "verify its result"), actor=current_actor(self.ctx))
+        number = self._taken_in_here(request.case_number, "verify its result")
+        _, outcome = self.desk.record_verification(number, actor=current_actor(self.ctx))
         return report_to_pb(outcome)
 
     def MailResult(self, request, context):  # type: ignore[no-untyped-def]
+        number = self._taken_in_here(request.case_number, "mail its result")
         case = self.desk.mail_result(
-            self._taken_in_here(request.case_number, "mail its result"), carrier=request.carrier, tracking_number=request.tracking_number,
+            number, carrier=request.carrier, tracking_number=request.tracking_number,
             address=request.address, actor=current_actor(self.ctx),
         )
         return case_to_pb(case)
 
     def DeliverOnline(self, request, context):  # type: ignore[no-untyped-def]
-        case = self.desk.deliver_online(self._taken_in_here(request.case_number, "deliver its result"), channel=request.channel or "online", actor=current_actor(self.ctx))
+        number = self._taken_in_here(request.case_number, "deliver its result")
+        case = self.desk.deliver_online(number, channel=request.channel or "online", actor=current_actor(self.ctx))
         return case_to_pb(case)
 
     def EvaluateCase(self, request, context):  # type: ignore[no-untyped-def]
-        case = self.desk.evaluate(self._taken_in_here(request.case_number, "record its evaluation"), rating=request.rating, comment=request.comment,
-                                  actor=current_actor(self.ctx))
+        number = self._taken_in_here(request.case_number, "record its evaluation")
+        case = self.desk.evaluate(number, rating=request.rating, comment=request.comment, actor=current_actor(self.ctx))
         return case_to_pb(case)
 
     def CloseCase(self, request, context):  # type: ignore[no-untyped-def]
-        return case_to_pb(self.desk.close(self._taken_in_here(request.case_number, "close it"), actor=current_actor(self.ctx)))
+        number = self._taken_in_here(request.case_number, "close it")
+        return case_to_pb(self.desk.close(number, actor=current_actor(self.ctx)))
 
     def Monitor(self, request, context):  # type: ignore[no-untyped-def]
         return run_monitor(self.ctx, request)
 
     def PrintResult(self, request, context):  # type: ignore[no-untyped-def]
+        number = self._taken_in_here(request.case_number, "print its result")
         case, outcome, spool_ref = self.desk.print_result(
-            self._taken_in_here(request.case_number, "print its result"), copies=request.copies or 1,
-            actor=current_actor(self.ctx), reprint_reason=request.reprint_reason,
+            number, copies=request.copies or 1, actor=current_actor(self.ctx), reprint_reason=request.reprint_reason,
         )
         return window_pb2.PrintReceipt(case=case_to_pb(case), report=report_to_pb(outcome), spool_ref=spool_ref)
 
     def ListCases(self, request, context):  # type: ignore[no-untyped-def]
         cases = [self.ctx.ledger.get_case(request.case_number)] if request.case_number else self.ctx.ledger.cases()
+        # A window lists the cases its own province took in, not those it decides for others.
+        here = (c for c in cases if c.origin_province == self.ctx.province_code)
         found = find_cases(
-            cases, statuses=statuses_from(request.statuses),
+            here, statuses=statuses_from(request.statuses),
             applicant_id_number=request.applicant_id_number, only_awaiting_print=request.awaiting_print,
             limit=request.limit or 50,
         )
@@ -189,7 +196,7 @@ class WindowServicer(window_pb2_grpc.WindowServiceServicer):
         from nodes.audit import federated_case_log
         from nodes.witness import log_entry_to_pb
 
-        case = self.ctx.ledger.get_case(request.case_number)
+        case = self.ctx.ledger.get_case(self._taken_in_here(request.case_number, "read its history"))
         if self.witnesses is None:
             raise TongbanError("this node was started without its partners' witness service")
         entries, nodes, unreachable = federated_case_log(self.ctx, self.witnesses, request.case_number)
@@ -202,7 +209,8 @@ class WindowServicer(window_pb2_grpc.WindowServiceServicer):
         )
 
     def GetResultDocument(self, request, context):  # type: ignore[no-untyped-def]
-        case, outcome, pdf = self.desk.result_document(request.case_number, actor=current_actor(self.ctx))
+        case, outcome, pdf = self.desk.result_document(
+            self._taken_in_here(request.case_number, "read its result"), actor=current_actor(self.ctx))
         return window_pb2.ResultDocument(report=report_to_pb(outcome), pdf=pdf or b"",
                                          file_name=f"{case.case_number}.pdf" if pdf else "")
 
@@ -307,6 +315,7 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
             "materials": [material_from_pb(m) for m in request.materials],
             "checklist": dict(request.checklist),
         }
+        check_handed_case(envelope, catalog=self.ctx.catalog, mode="proxy")
         actor = peer_actor(self.ctx.province_code, sender)
         already = self.ctx.already_applied(request.message_id)
         case = self.department.receive(envelope, from_province=sender, actor=actor, message_id=request.message_id)

@@ -64,13 +64,21 @@ class SignedCheckpoint:
     @classmethod
     def from_dict(cls, data: dict) -> SignedCheckpoint:  # type: ignore[type-arg]
         try:
-            return cls(
+            signed = cls(
                 checkpoint=Checkpoint(**data["checkpoint"]),
                 signature=Signature(**data["signature"]),
                 cosignatures=tuple(Signature(**c) for c in data.get("cosignatures", [])),
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             raise SigningError(f"malformed checkpoint document ({exc!r})") from exc
+        # A document from elsewhere: every field must have the type it claims before it is used.
+        for part in (signed.checkpoint, signed.signature, *signed.cosignatures):
+            for name, value in vars(part).items():
+                wanted = int if name == "size" else str
+                if type(value) is not wanted:
+                    raise SigningError(f"malformed checkpoint document: {name} is {type(value).__name__}, "
+                                       f"not {wanted.__name__}")
+        return signed
 
     @classmethod
     def from_json(cls, text: str) -> SignedCheckpoint:

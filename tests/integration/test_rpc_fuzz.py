@@ -180,7 +180,7 @@ def test_hostile_coordination_messages_are_refused_without_recording_anything(
 
 @FUZZ
 @given(number=case_numbers, sha=hashes, claimed=provinces, size=st.integers(0, 2**64 - 1),
-       offset=st.integers(0, 2**64 - 1), chunks=st.lists(st.binary(max_size=1024), max_size=3),
+       offset=st.integers(0, 2**63), chunks=st.lists(st.binary(max_size=1024), max_size=3),
        kind=hostile, file_name=hostile, media_type=st.one_of(hostile, st.just("application/pdf")))
 def test_hostile_material_pushes_leave_nothing_behind(
     as_zhejiang, nodes, number, sha, claimed, size, offset, chunks, kind, file_name, media_type,
@@ -271,3 +271,88 @@ def test_invalid_utf8_in_a_string_field_is_refused_as_an_invalid_argument(as_zhe
         call(b"\x0a\x02\xff\xfe", timeout=10)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert refused.value.details().startswith("request:")
+
+
+@FUZZ
+@given(number=case_numbers, text_=hostile, missing=st.lists(hostile, max_size=3), since=hostile, partner=provinces)
+def test_hostile_department_requests_are_refused_without_recording_anything(
+    officer, nodes, number, text_, missing, since, partner,
+) -> None:
+    before = state_of(nodes[COMPETENT_PROVINCE])
+    refused_cleanly(officer.RequestSupplement, department_pb2.SupplementNotice(case_number=number, missing=missing,
+                                                                               note=text_))
+    refused_cleanly(officer.RejectCase, department_pb2.RejectRequest(case_number=number, legal_basis=text_,
+                                                                     reason=text_))
+    refused_cleanly(officer.ReturnCase, department_pb2.ReturnRequest(case_number=number, reason=text_))
+    refused_cleanly(officer.CompletePart, department_pb2.PartRequest(case_number=number, outcome=text_, note=text_))
+    refused_cleanly(officer.Monitor, common_pb2.MonitorRequest(since=since, partner_province=partner))
+    assert state_of(nodes[COMPETENT_PROVINCE]) == before
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(
+        st.sampled_from(["checkpoint", "signature", "cosignatures", "log", "size", "root", "signer", "value",
+                         "signed_at", "chain_head", "certificate"]), inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+@FUZZ
+@given(document=json_values, old_size=st.integers(0, 2**63 - 1))
+def test_well_formed_json_that_is_no_checkpoint_is_refused_cleanly(as_zhejiang, document, old_size) -> None:
+    import json
+
+    from tongban_pb import witness_pb2, witness_pb2_grpc
+
+    refused_cleanly(witness_pb2_grpc.WitnessServiceStub(as_zhejiang).Witness,
+                    witness_pb2.WitnessRequest(checkpoint_json=json.dumps(document), old_size=old_size))
+
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True),
+                    st.text(max_size=30), st.lists(st.integers(), max_size=2))
+checkpoint_shaped = st.fixed_dictionaries({
+    "checkpoint": st.fixed_dictionaries({k: scalars for k in ("log", "size", "root", "chain_head", "signed_at")}),
+    "signature": st.fixed_dictionaries({k: scalars for k in ("signer", "signed_at", "signature", "certificate")}),
+    "cosignatures": st.lists(st.fixed_dictionaries({k: scalars for k in ("signer", "signed_at", "signature",
+                                                                           "certificate")}), max_size=2),
+})
+
+
+@FUZZ
+@given(document=checkpoint_shaped, old_size=st.integers(0, 2**63 - 1))
+def test_a_checkpoint_shaped_document_with_wrong_values_is_refused_cleanly(as_zhejiang, document, old_size) -> None:
+    import json
+
+    from tongban_pb import witness_pb2, witness_pb2_grpc
+
+    refused_cleanly(witness_pb2_grpc.WitnessServiceStub(as_zhejiang).Witness,
+                    witness_pb2.WitnessRequest(checkpoint_json=json.dumps(document), old_size=old_size))
+
+
+hex8 = st.text(alphabet="0123456789ABCDEF", min_size=8, max_size=8)
+
+
+@FUZZ
+@given(tail=hex8, matter=st.sampled_from(["KS2020-044", "KS35-061", "KS35-001", "KS-NOPE"]),
+       mode=st.sampled_from(["proxy", "online", "joint", "x"]),
+       department=st.sampled_from(["market", "public_security", "health", "nope"]),
+       competent=st.sampled_from([WINDOW_PROVINCE, COMPETENT_PROVINCE, "320000"]),
+       person=applicant, materials=st.lists(material, max_size=2),
+       checklist=st.dictionaries(st.sampled_from(["id_card", "application_form"]), st.booleans(), max_size=2))
+def test_well_formed_forwards_with_hostile_contents_are_accepted_or_refused_never_an_internal_error(
+    as_zhejiang, nodes, tail, matter, mode, department, competent, person, materials, checklist,
+) -> None:
+    # Zhejiang forwards "its own" cases to Anhui: the sender is the origin, so only the contents
+    # (matter, department, mode, materials, applicant) can be wrong.
+    stub = peer_pb2_grpc.PeerServiceStub(as_zhejiang)
+    before = event_count(nodes[WINDOW_PROVINCE])
+    envelope = peer_pb2.CaseEnvelope(
+        case_number=f"{COMPETENT_PROVINCE}-20261123-{tail}", matter_code=matter, mode=mode,
+        origin_province=COMPETENT_PROVINCE, competent_province=competent, competent_department=department,
+        applicant=person, materials=materials, checklist=checklist, from_province=COMPETENT_PROVINCE)
+    try:
+        stub.ForwardCase(envelope, timeout=10)
+    except grpc.RpcError as exc:
+        assert exc.code() not in {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}, exc.details()
+        assert event_count(nodes[WINDOW_PROVINCE]) == before, "a refused forward records nothing"

@@ -119,3 +119,9 @@ def test_a_value_in_a_field_without_a_rule_is_refused(monkeypatch: pytest.Monkey
     monkeypatch.setattr(rules, "BY_FIELD", {k: v for k, v in rules.BY_FIELD.items() if k != "reason"})
     check_request(window_pb2.WithdrawRequest(case_number=NUMBER), provinces=PROVINCES)  # unset: harmless
     assert "no rule" in refusal(window_pb2.WithdrawRequest(case_number=NUMBER, reason="x"), "reason")
+
+
+def test_every_tongban_service_has_the_role_that_may_call_it() -> None:
+    from nodes.interceptors import SERVICE_ROLES
+
+    assert set(SERVICES) == set(SERVICE_ROLES)
