@@ -33,7 +33,7 @@ from exchange.ports import StoredObject
 from storage.keys import check_sha256, object_key
 from storage.metadata import check_media_type, check_metadata, check_sealed_metadata
 from storage.retention import Retention, RetentionPolicy, check_deletable, utc_now
-from storage.sealing import NodeKeyUnavailable, Sealer, rechunk
+from storage.sealing import SEALED_SEGMENT, NodeKeyUnavailable, Sealer, rechunk
 from storage.streams import VerifiedChunks, check_chunk_size
 
 _META_SUFFIX = ".meta.json"
@@ -242,7 +242,7 @@ class LocalFolderStore:
         if sealed is None:
             source = iter(partial(handle.read, chunk_size), b"")
         else:
-            raw = iter(partial(handle.read, 1 << 20), b"")
+            raw = iter(partial(handle.read, SEALED_SEGMENT), b"")  # whole records: opened uncopied
             source = rechunk(
                 self._require_sealer(sha256).open_stream(sealed["envelope"], raw, where=str(self._root)),
                 chunk_size,
