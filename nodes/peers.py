@@ -16,7 +16,7 @@ from nodes.tls import secure_channel
 from nodes.translate import material_to_pb
 from tongban_pb import common_pb2, peer_pb2, peer_pb2_grpc
 
-PUSH_CHUNK = 1 << 20  # bytes per PushData message
+PUSH_CHUNK = 1 << 20  # bytes per PushData message: larger ones cost more memory than they save time
 _READ_AHEAD = 4  # messages' worth of bytes read ahead of the stream
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED}
 

@@ -212,16 +212,21 @@ class PartialUpload:
     def append(self, data: bytes) -> None:
         if self._running is not None:
             self._running.update(data)
-        if not self._buffer and len(data) == SEGMENT:  # the usual case: one whole segment, no copy
-            self._write(data)
-            return
-        self._buffer += data
-        while len(self._buffer) >= SEGMENT:
-            self._write(bytes(self._buffer[:SEGMENT]))
-            del self._buffer[:SEGMENT]
+        view = memoryview(data)
+        at = 0
+        if self._buffer:  # top up the segment begun by the last message
+            at = min(SEGMENT - len(self._buffer), len(view))
+            self._buffer += view[:at]
+            if len(self._buffer) == SEGMENT:
+                self._write(self._buffer)
+                self._buffer = bytearray()
+        while len(view) - at >= SEGMENT:  # whole segments straight from the message, uncopied
+            self._write(view[at:at + SEGMENT])
+            at += SEGMENT
+        self._buffer += view[at:]
         if self.received == self.size and self._buffer:
-            self._write(bytes(self._buffer))  # the short last segment, once all has come
-            self._buffer.clear()
+            self._write(self._buffer)  # the short last segment, once all has come
+            self._buffer = bytearray()
 
     def close(self) -> None:
         """End of a stream, complete or not: make what was written durable, drop the rest."""
@@ -281,7 +286,7 @@ class PartialUpload:
         except OSError:
             pass
 
-    def _write(self, plain: bytes) -> None:
+    def _write(self, plain: bytes | bytearray | memoryview) -> None:
         final = self._segments == self._total_segments - 1
         record = plain if self._aead is None else self._aead.encrypt(
             segment_nonce(self._segments, final=final), plain, SEGMENT_AAD
