@@ -18,6 +18,7 @@ from exchange.materials import (
     check_declared_size,
     check_file_name,
     check_media_type,
+    retain_for_matter,
 )
 from exchange.people import mask_id
 from exchange.ports import CertificateRequest
@@ -134,6 +135,7 @@ class DepartmentDesk:
                     raise MaterialNotFound(
                         f"material {m['file_name']} ({m['sha256'][:12]}…) has not arrived; push it before forwarding"
                     )
+            retain_for_matter(ctx.store, matter=matter, materials=envelope["materials"], now=ctx.now())
             case = Case.receive(**{k: envelope[k] for k in _ENVELOPE_FIELDS}, actor=actor, at=ctx.stamp())
             ctx.save(case)
         return case
@@ -271,6 +273,7 @@ class DepartmentDesk:
                 for m in materials:
                     if ctx.store.stat(m["sha256"]) is None:
                         raise MaterialNotFound(f"material {m['file_name']} has not arrived; push it first")
+                retain_for_matter(ctx.store, matter=ctx.catalog.get(case.matter_code), materials=materials, now=ctx.now())
                 case.supplement(materials=materials, actor=actor, at=at)
             elif step == "withdrawn":
                 case.withdraw(reason=str(detail.get("reason", "")), actor=actor, at=at)

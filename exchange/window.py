@@ -13,7 +13,7 @@ from exchange.context import CHINA_TIME, NodeContext
 from exchange.errors import (
     InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised, PrintRefused, TongbanError,
 )
-from exchange.materials import check_file_name, check_media_type, guarded_chunks
+from exchange.materials import check_file_name, check_media_type, guarded_chunks, retain_for_matter
 from exchange.people import check_resident_id
 from exchange.ports import VerificationOutcome
 
@@ -82,6 +82,7 @@ class WindowDesk:
         checked_identity = self._identity_check(identity, agent)
         proxy = self._agent(agent, materials)
         self._formal_review(matter.required_kinds() | ({"power_of_attorney"} if proxy else set()), materials, checklist)
+        retain_for_matter(ctx.store, matter=matter, materials=materials, now=ctx.now())
         case = Case.submit(
             case_number=self._new_case_number(),
             matter_code=matter.code,
@@ -123,6 +124,7 @@ class WindowDesk:
         required = matter.required_kinds() | ({"power_of_attorney"} if proxy else set())
         # Online there is no clerk to tick a checklist: every required material must be there.
         self._formal_review(required, materials, {k: True for k in required})
+        retain_for_matter(ctx.store, matter=matter, materials=materials, now=ctx.now())
         case = Case.submit_online(
             case_number=self._new_case_number(),
             matter_code=matter.code,
@@ -172,6 +174,7 @@ class WindowDesk:
         checked_identity = self._identity_check(identity, agent)
         proxy = self._agent(agent, materials)
         self._formal_review(matter.required_kinds() | ({"power_of_attorney"} if proxy else set()), materials, checklist)
+        retain_for_matter(ctx.store, matter=matter, materials=materials, now=ctx.now())
         case = Case.submit_joint(
             case_number=self._new_case_number(), matter_code=matter.code, mode="joint",
             origin_province=ctx.province_code, competent_province=ctx.province_code,
@@ -236,6 +239,7 @@ class WindowDesk:
             for m in materials:
                 if ctx.store.stat(m["sha256"]) is None:
                     raise InvalidRequest("materials", f"material {m['file_name']} was not uploaded; upload it first")
+            retain_for_matter(ctx.store, matter=ctx.catalog.get(case.matter_code), materials=materials, now=ctx.now())
             if case.competent_province != ctx.province_code:
                 for m in materials:
                     ctx.peers.push_material(case.competent_province, case_number=case_number, material=m,
