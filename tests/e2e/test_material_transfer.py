@@ -107,6 +107,36 @@ def case_number(tag: str) -> str:
 # --- resume -----------------------------------------------------------------------------------
 
 
+def memory_kb(pid: int, field: str) -> int:
+    import re
+
+    return int(re.search(rf"{field}:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text()).group(1))  # type: ignore[union-attr]
+
+
+def test_the_receivers_memory_does_not_grow_with_the_size_of_the_material(pair: Pair) -> None:
+    size = 90 * MiB  # far more than every buffer on the way together (read-ahead, queues, a segment)
+    stored = open_object_store(pair.configs[SENDER].object_store).put_stream(
+        pdf_bytes(size, seed=9), media_type="application/pdf", metadata={"kind": "drawing", "file_name": "大图.pdf"})
+    pid = pair.receiver.process.pid
+    resident_before, peak_before = memory_kb(pid, "VmRSS"), memory_kb(pid, "VmHWM")
+
+    gateway = pair.gateway()
+    try:
+        gateway.push_material(
+            RECEIVER, case_number=case_number("MEMORY01"),
+            material={"kind": "drawing", "file_name": "大图.pdf", "media_type": "application/pdf",
+                      "sha256": stored.sha256, "size": stored.size},
+            chunks=open_object_store(pair.configs[SENDER].object_store).iter_chunks(stored.sha256),
+        )
+    finally:
+        gateway.close()
+
+    assert pair.receiver_has(stored.sha256)
+    grew_mib = (memory_kb(pid, "VmHWM") - max(peak_before, resident_before)) / 1024
+    assert grew_mib < 48, f"the receiver's peak memory rose by {grew_mib:.0f} MiB for a {size // MiB} MiB material"
+
+
+
 def test_a_transfer_cut_off_by_a_receiver_restart_resumes_from_the_confirmed_offset(pair: Pair) -> None:
     material = stored_at_sender(pair, seed=1)
     number = case_number("RESUME01")
