@@ -228,8 +228,9 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
                 yield message.data.offset, message.data.data
 
         # The next messages are taken off the wire in a thread of their own while the desk
-        # hashes, seals and writes the ones before (nodes.prefetch says why).
-        ahead = Prefetched(chunks(), depth=8, name=f"receive-{header.sha256[:12]}")
+        # hashes, seals and writes the ones before (nodes.prefetch says why). A few suffice;
+        # more would only be lost, and sent again, when this node stops mid-stream.
+        ahead = Prefetched(chunks(), depth=3, name=f"receive-{header.sha256[:12]}")
         try:
             sha = self.department.take_pushed_material(
                 ahead, from_province=sender, case_number=header.case_number, sha256=header.sha256,

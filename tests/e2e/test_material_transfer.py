@@ -282,6 +282,28 @@ def test_a_chunk_out_of_order_is_refused_naming_the_expected_offset(pair: Pair) 
     assert not pair.receiver_has(hashlib.sha256(data).hexdigest())
 
 
+def test_a_stream_starting_before_what_the_receiver_holds_only_adds_what_is_new(pair: Pair) -> None:
+    # A stream that broke can go on writing what it had taken in after the sender asked for
+    # the offset, so a resumed stream may repeat bytes the receiver holds by then.
+    data = PDF + os.urandom(3 * MiB)
+    number = case_number("OVERLAP1")
+    cut = push(pair, data, number=number, offsets=[0, MiB], size=len(data))  # then the stream ends
+    assert cut.code() == grpc.StatusCode.INVALID_ARGUMENT and "resume from offset 2097152" in cut.details()
+
+    header = peer_pb2.PushHeader(
+        material=common_pb2.MaterialHeader(
+            kind="application_form", file_name="form.pdf", media_type="application/pdf",
+            sha256=hashlib.sha256(data).hexdigest(), case_number=number, from_province=SENDER),
+        size=len(data), offset=MiB)
+    resumed = [peer_pb2.MaterialPush(header=header)] + [
+        peer_pb2.MaterialPush(data=peer_pb2.PushData(offset=at, data=data[at:at + MiB]))
+        for at in range(MiB, len(data), MiB)]
+    ref = pair.peer_stub().PushMaterial(iter(resumed), timeout=30)
+
+    assert ref.sha256 == hashlib.sha256(data).hexdigest() and pair.receiver_has(ref.sha256)
+    assert open_object_store(pair.configs[RECEIVER].object_store).read_bytes(ref.sha256) == data
+
+
 def test_a_stream_resuming_at_an_offset_the_receiver_never_confirmed_is_refused(pair: Pair) -> None:
     error = push(pair, PDF, number=case_number("OFFSET01"), size=10 * MiB, offset=5 * MiB)
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
