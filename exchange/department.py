@@ -339,6 +339,7 @@ class DepartmentDesk:
         stored = ctx.store.put_bytes(
             pdf, media_type="application/pdf", metadata={"case": case.case_number, "kind": "result"}
         )
+        retain_for_matter(ctx.store, matter=matter, materials=[{"sha256": stored.sha256}], now=ctx.now())
         case.issue_result(sha256=stored.sha256, object_key=stored.key, verification_code=code, actor=actor, at=ctx.stamp())
         ctx.save(case)
 

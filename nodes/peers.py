@@ -78,7 +78,8 @@ class GrpcPeerGateway:
         what = f"receive material {material['file_name']}"
         # Reading, opening and hashing the stored copy runs a few segments ahead in its own
         # thread, while gRPC frames and sends what is ready (nodes.prefetch says why).
-        with Prefetched(coalesced(chunks, size=PUSH_CHUNK), depth=_READ_AHEAD, name=f"read-{material['sha256'][:12]}") as ahead:
+        reader = Prefetched(coalesced(chunks, size=PUSH_CHUNK), depth=_READ_AHEAD, name=f"read-{material['sha256'][:12]}")
+        with reader as ahead:
             self._push(province, ref=ref, material_header=material_header, size=size, what=what,
                        source=ReplayableSource(ahead), progress=progress)
 
