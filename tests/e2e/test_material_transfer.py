@@ -114,7 +114,7 @@ def memory_kb(pid: int, field: str) -> int:
 
 
 def test_the_receivers_memory_does_not_grow_with_the_size_of_the_material(pair: Pair) -> None:
-    size = 90 * MiB  # far more than every buffer on the way together (read-ahead, queues, a segment)
+    size = 90 * MiB  # far more than every buffer on the way together (gRPC windows, queues, a segment)
     stored = open_object_store(pair.configs[SENDER].object_store).put_stream(
         pdf_bytes(size, seed=9), media_type="application/pdf", metadata={"kind": "drawing", "file_name": "大图.pdf"})
     pid = pair.receiver.process.pid
@@ -133,7 +133,7 @@ def test_the_receivers_memory_does_not_grow_with_the_size_of_the_material(pair: 
 
     assert pair.receiver_has(stored.sha256)
     grew_mib = (memory_kb(pid, "VmHWM") - max(peak_before, resident_before)) / 1024
-    assert grew_mib < 48, f"the receiver's peak memory rose by {grew_mib:.0f} MiB for a {size // MiB} MiB material"
+    assert grew_mib < 60, f"the receiver's peak memory rose by {grew_mib:.0f} MiB for a {size // MiB} MiB material"
 
 
 
