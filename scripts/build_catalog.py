@@ -26,6 +26,7 @@ import os
 import re
 import sys
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +73,7 @@ PROVINCE_TIME_LIMITS = {
 # (permanent) is kept as 100 years: S3 object lock needs a date, and a permanent record is
 # handed over to the archive (移交进馆) long before, outside tongban.
 PERMANENT_YEARS = 100
-RETENTION_RULES: list[tuple[str, object, int, str]] = [
+RETENTION_RULES: list[tuple[str, Callable[[str, str, str], bool], int, str]] = [
     # (what the rule matches, test on (name, kind, lead department), years, basis)
     ("查询、核验、资格认证、备案", lambda name, kind, lead: kind in {"query", "entitlement_check", "filing"}, 10,
      "《机关文件材料归档范围和文书档案保管期限规定》（国家档案局令第8号）：一般性事务材料定期10年"),
@@ -247,7 +248,7 @@ def classify(name: str, scenario: str) -> dict:
 def retention(name: str, kind: str, lead: str) -> dict:
     """How long the matter's materials are kept write-once, and the rule that says so."""
     for _, matches, years, basis in RETENTION_RULES:
-        if matches(name, kind, lead):  # type: ignore[operator]
+        if matches(name, kind, lead):
             return {"retention_years": years, "retention_basis": basis}
     raise AssertionError("the last retention rule matches every matter")
 
