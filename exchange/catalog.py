@@ -7,6 +7,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from exchange.errors import InvalidRequest, NotFound
@@ -14,6 +15,7 @@ from exchange.errors import InvalidRequest, NotFound
 MODES = ("online", "proxy", "joint")  # 全程网办, 异地代收代办, 多地联办
 MODE_NAMES = {"online": "全程网办", "proxy": "异地代收代办", "joint": "多地联办"}
 RESULT_KINDS = ("certificate", "printout", "record")
+DEFAULT_RETENTION_YEARS = 30  # 定期30年, for a matter recorded before retention was catalogued
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,10 @@ class Matter:
     lists: tuple[Listing, ...] = ()
     aliases: tuple[str, ...] = ()
     time_limit_overrides: Mapping[str, int] = field(default_factory=dict)
+    # 保管期限: the materials of its cases stay write-once this long (scripts/build_catalog.py
+    # says which archive rule each period rests on; the policy texts give none).
+    retention_years: int = DEFAULT_RETENTION_YEARS
+    retention_basis: str = ""
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Matter:
@@ -70,10 +76,21 @@ class Matter:
             lists=tuple(Listing(**listing) for listing in record.get("lists", ())),
             aliases=tuple(record.get("aliases", ())),
             time_limit_overrides={str(k): int(v) for k, v in record.get("time_limit_overrides", {}).items()},
+            retention_years=int(record.get("retention_years", DEFAULT_RETENTION_YEARS)),
+            retention_basis=str(record.get("retention_basis", "")),
         )
 
     def required_kinds(self) -> frozenset[str]:
         return frozenset(m.kind for m in self.required_materials)
+
+    def retained_until(self, start: datetime) -> datetime:
+        """The end of the retention period begun at `start` (a 29 February start ends on the
+        28th)."""
+        year = start.year + self.retention_years
+        try:
+            return start.replace(year=year)
+        except ValueError:
+            return start.replace(year=year, day=28)
 
     def time_limit_for(self, province: str) -> int:
         """办结时限 in days at the competent province: its own published limit, else the default."""

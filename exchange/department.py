@@ -18,6 +18,7 @@ from exchange.materials import (
     check_declared_size,
     check_file_name,
     check_media_type,
+    retain_for_matter,
 )
 from exchange.outbox import ASSIGN_TASK, DELIVER_RESULT, NOTIFY_PROGRESS, REPORT_TASK, OutboxMessage, new_message
 from exchange.people import mask_id
@@ -52,7 +53,8 @@ class DepartmentDesk:
         offset: int,
     ) -> str:
         """Take (part of) a material streamed by the origin node, resuming the partial upload
-        kept for (case, sha256) at `offset`. Chunks are (offset, bytes) and must follow on.
+        kept for (case, sha256) at `offset`. Chunks are (offset, bytes) and must follow on. A
+        stream may start before the offset held (what it repeats is skipped), never after it.
         Name, type, declared size and the first bytes are checked before anything is kept.
         Once all `size` bytes are in, the SHA-256 of the whole material (hashed on arrival, or
         re-read once after a resume) must be `sha256`; only then does it enter the object store.
@@ -78,17 +80,25 @@ class DepartmentDesk:
             ctx.uploads.record_refusal(case_number=case_number, sha256=sha256, from_province=from_province, reason=str(exc))
 
         try:
-            if offset != upload.confirmed:
+            if offset > upload.confirmed:
                 raise TransferOffsetMismatch(
                     f"this node holds {upload.confirmed} bytes of material {sha256[:12]}… of case {case_number}, "
                     f"but the stream starts at {offset}; ask GetTransferOffset and resume from there"
                 )
+            # A stream may start before what this node holds: a stream that broke went on
+            # writing what it had taken in after the sender last asked. Those bytes are skipped.
+            due = offset
             for at, data in chunks:
-                if at != upload.received:
+                if at != due:
                     raise InvalidRequest(
-                        "data.offset", f"a chunk for offset {at} arrived where offset {upload.received} was due; "
+                        "data.offset", f"a chunk for offset {at} arrived where offset {due} was due; "
                         "send chunks in order, or ask GetTransferOffset and resume"
                     )
+                due += len(data)
+                if due <= upload.received:
+                    continue
+                if at < upload.received:
+                    data = data[upload.received - at:]
                 try:
                     if upload.received + len(data) > size:
                         raise InvalidRequest("data", f"the stream carries more than the declared {size} bytes")
@@ -135,6 +145,7 @@ class DepartmentDesk:
                     raise MaterialNotFound(
                         f"material {m['kind']} ({m['sha256'][:12]}…) has not arrived; push it before forwarding"
                     )
+            retain_for_matter(ctx.store, matter=matter, materials=envelope["materials"], now=ctx.now())
             case = Case.receive(**{k: envelope[k] for k in _ENVELOPE_FIELDS}, actor=actor, at=ctx.stamp())
             ctx.save(case, inbox=message_id)
         return case
@@ -294,6 +305,7 @@ class DepartmentDesk:
                 for m in materials:
                     if ctx.store.stat(m["sha256"]) is None:
                         raise MaterialNotFound(f"material {m['kind']} ({m['sha256'][:12]}…) has not arrived; push it first")
+                retain_for_matter(ctx.store, matter=ctx.catalog.get(case.matter_code), materials=materials, now=ctx.now())
                 case.supplement(materials=materials, actor=actor, at=at)
             elif step == "withdrawn":
                 case.withdraw(reason=str(detail.get("reason", "")), actor=actor, at=at)
@@ -351,6 +363,7 @@ class DepartmentDesk:
         stored = ctx.store.put_bytes(
             pdf, media_type="application/pdf", metadata={"case": case.case_number, "kind": "result"}
         )
+        retain_for_matter(ctx.store, matter=matter, materials=[{"sha256": stored.sha256}], now=ctx.now())
         case.issue_result(sha256=stored.sha256, object_key=stored.key, verification_code=code, actor=actor, at=ctx.stamp())
 
     def _own_case(self, case_number: str) -> Case:

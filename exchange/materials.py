@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from exchange.errors import IllegalTransition, InvalidRequest
+
+if TYPE_CHECKING:
+    from exchange.catalog import Matter
+    from exchange.ports import ObjectStore
 
 # Magic numbers of the formats a window scans to; a declared type must match the bytes.
 _SIGNATURES = {
@@ -114,3 +119,13 @@ def guarded_chunks(
         yield chunk
     if total == 0:
         raise InvalidRequest("data", "the file is empty; scan the material again")
+
+
+def retain_for_matter(store: ObjectStore, *, matter: Matter, materials: Iterable[Mapping[str, Any]], now: datetime) -> None:
+    """保管期限: once materials belong to a case, its matter decides how long they stay
+    write-once (Matter.retention_years). The store applies it in its own retention mode and
+    keeps any longer retention a material already has (the same bytes in another matter's
+    case). Done before the case records them, so no case holds a material left deletable."""
+    until = matter.retained_until(now)
+    for material in materials:
+        store.retain_until(str(material["sha256"]), until=until)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol
 
 
@@ -44,6 +44,11 @@ class ObjectStore(Protocol):
         """Raise MaterialNotFound if absent."""
 
     def read_bytes(self, sha256: str) -> bytes: ...
+
+    def retain_until(self, sha256: str, *, until: datetime) -> bool:
+        """Keep the material write-once (not deletable, not overwritable) until `until`, in the
+        store's retention mode; a longer or stricter retention it has stays. False when the
+        backend cannot retain (S3 without object lock)."""
 
 
 @dataclass(frozen=True)

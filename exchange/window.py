@@ -14,7 +14,7 @@ from exchange.errors import (
     CaseCatchingUp, InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised, PrintRefused,
     TongbanError,
 )
-from exchange.materials import check_file_name, check_media_type, guarded_chunks
+from exchange.materials import check_file_name, check_media_type, guarded_chunks, retain_for_matter
 from exchange.outbox import FORWARD_CASE, NOTIFY_PROGRESS, new_message
 from exchange.people import check_resident_id
 from exchange.ports import VerificationOutcome
@@ -93,6 +93,7 @@ class WindowDesk:
         checked_identity = self._identity_check(identity, agent)
         proxy = self._agent(agent, materials)
         self._formal_review(matter.required_kinds() | ({"power_of_attorney"} if proxy else set()), materials, checklist)
+        retain_for_matter(ctx.store, matter=matter, materials=materials, now=ctx.now())
         case = Case.submit(
             case_number=self._new_case_number(),
             matter_code=matter.code,
@@ -137,6 +138,7 @@ class WindowDesk:
         required = matter.required_kinds() | ({"power_of_attorney"} if proxy else set())
         # Online there is no clerk to tick a checklist: every required material must be there.
         self._formal_review(required, materials, {k: True for k in required})
+        retain_for_matter(ctx.store, matter=matter, materials=materials, now=ctx.now())
         case = Case.submit_online(
             case_number=self._new_case_number(),
             matter_code=matter.code,
@@ -186,6 +188,7 @@ class WindowDesk:
         checked_identity = self._identity_check(identity, agent)
         proxy = self._agent(agent, materials)
         self._formal_review(matter.required_kinds() | ({"power_of_attorney"} if proxy else set()), materials, checklist)
+        retain_for_matter(ctx.store, matter=matter, materials=materials, now=ctx.now())
         case = Case.submit_joint(
             case_number=self._new_case_number(), matter_code=matter.code, mode="joint",
             origin_province=ctx.province_code, competent_province=ctx.province_code,
@@ -232,6 +235,7 @@ class WindowDesk:
             for m in materials:
                 if ctx.store.stat(m["sha256"]) is None:
                     raise InvalidRequest("materials", f"material {m['kind']} ({m['sha256'][:12]}…) was not uploaded; upload it first")
+            retain_for_matter(ctx.store, matter=ctx.catalog.get(case.matter_code), materials=materials, now=ctx.now())
             outgoing = []
             if case.competent_province != ctx.province_code:
                 # The courier pushes the materials, then the notice naming them.
@@ -283,6 +287,8 @@ class WindowDesk:
             stored = ctx.store.put_bytes(pdf, media_type="application/pdf", metadata={"case": case_number, "kind": "result"})
             if stored.sha256 != issued_sha256:
                 raise InvalidRequest("issued_sha256", "the delivered bytes do not hash to the declared SHA-256")
+            retain_for_matter(ctx.store, matter=ctx.catalog.get(case.matter_code), materials=[{"sha256": stored.sha256}],
+                              now=ctx.now())
             case.receive_result(sha256=stored.sha256, object_key=stored.key, actor=actor, at=ctx.stamp())
             ctx.save(case, inbox=message_id)
         return case

@@ -11,10 +11,13 @@ from typing import Any
 import grpc
 
 from exchange.errors import InvalidRequest, PeerRefused, PeerUnavailable
+from nodes.prefetch import Prefetched
 from nodes.tls import secure_channel
-from nodes.translate import CHUNK_SIZE, material_to_pb
+from nodes.translate import material_to_pb
 from tongban_pb import common_pb2, peer_pb2, peer_pb2_grpc
 
+PUSH_CHUNK = 1 << 20  # bytes per PushData message: larger ones cost more memory than they save time
+_READ_AHEAD = 4  # messages' worth of bytes read ahead of the stream
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED}
 
 
@@ -74,7 +77,17 @@ class GrpcPeerGateway:
         )
         ref = peer_pb2.TransferRef(case_number=case_number, sha256=material["sha256"], from_province=self.province)
         what = f"receive material {material['kind']} ({material['sha256'][:12]}…)"  # file names may name the applicant
-        source = ReplayableSource(chunks)
+        # Reading, opening and hashing the stored copy runs a few segments ahead in its own
+        # thread, while gRPC frames and sends what is ready (nodes.prefetch says why).
+        reader = Prefetched(coalesced(chunks, size=PUSH_CHUNK), depth=_READ_AHEAD, name=f"read-{material['sha256'][:12]}")
+        with reader as ahead:
+            self._push(province, ref=ref, material_header=material_header, size=size, what=what,
+                       source=ReplayableSource(ahead), progress=progress)
+
+    def _push(
+        self, province: str, *, ref: peer_pb2.TransferRef, material_header: common_pb2.MaterialHeader, size: int,
+        what: str, source: ReplayableSource, progress: Callable[[int, int], None] | None,
+    ) -> None:
         stub = self._stub(province)
         deadline = time.monotonic() + self.resume_patience
         pause = 0.2
@@ -196,8 +209,8 @@ class ReplayableSource:
             data = next(self._source, None)
             if data is None:
                 return
-            for at in range(0, len(data), CHUNK_SIZE):
-                piece = data[at:at + CHUNK_SIZE]
+            for at in range(0, len(data), PUSH_CHUNK):
+                piece = data[at:at + PUSH_CHUNK]
                 start = self._end
                 self._end += len(piece)
                 self._remember(start, piece)
@@ -212,3 +225,19 @@ class ReplayableSource:
         self._kept_bytes += len(piece)
         while self._kept_bytes - len(self._kept[0][1]) >= self._keep:
             self._kept_bytes -= len(self._kept.popleft()[1])
+
+
+def coalesced(chunks: Iterable[bytes], *, size: int) -> Iterator[bytes]:
+    """The same bytes in pieces of `size` (the last one shorter): fewer, larger gRPC messages
+    cost less per byte than many small ones. Pieces already of that size pass uncopied."""
+    pending = bytearray()
+    for chunk in chunks:
+        if not pending and len(chunk) == size:
+            yield chunk
+            continue
+        pending += chunk
+        while len(pending) >= size:
+            yield bytes(pending[:size])
+            del pending[:size]
+    if pending:
+        yield bytes(pending)

@@ -44,7 +44,7 @@ class ProgressBar:
         fraction = done / total if total else 1.0
         filled = int(self.width * fraction)
         eta = (total - done) / rate if rate > 0 else float("inf")
-        eta_text = "--:--" if eta == float("inf") else f"{int(eta) // 60:02d}:{int(eta) % 60:02d}"
+        eta_text = "--:--" if eta == float("inf") else _clock(int(eta))
         bar = "#" * filled + "-" * (self.width - filled)
         return (
             f"{self.label} [{bar}] {fraction * 100:5.1f}% {human_bytes(done)}/{human_bytes(total)} "
@@ -55,3 +55,9 @@ class ProgressBar:
         done, total = self._last
         self.out.write("\r" + self.line(done, total, time.monotonic()) + "\n")
         self.out.flush()
+
+
+def _clock(seconds: int) -> str:
+    """mm:ss, or h:mm:ss from an hour on (a 2 GB drawing over a slow link)."""
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"

@@ -21,6 +21,7 @@ from exchange.materials import TransferBusy
 from exchange.monitoring import monitor
 from exchange.window import WindowDesk
 from nodes.interceptors import caller, peer_actor, sending_province
+from nodes.prefetch import Prefetched
 from nodes.translate import (
     case_to_pb, listing_to_pb, material_from_pb, material_to_pb, matter_to_pb, monitor_to_pb, report_to_pb, split_header,
 )
@@ -280,14 +281,20 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
                     raise InvalidRequest("header", "only one header per material push")
                 yield message.data.offset, message.data.data
 
+        # The next messages are taken off the wire in a thread of their own while the desk
+        # hashes, seals and writes the ones before (nodes.prefetch says why). A few suffice;
+        # more would only be lost, and sent again, when this node stops mid-stream.
+        ahead = Prefetched(chunks(), depth=3, name=f"receive-{header.sha256[:12]}")
         try:
             sha = self.department.take_pushed_material(
-                chunks(), from_province=sender, case_number=header.case_number, sha256=header.sha256,
+                ahead, from_province=sender, case_number=header.case_number, sha256=header.sha256,
                 media_type=header.media_type, kind=header.kind, file_name=header.file_name,
                 size=push.size, offset=push.offset,
             )
         except TransferBusy as exc:  # ABORTED: the sender retries from the confirmed offset
             context.abort(grpc.StatusCode.ABORTED, str(exc))
+        finally:
+            ahead.close()
         return common_pb2.MaterialRef(
             kind=header.kind, file_name=header.file_name, media_type=header.media_type, size=push.size, sha256=sha
         )

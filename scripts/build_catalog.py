@@ -11,7 +11,10 @@ Sources (see the seeds' README):
 - 000, the regional agreement: 36 + 12 matters, all of them already in the two national lists;
   they are matched by normalised name and only add list membership.
 Defaults the texts do not give (materials, time limits, result kinds, modes) follow the kind of
-matter, decided from its name and scenario by the rules in ``classify``.
+matter, decided from its name and scenario by the rules in ``classify``. So does the retention
+period (保管期限) of a matter's materials, from ``retention``: the seeds ask for electronic
+archiving (电子归档, 001; 003) but give no periods, so the periods are ours, each resting on
+the archive rule it names (see RETENTION_RULES).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import os
 import re
 import sys
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +65,35 @@ PROVINCE_TIME_LIMITS = {
     "营业执照遗失补领、换发": {"330000": 3},
     "失业登记": {"310000": 5},
 }
+# 保管期限: how long the materials of a case stay write-once in the nodes' object stores, by the
+# first rule that matches the matter. The seeds name no periods; these are our defaults, each
+# resting on the archive rule in its basis, read from the published rules as we know them and
+# not re-checked against their current text when this catalog was built: the archives office
+# (档案馆) of a deploying province confirms or overrides them before production. 永久
+# (permanent) is kept as 100 years: S3 object lock needs a date, and a permanent record is
+# handed over to the archive (移交进馆) long before, outside tongban.
+PERMANENT_YEARS = 100
+RETENTION_RULES: list[tuple[str, Callable[[str, str, str], bool], int, str]] = [
+    # (what the rule matches, test on (name, kind, lead department), years, basis)
+    ("查询、核验、资格认证、备案", lambda name, kind, lead: kind in {"query", "entitlement_check", "filing"}, 10,
+     "《机关文件材料归档范围和文书档案保管期限规定》（国家档案局令第8号）：一般性事务材料定期10年"),
+    ("户口、户籍", lambda name, kind, lead: "户口" in name and kind != "issuance", PERMANENT_YEARS,
+     "户籍档案（户口登记材料）由公安机关永久保管"),
+    ("婚姻登记", lambda name, kind, lead: "婚" in name and lead == "civil_affairs", PERMANENT_YEARS,
+     "《婚姻登记档案管理办法》（民政部、国家档案局）：婚姻登记档案长期保存（按100年计）"),
+    ("不动产登记", lambda name, kind, lead: "不动产" in name, PERMANENT_YEARS,
+     "《不动产登记暂行条例》第十三条：不动产登记簿永久保存，登记原始资料随登记簿保管"),
+    ("养老保险", lambda name, kind, lead: "养老" in name, PERMANENT_YEARS,
+     "《社会保险业务档案管理规定（试行）》（人社部令第3号）：养老保险权益记录须终身可查，按永久保管"),
+    ("企业登记", lambda name, kind, lead: lead == "market" and kind == "registration", PERMANENT_YEARS,
+     "企业登记档案（设立、变更、注销）由登记机关永久保管，与其他登记簿同"),
+    ("公证", lambda name, kind, lead: kind == "notarisation", PERMANENT_YEARS,
+     "《公证档案管理办法》（司法部、国家档案局）：涉及身份、学历等事实的公证档案永久保管"),
+    ("缴费、结算、提取", lambda name, kind, lead: kind == "payment", 30,
+     "《会计档案管理办法》（财政部、国家档案局令第79号）：会计凭证保管30年"),
+    ("其余登记、证明、许可、转移", lambda name, kind, lead: True, 30,
+     "《机关文件材料归档范围和文书档案保管期限规定》（国家档案局令第8号）：本机关业务材料定期30年"),
+]
 SECTION_BATCHES = {"一": "2020年底前", "二": "2021年底前", "三": "2021年以后"}
 
 
@@ -212,6 +245,14 @@ def classify(name: str, scenario: str) -> dict:
             "required_materials": materials}
 
 
+def retention(name: str, kind: str, lead: str) -> dict:
+    """How long the matter's materials are kept write-once, and the rule that says so."""
+    for _, matches, years, basis in RETENTION_RULES:
+        if matches(name, kind, lead):
+            return {"retention_years": years, "retention_basis": basis}
+    raise AssertionError("the last retention rule matches every matter")
+
+
 def build(seeds: Path) -> list[dict]:
     n001 = normalise((seeds / SEEDS["national_2020"]).read_text(encoding="utf-8"))
     n004 = normalise((seeds / SEEDS["municipal"]).read_text(encoding="utf-8"))
@@ -280,6 +321,7 @@ def _record(*, code: str, name: str, scenario: str, lead: str, cooperating: list
         "time_limit_days": rules["time_limit_days"],
         "time_limit_overrides": PROVINCE_TIME_LIMITS.get(name, {}),
         "result_kind": rules["result_kind"],
+        **retention(name, rules["kind"], lead),
     }
     if name == "营业执照遗失补领、换发":  # the walking skeleton's wording of its two materials
         record["required_materials"] = [

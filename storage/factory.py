@@ -49,7 +49,8 @@ def open_object_store(settings: ObjectStoreSettings) -> ObjectStore:
             )
         from storage.local import LocalFolderStore
 
-        return LocalFolderStore(Path(settings.local_root), sealer=sealer, retention=_retention_policy(settings))
+        return LocalFolderStore(Path(settings.local_root), sealer=sealer, retention=_retention_policy(settings),
+                                retention_mode=settings.retention_mode)
 
     if settings.kind == "s3":
         required = {
@@ -77,6 +78,7 @@ def open_object_store(settings: ObjectStoreSettings) -> ObjectStore:
             sealer=sealer,
             object_lock=settings.object_lock,
             retention=_retention_policy(settings),
+            retention_mode=settings.retention_mode,
         )
 
     raise InvalidRequest("kind", f"expected 'local' or 's3', got {settings.kind!r}")

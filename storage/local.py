@@ -32,8 +32,8 @@ from exchange.errors import InvalidRequest, MaterialIntegrityError, MaterialNotF
 from exchange.ports import StoredObject
 from storage.keys import check_sha256, object_key
 from storage.metadata import check_media_type, check_metadata, check_sealed_metadata
-from storage.retention import Retention, RetentionPolicy, check_deletable, utc_now
-from storage.sealing import NodeKeyUnavailable, Sealer, rechunk
+from storage.retention import Retention, RetentionPolicy, check_deletable, check_mode, extend_retention, utc_now
+from storage.sealing import SEALED_SEGMENT, NodeKeyUnavailable, Sealer, rechunk
 from storage.streams import VerifiedChunks, check_chunk_size
 
 _META_SUFFIX = ".meta.json"
@@ -44,10 +44,16 @@ _META_FORMAT = 1
 class LocalFolderStore:
     """ObjectStore over a folder; safe for concurrent writers within and across processes."""
 
-    def __init__(self, root: Path, *, sealer: Sealer | None = None, retention: RetentionPolicy | None = None) -> None:
+    def __init__(
+        self, root: Path, *, sealer: Sealer | None = None, retention: RetentionPolicy | None = None,
+        retention_mode: str = "GOVERNANCE",
+    ) -> None:
+        """`retention` retains every material from upload on; `retention_mode` is the mode of
+        the retention a material gets for its matter (retain_until)."""
         self._root = Path(root)
         self._sealer = sealer
         self._retention = retention
+        self._retention_mode = check_mode(retention.mode if retention is not None else retention_mode)
         self._incoming = self._root / ".incoming"
         self._incoming.mkdir(parents=True, exist_ok=True)
 
@@ -242,7 +248,7 @@ class LocalFolderStore:
         if sealed is None:
             source = iter(partial(handle.read, chunk_size), b"")
         else:
-            raw = iter(partial(handle.read, 1 << 20), b"")
+            raw = iter(partial(handle.read, SEALED_SEGMENT), b"")  # whole records: opened uncopied
             source = rechunk(
                 self._require_sealer(sha256).open_stream(sealed["envelope"], raw, where=str(self._root)),
                 chunk_size,
@@ -285,6 +291,11 @@ class LocalFolderStore:
             raise current.refusal(sha256, action="shorten the retention of")
         path, _ = self._paths(sha256)
         _write_atomically(path.with_name(path.name + _RETENTION_SUFFIX), retention.to_json().encode())
+
+    def retain_until(self, sha256: str, *, until: datetime) -> bool:
+        """Keep the material until `until` (its matter's retention), in this store's mode."""
+        extend_retention(self, sha256, until=until, mode=self._retention_mode)
+        return True
 
     def retention(self, sha256: str) -> Retention | None:
         path, _ = self._paths(sha256)

@@ -79,6 +79,29 @@ class RetentionPolicy:
             store.retain(sha256, wanted)
 
 
+def extend_retention(store: "RetainingStore", sha256: str, *, until: datetime, mode: Mode) -> Retention:
+    """Make sure the material is retained until at least `until`, at least as strictly as
+    `mode`: a longer or stricter retention it already has is kept. Returns what now holds."""
+    current = store.retention(sha256)
+    if current is not None:
+        if current.until >= until and (current.mode == "COMPLIANCE" or mode == "GOVERNANCE"):
+            return current
+        mode = "COMPLIANCE" if "COMPLIANCE" in (mode, current.mode) else mode
+        until = max(until, current.until)
+    wanted = Retention(mode=mode, until=until)
+    store.retain(sha256, wanted)
+    return wanted
+
+
+def check_mode(mode: str) -> Mode:
+    """GOVERNANCE (deletion refused unless an operator explicitly bypasses it, audited) or
+    COMPLIANCE (nobody can delete or shorten until it ends)."""
+    upper = mode.upper()
+    if upper not in ("GOVERNANCE", "COMPLIANCE"):
+        raise InvalidRequest("retention_mode", f"expected GOVERNANCE or COMPLIANCE, got {mode!r}")
+    return upper  # type: ignore[return-value]
+
+
 class RetainingStore(Protocol):
     def retention(self, sha256: str) -> Retention | None: ...
 

@@ -40,7 +40,7 @@ from storage.metadata import (
     decode_user_metadata,
     encode_user_metadata,
 )
-from storage.retention import Retention, RetentionPolicy, check_deletable, utc_now
+from storage.retention import Retention, RetentionPolicy, check_deletable, check_mode, extend_retention, utc_now
 from storage.sealing import NodeKeyUnavailable, Sealer, rechunk
 from storage.streams import HashingReader, TalliedChunks, VerifiedChunks, check_chunk_size
 
@@ -82,13 +82,18 @@ class S3Store:
         sealer: Sealer | None = None,
         object_lock: bool = False,
         retention: RetentionPolicy | None = None,
+        retention_mode: str = "GOVERNANCE",
     ) -> None:
         """`endpoint` is host:port without scheme; `secure` selects https. Pass `http_client`
-        to set timeouts, retries or a private CA bundle."""
+        to set timeouts, retries or a private CA bundle. `retention` retains every material
+        from upload on; `retention_mode` is the mode of the retention a material gets for its
+        matter (retain_until)."""
         self._bucket = bucket
         self._sealer = sealer
         self._object_lock = object_lock
         self._retention = retention
+        self._said_cannot_retain = False
+        self._retention_mode = check_mode(retention.mode if retention is not None else retention_mode)
         self._where = f"S3 endpoint {'https' if secure else 'http'}://{endpoint} bucket {bucket!r}"
         try:
             self._client = Minio(
@@ -392,6 +397,18 @@ class S3Store:
         if current is not None and not retention.extends(current):
             raise current.refusal(sha256, action="shorten the retention of")
         self._set_retention(object_key(sha256), retention)
+
+    def retain_until(self, sha256: str, *, until: datetime) -> bool:
+        """Keep the material until `until` (its matter's retention) with S3 object lock, in
+        this store's mode. A bucket without object lock cannot: said in the log, once."""
+        if not self._object_lock:
+            if not self._said_cannot_retain:
+                self._said_cannot_retain = True
+                log.warning("%s has no object lock: materials are not retained for their matter's period; "
+                            "use a bucket created with object_lock = true", self._where)
+            return False
+        extend_retention(self, sha256, until=until, mode=self._retention_mode)
+        return True
 
     def retention(self, sha256: str) -> Retention | None:
         """Read from the object's headers (x-amz-object-lock-*), which every S3 server that

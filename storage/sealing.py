@@ -255,18 +255,34 @@ def open_segments(data_key: bytes, sealed: Iterable[bytes], *, where: str) -> It
                 "the sender to resend"
             ) from None
 
-    for chunk in sealed:
-        buffer += chunk
-        while len(buffer) > SEALED_SEGMENT:
-            plain = open_one(bytes(buffer[:SEALED_SEGMENT]), False)
-            del buffer[:SEALED_SEGMENT]
+    def whole_records() -> Iterator[bytes]:
+        """Whole sealed records, uncopied when the chunks already are records; a short
+        remainder (the last record) stays in `buffer`."""
+        for chunk in sealed:
+            if not buffer and len(chunk) == SEALED_SEGMENT:
+                yield chunk
+                continue
+            buffer.extend(chunk)
+            while len(buffer) >= SEALED_SEGMENT:
+                yield bytes(buffer[:SEALED_SEGMENT])
+                del buffer[:SEALED_SEGMENT]
+
+    held: bytes | None = None  # a whole record: opened once it is known not to be the last
+    for record in whole_records():
+        if held is not None:
+            yield open_one(held, False)
             index += 1
-            yield plain
-    if len(buffer) < TAG:
+        held = record
+    if buffer and held is not None:
+        yield open_one(held, False)
+        index += 1
+        held = None
+    last = bytes(buffer) if buffer else (held or b"")
+    if len(last) < TAG:
         raise MaterialIntegrityError(f"a stored material in {where} is truncated: it is corrupt")
-    last = open_one(bytes(buffer), True)
-    if last:
-        yield last
+    plain = open_one(last, True)
+    if plain:
+        yield plain
 
 
 def rechunk(chunks: Iterable[bytes], chunk_size: int) -> Iterator[bytes]:

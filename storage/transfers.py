@@ -62,7 +62,9 @@ class PartialUploads:
         folder = self._folder(case_number, sha256)
         if not (folder / "header.json").exists():
             return 0
-        return self._load(folder, case_number, sha256).confirmed
+        # Read-only: a stream may be writing this upload right now (it holds the lock), so
+        # whatever is half-written at the end is not counted, and not cut off either.
+        return self._load(folder, case_number, sha256, repair=False).confirmed
 
     def open(self, *, case_number: str, sha256: str, declared: Mapping[str, Any]) -> PartialUpload:
         """Resume the partial upload of (case, sha256), or start one. A partial upload whose
@@ -155,7 +157,7 @@ class PartialUploads:
             raise InvalidRequest("case_number", f"{case_number!r} is not a case number")
         return self._root / case_number / check_sha256(sha256)
 
-    def _load(self, folder: Path, case_number: str, sha256: str) -> PartialUpload:
+    def _load(self, folder: Path, case_number: str, sha256: str, *, repair: bool = True) -> PartialUpload:
         header = json.loads((folder / "header.json").read_text(encoding="utf-8"))
         data_key = None
         envelope = header.get("envelope")
@@ -167,7 +169,7 @@ class PartialUploads:
             opened = self._sealer.open_metadata(envelope, header["sealed_declared"])
             declared = {k: json.loads(v) for k, v in opened.items()}
         return PartialUpload(folder, declared=declared, data_key=data_key, envelope=envelope,
-                             store=self._store)
+                             store=self._store, repair=repair)
 
 
 class PartialUpload:
@@ -175,8 +177,10 @@ class PartialUpload:
 
     def __init__(
         self, folder: Path, *, declared: Mapping[str, Any], data_key: bytes | None, envelope: str | None,
-        store: ObjectStore,
+        store: ObjectStore, repair: bool = True,
     ) -> None:
+        """`repair` cuts the data file back to its whole segments: only for the holder of
+        the upload's lock (PartialUploads.open)."""
         self.folder = folder
         self.declared = declared
         self._envelope = envelope
@@ -188,7 +192,7 @@ class PartialUpload:
         self._unsynced = 0
         self.release: Any = None
         self._out: Any = None  # the data file, open for appending while a stream runs
-        self._recover()
+        self._recover(repair=repair)
         # Hashed as it arrives when this stream starts at 0; after a resume, re-read once.
         self._running: Any = hashlib.sha256() if self._segments == 0 else None
 
@@ -212,16 +216,21 @@ class PartialUpload:
     def append(self, data: bytes) -> None:
         if self._running is not None:
             self._running.update(data)
-        if not self._buffer and len(data) == SEGMENT:  # the usual case: one whole segment, no copy
-            self._write(data)
-            return
-        self._buffer += data
-        while len(self._buffer) >= SEGMENT:
-            self._write(bytes(self._buffer[:SEGMENT]))
-            del self._buffer[:SEGMENT]
+        view = memoryview(data)
+        at = 0
+        if self._buffer:  # top up the segment begun by the last message
+            at = min(SEGMENT - len(self._buffer), len(view))
+            self._buffer += view[:at]
+            if len(self._buffer) == SEGMENT:
+                self._write(self._buffer)
+                self._buffer = bytearray()
+        while len(view) - at >= SEGMENT:  # whole segments straight from the message, uncopied
+            self._write(view[at:at + SEGMENT])
+            at += SEGMENT
+        self._buffer += view[at:]
         if self.received == self.size and self._buffer:
-            self._write(bytes(self._buffer))  # the short last segment, once all has come
-            self._buffer.clear()
+            self._write(self._buffer)  # the short last segment, once all has come
+            self._buffer = bytearray()
 
     def close(self) -> None:
         """End of a stream, complete or not: make what was written durable, drop the rest."""
@@ -281,7 +290,7 @@ class PartialUpload:
         except OSError:
             pass
 
-    def _write(self, plain: bytes) -> None:
+    def _write(self, plain: bytes | bytearray | memoryview) -> None:
         final = self._segments == self._total_segments - 1
         record = plain if self._aead is None else self._aead.encrypt(
             segment_nonce(self._segments, final=final), plain, SEGMENT_AAD
@@ -308,8 +317,9 @@ class PartialUpload:
         except InvalidTag:
             raise MaterialIntegrityError(f"segment {index} of the partial upload in {self.folder} is corrupt") from None
 
-    def _recover(self) -> None:
-        """Cut the data file back to its whole segments; drop a last one that does not read back."""
+    def _recover(self, *, repair: bool) -> None:
+        """Count the data file's whole segments, not a last one that does not read back; with
+        `repair`, cut the file back to them."""
         on_disk = self._path.stat().st_size if self._path.exists() else 0
         last_plain = self.size - (max(0, -(-self.size // SEGMENT) - 1)) * SEGMENT
         last_record = last_plain + (TAG if self._aead else 0)
@@ -328,7 +338,7 @@ class PartialUpload:
                 except MaterialIntegrityError:
                     segments -= 1
                     keep = segments * self._record
-        if keep != on_disk:
+        if repair and keep != on_disk:
             with self._path.open("r+b") as handle:
                 handle.truncate(keep)
         self._segments = segments

@@ -108,6 +108,36 @@ def case_number(tag: str) -> str:
 # --- resume -----------------------------------------------------------------------------------
 
 
+def memory_kb(pid: int, field: str) -> int:
+    import re
+
+    return int(re.search(rf"{field}:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text()).group(1))  # type: ignore[union-attr]
+
+
+def test_the_receivers_memory_does_not_grow_with_the_size_of_the_material(pair: Pair) -> None:
+    size = 90 * MiB  # far more than every buffer on the way together (gRPC windows, queues, a segment)
+    stored = open_object_store(pair.configs[SENDER].object_store).put_stream(
+        pdf_bytes(size, seed=9), media_type="application/pdf", metadata={"kind": "drawing", "file_name": "大图.pdf"})
+    pid = pair.receiver.process.pid
+    resident_before, peak_before = memory_kb(pid, "VmRSS"), memory_kb(pid, "VmHWM")
+
+    gateway = pair.gateway()
+    try:
+        gateway.push_material(
+            RECEIVER, case_number=case_number("MEMORY01"),
+            material={"kind": "drawing", "file_name": "大图.pdf", "media_type": "application/pdf",
+                      "sha256": stored.sha256, "size": stored.size},
+            chunks=open_object_store(pair.configs[SENDER].object_store).iter_chunks(stored.sha256),
+        )
+    finally:
+        gateway.close()
+
+    assert pair.receiver_has(stored.sha256)
+    grew_mib = (memory_kb(pid, "VmHWM") - max(peak_before, resident_before)) / 1024
+    assert grew_mib < 60, f"the receiver's peak memory rose by {grew_mib:.0f} MiB for a {size // MiB} MiB material"
+
+
+
 def test_a_transfer_cut_off_by_a_receiver_restart_resumes_from_the_confirmed_offset(pair: Pair) -> None:
     material = stored_at_sender(pair, seed=1)
     number = case_number("RESUME01")
@@ -251,6 +281,28 @@ def test_a_chunk_out_of_order_is_refused_naming_the_expected_offset(pair: Pair) 
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "data.offset" in error.details() and f"offset {MiB} was due" in error.details()
     assert not pair.receiver_has(hashlib.sha256(data).hexdigest())
+
+
+def test_a_stream_starting_before_what_the_receiver_holds_only_adds_what_is_new(pair: Pair) -> None:
+    # A stream that broke can go on writing what it had taken in after the sender asked for
+    # the offset, so a resumed stream may repeat bytes the receiver holds by then.
+    data = PDF + os.urandom(3 * MiB)
+    number = case_number("OVERLAP1")
+    cut = push(pair, data, number=number, offsets=[0, MiB], size=len(data))  # then the stream ends
+    assert cut.code() == grpc.StatusCode.INVALID_ARGUMENT and "resume from offset 2097152" in cut.details()
+
+    header = peer_pb2.PushHeader(
+        material=common_pb2.MaterialHeader(
+            kind="application_form", file_name="form.pdf", media_type="application/pdf",
+            sha256=hashlib.sha256(data).hexdigest(), case_number=number, from_province=SENDER),
+        size=len(data), offset=MiB)
+    resumed = [peer_pb2.MaterialPush(header=header)] + [
+        peer_pb2.MaterialPush(data=peer_pb2.PushData(offset=at, data=data[at:at + MiB]))
+        for at in range(MiB, len(data), MiB)]
+    ref = pair.peer_stub().PushMaterial(iter(resumed), timeout=30)
+
+    assert ref.sha256 == hashlib.sha256(data).hexdigest() and pair.receiver_has(ref.sha256)
+    assert open_object_store(pair.configs[RECEIVER].object_store).read_bytes(ref.sha256) == data
 
 
 def test_a_stream_resuming_at_an_offset_the_receiver_never_confirmed_is_refused(pair: Pair) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,10 @@ def _run_nodes_and_carry_a_case(
         competent_store = open_object_store(configs[COMPETENT_PROVINCE].object_store)
         printed = Path(run.printed_path).read_bytes()
         assert competent_store.read_bytes(hashlib.sha256(printed).hexdigest()) == printed
+        if object_store is None:  # the local folder retains; the S3 bucket here has no object lock
+            # 营业执照遗失补领、换发: 30 years (保管期限), for the result as for the materials
+            kept = competent_store.retention(hashlib.sha256(printed).hexdigest())  # type: ignore[attr-defined]
+            assert kept is not None and kept.until.year - datetime.now(timezone.utc).year == 30
         with operator_channel(federation, province=WINDOW_PROVINCE, operator_id=AUDITOR,
                               address=configs[WINDOW_PROVINCE].listen) as channel:
             timeline = AuditorClient(channel).timeline(run.case_number)

@@ -450,6 +450,53 @@ def test_governance_retention_yields_only_to_an_explicit_bypass(retaining_backen
     assert store.stat(stored.sha256) is not None
 
 
+def test_a_material_kept_for_its_matter_cannot_be_deleted_before_the_period_ends(retaining_backend: Backend) -> None:
+    store = retaining_backend.store
+    stored = store.put_bytes(b"%PDF- marriage registration form", media_type=PDF)
+    until = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=365 * 100)
+
+    assert store.retain_until(stored.sha256, until=until) is True  # type: ignore[attr-defined]
+
+    kept = store.retention(stored.sha256)  # type: ignore[attr-defined]
+    assert kept.until == until and kept.mode == "GOVERNANCE"  # the store's mode: none configured
+    with pytest.raises(RetentionActive, match="as its matter requires"):
+        store.delete(stored.sha256)  # type: ignore[attr-defined]
+    with pytest.raises(RetentionActive):
+        store.delete(stored.sha256, now=until - timedelta(days=1))  # type: ignore[attr-defined]
+    assert store.read_bytes(stored.sha256) == b"%PDF- marriage registration form"
+
+
+def test_the_same_bytes_in_a_matter_kept_for_less_time_keep_the_longer_period(retaining_backend: Backend) -> None:
+    store = retaining_backend.store
+    stored = store.put_bytes(b"%PDF- id card scan", media_type=PDF)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    longer, shorter = now + timedelta(days=365 * 30), now + timedelta(days=365 * 10)
+
+    store.retain_until(stored.sha256, until=longer)  # type: ignore[attr-defined]
+    store.retain_until(stored.sha256, until=shorter)  # type: ignore[attr-defined]
+
+    assert store.retention(stored.sha256).until == longer  # type: ignore[attr-defined]
+
+
+def test_a_local_material_can_be_deleted_once_its_matters_period_is_over(tmp_path: Path) -> None:
+    store = LocalFolderStore(tmp_path / "objects")
+    stored = store.put_bytes(b"%PDF- query printout", media_type=PDF)
+    until = datetime.now(timezone.utc) + timedelta(days=365 * 10)
+    store.retain_until(stored.sha256, until=until)
+
+    store.delete(stored.sha256, now=until + timedelta(seconds=1))
+
+    assert store.stat(stored.sha256) is None
+
+
+@pytest.mark.s3
+def test_an_s3_bucket_without_object_lock_says_it_cannot_retain(s3_server: S3Server) -> None:  # noqa: F811
+    backend = s3_backend(s3_server, f"tongban-unlocked-{uuid.uuid4().hex[:12]}")
+    stored = backend.store.put_bytes(b"%PDF- unlocked", media_type=PDF)
+
+    assert backend.store.retain_until(stored.sha256, until=datetime.now(timezone.utc) + timedelta(days=1)) is False  # type: ignore[attr-defined]
+
+
 @pytest.mark.s3
 def test_the_s3_server_itself_refuses_to_delete_a_retained_version(
     s3_server: S3Server, tmp_path: Path  # noqa: F811
@@ -625,3 +672,18 @@ def test_retention_on_s3_without_object_lock_is_a_named_misconfiguration() -> No
         open_object_store(ObjectStoreSettings(kind="s3", endpoint="s3:9000", access_key="k", secret_key="s",
                                               bucket="b", retention_days=30))
     assert caught.value.field == "retention_days"
+
+
+def test_a_store_retains_for_the_matter_in_the_mode_it_was_configured_with(tmp_path: Path) -> None:
+    store = LocalFolderStore(tmp_path / "objects", retention_mode="compliance")
+    stored = store.put_bytes(b"%PDF- household register", media_type=PDF)
+    until = datetime.now(timezone.utc) + timedelta(days=365 * 100)
+    store.retain_until(stored.sha256, until=until)
+
+    with pytest.raises(RetentionActive, match="COMPLIANCE"):
+        store.delete(stored.sha256, bypass_governance=True)
+
+
+def test_an_unknown_retention_mode_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(InvalidRequest, match="retention_mode"):
+        LocalFolderStore(tmp_path / "objects", retention_mode="forever")

@@ -1,0 +1,79 @@
+"""The pieces that keep a material transfer fast: read-ahead threads, message coalescing and
+opening sealed records without copies — each must hand on exactly the bytes, in order."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from exchange.errors import MaterialIntegrityError
+from nodes.peers import coalesced
+from nodes.prefetch import Prefetched
+from storage.sealing import SEALED_SEGMENT, SEGMENT, SegmentSealer, open_segments
+
+
+def test_prefetched_hands_on_every_item_in_order() -> None:
+    assert list(Prefetched(iter(range(100)), depth=3, name="t")) == list(range(100))
+
+
+def test_prefetched_raises_what_the_producer_raised_after_the_items_before_it() -> None:
+    def items():  # type: ignore[no-untyped-def]
+        yield 1
+        yield 2
+        raise MaterialIntegrityError("the stored copy is corrupt")
+
+    ahead = Prefetched(items(), depth=8, name="t")
+    assert next(ahead) == 1 and next(ahead) == 2
+    with pytest.raises(MaterialIntegrityError, match="corrupt"):
+        next(ahead)
+    with pytest.raises(StopIteration):
+        next(ahead)
+
+
+def test_prefetched_stays_at_most_depth_items_ahead_and_stops_when_closed() -> None:
+    taken: list[int] = []
+    closed = threading.Event()
+
+    def items():  # type: ignore[no-untyped-def]
+        try:
+            for i in range(1000):
+                taken.append(i)
+                yield i
+        finally:
+            closed.set()
+
+    ahead = Prefetched(items(), depth=2, name="t")
+    assert next(ahead) == 0
+    time.sleep(0.3)
+    assert len(taken) <= 4  # the one handed out, two queued, one waiting to be queued
+    ahead.close()
+    assert closed.wait(2), "the producer was not stopped"
+    assert len(taken) <= 5
+
+
+@pytest.mark.parametrize("sizes", [[10, 20, 30], [SEGMENT] * 3, [SEGMENT + 5, 7, SEGMENT * 2 - 12], [3]])
+def test_coalesced_cuts_the_same_bytes_into_whole_messages(sizes: list[int]) -> None:
+    chunks = [os.urandom(n) for n in sizes]
+    pieces = list(coalesced(chunks, size=SEGMENT))
+    assert b"".join(pieces) == b"".join(chunks)
+    assert all(len(p) == SEGMENT for p in pieces[:-1]) and 0 < len(pieces[-1]) <= SEGMENT
+
+
+@pytest.mark.parametrize("plain_size", [0, 1, SEGMENT - 1, SEGMENT, SEGMENT + 1, 3 * SEGMENT])
+@pytest.mark.parametrize("read_size", [SEALED_SEGMENT, 1 << 20, 4096, 3 * SEALED_SEGMENT + 7])
+def test_open_segments_reads_back_any_size_whatever_the_read_size(plain_size: int, read_size: int) -> None:
+    key, plain = os.urandom(32), os.urandom(plain_size)
+    sealed = b"".join(SegmentSealer(key).stream([plain]))
+    pieces = [sealed[at:at + read_size] for at in range(0, len(sealed), read_size)]
+    assert b"".join(open_segments(key, pieces, where="test")) == plain
+
+
+@pytest.mark.parametrize("cut", [SEALED_SEGMENT, SEALED_SEGMENT * 2])
+def test_open_segments_refuses_a_copy_cut_at_a_record_boundary(cut: int) -> None:
+    key = os.urandom(32)
+    sealed = b"".join(SegmentSealer(key).stream([os.urandom(3 * SEGMENT)]))
+    with pytest.raises(MaterialIntegrityError):
+        b"".join(open_segments(key, [sealed[:cut]], where="test"))
