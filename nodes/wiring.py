@@ -15,6 +15,7 @@ from exchange.context import NodeContext
 from exchange.ledger import CaseLedger
 from nodes.config import NodeConfig
 from nodes.peers import GrpcPeerGateway
+from nodes.pools import SigningPool, pool_size
 from nodes.spool import FolderSpool
 from nodes.tls import channel_credentials
 from signing.pki import Federation
@@ -67,9 +68,12 @@ class Node:
     federation: Federation
     context: NodeContext
     peers: GrpcPeerGateway
+    signing_pool: SigningPool | None = None
 
     def close(self) -> None:
         self.peers.close()
+        if self.signing_pool is not None:
+            self.signing_pool.close()
         self.context.ledger.close()
 
 
@@ -84,6 +88,8 @@ def build_node(config: NodeConfig) -> Node:
     store = open_object_store(config.object_store)
     uploads = PartialUploads(config.data_dir / "transfers", store=store, sealer=_sealer_of(config))
     uploads.sweep(older_than=timedelta(days=7))  # transfers abandoned by their senders
+    processes = pool_size(config.signing_processes)
+    pool = SigningPool(pki_dir=config.pki_dir, province=config.province, processes=processes) if processes else None
     context = NodeContext(
         province_code=config.province,
         provinces=provinces_of(federation),
@@ -91,11 +97,13 @@ def build_node(config: NodeConfig) -> Node:
         catalog=load_catalog(),
         store=store,
         peers=peers,
-        issuer=build_sealer(federation, config.province),
+        issuer=pool.issuer() if pool else build_sealer(federation, config.province),
         # trust_source, not a snapshot: CRLs refreshed on disk by the directory exchange apply at once.
-        verifier=SealVerifier(trust_source=federation.trust),
+        verifier=pool.verifier() if pool else SealVerifier(trust_source=federation.trust),
         spool=FolderSpool(config.spool_dir),
         max_material_bytes=config.max_material_bytes,
         uploads=uploads,
     )
-    return Node(config=config, federation=federation, context=context, peers=peers)
+    if pool is not None:
+        pool.warm()
+    return Node(config=config, federation=federation, context=context, peers=peers, signing_pool=pool)
