@@ -13,7 +13,6 @@ printed at the window. Figures only: a benchmark never asserts a speed."""
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import random
@@ -28,7 +27,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import uuid4
@@ -36,10 +34,15 @@ from uuid import uuid4
 import grpc
 
 from exchange.people import make_resident_id
+from nodes.bench_parts import (
+    child_pids, machine_ticks, peak_rss_mb, postgres_cpu_seconds, tree_cpu_seconds, bare_append_seconds, bare_seal_and_verify,
+    drop_schemas, raw_loopback_mb_s,
+)
 from nodes.clients import OfficerClient, WindowClient, operator_channel
-from nodes.config import NodeConfig
 from nodes.demo import CLERK, COMPETENT_PROVINCE, OFFICER, WINDOW_PROVINCE, make_federation
-from nodes.launch import NodeProcess, free_port, loopback_configs, replica_configs, replica_target, spawn_node, wait_serving
+from nodes.launch import (
+    NodeProcess, free_port, loopback_configs, replica_configs, replica_target, spawn_node, wait_serving,
+)
 from nodes.wiring import load_catalog
 from signing.pki import Federation
 from storage.eventstore import EventStoreSettings
@@ -47,7 +50,6 @@ from storage.factory import ObjectStoreSettings
 
 STEPS = ("upload", "submit+forward", "accept", "approve+seal+deliver", "verify+print")
 RETRIED = {grpc.StatusCode.ABORTED, grpc.StatusCode.UNAVAILABLE}
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 T = TypeVar("T")
 
 
@@ -94,50 +96,6 @@ class BenchResult:
     @property
     def throughput(self) -> float:
         return self.completed / self.elapsed if self.elapsed else 0.0
-
-
-# -- processes ----------------------------------------------------------------------------------
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            text = (task / "children").read_text().split()
-            for child in map(int, text):
-                found += [child, *_children(child)]
-    except OSError:
-        pass
-    return found
-
-
-def _cpu(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def _peak_rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def _tree_cpu(pid: int) -> float:
-    """CPU of a node and its live worker processes (the signing pool)."""
-    return _cpu(pid) + sum(_cpu(c) for c in _children(pid))
-
-
-def _machine_ticks() -> tuple[int, int]:
-    values = list(map(int, Path("/proc/stat").read_text().splitlines()[0].split()[1:]))
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
 
 
 @dataclass
@@ -356,125 +314,6 @@ class Traffic:
             channel.close()
 
 
-# -- the irreducible parts ----------------------------------------------------------------------
-
-
-def _timed_rate(fn: Callable[[], object], *, seconds: float = 1.5) -> float:
-    """Seconds per call of fn, on one core."""
-    fn()
-    n, started = 0, time.perf_counter()
-    while n < 3 or time.perf_counter() - started < seconds:
-        fn()
-        n += 1
-    return (time.perf_counter() - started) / n
-
-
-def bare_seal_and_verify(federation: Federation) -> dict[str, float]:
-    """Seconds for bare pyHanko: a B-B signature, a B-LT signature with the same in-process TSA
-    and embedded CRLs (the same cryptographic work as a tongban seal), and validating the
-    B-LT file with the same trust roots and CRLs."""
-    from pyhanko.keys import load_certs_from_pemder_data
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.sign import fields, signers
-    from pyhanko.sign.validation import validate_pdf_signature
-
-    from exchange.ports import CertificateRequest
-    from signing.render import render_certificate
-    from signing.tsa import AuthorityTimeStamper, TimestampAuthority
-    from signing.validation import strict_context
-
-    pdf = render_certificate(CertificateRequest(
-        case_number="330000-20261123-00000000", matter_code="KS2020-044", matter_name="营业执照遗失补领、换发",
-        applicant_name="王小明", applicant_id_masked="3301**********1234", province_code=COMPETENT_PROVINCE,
-        department_key="market", department_name="浙江省市场监督管理局", issued_on=date.today(),
-        verification_code="0000-0000-0000"), province_name="浙江省")
-    cert, key = federation.seal_paths(COMPETENT_PROVINCE, "market")
-    signer = signers.SimpleSigner.load(str(key), str(cert), ca_chain_files=(
-        str(federation.directory / "provinces" / COMPETENT_PROVINCE / "ca.pem"),))
-    assert signer is not None, "the bench federation's seal key could not be loaded"
-    trust = federation.trust()
-    stamper = AuthorityTimeStamper(TimestampAuthority.of_province(federation, COMPETENT_PROVINCE))
-    plain = signers.PdfSignatureMetadata(field_name="Bare", subfilter=fields.SigSeedSubFilter.PADES)
-
-    def b_lt_meta() -> signers.PdfSignatureMetadata:
-        return signers.PdfSignatureMetadata(field_name="Bare", subfilter=fields.SigSeedSubFilter.PADES,
-                                            embed_validation_info=True, validation_context=strict_context(trust))
-
-    def sign_b() -> bytes:
-        return signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), plain, signer=signer).getvalue()
-
-    def sign_lt() -> bytes:
-        return signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), b_lt_meta(), signer=signer,
-                                timestamper=stamper).getvalue()
-
-    signed = sign_lt()
-
-    def verify() -> None:
-        status = validate_pdf_signature(PdfFileReader(io.BytesIO(signed)).embedded_signatures[0],
-                                        signer_validation_context=strict_context(trust),
-                                        ts_validation_context=strict_context(trust))
-        assert status.bottom_line, "bare pyHanko could not validate its own B-LT signature"
-
-    return {"seal_b": _timed_rate(sign_b), "seal_lt": _timed_rate(sign_lt), "verify": _timed_rate(verify)}
-
-
-def bare_append_seconds(options: BenchOptions, workdir: Path, n: int = 300) -> float:
-    """Seconds per bare eventsourcing save of one new aggregate with one event, on the same
-    kind of store (PostgreSQL: a schema of its own, dropped after)."""
-    from eventsourcing.application import Application
-    from eventsourcing.domain import Aggregate
-
-    class Probe(Aggregate):
-        def __init__(self, note: str) -> None:
-            self.note = note
-
-    store = EventStoreSettings(kind="sqlite", sqlite_path=workdir / "bare.sqlite") if options.event_store == "sqlite" \
-        else EventStoreSettings(kind="postgres", dbname=options.dbname, schema=f"bench_bare_{uuid4().hex[:8]}")
-    # eventsourcing's own recorder: tongban's hash chain is part of what is measured, not of the bound.
-    env = {k: v for k, v in store.application_env().items() if k != "APPLICATION_RECORDER_TOPIC"}
-    app = Application(env=env)
-    try:
-        return _timed_rate(lambda: app.save(Probe(note="probe")), seconds=1.0)
-    finally:
-        app.close()
-        if store.kind == "postgres":
-            drop_schemas(store.dbname, store.schema)
-
-
-def raw_loopback_mb_s(total: int = 256 << 20) -> float:
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(1)
-    port = server.getsockname()[1]
-    block = os.urandom(1 << 20)
-
-    def sink() -> None:
-        conn, _ = server.accept()
-        with conn:
-            while conn.recv(1 << 20):
-                pass
-
-    thread = threading.Thread(target=sink)
-    thread.start()
-    started = time.perf_counter()
-    with socket.create_connection(("127.0.0.1", port)) as s:
-        for _ in range(total // len(block)):
-            s.sendall(block)
-    thread.join()
-    server.close()
-    return total / (1 << 20) / (time.perf_counter() - started)
-
-
-def drop_schemas(dbname: str, prefix: str) -> None:
-    import psycopg
-
-    with psycopg.connect(host="127.0.0.1", dbname=dbname, user="postgres", autocommit=True) as conn:
-        for (name,) in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s",
-                                    (prefix.replace("_", r"\_") + "%",)).fetchall():
-            conn.execute(f'DROP SCHEMA "{name}" CASCADE')
-
-
 def events_recorded(options: BenchOptions, topology: Topology) -> int:
     """Events every node's ledger holds (replicas share one), by the notification ids handed out."""
     total = 0
@@ -525,15 +364,20 @@ def run_bench(options: BenchOptions, *, progress: Callable[[str], None] = lambda
             pids[name] = n.process.pid
         if topology.moto is not None:
             pids["S3 (moto server)"] = topology.moto.pid
-        cpu_before = {name: _tree_cpu(pid) for name, pid in pids.items()}
-        busy_before, all_before = _machine_ticks()
+        cpu_before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
+        postgres_before = postgres_cpu_seconds()
+        busy_before, all_before = machine_ticks()
         own_before = time.process_time()
         elapsed = traffic.run(duration=options.duration, concurrency=options.concurrency)
         own_cpu = time.process_time() - own_before
-        busy_after, all_after = _machine_ticks()
-        usage = [NodeUsage(name=name, cpu_seconds=_tree_cpu(pid) - cpu_before[name], peak_rss_mb=_peak_rss_mb(pid),
-                           worker_peak_rss_mb=sum(_peak_rss_mb(c) for c in _children(pid)))
+        postgres_cpu = postgres_cpu_seconds() - postgres_before
+        busy_after, all_after = machine_ticks()
+        usage = [NodeUsage(name=name, cpu_seconds=tree_cpu_seconds(pid) - cpu_before[name], peak_rss_mb=peak_rss_mb(pid),
+                           worker_peak_rss_mb=sum(peak_rss_mb(c) for c in child_pids(pid)))
                  for name, pid in pids.items()]
+        if options.event_store == "postgres":
+            usage.append(NodeUsage(name="PostgreSQL (all)", cpu_seconds=postgres_cpu, peak_rss_mb=0.0,
+                                   worker_peak_rss_mb=0.0))
         completed = len(traffic.latencies.get("case", []))
         events = events_recorded(options, topology) - events_before
         traffic.close()
@@ -547,7 +391,8 @@ def run_bench(options: BenchOptions, *, progress: Callable[[str], None] = lambda
         )
         progress("measuring the irreducible parts alone (bare pyHanko, bare eventsourcing, raw loopback)")
         result.baselines = bare_seal_and_verify(topology.federation)
-        result.baselines["append"] = bare_append_seconds(options, workdir)
+        result.baselines["append"] = bare_append_seconds(event_store=options.event_store, dbname=options.dbname,
+                                                         workdir=workdir)
         result.baselines["copy_mb_s"] = raw_loopback_mb_s()
         return result
     finally:
@@ -616,12 +461,17 @@ def render(result: BenchResult) -> str:
         if values:
             lines.append(f"  {step:<22}{statistics.median(values) * 1000:8.0f}{percentile(values, .95) * 1000:8.0f}"
                          f"{percentile(values, .99) * 1000:8.0f}")
-    lines.append("")
-    for u in result.usage:
-        lines.append(f"  node {u.name:<20} CPU {u.cpu_seconds:6.1f} s ({u.cpu_seconds / result.elapsed * 100:3.0f}% "
-                     f"of a core), peak RSS {u.peak_rss_mb:4.0f} MB + workers {u.worker_peak_rss_mb:4.0f} MB")
-    lines.append(f"  load generator            CPU {result.client_cpu_seconds:6.1f} s "
-                 f"({result.client_cpu_seconds / result.elapsed * 100:3.0f}% of a core)")
+    lines += ["", f"  {'process':<26}{'CPU s':>7}{'% core':>8}{'ms/case':>9}{'peak RSS MB':>13}{'+ workers':>11}"]
+    per_case = max(result.completed, 1)
+    rows = [(u.name, u.cpu_seconds, u.peak_rss_mb, u.worker_peak_rss_mb) for u in result.usage]
+    rows.append(("load generator", result.client_cpu_seconds, 0.0, 0.0))
+    for name, cpu, rss, workers in rows:
+        lines.append(f"  {name:<26}{cpu:7.1f}{cpu / result.elapsed * 100:8.0f}{cpu / per_case * 1000:9.0f}"
+                     + (f"{rss:13.0f}{workers:11.0f}" if rss else ""))
+    total_cpu = sum(cpu for _, cpu, _, _ in rows)
+    lines.append(f"  {'all of the above':<26}{total_cpu:7.1f}{total_cpu / result.elapsed * 100:8.0f}"
+                 f"{total_cpu / per_case * 1000:9.0f}   -> at most {cores() * per_case / total_cpu:.1f} cases/s "
+                 f"on {cores()} idle cores")
     lines.append(f"  machine busy {result.machine_busy * 100:.0f}% of {cores()} cores during the load (every process: "
                  "these, PostgreSQL, and whatever else runs)")
     if result.baselines:
