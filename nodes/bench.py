@@ -18,14 +18,13 @@ import os
 import random
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,10 +54,10 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class BenchOptions:
-    duration: float = 30.0  # seconds of load, after one warm-up case per client
+    duration: float = 20.0  # seconds of load per scenario, after one warm-up case per client
     concurrency: int = 8  # clients, each carrying one case at a time from upload to print
     event_store: str = "postgres"  # or "sqlite" (one process per database file: no replicas)
-    replicas: int = 2  # processes of the competent province's node behind one target
+    replicas: int = 1  # processes of the competent province's node behind one target
     signing_processes: int = -1  # per node; -1: one per core, 0: seal in the gRPC threads
     object_store: str = "auto"  # "s3" (a moto server), "local" (a folder per node); auto: s3 for replicas
     min_material: int = 100_000
@@ -85,11 +84,9 @@ class BenchResult:
     latencies: dict[str, list[float]]
     bytes_moved: int
     usage: list[NodeUsage]
-    client_cpu_seconds: float
     machine_busy: float  # share of all cores busy during the load, any process
     load_average: tuple[float, float, float]
     events_per_case: float
-    baselines: dict[str, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     s3: bool = False
 
@@ -123,6 +120,7 @@ class Topology:
 def start_moto(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     """moto's S3 server in a process of its own, so its CPU is not charged to the load generator."""
     port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
     log = (workdir / "moto.log").open("ab")
     process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                                stdout=log, stderr=subprocess.STDOUT)
@@ -137,12 +135,12 @@ def start_moto(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise TimeoutError(f"moto's S3 server did not listen on port {port}; see {workdir / 'moto.log'}")
 
 
-def start_topology(workdir: Path, options: BenchOptions, federation: Federation | None = None) -> Topology:
-    fed = federation or make_federation(workdir)
+def start_topology(workdir: Path, options: BenchOptions, *, federation: Federation, schema: str) -> Topology:
+    fed = federation
     if options.replicas > 1 and options.event_store != "postgres":
         raise ValueError("replicas share one event store: use --event-store postgres")
     store = EventStoreSettings(kind="sqlite") if options.event_store == "sqlite" else \
-        EventStoreSettings(kind="postgres", dbname=options.dbname, schema=f"bench_{uuid4().hex[:8]}")
+        EventStoreSettings(kind="postgres", dbname=options.dbname, schema=schema)
     moto = None
     objects: ObjectStoreSettings | None = None
     if options.replicas > 1 and options.object_store == "local":
@@ -153,7 +151,7 @@ def start_topology(workdir: Path, options: BenchOptions, federation: Federation 
                                       secret_key="tongban-bench-secret", bucket=f"bench-{uuid4().hex[:8]}",
                                       region="us-east-1")
     configs = loopback_configs(workdir, [WINDOW_PROVINCE, COMPETENT_PROVINCE], event_store=store,
-                               object_store=objects)
+                               object_store=objects, pki_dir=fed.directory)
     configs = {code: replace(c, signing_processes=options.signing_processes) for code, c in configs.items()}
     competent = replica_configs(configs[COMPETENT_PROVINCE], count=options.replicas, workdir=workdir)
     target = replica_target([c.listen for c in competent])
@@ -314,7 +312,7 @@ class Traffic:
             channel.close()
 
 
-def events_recorded(options: BenchOptions, topology: Topology) -> int:
+def events_recorded(topology: Topology) -> int:
     """Events every node's ledger holds (replicas share one), by the notification ids handed out."""
     total = 0
     seen: set[tuple[str, str]] = set()
@@ -340,30 +338,29 @@ def events_recorded(options: BenchOptions, topology: Topology) -> int:
 # -- a run --------------------------------------------------------------------------------------
 
 
-def run_bench(options: BenchOptions, *, progress: Callable[[str], None] = lambda _: None) -> BenchResult:
-    logging.disable(logging.WARNING)  # pyHanko warns that fetching is off, by design
-    workdir = Path(tempfile.mkdtemp(prefix="tongban-bench-"))
-    topology: Topology | None = None
+def run_scenario(options: BenchOptions, *, federation: Federation, workdir: Path, schema: str,
+                 progress: Callable[[str], None]) -> BenchResult:
+    """One topology under load for options.duration seconds; the nodes are stopped after."""
+    progress(f"{scenario_name(options)}: starting the nodes")
+    topology = start_topology(workdir, options, federation=federation, schema=schema)
     try:
-        progress(f"starting 1 window node and {options.replicas} competent node process(es) on {options.event_store}")
-        topology = start_topology(workdir, options)
         traffic = Traffic(topology, options)
-        progress(f"warming up ({options.concurrency} cases), then {options.duration:.0f} s of load "
-                 f"at concurrency {options.concurrency}")
+        progress(f"{scenario_name(options)}: {options.concurrency} warm-up cases, then {options.duration:.0f} s "
+                 f"of load at concurrency {options.concurrency}")
         warm = [threading.Thread(target=traffic.one_case, args=(10**8 + i,), kwargs={"record": False})
                 for i in range(options.concurrency)]
         for t in warm:
             t.start()
         for t in warm:
             t.join()
-        events_before = events_recorded(options, topology)
+        events_before = events_recorded(topology)
         pids = {}
         for n in topology.nodes:
             same = [m for m in topology.nodes if m.config.province == n.config.province]
-            name = n.config.province + (f" replica {same.index(n) + 1}" if len(same) > 1 else "")
-            pids[name] = n.process.pid
+            role = "window" if n.config.province == WINDOW_PROVINCE else "competent"
+            pids[f"{role} {n.config.province}" + (f" #{same.index(n) + 1}" if len(same) > 1 else "")] = n.process.pid
         if topology.moto is not None:
-            pids["S3 (moto server)"] = topology.moto.pid
+            pids["S3 server (moto)"] = topology.moto.pid
         cpu_before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
         postgres_before = postgres_cpu_seconds()
         busy_before, all_before = machine_ticks()
@@ -372,35 +369,47 @@ def run_bench(options: BenchOptions, *, progress: Callable[[str], None] = lambda
         own_cpu = time.process_time() - own_before
         postgres_cpu = postgres_cpu_seconds() - postgres_before
         busy_after, all_after = machine_ticks()
-        usage = [NodeUsage(name=name, cpu_seconds=tree_cpu_seconds(pid) - cpu_before[name], peak_rss_mb=peak_rss_mb(pid),
-                           worker_peak_rss_mb=sum(peak_rss_mb(c) for c in child_pids(pid)))
+        usage = [NodeUsage(name=name, cpu_seconds=tree_cpu_seconds(pid) - cpu_before[name],
+                           peak_rss_mb=peak_rss_mb(pid), worker_peak_rss_mb=sum(peak_rss_mb(c) for c in child_pids(pid)))
                  for name, pid in pids.items()]
         if options.event_store == "postgres":
-            usage.append(NodeUsage(name="PostgreSQL (all)", cpu_seconds=postgres_cpu, peak_rss_mb=0.0,
+            usage.append(NodeUsage(name="PostgreSQL (whole server)", cpu_seconds=postgres_cpu, peak_rss_mb=0.0,
                                    worker_peak_rss_mb=0.0))
+        usage.append(NodeUsage(name="load generator", cpu_seconds=own_cpu, peak_rss_mb=0.0, worker_peak_rss_mb=0.0))
         completed = len(traffic.latencies.get("case", []))
-        events = events_recorded(options, topology) - events_before
+        events = events_recorded(topology) - events_before
         traffic.close()
-        topology.stop()
-        result = BenchResult(
+        return BenchResult(
             options=options, elapsed=elapsed, completed=completed, failed=len(traffic.failures),
             retries=traffic.retries, latencies=dict(traffic.latencies), bytes_moved=traffic.moved, usage=usage,
-            client_cpu_seconds=own_cpu, machine_busy=(busy_after - busy_before) / max(all_after - all_before, 1),
+            machine_busy=(busy_after - busy_before) / max(all_after - all_before, 1),
             load_average=os.getloadavg(), events_per_case=events / max(completed, 1), failures=traffic.failures,
             s3=topology.moto is not None,
         )
-        progress("measuring the irreducible parts alone (bare pyHanko, bare eventsourcing, raw loopback)")
-        result.baselines = bare_seal_and_verify(topology.federation)
-        result.baselines["append"] = bare_append_seconds(event_store=options.event_store, dbname=options.dbname,
-                                                         workdir=workdir)
-        result.baselines["copy_mb_s"] = raw_loopback_mb_s()
-        return result
     finally:
-        if topology is not None:
-            topology.stop()
-        if options.event_store == "postgres":
+        topology.stop()
+
+
+def run_bench(scenarios: list[BenchOptions], *,
+              progress: Callable[[str], None] = lambda _: None) -> tuple[list[BenchResult], dict[str, float]]:
+    """Each scenario in turn on one federation PKI, then the irreducible parts alone."""
+    logging.disable(logging.WARNING)  # pyHanko warns that fetching is off, by design
+    workdir = Path(tempfile.mkdtemp(prefix="tongban-bench-"))
+    run_id = f"bench_{uuid4().hex[:8]}"  # this run's PostgreSQL schemas, dropped after
+    try:
+        federation = make_federation(workdir / "federation")
+        results = [run_scenario(o, federation=federation, workdir=workdir / f"scenario{i}", schema=f"{run_id}_{i}",
+                                progress=progress) for i, o in enumerate(scenarios)]
+        progress("the irreducible parts alone: bare pyHanko, bare eventsourcing, raw loopback")
+        baselines = bare_seal_and_verify(federation)
+        baselines["append"] = bare_append_seconds(event_store=scenarios[0].event_store, dbname=scenarios[0].dbname,
+                                                  workdir=workdir, schema=f"{run_id}_bare")
+        baselines["copy_mb_s"] = raw_loopback_mb_s()
+        return results, baselines
+    finally:
+        if any(o.event_store == "postgres" for o in scenarios):
             try:
-                drop_schemas(options.dbname, "bench_")
+                drop_schemas(scenarios[0].dbname, run_id)
             except Exception:  # a leftover schema is untidy, not a wrong figure
                 pass
         shutil.rmtree(workdir, ignore_errors=True)
@@ -418,106 +427,123 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def bounds(result: BenchResult) -> dict[str, float]:
+def scenario_name(o: BenchOptions) -> str:
+    objects = "S3" if o.object_store == "s3" or (o.object_store == "auto" and o.replicas > 1) else "files"
+    nodes = "2 nodes" if o.replicas == 1 else f"window + {o.replicas} replicas"
+    return f"{nodes}, {o.event_store}, {objects}"
+
+
+def bounds(result: BenchResult, baselines: Mapping[str, float]) -> dict[str, float]:
     """Cases per second each irreducible part alone would allow on this machine.
 
-    Sealing (one core): one bare pyHanko B-LT seal per case, on one core: the figure the
-    project's target is stated against. The combined bound adds every part a case cannot do
-    without (a seal, a verification, its event appends, its bytes crossing loopback once per
-    hop) and spreads them over all cores, as if nothing else ran."""
-    b = result.baselines
+    Sealing, one core: one bare pyHanko B-LT seal per case on one core, the figure the
+    project's target is stated against. All parts: a seal, a verification, the case's event
+    appends and its bytes crossing loopback once per hop, spread over every core as if nothing
+    else ran."""
+    b = baselines
     mb_per_case = result.bytes_moved / max(result.completed, 1) / (1 << 20)
     hops = 2 + (2 if result.s3 else 0)  # upload, forward (+ a put to S3 at each province)
     copy_s = hops * mb_per_case / b["copy_mb_s"]
     per_case = b["seal_lt"] + b["verify"] + result.events_per_case * b["append"] + copy_s
-    return {
-        "sealing, one core": 1 / b["seal_lt"],
-        "sealing, all cores": cores() / b["seal_lt"],
-        "verifying, one core": 1 / b["verify"],
-        "event appends, one writer": 1 / (result.events_per_case * b["append"]),
-        "loopback copies": 1 / copy_s if copy_s else float("inf"),
-        "all parts, all cores": cores() / per_case,
-    }
+    return {"sealing, one core": 1 / b["seal_lt"], "all parts, all cores": cores() / per_case}
 
 
-def render(result: BenchResult) -> str:
-    o = result.options
-    mb_per_case = result.bytes_moved / max(result.completed, 1) / (1 << 20)
-    lines = [
-        f"tongban bench: {o.duration:.0f} s, concurrency {o.concurrency}, event store {o.event_store}, "
-        f"objects {'S3 (moto)' if result.s3 else 'local'}, window node + {o.replicas} competent replica(s), "
-        f"signing processes "
-        f"{'per core' if o.signing_processes < 0 else o.signing_processes}, {cores()} cores, "
-        f"load average {result.load_average[0]:.2f} {result.load_average[1]:.2f} {result.load_average[2]:.2f}",
-        f"materials {o.min_material // 1000} KB – {o.max_material // 1_000_000} MB log-uniform, "
-        f"{mb_per_case:.1f} MB per case; {result.events_per_case:.1f} events per case",
-        f"completed {result.completed}, FAILED {result.failed}, retried calls {result.retries}, "
-        f"in {result.elapsed:.1f} s: {result.throughput:.2f} cases/s",
-        "",
-        f"  {'step':<22}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}",
-    ]
+def render(results: list[BenchResult], baselines: Mapping[str, float]) -> str:
+    """A compact table: one column per scenario."""
+    o = results[0].options
+    width = max(24, *(len(scenario_name(r.options)) + 2 for r in results))
+    rows: list[tuple[str, list[str]]] = []
+
+    def row(label: str, cells: Callable[[BenchResult], str]) -> None:
+        rows.append((label, [cells(r) for r in results]))
+
+    row("cases/s", lambda r: f"{r.throughput:.2f}")
+    row("completed / FAILED / retried", lambda r: f"{r.completed} / {r.failed} / {r.retries}")
+    row("MB of materials per case", lambda r: f"{r.bytes_moved / max(r.completed, 1) / (1 << 20):.1f}")
     for step in (*STEPS, "case"):
-        values = result.latencies.get(step, [])
-        if values:
-            lines.append(f"  {step:<22}{statistics.median(values) * 1000:8.0f}{percentile(values, .95) * 1000:8.0f}"
-                         f"{percentile(values, .99) * 1000:8.0f}")
-    lines += ["", f"  {'process':<26}{'CPU s':>7}{'% core':>8}{'ms/case':>9}{'peak RSS MB':>13}{'+ workers':>11}"]
-    per_case = max(result.completed, 1)
-    rows = [(u.name, u.cpu_seconds, u.peak_rss_mb, u.worker_peak_rss_mb) for u in result.usage]
-    rows.append(("load generator", result.client_cpu_seconds, 0.0, 0.0))
-    for name, cpu, rss, workers in rows:
-        lines.append(f"  {name:<26}{cpu:7.1f}{cpu / result.elapsed * 100:8.0f}{cpu / per_case * 1000:9.0f}"
-                     + (f"{rss:13.0f}{workers:11.0f}" if rss else ""))
-    total_cpu = sum(cpu for _, cpu, _, _ in rows)
-    lines.append(f"  {'all of the above':<26}{total_cpu:7.1f}{total_cpu / result.elapsed * 100:8.0f}"
-                 f"{total_cpu / per_case * 1000:9.0f}   -> at most {cores() * per_case / total_cpu:.1f} cases/s "
-                 f"on {cores()} idle cores")
-    lines.append(f"  machine busy {result.machine_busy * 100:.0f}% of {cores()} cores during the load (every process: "
-                 "these, PostgreSQL, and whatever else runs)")
-    if result.baselines:
-        b = result.baselines
-        lines += [
-            "",
-            "irreducible parts, measured alone in this run:",
-            f"  bare pyHanko seal B-B        {b['seal_b'] * 1000:7.1f} ms",
-            f"  bare pyHanko seal B-LT + TSA {b['seal_lt'] * 1000:7.1f} ms",
-            f"  bare pyHanko validate B-LT   {b['verify'] * 1000:7.1f} ms",
-            f"  bare eventsourcing save      {b['append'] * 1000:7.2f} ms ({o.event_store})",
-            f"  raw loopback TCP             {b['copy_mb_s']:7.0f} MB/s",
-        ]
-        bs = bounds(result)
-        for name, value in bs.items():
-            lines.append(f"  bound: {name:<26} {value:7.1f} cases/s   ratio {result.throughput / value:5.2f}")
-    for failure in result.failures[:10]:
-        lines.append(f"  failure: {failure}")
-    return "\n".join(lines)
+        row(f"{step} p50/p95/p99 ms", lambda r, step=step: "/".join(
+            f"{percentile(r.latencies[step], q) * 1000:.0f}" for q in (.5, .95, .99)) if r.latencies.get(step) else "-")
+    names = list(dict.fromkeys(u.name.split(" #")[0] for r in results for u in r.usage))
+    for name in names:
+        def cpu(r: BenchResult, name: str = name) -> str:
+            used = [u for u in r.usage if u.name.split(" #")[0] == name]
+            if not used:
+                return "-"
+            each = "+".join(f"{u.cpu_seconds / max(r.completed, 1) * 1000:.0f}" for u in used)
+            return each
+        row(f"CPU ms/case: {name}", cpu)
+    row("CPU ms/case: all of these", lambda r: f"{sum(u.cpu_seconds for u in r.usage) / max(r.completed, 1) * 1000:.0f}")
+    row("  -> cases/s on idle cores", lambda r: f"{cores() * r.completed / max(sum(u.cpu_seconds for u in r.usage), 1e-9):.1f}")
+    for name in names:
+        def rss(r: BenchResult, name: str = name) -> str:
+            used = [u for u in r.usage if u.name.split(" #")[0] == name and u.peak_rss_mb]
+            return "+".join(f"{u.peak_rss_mb:.0f}" + (f"/{u.worker_peak_rss_mb:.0f}" if u.worker_peak_rss_mb else "")
+                            for u in used) or "-"
+        if any(u.peak_rss_mb for r in results for u in r.usage if u.name.split(" #")[0] == name):
+            row(f"peak RSS MB (/workers): {name}", rss)
+    row("machine busy, any process", lambda r: f"{r.machine_busy * 100:.0f}%")
+    row("load average after", lambda r: f"{r.load_average[0]:.1f}")
+    for bound_name in ("sealing, one core", "all parts, all cores"):
+        row(f"ratio to bound: {bound_name}", lambda r, b=bound_name: f"{r.throughput / bounds(r, baselines)[b]:.2f}")
 
+    label_width = max(len(label) for label, _ in rows) + 2
+    lines = [
+        f"tongban bench: {o.duration:.0f} s per scenario, concurrency {o.concurrency}, signing processes "
+        f"{'one per core' if o.signing_processes < 0 else o.signing_processes}, {cores()} cores; "
+        f"materials {o.min_material // 1000} KB – {o.max_material // 1_000_000} MB log-uniform; "
+        f"{results[0].events_per_case:.0f} events per case",
+        "",
+        " " * label_width + "".join(f"{scenario_name(r.options):>{width}}" for r in results),
+    ]
+    lines += [f"{label:<{label_width}}" + "".join(f"{c:>{width}}" for c in cells) for label, cells in rows]
+    b = baselines
+    lines += [
+        "",
+        "irreducible parts, each alone, in this run (one core):",
+        f"  bare pyHanko seal B-B {b['seal_b'] * 1000:.1f} ms; B-LT with the same TSA and CRLs {b['seal_lt'] * 1000:.1f} ms; "
+        f"validate B-LT {b['verify'] * 1000:.1f} ms",
+        f"  bare eventsourcing save {b['append'] * 1000:.2f} ms ({o.event_store}); raw loopback TCP {b['copy_mb_s']:.0f} MB/s",
+        f"  bounds: sealing one core {1 / b['seal_lt']:.1f} cases/s; all parts on {cores()} cores "
+        + ", ".join(f"{bounds(r, b)['all parts, all cores']:.1f}" for r in results) + " cases/s",
+    ]
+    for r in results:
+        for failure in r.failures[:5]:
+            lines.append(f"  failure ({scenario_name(r.options)}): {failure}")
+    return "\n".join(lines)
 
 
 def add_arguments(parser: Any) -> None:
     d = BenchOptions()
-    parser.add_argument("--duration", type=float, default=d.duration, help="seconds of load (default %(default)s)")
+    parser.add_argument("--duration", type=float, default=d.duration, help="seconds of load per scenario (default %(default)s)")
     parser.add_argument("--concurrency", type=int, default=d.concurrency,
                         help="clients, each carrying one case at a time (default %(default)s)")
     parser.add_argument("--event-store", choices=("postgres", "sqlite"), default=d.event_store)
-    parser.add_argument("--replicas", type=int, default=d.replicas,
-                        help="processes of the competent province's node behind one target; more than one "
-                             "needs PostgreSQL and runs a moto S3 server (default %(default)s)")
-    parser.add_argument("--signing-processes", type=int, default=d.signing_processes,
-                        help="sealing/verifying worker processes per node; -1: one per core, 0: none")
+    parser.add_argument("--replicas", type=int, default=None,
+                        help="run one scenario: the competent province's node as this many processes behind one "
+                             "target (more than one needs PostgreSQL and runs a moto S3 server). Default: two "
+                             "scenarios, 2 nodes on files, then a window and 2 replicas on S3")
     parser.add_argument("--object-store", choices=("auto", "s3", "local"), default=d.object_store,
                         help="auto: a moto S3 server when there are replicas, else a folder per node")
+    parser.add_argument("--signing-processes", type=int, default=d.signing_processes,
+                        help="sealing/verifying worker processes per node; -1: one per core, 0: none")
     parser.add_argument("--dbname", default=d.dbname, help="PostgreSQL database at 127.0.0.1 (trust auth)")
     parser.add_argument("--seed", type=int, default=d.seed)
 
 
-def options_from(args: Any) -> BenchOptions:
-    return BenchOptions(duration=args.duration, concurrency=args.concurrency, event_store=args.event_store,
-                        replicas=args.replicas, object_store=args.object_store, signing_processes=args.signing_processes, dbname=args.dbname,
-                        seed=args.seed)
+def scenarios_from(args: Any) -> list[BenchOptions]:
+    base = BenchOptions(duration=args.duration, concurrency=args.concurrency, event_store=args.event_store,
+                        object_store=args.object_store, signing_processes=args.signing_processes,
+                        dbname=args.dbname, seed=args.seed, replicas=args.replicas or 1)
+    if args.replicas is not None:
+        return [base]
+    if args.event_store != "postgres":
+        return [replace(base, replicas=1)]
+    return [replace(base, replicas=1, object_store="local" if args.object_store == "auto" else args.object_store),
+            replace(base, replicas=2, object_store="s3")]
 
 
 def main(args: Any) -> int:
-    result = run_bench(options_from(args), progress=lambda line: print(f"… {line}", file=sys.stderr, flush=True))
-    print(render(result))
-    return 1 if result.failed else 0
+    results, baselines = run_bench(scenarios_from(args),
+                                   progress=lambda line: print(f"… {line}", file=sys.stderr, flush=True))
+    print(render(results, baselines))
+    return 1 if any(r.failed for r in results) else 0
