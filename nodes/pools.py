@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,23 @@ from exchange.ports import CertificateRequest
 _worker: dict[str, Any] = {}
 
 
-def _start_worker(pki_dir: str, province: str) -> None:
+def _exit_with_the_node(node_pid: int) -> None:
+    """A node killed outright (kill -9, OOM) cannot shut its pool down: its workers must not
+    outlive it holding seal keys, so each notices within a second that its parent is gone. (Not
+    PR_SET_PDEATHSIG: it fires when the spawning *thread* ends, and gRPC threads spawn workers.)"""
+
+    def watch() -> None:
+        while os.getppid() == node_pid:
+            time.sleep(1.0)
+        os._exit(0)
+
+    if os.getppid() != node_pid:
+        os._exit(0)
+    threading.Thread(target=watch, name="node-watch", daemon=True).start()
+
+
+def _start_worker(pki_dir: str, province: str, node_pid: int) -> None:
+    _exit_with_the_node(node_pid)
     from nodes.wiring import build_sealer
     from signing.pki import Federation
     from signing.verify import SealVerifier
@@ -61,7 +79,7 @@ class SigningPool:
         self.processes = processes
         self._executor = ProcessPoolExecutor(
             max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker, initargs=(str(pki_dir), province),
+            initializer=_start_worker, initargs=(str(pki_dir), province, os.getpid()),
         )
 
     def warm(self) -> list[Future[int]]:

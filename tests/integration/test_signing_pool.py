@@ -49,3 +49,39 @@ def test_the_signing_pool_size_comes_from_the_config_and_minus_one_means_every_c
     assert NodeConfig.load(path, env={}).signing_processes == 3
     assert NodeConfig.load(path, env={"TONGBAN_SIGNING_PROCESSES": "-1"}).signing_processes == -1
     assert pool_size(-1) >= 1 and pool_size(0) == 0 and pool_size(2) == 2
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_node_killed_outright_leaves_no_worker_holding_its_seal_keys(tmp_path, federation: Federation) -> None:  # type: ignore[no-untyped-def]
+    import signal
+    import time
+    from dataclasses import replace
+
+    from nodes.bench_parts import child_pids
+    from nodes.launch import loopback_configs, spawn_node, wait_serving
+
+    config = replace(loopback_configs(tmp_path, ["330000"], pki_dir=federation.directory)["330000"],
+                     signing_processes=1)
+    node = spawn_node(config)
+    try:
+        wait_serving(node, federation)
+        deadline = time.monotonic() + 30
+        while not child_pids(node.process.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = child_pids(node.process.pid)
+        assert workers, "the node started no signing worker"
+        node.process.send_signal(signal.SIGKILL)
+        node.process.wait()
+        deadline = time.monotonic() + 30
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(p) for p in workers)
+    finally:
+        node.stop()
