@@ -543,7 +543,13 @@ def scenarios_from(args: Any) -> list[BenchOptions]:
 
 
 def main(args: Any) -> int:
-    results, baselines = run_bench(scenarios_from(args),
+    scenarios = scenarios_from(args)
+    for o in scenarios:
+        if o.replicas > 1 and (o.event_store != "postgres" or o.object_store == "local"):
+            print("tongban bench: replicas share one event store and one bucket: use --event-store postgres "
+                  "and --object-store s3 (or auto)", file=sys.stderr)
+            return 2
+    results, baselines = run_bench(scenarios,
                                    progress=lambda line: print(f"… {line}", file=sys.stderr, flush=True))
     print(render(results, baselines))
     return 1 if any(r.failed for r in results) else 0
