@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +78,13 @@ class SigningPool:
         if processes < 1:
             raise ValueError("a signing pool needs at least one process")
         self.processes = processes
-        self._executor = ProcessPoolExecutor(
-            max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker, initargs=(str(pki_dir), province, os.getpid()),
-        )
+        self._start = (str(pki_dir), province, os.getpid())
+        self._lock = threading.Lock()
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker, initargs=self._start)
 
     def warm(self) -> list[Future[int]]:
         """Start every worker now (imports and key loading take about a second each), so the
@@ -97,10 +101,22 @@ class SigningPool:
         return PooledVerifier(self)
 
     def submit(self, fn: Any, *args: Any) -> Any:
-        return self._executor.submit(fn, *args).result()
+        executor = self._executor
+        try:
+            return executor.submit(fn, *args).result()
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): every later call would fail the same way.
+            # Sealing and verifying have no side effects, so start fresh workers and try once more.
+            with self._lock:
+                if self._executor is executor:
+                    executor.shutdown(wait=False, cancel_futures=True)
+                    self._executor = self._new_executor()
+                executor = self._executor
+            return executor.submit(fn, *args).result()
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 class PooledIssuer:

@@ -85,3 +85,19 @@ def test_a_node_killed_outright_leaves_no_worker_holding_its_seal_keys(tmp_path,
         assert not any(_alive(p) for p in workers)
     finally:
         node.stop()
+
+
+def test_a_pool_whose_worker_died_starts_fresh_workers_and_seals(federation: Federation) -> None:
+    import os
+    import signal
+
+    pool = SigningPool(pki_dir=federation.directory, province="330000", processes=1)
+    try:
+        for future in pool.warm():
+            future.result()
+        for pid in pool.worker_pids():
+            os.kill(pid, signal.SIGKILL)
+        pdf = pool.issuer().issue(_request("330000"))
+        assert pdf.startswith(b"%PDF-")
+    finally:
+        pool.close()
