@@ -34,8 +34,8 @@ import grpc
 
 from exchange.people import make_resident_id
 from nodes.bench_parts import (
-    child_pids, machine_ticks, peak_rss_mb, postgres_cpu_seconds, tree_cpu_seconds, bare_append_seconds, bare_seal_and_verify,
-    drop_schemas, raw_loopback_mb_s,
+    bare_append_seconds, bare_seal_and_verify, child_pids, drop_schemas, machine_ticks, peak_rss_mb,
+    postgres_cpu_seconds, raw_loopback_mb_s, tree_cpu_seconds,
 )
 from nodes.clients import OfficerClient, WindowClient, operator_channel
 from nodes.demo import CLERK, COMPETENT_PROVINCE, OFFICER, WINDOW_PROVINCE, make_federation
