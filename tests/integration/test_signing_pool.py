@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from exchange.ports import CertificateRequest
-from nodes.config import NodeConfig
+from nodes.config import NodeConfig, to_toml
 from nodes.pools import SigningPool, pool_size
 from signing.errors import SigningError
 from signing.pki import Federation
@@ -48,6 +48,9 @@ def test_the_signing_pool_size_comes_from_the_config_and_minus_one_means_every_c
     path.write_text('province = "330000"\nsigning_processes = 3\n', encoding="utf-8")
     assert NodeConfig.load(path, env={}).signing_processes == 3
     assert NodeConfig.load(path, env={"TONGBAN_SIGNING_PROCESSES": "-1"}).signing_processes == -1
+    written = tmp_path / "written.toml"
+    written.write_text(to_toml(NodeConfig.load(path, env={})), encoding="utf-8")
+    assert NodeConfig.load(written, env={}).signing_processes == 3  # what launch.spawn_node writes
     assert pool_size(-1) >= 1 and pool_size(0) == 0 and pool_size(2) == 2
 
 
