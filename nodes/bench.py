@@ -72,6 +72,7 @@ class NodeUsage:
     cpu_seconds: float
     peak_rss_mb: float
     worker_peak_rss_mb: float
+    kernel_cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -362,6 +363,7 @@ def run_scenario(options: BenchOptions, *, federation: Federation, workdir: Path
         if topology.moto is not None:
             pids["S3 server (moto)"] = topology.moto.pid
         cpu_before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
+        kernel_before = {name: tree_cpu_seconds(pid, kernel_only=True) for name, pid in pids.items()}
         postgres_before = postgres_cpu_seconds()
         busy_before, all_before = machine_ticks()
         own_before = time.process_time()
@@ -370,7 +372,8 @@ def run_scenario(options: BenchOptions, *, federation: Federation, workdir: Path
         postgres_cpu = postgres_cpu_seconds() - postgres_before
         busy_after, all_after = machine_ticks()
         usage = [NodeUsage(name=name, cpu_seconds=tree_cpu_seconds(pid) - cpu_before[name],
-                           peak_rss_mb=peak_rss_mb(pid), worker_peak_rss_mb=sum(peak_rss_mb(c) for c in child_pids(pid)))
+                           peak_rss_mb=peak_rss_mb(pid), worker_peak_rss_mb=sum(peak_rss_mb(c) for c in child_pids(pid)),
+                           kernel_cpu_seconds=tree_cpu_seconds(pid, kernel_only=True) - kernel_before[name])
                  for name, pid in pids.items()]
         if options.event_store == "postgres":
             usage.append(NodeUsage(name="PostgreSQL (whole server)", cpu_seconds=postgres_cpu, peak_rss_mb=0.0,
@@ -472,6 +475,11 @@ def render(results: list[BenchResult], baselines: Mapping[str, float]) -> str:
             each = "+".join(f"{u.cpu_seconds / max(r.completed, 1) * 1000:.0f}" for u in used)
             return each
         row(f"CPU ms/case: {name}", cpu)
+    def kernel_share(r: BenchResult) -> str:
+        nodes = [u for u in r.usage if u.name.startswith(("window", "competent"))]
+        return f"{100 * sum(u.kernel_cpu_seconds for u in nodes) / max(sum(u.cpu_seconds for u in nodes), 1e-9):.0f}%"
+
+    row("nodes' CPU spent in the kernel", kernel_share)
     row("CPU ms/case: all of these", lambda r: f"{sum(u.cpu_seconds for u in r.usage) / max(r.completed, 1) * 1000:.0f}")
     row("  -> cases/s on idle cores", lambda r: f"{cores() * r.completed / max(sum(u.cpu_seconds for u in r.usage), 1e-9):.1f}")
     for name in names:
@@ -490,7 +498,7 @@ def render(results: list[BenchResult], baselines: Mapping[str, float]) -> str:
     lines = [
         f"tongban bench: {o.duration:.0f} s per scenario, concurrency {o.concurrency}, signing processes "
         f"{'one per core' if o.signing_processes < 0 else o.signing_processes}, {cores()} cores; "
-        f"materials {o.min_material // 1000} KB – {o.max_material // 1_000_000} MB log-uniform; "
+        f"materials {o.min_material // 1000} – {o.max_material // 1000} KB log-uniform; "
         f"{results[0].events_per_case:.0f} events per case",
         "",
         " " * label_width + "".join(f"{scenario_name(r.options):>{width}}" for r in results),
@@ -526,6 +534,9 @@ def add_arguments(parser: Any) -> None:
                         help="auto: a moto S3 server when there are replicas, else a folder per node")
     parser.add_argument("--signing-processes", type=int, default=d.signing_processes,
                         help="sealing/verifying worker processes per node; -1: one per core, 0: none")
+    parser.add_argument("--material-kb", type=int, nargs=2, metavar=("MIN", "MAX"),
+                        default=(d.min_material // 1000, d.max_material // 1000),
+                        help="material sizes, log-uniform between MIN and MAX KB (default %(default)s)")
     parser.add_argument("--dbname", default=d.dbname, help="PostgreSQL database at 127.0.0.1 (trust auth)")
     parser.add_argument("--seed", type=int, default=d.seed)
 
@@ -533,7 +544,8 @@ def add_arguments(parser: Any) -> None:
 def scenarios_from(args: Any) -> list[BenchOptions]:
     base = BenchOptions(duration=args.duration, concurrency=args.concurrency, event_store=args.event_store,
                         object_store=args.object_store, signing_processes=args.signing_processes,
-                        dbname=args.dbname, seed=args.seed, replicas=args.replicas or 1)
+                        dbname=args.dbname, seed=args.seed, replicas=args.replicas or 1,
+                        min_material=args.material_kb[0] * 1000, max_material=args.material_kb[1] * 1000)
     if args.replicas is not None:
         return [base]
     if args.event_store != "postgres":

@@ -32,12 +32,13 @@ def child_pids(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, *, kernel_only: bool = False) -> float:
+    """User and kernel CPU of one process (or its kernel CPU alone: system calls, fsync, sockets)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return ((0 if kernel_only else int(fields[11])) + int(fields[12])) / CLK_TCK
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -50,9 +51,9 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def tree_cpu_seconds(pid: int) -> float:
+def tree_cpu_seconds(pid: int, *, kernel_only: bool = False) -> float:
     """CPU of a node and its live worker processes (the signing pool)."""
-    return cpu_seconds(pid) + sum(cpu_seconds(c) for c in child_pids(pid))
+    return sum(cpu_seconds(p, kernel_only=kernel_only) for p in (pid, *child_pids(pid)))
 
 
 def postgres_cpu_seconds() -> float:
