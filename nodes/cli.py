@@ -443,6 +443,12 @@ def _seconds(value: float) -> str:
     return f"{value:.1f} s"
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from nodes.bench import main as bench_main
+
+    return bench_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tongban", description="跨省通办 provincial node and tools")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -467,6 +473,13 @@ def build_parser() -> argparse.ArgumentParser:
     console.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM); needed beyond loopback")
     console.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
     console.set_defaults(func=_console)
+
+    bench = sub.add_parser("bench", help="load generator: whole cases/s on loopback nodes against the bound "
+                                         "the bare libraries set (docs/performance.md)")
+    from nodes.bench import add_arguments as add_bench_arguments
+
+    add_bench_arguments(bench)
+    bench.set_defaults(func=_bench)
 
     pki = sub.add_parser("pki", help="federation PKI for development")
     pki_sub = pki.add_subparsers(dest="pki_command", required=True)

@@ -46,6 +46,10 @@ class NodeConfig:
         default_factory=lambda: ObjectStoreSettings(kind="local")
     )
     workers: int = 8
+    # Worker processes that seal and verify (nodes/pools.py); 0 seals in the gRPC threads, a
+    # negative number means one per core. Production nodes use a pool; tests start dozens of
+    # small nodes and skip its start-up cost.
+    signing_processes: int = 0
     max_material_bytes: int = 2 << 30  # a material larger than this is refused (INVALID_ARGUMENT)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     # Calls per second each caller (a partner node, an operator) may make, and the burst it may
@@ -120,6 +124,7 @@ class NodeConfig:
             event_store=event_store,
             object_store=object_store,
             workers=int(env.get("TONGBAN_WORKERS", raw.get("workers", 8))),
+            signing_processes=int(env.get("TONGBAN_SIGNING_PROCESSES", raw.get("signing_processes", 0))),
             max_material_bytes=int(env.get("TONGBAN_MAX_MATERIAL_BYTES", raw.get("max_material_bytes", 2 << 30))),
             outbox=OutboxSettings.from_mapping(outbox),
             rate_limit_per_second=float(env.get("TONGBAN_RATE_LIMIT_PER_SECOND",
@@ -158,6 +163,7 @@ def to_toml(config: NodeConfig) -> str:
         f'data_dir = "{config.data_dir}"',
         f'pki_dir = "{config.pki_dir}"',
         f"workers = {config.workers}",
+        f"signing_processes = {config.signing_processes}",
         f"max_material_bytes = {config.max_material_bytes}",
         f"rate_limit_per_second = {config.rate_limit_per_second}",
         f"rate_limit_burst = {config.rate_limit_burst}",

@@ -18,6 +18,8 @@ from exchange.errors import PeerRefused, PeerUnavailable
 from nodes.tls import secure_channel
 from signing.errors import SigningError
 from signing.pki import Federation
+from storage.eventstore import EventStoreSettings
+from storage.singleton import singleton_job
 from tongban_pb import directory_pb2, directory_pb2_grpc
 
 log = logging.getLogger("tongban.directory")
@@ -121,17 +123,21 @@ class RevocationRefresher:
     """Background duty of a node: publish its own province's CRL before it goes stale (when the
     node holds the CA key) and pull partners' CRLs, every `interval` seconds."""
 
-    def __init__(self, *, exchange: RevocationExchange, province: str, interval: float = REFRESH_SECONDS) -> None:
+    def __init__(self, *, exchange: RevocationExchange, province: str, interval: float = REFRESH_SECONDS,
+                 event_store: EventStoreSettings | None = None) -> None:
         self.exchange = exchange
         self.province = province
         self.interval = interval
+        # Replicas of one node share its event store: one of them publishes the CRL per round.
+        self.event_store = event_store or EventStoreSettings(kind="sqlite")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"crl-refresh-{province}", daemon=True)
 
     def run_once(self) -> list[RefreshOutcome]:
         try:
-            if self.exchange.federation.publish_crl_if_due(self.province):
-                log.info("published a fresh CRL for %s", self.province)
+            with singleton_job(self.event_store, "crl-publish", wait=False) as ours:
+                if ours and self.exchange.federation.publish_crl_if_due(self.province):
+                    log.info("published a fresh CRL for %s", self.province)
         except SigningError as exc:
             log.warning("could not publish the CRL of %s: %s", self.province, exc)
         return self.exchange.refresh_all()

@@ -59,6 +59,22 @@ def loopback_configs(
     return configs
 
 
+def replica_target(addresses: list[str]) -> str:
+    """One gRPC target for several processes of one node (the channel balances round robin)."""
+    return addresses[0] if len(addresses) == 1 else "ipv4:" + ",".join(addresses)
+
+
+def replica_configs(config: NodeConfig, *, count: int, workdir: Path) -> list[NodeConfig]:
+    """`count` processes of one province's node: the same event store schema, object store
+    bucket and node key (so each reads what another stored), their own port and data folder
+    (partial uploads, spool)."""
+    replicas = [config]
+    for i in range(2, count + 1):
+        replicas.append(replace(config, listen=f"127.0.0.1:{free_port()}",
+                                data_dir=workdir / f"node-{config.province}-replica{i}"))
+    return replicas
+
+
 @dataclass
 class NodeProcess:
     config: NodeConfig

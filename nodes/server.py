@@ -149,7 +149,7 @@ def start_node(config: NodeConfig) -> RunningNode:
     running.refresher = RevocationRefresher(
         exchange=RevocationExchange(federation=node.federation, peers=config.peers,
                                     credentials=node.peers.credentials),
-        province=config.province).start()
+        province=config.province, event_store=config.event_store).start()
     return running
 
 

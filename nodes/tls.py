@@ -40,6 +40,9 @@ def secure_channel(
         credentials,
         options=[
             ("grpc.ssl_target_name_override", node_hostname(province)),
+            # A target naming several replicas of a node (a DNS name with several addresses, or
+            # "ipv4:a:port,b:port") spreads calls over all of them instead of using the first.
+            ("grpc.lb_policy_name", "round_robin"),
             ("grpc.max_send_message_length", MAX_MESSAGE),
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             # A partner back after an outage is reached within seconds, not gRPC's default

@@ -16,6 +16,7 @@ from exchange.courier import Courier, RetryPolicy
 from exchange.ledger import CaseLedger
 from nodes.config import NodeConfig
 from nodes.peers import GrpcPeerGateway
+from nodes.pools import SigningPool, pool_size
 from nodes.spool import FolderSpool
 from nodes.tls import channel_credentials
 from signing.pki import Federation
@@ -69,9 +70,12 @@ class Node:
     federation: Federation
     context: NodeContext
     peers: GrpcPeerGateway
+    signing_pool: SigningPool | None = None
 
     def close(self) -> None:
         self.peers.close()
+        if self.signing_pool is not None:
+            self.signing_pool.close()
         self.context.ledger.close()
 
 
@@ -88,6 +92,8 @@ def build_node(config: NodeConfig) -> Node:
     uploads = PartialUploads(config.data_dir / "transfers", store=store, sealer=_sealer_of(config))
     uploads.sweep(older_than=timedelta(days=7))  # transfers abandoned by their senders
     ledger = CaseLedger(env=config.event_store.application_env())
+    processes = pool_size(config.signing_processes)
+    pool = SigningPool(pki_dir=config.pki_dir, province=config.province, processes=processes) if processes else None
     context = NodeContext(
         province_code=config.province,
         provinces=provinces_of(federation),
@@ -96,9 +102,9 @@ def build_node(config: NodeConfig) -> Node:
         catalog=load_catalog(),
         store=store,
         peers=peers,
-        issuer=build_sealer(federation, config.province),
+        issuer=pool.issuer() if pool else build_sealer(federation, config.province),
         # trust_source, not a snapshot: CRLs refreshed on disk by the directory exchange apply at once.
-        verifier=SealVerifier(trust_source=federation.trust),
+        verifier=pool.verifier() if pool else SealVerifier(trust_source=federation.trust),
         spool=FolderSpool(config.spool_dir),
         max_material_bytes=config.max_material_bytes,
         uploads=uploads,
@@ -106,4 +112,6 @@ def build_node(config: NodeConfig) -> Node:
     ob = config.outbox
     context.courier = Courier(context, policy=RetryPolicy(
         base_seconds=ob.retry_base_seconds, cap_seconds=ob.retry_cap_seconds, lease_seconds=ob.lease_seconds))
-    return Node(config=config, federation=federation, context=context, peers=peers)
+    if pool is not None:
+        pool.warm()
+    return Node(config=config, federation=federation, context=context, peers=peers, signing_pool=pool)

@@ -26,6 +26,7 @@ from signing.errors import SigningError
 from signing.pki import Federation
 from storage.chain import LogStore
 from storage.eventstore import EventStoreSettings, open_log_store
+from storage.singleton import singleton_job
 from storage.logcheck import checkpoint_of, record_checkpoint, recorded_checkpoints
 from tongban_pb import audit_pb2, common_pb2, witness_pb2, witness_pb2_grpc
 
@@ -112,7 +113,8 @@ class LogKeeper:
     def make_checkpoint(self) -> tuple[SignedCheckpoint, list[str], list[str]]:
         """Sign the log as it is now, gather co-signatures, record the result."""
         cert, key = self.federation.node_tls(self.province)
-        with self._checkpoint_lock, self.open() as store:
+        # Replicas of this node share the log: one of them checkpoints it at a time.
+        with self._checkpoint_lock, singleton_job(self.settings, "checkpoint", wait=True), self.open() as store:
             checkpoint = checkpoint_of(store, log=self.province, signed_at=now_iso())
             signed = sign_checkpoint(checkpoint, cert_pem=cert, key_pem=key)
             tree: MerkleTree | None = None
@@ -217,13 +219,18 @@ class CheckpointTimer:
         self._thread.join(timeout=30)
 
     def tick(self) -> bool:
-        with self.keeper.open() as store:
-            head = store.head()
-            done = recorded_checkpoints(store, log=self.keeper.province)
-        size = head.position if head else 0
-        if size == 0 or (done and done[-1].checkpoint.size >= size):
-            return False
-        _, _, refused = self.keeper.make_checkpoint()
+        # Every replica of the node runs a timer; the one that holds the job this round decides,
+        # and the others find the log already checkpointed next time.
+        with singleton_job(self.keeper.settings, "checkpoint-timer", wait=False) as ours:
+            if not ours:
+                return False
+            with self.keeper.open() as store:
+                head = store.head()
+                done = recorded_checkpoints(store, log=self.keeper.province)
+            size = head.position if head else 0
+            if size == 0 or (done and done[-1].checkpoint.size >= size):
+                return False
+            _, _, refused = self.keeper.make_checkpoint()
         for reason in refused:
             log.warning("checkpoint of %s at %d entries not witnessed by %s", self.keeper.province, size, reason)
         return True

@@ -144,3 +144,30 @@ def test_a_node_checkpoints_its_log_regularly_when_it_grew(
     assert [c.checkpoint.size for c in done] == [4, 6]
     assert all([s.signer for s in c.cosignatures] == [WITNESS_1] for c in done)
     keeper.witnesses.close()
+
+
+def test_replicas_on_one_postgres_log_checkpoint_it_once_per_round(
+    federation: Federation, witnesses: dict[str, RunningNode], postgres_schema: EventStoreSettings,
+) -> None:
+    from nodes.witness import CheckpointTimer
+    from storage.logcheck import recorded_checkpoints
+    from storage.singleton import singleton_job
+
+    cert, key = federation.node_tls(NODE)
+
+    def replica() -> LogKeeper:
+        gateway = WitnessGateway(peers={WITNESS_1: witnesses[WITNESS_1].address}, credentials=channel_credentials(
+            federation, cert_pem=cert, key_pem=key, province_of_cert=NODE))
+        return LogKeeper(province=NODE, settings=postgres_schema, federation=federation, witnesses=gateway)
+
+    first, second = replica(), replica()
+    grow(first, 2, first=0)
+    with singleton_job(postgres_schema, "checkpoint-timer", wait=False) as held_by_the_other_replica:
+        assert held_by_the_other_replica
+        assert CheckpointTimer(first, interval=3600).tick() is False  # skips this round
+    assert CheckpointTimer(first, interval=3600).tick() is True
+    assert CheckpointTimer(second, interval=3600).tick() is False  # the log is already checkpointed
+    with first.open() as store:
+        assert [c.checkpoint.size for c in recorded_checkpoints(store, log=NODE)] == [4]
+    first.witnesses.close()
+    second.witnesses.close()

@@ -1,0 +1,106 @@
+"""Sealing and verifying in worker processes: the same ports, the same results, the same errors."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from exchange.ports import CertificateRequest
+from nodes.config import NodeConfig, to_toml
+from nodes.pools import SigningPool, pool_size
+from signing.errors import SigningError
+from signing.pki import Federation
+
+
+def _request(province: str) -> CertificateRequest:
+    return CertificateRequest(
+        case_number=f"{province}-20261123-0A1B2C3D", matter_code="KS2020-044", matter_name="营业执照遗失补领、换发",
+        applicant_name="王小明", applicant_id_masked="3301**********1234", province_code=province,
+        department_key="market", department_name="浙江省市场监督管理局", issued_on=date(2026, 11, 23),
+        verification_code="7Q4K-9XW2-MD3P",
+    )
+
+
+def test_a_certificate_sealed_in_a_worker_process_verifies_in_one(federation: Federation) -> None:
+    pool = SigningPool(pki_dir=federation.directory, province="330000", processes=1)
+    try:
+        pdf = pool.issuer().issue(_request("330000"))
+        report = pool.verifier().verify(pdf, competent_province="330000", competent_department="market",
+                                        issued_sha256=None)
+        assert report.passed, report.render()
+        assert pool.worker_pids()
+    finally:
+        pool.close()
+
+
+def test_a_worker_refuses_a_certificate_of_another_province_with_a_signing_error(federation: Federation) -> None:
+    pool = SigningPool(pki_dir=federation.directory, province="330000", processes=1)
+    try:
+        with pytest.raises(SigningError, match="send it to that province's node"):
+            pool.issuer().issue(_request("340000"))
+    finally:
+        pool.close()
+
+
+def test_the_signing_pool_size_comes_from_the_config_and_minus_one_means_every_core(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "node.toml"
+    path.write_text('province = "330000"\nsigning_processes = 3\n', encoding="utf-8")
+    assert NodeConfig.load(path, env={}).signing_processes == 3
+    assert NodeConfig.load(path, env={"TONGBAN_SIGNING_PROCESSES": "-1"}).signing_processes == -1
+    written = tmp_path / "written.toml"
+    written.write_text(to_toml(NodeConfig.load(path, env={})), encoding="utf-8")
+    assert NodeConfig.load(written, env={}).signing_processes == 3  # what launch.spawn_node writes
+    assert pool_size(-1) >= 1 and pool_size(0) == 0 and pool_size(2) == 2
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_node_killed_outright_leaves_no_worker_holding_its_seal_keys(tmp_path, federation: Federation) -> None:  # type: ignore[no-untyped-def]
+    import signal
+    import time
+    from dataclasses import replace
+
+    from nodes.bench_parts import child_pids
+    from nodes.launch import loopback_configs, spawn_node, wait_serving
+
+    config = replace(loopback_configs(tmp_path, ["330000"], pki_dir=federation.directory)["330000"],
+                     signing_processes=1)
+    node = spawn_node(config)
+    try:
+        wait_serving(node, federation)
+        deadline = time.monotonic() + 30
+        while not child_pids(node.process.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = child_pids(node.process.pid)
+        assert workers, "the node started no signing worker"
+        node.process.send_signal(signal.SIGKILL)
+        node.process.wait()
+        deadline = time.monotonic() + 30
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(p) for p in workers)
+    finally:
+        node.stop()
+
+
+def test_a_pool_whose_worker_died_starts_fresh_workers_and_seals(federation: Federation) -> None:
+    import os
+    import signal
+
+    pool = SigningPool(pki_dir=federation.directory, province="330000", processes=1)
+    try:
+        for future in pool.warm():
+            future.result()
+        for pid in pool.worker_pids():
+            os.kill(pid, signal.SIGKILL)
+        pdf = pool.issuer().issue(_request("330000"))
+        assert pdf.startswith(b"%PDF-")
+    finally:
+        pool.close()
