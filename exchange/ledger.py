@@ -15,6 +15,12 @@ class CaseLedger(Application):
 
     name = "tongban"
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        # What the recorder keeps beside the events (outbox messages) is as confidential as the
+        # events: it seals them with the same node cipher the mapper uses, if there is one.
+        self.recorder.payload_cipher = getattr(self.mapper, "node_cipher", None)  # type: ignore[attr-defined]
+
     def close(self) -> None:
         closer = getattr(self.mapper, "close", None)  # the storage mapper may hold a key-table connection
         if closer is not None:

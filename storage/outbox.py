@@ -15,6 +15,7 @@ lease, so two replicas of one node on the same PostgreSQL never send the same me
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ from typing import Any
 from psycopg.sql import SQL, Identifier
 
 from exchange.outbox import OutboxMessage, PeerBacklog
+from storage.eventcipher import EventKeyUnavailable
 
 
 def outbox_table(events_table: str) -> str:
@@ -69,6 +71,7 @@ def postgres_outbox_ddl(schema: str, events_table: str) -> list[Any]:
 
 _COLUMNS = "id, message_id, peer, kind, case_number, payload, created_at, attempts, last_error"
 _PENDING = "delivered_at IS NULL AND refused_at IS NULL"
+SEALED_PREFIX = "sealed:"  # a payload encrypted with the node event cipher; plain JSON opens with "{"
 
 
 class SqlOutbox:
@@ -76,8 +79,11 @@ class SqlOutbox:
     outbox's own timing (backoff, leases), independent of the domain's clock."""
 
     def __init__(self, *, datastore: Any, events_table: str, postgres: bool,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, cipher: Any = None) -> None:
         self.datastore = datastore
+        # A message may carry what its event carried (file names, reasons): with a node event
+        # cipher the payload is kept encrypted like the events it came from.
+        self.cipher = cipher
         self.postgres = postgres
         self.clock = clock
         prefix = f'"{datastore.schema}".' if postgres else ""
@@ -94,7 +100,7 @@ class SqlOutbox:
             cursor.execute(
                 f"INSERT INTO {self.out} (message_id, peer, kind, case_number, payload, created_at) "
                 f"VALUES ({p}, {p}, {p}, {p}, {p}, {p})",
-                (m.message_id, m.peer, m.kind, m.case_number, json.dumps(m.payload, ensure_ascii=False), m.created_at),
+                (m.message_id, m.peer, m.kind, m.case_number, self._seal(m.payload), m.created_at),
             )
         for message_id in delivered:
             cursor.execute(f"UPDATE {self.out} SET delivered_at = {p}, lease_owner = '', lease_until = 0 "
@@ -123,7 +129,7 @@ class SqlOutbox:
             f"AND e.{_PENDING.replace(' AND ', ' AND e.')}){lock}) RETURNING {_COLUMNS}",
             params, fetch=True,
         )
-        return sorted((_message(r) for r in rows), key=lambda m: (m.peer, m.seq))
+        return sorted((self._message(r) for r in rows), key=lambda m: (m.peer, m.seq))
 
     def release_own_leases(self) -> None:
         """On start: with SQLite this process is the node's only writer, so any lease left is
@@ -204,11 +210,27 @@ class SqlOutbox:
 
     def pending(self) -> list[OutboxMessage]:
         rows = self._run(f"SELECT {_COLUMNS} FROM {self.out} WHERE {_PENDING} ORDER BY id", fetch=True)
-        return [_message(r) for r in rows]
+        return [self._message(r) for r in rows]
 
     def refusals(self) -> list[tuple[OutboxMessage, str]]:
         rows = self._run(f"SELECT {_COLUMNS} FROM {self.out} WHERE refused_at IS NOT NULL ORDER BY id", fetch=True)
-        return [(_message(r), str(r[8])) for r in rows]
+        return [(self._message(r), str(r[8])) for r in rows]
+
+    def _seal(self, payload: Any) -> str:
+        text = json.dumps(payload, ensure_ascii=False)
+        if self.cipher is None:
+            return text
+        return SEALED_PREFIX + base64.b64encode(self.cipher.encrypt(text.encode("utf-8"))).decode("ascii")
+
+    def _message(self, row: Sequence[Any]) -> OutboxMessage:
+        seq, message_id, peer, kind, case_number, payload, created_at, attempts, _ = row
+        text = str(payload)
+        if text.startswith(SEALED_PREFIX):
+            if self.cipher is None:
+                raise EventKeyUnavailable("the outbox holds encrypted messages but this node was given no event key file")
+            text = self.cipher.decrypt(base64.b64decode(text[len(SEALED_PREFIX):])).decode("utf-8")
+        return OutboxMessage(message_id=str(message_id), peer=str(peer), kind=str(kind), case_number=str(case_number),
+                             payload=json.loads(text), created_at=str(created_at), seq=int(seq), attempts=int(attempts))
 
     def _run(self, sql: str, params: Sequence[Any] = (), *, fetch: bool = False) -> list[tuple[Any, ...]]:
         if self.postgres:
@@ -222,15 +244,10 @@ class SqlOutbox:
             return [tuple(r) for r in cur.fetchall()] if fetch else []
 
 
-def _message(row: Sequence[Any]) -> OutboxMessage:
-    seq, message_id, peer, kind, case_number, payload, created_at, attempts, _ = row
-    return OutboxMessage(message_id=str(message_id), peer=str(peer), kind=str(kind), case_number=str(case_number),
-                         payload=json.loads(payload), created_at=str(created_at), seq=int(seq), attempts=int(attempts))
-
-
 def outbox_of(recorder: Any) -> SqlOutbox:
     """The outbox beside a ledger's recorder (one of storage.chain's chained recorders)."""
     from eventsourcing.postgres import PostgresApplicationRecorder
 
     postgres = isinstance(recorder, PostgresApplicationRecorder)
-    return SqlOutbox(datastore=recorder.datastore, events_table=recorder.events_table_name, postgres=postgres)
+    return SqlOutbox(datastore=recorder.datastore, events_table=recorder.events_table_name, postgres=postgres,
+                     cipher=getattr(recorder, "payload_cipher", None))
