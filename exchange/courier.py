@@ -19,7 +19,7 @@ from exchange.context import NodeContext
 from exchange.department import task_envelope
 from exchange.errors import PeerRefused, PeerUnavailable, TongbanError
 from exchange.outbox import (
-    ASSIGN_TASK, DELIVER_RESULT, FORWARD_CASE, NOTIFY_PROGRESS, REPORT_TASK, OutboxMessage, follow_up_id,
+    ASSIGN_TASK, DELIVER_RESULT, FORWARD_CASE, NOTIFY_PROGRESS, REPORT_TASK, OutboxMessage,
 )
 from exchange.window import envelope_of
 
@@ -133,19 +133,19 @@ class Courier:
 
     def _forward_case(self, m: OutboxMessage) -> None:
         ctx = self.ctx
-        case = ctx.ledger.get_case(m.case_number)
-        for material in case.materials:
-            ctx.peers.push_material(m.peer, case_number=case.case_number, material=material,
-                                    chunks=ctx.store.iter_chunks(material["sha256"]))
-        self._count(ctx.peers.forward_case(m.peer, envelope=envelope_of(case), message_id=m.message_id))
-        if case.identity and ctx.coordination is not None:
-            # The case envelope has no room for 身份核验 and 代办; they follow it.
-            self._count(ctx.coordination.notify_progress(
-                m.peer, case_number=case.case_number, step="identified",
-                detail={"identity": dict(case.identity), "agent": dict(case.agent) if case.agent else None},
-                message_id=follow_up_id(m.message_id, "identified"),
-            ))
-        self._confirm(m, lambda c: c.forward(actor=_actor(m), at=ctx.stamp()) if c.status is CaseStatus.SUBMITTED else None)
+        # Under the case's lock, so an applicant's withdrawal at the window and the forward do
+        # not cross: a case withdrawn before it left is not sent at all.
+        with ctx.case_lock(m.case_number):
+            case = ctx.ledger.get_case(m.case_number)
+            if case.status is not CaseStatus.SUBMITTED:
+                self._outbox().delivered(m.message_id)  # withdrawn here first: nothing to forward
+                return
+            for material in case.materials:
+                ctx.peers.push_material(m.peer, case_number=case.case_number, material=material,
+                                        chunks=ctx.store.iter_chunks(material["sha256"]))
+            # The envelope carries 身份核验 and 代办 too: the competent node records them with the case.
+            self._count(ctx.peers.forward_case(m.peer, envelope=envelope_of(case), message_id=m.message_id))
+            self._confirm(m, lambda c: c.forward(actor=_actor(m), at=ctx.stamp()))
 
     def _deliver_result(self, m: OutboxMessage) -> None:
         ctx = self.ctx

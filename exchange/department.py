@@ -136,6 +136,9 @@ class DepartmentDesk:
                         f"material {m['file_name']} ({m['sha256'][:12]}…) has not arrived; push it before forwarding"
                     )
             case = Case.receive(**{k: envelope[k] for k in _ENVELOPE_FIELDS}, actor=actor, at=ctx.stamp())
+            identity = dict(envelope.get("identity") or {})
+            if identity:  # recorded with the case, so it is never accepted without it
+                case.record_identity(identity=identity, agent=envelope.get("agent") or None, actor=actor, at=ctx.stamp())
             ctx.save(case, inbox=message_id)
         return case
 

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 # What a node sends a partner, and what each kind carries in its payload (never personal data:
 # the courier reads the case back from the ledger when it sends).
-FORWARD_CASE = "forward_case"  # {"actor"}: materials, envelope and identity notice; then Forwarded
+FORWARD_CASE = "forward_case"  # {"actor"}: materials, then the envelope (with 身份核验); then Forwarded
 DELIVER_RESULT = "deliver_result"  # {"actor"}: the sealed PDF; then ResultDelivered
 ASSIGN_TASK = "assign_task"  # {"department", "task"}
 REPORT_TASK = "report_task"  # {"outcome", "note"}
@@ -35,12 +35,6 @@ def new_message(*, peer: str, kind: str, case_number: str, payload: Mapping[str,
     assert kind in KINDS, kind
     return OutboxMessage(message_id=str(uuid.uuid4()), peer=peer, kind=kind, case_number=case_number,
                          payload=dict(payload), created_at=at)
-
-
-def follow_up_id(message_id: str, what: str) -> str:
-    """A stable id for a second message sent as part of one outbox message (the identity
-    notice that follows a forwarded case), so a resend is recognised as the same message."""
-    return str(uuid.uuid5(uuid.UUID(message_id), what))
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from typing import Any
 from exchange.case import Actor, Case, CaseStatus, Material
 from exchange.context import CHINA_TIME, NodeContext
 from exchange.errors import (
-    CaseCatchingUp, InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised, PrintRefused,
-    TongbanError,
+    CaseCatchingUp, InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised, PeerRefused,
+    PrintRefused, TongbanError,
 )
 from exchange.materials import check_file_name, check_media_type, guarded_chunks
 from exchange.outbox import FORWARD_CASE, NOTIFY_PROGRESS, new_message
@@ -248,6 +248,7 @@ class WindowDesk:
         ctx = self.ctx
         with ctx.case_lock(case_number):
             case = ctx.ledger.get_case(case_number)
+            was_submitted = case.status is CaseStatus.SUBMITTED
             case.withdraw(reason=reason, actor=actor, at=ctx.stamp())
             outgoing = [  # 多地联办: the partners stop their parts too
                 new_message(peer=province, kind=NOTIFY_PROGRESS, case_number=case_number, at=ctx.stamp(),
@@ -257,11 +258,17 @@ class WindowDesk:
             if case.competent_province != ctx.province_code:
                 # Not through the outbox: the competent node's answer decides whether the
                 # applicant may still withdraw. If it already decided it refuses, and nothing
-                # is saved here either; if it cannot be reached the clerk tries again.
-                self._coordination().notify_progress(
-                    case.competent_province, case_number=case_number, step="withdrawn",
-                    detail={"reason": reason, "at": ctx.stamp()},
-                )
+                # is saved here either; if it cannot be reached the clerk tries again. A case
+                # whose forward is still waiting here and that the competent node has not
+                # received is simply withdrawn: the courier then does not send it.
+                try:
+                    self._coordination().notify_progress(
+                        case.competent_province, case_number=case_number, step="withdrawn",
+                        detail={"reason": reason, "at": ctx.stamp()},
+                    )
+                except PeerRefused as exc:
+                    if not (was_submitted and exc.code == "NOT_FOUND"):
+                        raise
             ctx.save(case, outbox=outgoing)
         ctx.send_now(outgoing)
         return ctx.ledger.get_case(case_number)

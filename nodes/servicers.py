@@ -258,6 +258,8 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
             "applicant": {"name": request.applicant.name, "id_number": request.applicant.id_number},
             "materials": [material_from_pb(m) for m in request.materials],
             "checklist": dict(request.checklist),
+            "identity": identity_from_pb(request.identity) if request.HasField("identity") else {},
+            "agent": agent_from_pb(request),
         }
         actor = peer_actor(self.ctx.province_code, sender)
         already = self.ctx.already_applied(request.message_id)
