@@ -129,7 +129,11 @@ class Courier:
             FORWARD_CASE: self._forward_case, DELIVER_RESULT: self._deliver_result, ASSIGN_TASK: self._assign_task,
             REPORT_TASK: self._report_task, NOTIFY_PROGRESS: self._notify_progress,
         }[message.kind]
+        before = self.already_applied
         handler(message)
+        if self.already_applied > before:
+            log.info("%s of case %s: %s had already applied it (a resend)", message.kind, message.case_number,
+                     message.peer)
 
     def _forward_case(self, m: OutboxMessage) -> None:
         ctx = self.ctx
