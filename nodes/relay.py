@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from exchange.courier import Courier
 from exchange.outbox import Outbox
@@ -31,6 +32,10 @@ class OutboxRelay:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # One partner that is down (each attempt waits out its connection) must not hold up the
+        # others: each round sends every partner's next message side by side.
+        self._senders = ThreadPoolExecutor(max_workers=max(1, min(8, len(self.peers))),
+                                           thread_name_prefix="outbox-send")
         courier.on_queued = self.wake
 
     def start(self) -> OutboxRelay:
@@ -48,16 +53,12 @@ class OutboxRelay:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._senders.shutdown(wait=False, cancel_futures=True)
 
     def drain_once(self) -> int:
         """One round: every due message that is next in line for its partner; how many went."""
-        sent = 0
         claimed = self.outbox.claim(owner=self.courier.owner, lease_seconds=self.courier.policy.lease_seconds)
-        for message in claimed:
-            if self._stop.is_set():
-                break
-            if self.courier.attempt(message):
-                sent += 1
+        sent = sum(self._senders.map(self.courier.attempt, claimed)) if claimed else 0
         for peer, state in self.courier.peer_states().items():
             self._report(peer, state == "reachable")
         return sent
