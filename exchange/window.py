@@ -77,11 +77,16 @@ class WindowDesk:
         once, and if the competent node cannot be reached now the case stays `submitted` and
         the relay forwards it when it can. A repeated `request_id` returns the first case."""
         ctx = self.ctx
-        submission = f"submit:{request_id}" if request_id else ""
+        # Scoped to the clerk: another clerk's id can never return someone else's case.
+        submission = f"submit:{actor.get('operator', '')}:{request_id}" if request_id else ""
         if submission and ctx.outbox is not None:
             earlier = ctx.outbox.inbox_case(submission)
             if earlier:
-                return ctx.ledger.get_case(earlier)
+                case = ctx.ledger.get_case(earlier)
+                if case.applicant.get("id_number") != applicant.get("id_number"):
+                    raise InvalidRequest("request_id", "this request id was already used for another application; "
+                                         "use a new id for each application")
+                return case
         matter = ctx.catalog.get(matter_code)
         matter.require_mode("proxy")
         if competent_province == ctx.province_code:

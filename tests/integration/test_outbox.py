@@ -156,3 +156,31 @@ def test_notice_payloads_keep_no_personal_data(ledger: CaseLedger, outbox: SqlOu
     ledger.save(submitted(number), outbox=[forward(number), notice])
     stored = str([m.payload for m in outbox.pending()])
     assert "王小明" not in stored and "330106198503151234" not in stored
+
+
+def test_two_replicas_claiming_at_once_never_take_the_same_message(ledger: CaseLedger, settings: EventStoreSettings) -> None:
+    import threading
+
+    numbers = [f"340000-20261123-{i:08d}" for i in range(12)]
+    for i, number in enumerate(numbers):  # one partner each, so every message is next in line
+        ledger.save(submitted(number), outbox=[forward(number, peer=f"3{i:02d}000")])
+    replicas = [CaseLedger(env=settings.application_env()) for _ in range(2)]
+    taken: dict[str, list[str]] = {"r0": [], "r1": []}
+    start = threading.Barrier(2)
+
+    def claim(name: str, replica: CaseLedger) -> None:
+        store = outbox_of(replica.recorder)
+        start.wait()
+        for _ in range(5):
+            taken[name] += [m.case_number for m in store.claim(owner=name, lease_seconds=60)]
+
+    threads = [threading.Thread(target=claim, args=(f"r{i}", r)) for i, r in enumerate(replicas)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for r in replicas:
+            r.close()
+    assert sorted(taken["r0"] + taken["r1"]) == numbers  # every message claimed, none twice

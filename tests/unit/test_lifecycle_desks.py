@@ -204,3 +204,35 @@ def test_a_case_withdrawn_before_its_forward_left_is_never_forwarded(ctx: NodeCo
     peers.down.clear()
     drain(ctx)
     assert peers.forwarded == [] and ctx.outbox.pending() == []  # type: ignore[union-attr]
+
+
+def test_a_repeated_submission_returns_the_first_case_and_a_reused_id_for_another_applicant_is_refused(
+    ctx: NodeContext,
+) -> None:
+    from exchange.errors import InvalidRequest
+    from exchange.people import make_resident_id
+    from nodes.samples import scanned_id_card, signed_application_form
+
+    ctx.peers = peers = FakePeers()  # type: ignore[assignment]
+    window = WindowDesk(ctx)
+    clerk = {"node": "330000", "department": "", "operator": "clerk-1"}
+    materials = [
+        window.take_material([scanned_id_card()], kind="id_card", file_name="id.png", media_type="image/png"),
+        window.take_material([signed_application_form(applicant="王小明", id_masked="3301**********1234", matter="x")],
+                             kind="application_form", file_name="form.pdf", media_type="application/pdf"),
+    ]
+
+    def submit(id_number: str, request_id: str = "r-1", actor: dict[str, str] = clerk) -> Case:
+        return window.submit(
+            matter_code="KS2020-044", competent_province="340000", applicant={"name": "王小明", "id_number": id_number},
+            materials=materials, checklist={"id_card": True, "application_form": True}, actor=actor,
+            identity={"method": "id_card_reader", "verified": True}, request_id=request_id)
+
+    applicant, another = make_resident_id("33010619850315123"), make_resident_id("34010219600101001")
+    first = submit(applicant)
+    assert submit(applicant).case_number == first.case_number
+    assert peers.forwarded == [first.case_number] and first.status is CaseStatus.FORWARDED
+    with pytest.raises(InvalidRequest, match="request_id"):
+        submit(another)
+    other_clerk = {**clerk, "operator": "clerk-2"}
+    assert submit(applicant, actor=other_clerk).case_number != first.case_number
