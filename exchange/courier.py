@@ -63,8 +63,9 @@ class Courier:
     # -- attempts ---------------------------------------------------------------------------
 
     def attempt_all(self, messages: Sequence[OutboxMessage]) -> None:
-        """Try freshly recorded messages now, each only if it is next in line for its peer and
-        no one else holds it; the others wait for the relay."""
+        """Try freshly recorded messages now, each only if it may go (the earlier messages of its
+        case are delivered, its partner is not in backoff) and no one else holds it; the others
+        wait for the relay."""
         outbox = self._outbox()
         queued = False
         for message in messages:
@@ -84,12 +85,14 @@ class Courier:
         try:
             self.send(message)
         except PeerUnavailable as exc:
-            attempts = message.attempts + 1
-            wait = self.policy.delay(attempts, self.rng)
-            outbox.failed(message.message_id, error=str(exc), retry_in=wait)
+            # The partner, not this message, is the problem: nothing goes to it for a while
+            # (backoff per partner), then its messages go again oldest first.
+            outbox.failed(message.message_id, error=str(exc), retry_in=0.0)
+            wait = outbox.peer_unreachable(message.peer, error=str(exc),
+                                           retry_in=lambda failures: self.policy.delay(failures, self.rng))
             self._peer(message.peer, str(exc))
             log.info("%s of case %s to %s not delivered (attempt %d), retry in %.1fs: %s",
-                     message.kind, message.case_number, message.peer, attempts, wait, exc)
+                     message.kind, message.case_number, message.peer, message.attempts + 1, wait, exc)
             return False
         except PeerRefused as exc:
             if exc.code in PERMANENT_REFUSALS:
@@ -111,6 +114,8 @@ class Courier:
             outbox.failed(message.message_id, error=f"{type(exc).__name__}: {exc}", retry_in=wait)
             log.exception("%s of case %s to %s failed", message.kind, message.case_number, message.peer)
             return False
+        if self.peer_states().get(message.peer) != "reachable":
+            outbox.peer_reachable(message.peer)  # ends its backoff (once, not on every message)
         self._peer(message.peer, "reachable")
         return True
 

@@ -5,7 +5,7 @@ live beside the events (storage/outbox.py) and a relay thread drains them (nodes
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -57,6 +57,12 @@ class Outbox(Protocol):
     """The node's outbox and inbox (storage.outbox.SqlOutbox)."""
 
     def claim(self, *, owner: str, lease_seconds: float, message_id: str | None = None) -> list[OutboxMessage]: ...
+
+    def release(self, message_ids: list[str]) -> None: ...
+
+    def peer_unreachable(self, peer: str, *, error: str, retry_in: Callable[[int], float]) -> float: ...
+
+    def peer_reachable(self, peer: str) -> None: ...
 
     def delivered(self, message_id: str) -> None: ...
 

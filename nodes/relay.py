@@ -1,6 +1,7 @@
 """The relay: a background thread of the node process that drains its outbox. It claims the
-oldest due message of each partner (so messages to one partner leave in order), hands each to
-the courier, and sleeps until the next one is due or a desk queues a new one. On start it picks
+messages that may go (oldest first; a case's messages in order; none to a partner in backoff),
+sends each partner's in order, partners side by side, and sleeps until the next one is due or a
+desk queues a new one. On start it picks
 up whatever an earlier run left undelivered. It also tells the health service, per partner,
 whether the last attempt reached it (`tongban.peer.<province>`: SERVING or NOT_SERVING)."""
 
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from exchange.courier import Courier
-from exchange.outbox import Outbox
+from exchange.outbox import Outbox, OutboxMessage
 
 log = logging.getLogger("tongban.relay")
 
@@ -58,9 +59,26 @@ class OutboxRelay:
     def drain_once(self) -> int:
         """One round: every due message that is next in line for its partner; how many went."""
         claimed = self.outbox.claim(owner=self.courier.owner, lease_seconds=self.courier.policy.lease_seconds)
-        sent = sum(self._senders.map(self.courier.attempt, claimed)) if claimed else 0
+        per_peer: dict[str, list[OutboxMessage]] = {}
+        for message in claimed:  # oldest first
+            per_peer.setdefault(message.peer, []).append(message)
+        sent = sum(self._senders.map(self._send_in_order, per_peer.values())) if per_peer else 0
         for peer, state in self.courier.peer_states().items():
             self._report(peer, state == "reachable")
+        return sent
+
+    def _send_in_order(self, messages: list[OutboxMessage]) -> int:
+        """One partner's messages, oldest first; if it turns out to be down the rest wait."""
+        sent = 0
+        for position, message in enumerate(messages):
+            if self._stop.is_set():
+                self.outbox.release([m.message_id for m in messages[position:]])  # type: ignore[attr-defined]
+                break
+            if self.courier.attempt(message):
+                sent += 1
+            elif self.courier.peer_states().get(message.peer) != "reachable":
+                self.outbox.release([m.message_id for m in messages[position + 1:]])  # type: ignore[attr-defined]
+                break
         return sent
 
     def _run(self) -> None:

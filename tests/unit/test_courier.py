@@ -33,6 +33,12 @@ class RecordingOutbox:
     def refused(self, message_id: str, *, reason: str) -> None:
         self.outcomes.append(("refused", reason))
 
+    def peer_unreachable(self, peer: str, *, error: str, retry_in) -> float:  # type: ignore[no-untyped-def]
+        return float(retry_in(1))
+
+    def peer_reachable(self, peer: str) -> None:
+        pass
+
 
 class Answering:
     def __init__(self, error: Exception | None) -> None:
