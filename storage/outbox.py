@@ -6,10 +6,12 @@ event that records the peer's confirmation (`delivered=[...]`). Inbox rows (`inb
 the id of a message from a peer together with the events it caused, so a message delivered twice
 is applied once.
 
-The outbox is operational state (attempts, leases, last error) and is updated in place; the
-event, chain and notes tables stay append-only. Messages to one peer leave in the order they
-were recorded: only the oldest undelivered message to a peer may be claimed, and a claim is a
-lease, so two replicas of one node on the same PostgreSQL never send the same message at once
+The outbox is operational state (attempts, leases, last error, a partner's backoff) and is
+updated in place; the event, chain and notes tables stay append-only. A case's messages to a
+partner leave in the order they were recorded (a message may go only once the earlier ones of
+its case are delivered or refused); the relay sends each partner's messages oldest first; a
+partner that could not be reached gets nothing until its backoff ends. A claim is a lease, so
+two replicas of one node on the same PostgreSQL never send the same message at once
 (`FOR UPDATE SKIP LOCKED`).
 """
 

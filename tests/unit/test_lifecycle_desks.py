@@ -236,3 +236,26 @@ def test_a_repeated_submission_returns_the_first_case_and_a_reused_id_for_anothe
         submit(another)
     other_clerk = {**clerk, "operator": "clerk-2"}
     assert submit(applicant, actor=other_clerk).case_number != first.case_number
+
+
+def test_a_forward_goes_at_once_while_another_case_to_the_same_partner_is_still_in_flight(ctx: NodeContext) -> None:
+    ctx.peers = peers = FakePeers()  # type: ignore[assignment]
+
+    def queued(number: str):  # type: ignore[no-untyped-def]
+        case = Case.submit(
+            case_number=number, matter_code="KS35-043", mode="proxy", origin_province="330000",
+            competent_province="340000", competent_department="market",
+            applicant={"name": "王小明", "id_number": "330106198503151234"}, materials=[], checklist={},
+            actor=OFFICER, at=ctx.stamp(),
+        )
+        message = new_message(peer="340000", kind=FORWARD_CASE, case_number=number, payload={"actor": OFFICER},
+                              at=ctx.stamp())
+        ctx.save(case, outbox=[message])
+        return message
+
+    queued("330000-20261102-00000001")
+    ctx.outbox.claim(owner="another-request", lease_seconds=60)  # type: ignore[union-attr]  # being sent
+    second = queued("330000-20261102-00000002")
+    ctx.send_now([second])
+    assert peers.forwarded == ["330000-20261102-00000002"]
+    assert ctx.ledger.get_case("330000-20261102-00000002").status is CaseStatus.FORWARDED
