@@ -235,6 +235,10 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
             )
         except TransferBusy as exc:  # ABORTED: the sender retries from the confirmed offset
             context.abort(grpc.StatusCode.ABORTED, str(exc))
+        except grpc.RpcError:
+            # The sender's stream was cut off (it stopped or lost the connection): not our fault
+            # and nothing to log as one; the confirmed segments stay for its resume.
+            context.abort(grpc.StatusCode.CANCELLED, "the material stream was cut off; resume from GetTransferOffset")
         return common_pb2.MaterialRef(
             kind=header.kind, file_name=header.file_name, media_type=header.media_type, size=push.size, sha256=sha
         )
