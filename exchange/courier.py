@@ -19,7 +19,7 @@ from exchange.context import NodeContext
 from exchange.department import task_envelope
 from exchange.errors import PeerRefused, PeerUnavailable, TongbanError
 from exchange.outbox import (
-    ASSIGN_TASK, DELIVER_RESULT, FORWARD_CASE, NOTIFY_PROGRESS, REPORT_TASK, OutboxMessage, follow_up_id,
+    ASSIGN_TASK, DELIVER_RESULT, FORWARD_CASE, NOTIFY_PROGRESS, REPORT_TASK, OutboxMessage,
 )
 from exchange.window import envelope_of
 
@@ -63,8 +63,9 @@ class Courier:
     # -- attempts ---------------------------------------------------------------------------
 
     def attempt_all(self, messages: Sequence[OutboxMessage]) -> None:
-        """Try freshly recorded messages now, each only if it is next in line for its peer and
-        no one else holds it; the others wait for the relay."""
+        """Try freshly recorded messages now, each only if it may go (the earlier messages of its
+        case are delivered, its partner is not in backoff) and no one else holds it; the others
+        wait for the relay."""
         outbox = self._outbox()
         queued = False
         for message in messages:
@@ -84,12 +85,14 @@ class Courier:
         try:
             self.send(message)
         except PeerUnavailable as exc:
-            attempts = message.attempts + 1
-            wait = self.policy.delay(attempts, self.rng)
-            outbox.failed(message.message_id, error=str(exc), retry_in=wait)
+            # The partner, not this message, is the problem: nothing goes to it for a while
+            # (backoff per partner), then its messages go again oldest first.
+            outbox.failed(message.message_id, error=str(exc), retry_in=0.0)
+            wait = outbox.peer_unreachable(message.peer, error=str(exc),
+                                           retry_in=lambda failures: self.policy.delay(failures, self.rng))
             self._peer(message.peer, str(exc))
             log.info("%s of case %s to %s not delivered (attempt %d), retry in %.1fs: %s",
-                     message.kind, message.case_number, message.peer, attempts, wait, exc)
+                     message.kind, message.case_number, message.peer, message.attempts + 1, wait, exc)
             return False
         except PeerRefused as exc:
             if exc.code in PERMANENT_REFUSALS:
@@ -111,6 +114,8 @@ class Courier:
             outbox.failed(message.message_id, error=f"{type(exc).__name__}: {exc}", retry_in=wait)
             log.exception("%s of case %s to %s failed", message.kind, message.case_number, message.peer)
             return False
+        if self.peer_states().get(message.peer) != "reachable":
+            outbox.peer_reachable(message.peer)  # ends its backoff (once, not on every message)
         self._peer(message.peer, "reachable")
         return True
 
@@ -129,23 +134,27 @@ class Courier:
             FORWARD_CASE: self._forward_case, DELIVER_RESULT: self._deliver_result, ASSIGN_TASK: self._assign_task,
             REPORT_TASK: self._report_task, NOTIFY_PROGRESS: self._notify_progress,
         }[message.kind]
+        before = self.already_applied
         handler(message)
+        if self.already_applied > before:
+            log.info("%s of case %s: %s had already applied it (a resend)", message.kind, message.case_number,
+                     message.peer)
 
     def _forward_case(self, m: OutboxMessage) -> None:
         ctx = self.ctx
-        case = ctx.ledger.get_case(m.case_number)
-        for material in case.materials:
-            ctx.peers.push_material(m.peer, case_number=case.case_number, material=material,
-                                    chunks=ctx.store.iter_chunks(material["sha256"]))
-        self._count(ctx.peers.forward_case(m.peer, envelope=envelope_of(case), message_id=m.message_id))
-        if case.identity and ctx.coordination is not None:
-            # The case envelope has no room for 身份核验 and 代办; they follow it.
-            self._count(ctx.coordination.notify_progress(
-                m.peer, case_number=case.case_number, step="identified",
-                detail={"identity": dict(case.identity), "agent": dict(case.agent) if case.agent else None},
-                message_id=follow_up_id(m.message_id, "identified"),
-            ))
-        self._confirm(m, lambda c: c.forward(actor=_actor(m), at=ctx.stamp()) if c.status is CaseStatus.SUBMITTED else None)
+        # Under the case's lock, so an applicant's withdrawal at the window and the forward do
+        # not cross: a case withdrawn before it left is not sent at all.
+        with ctx.case_lock(m.case_number):
+            case = ctx.ledger.get_case(m.case_number)
+            if case.status is not CaseStatus.SUBMITTED:
+                self._outbox().delivered(m.message_id)  # withdrawn here first: nothing to forward
+                return
+            for material in case.materials:
+                ctx.peers.push_material(m.peer, case_number=case.case_number, material=material,
+                                        chunks=ctx.store.iter_chunks(material["sha256"]))
+            # The envelope carries 身份核验 and 代办 too: the competent node records them with the case.
+            self._count(ctx.peers.forward_case(m.peer, envelope=envelope_of(case), message_id=m.message_id))
+            self._confirm(m, lambda c: c.forward(actor=_actor(m), at=ctx.stamp()))
 
     def _deliver_result(self, m: OutboxMessage) -> None:
         ctx = self.ctx

@@ -147,6 +147,9 @@ class DepartmentDesk:
                     )
             retain_for_matter(ctx.store, matter=matter, materials=envelope["materials"], now=ctx.now())
             case = Case.receive(**{k: envelope[k] for k in _ENVELOPE_FIELDS}, actor=actor, at=ctx.stamp())
+            identity = dict(envelope.get("identity") or {})
+            if identity:  # recorded with the case, so it is never accepted without it
+                case.record_identity(identity=identity, agent=envelope.get("agent") or None, actor=actor, at=ctx.stamp())
             ctx.save(case, inbox=message_id)
         return case
 

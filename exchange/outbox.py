@@ -5,13 +5,13 @@ live beside the events (storage/outbox.py) and a relay thread drains them (nodes
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 # What a node sends a partner, and what each kind carries in its payload (never personal data:
 # the courier reads the case back from the ledger when it sends).
-FORWARD_CASE = "forward_case"  # {"actor"}: materials, envelope and identity notice; then Forwarded
+FORWARD_CASE = "forward_case"  # {"actor"}: materials, then the envelope (with 身份核验); then Forwarded
 DELIVER_RESULT = "deliver_result"  # {"actor"}: the sealed PDF; then ResultDelivered
 ASSIGN_TASK = "assign_task"  # {"department", "task"}
 REPORT_TASK = "report_task"  # {"outcome", "note"}
@@ -37,12 +37,6 @@ def new_message(*, peer: str, kind: str, case_number: str, payload: Mapping[str,
                          payload=dict(payload), created_at=at)
 
 
-def follow_up_id(message_id: str, what: str) -> str:
-    """A stable id for a second message sent as part of one outbox message (the identity
-    notice that follows a forwarded case), so a resend is recognised as the same message."""
-    return str(uuid.uuid5(uuid.UUID(message_id), what))
-
-
 @dataclass(frozen=True)
 class PeerBacklog:
     """What `tongban status` shows for one partner: no personal data, only case numbers."""
@@ -63,6 +57,12 @@ class Outbox(Protocol):
     """The node's outbox and inbox (storage.outbox.SqlOutbox)."""
 
     def claim(self, *, owner: str, lease_seconds: float, message_id: str | None = None) -> list[OutboxMessage]: ...
+
+    def release(self, message_ids: list[str]) -> None: ...
+
+    def peer_unreachable(self, peer: str, *, error: str, retry_in: Callable[[int], float]) -> float: ...
+
+    def peer_reachable(self, peer: str) -> None: ...
 
     def delivered(self, message_id: str) -> None: ...
 

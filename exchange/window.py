@@ -11,8 +11,8 @@ from typing import Any
 from exchange.case import Actor, Case, CaseStatus, Material
 from exchange.context import CHINA_TIME, NodeContext
 from exchange.errors import (
-    CaseCatchingUp, InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised, PrintRefused,
-    TongbanError,
+    CaseCatchingUp, InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised, PeerRefused,
+    PrintRefused, TongbanError,
 )
 from exchange.materials import check_file_name, check_media_type, guarded_chunks, retain_for_matter
 from exchange.outbox import FORWARD_CASE, NOTIFY_PROGRESS, new_message
@@ -77,11 +77,16 @@ class WindowDesk:
         once, and if the competent node cannot be reached now the case stays `submitted` and
         the relay forwards it when it can. A repeated `request_id` returns the first case."""
         ctx = self.ctx
-        submission = f"submit:{request_id}" if request_id else ""
+        # Scoped to the clerk: another clerk's id can never return someone else's case.
+        submission = f"submit:{actor.get('operator', '')}:{request_id}" if request_id else ""
         if submission and ctx.outbox is not None:
             earlier = ctx.outbox.inbox_case(submission)
             if earlier:
-                return ctx.ledger.get_case(earlier)
+                case = ctx.ledger.get_case(earlier)
+                if case.applicant.get("id_number") != applicant.get("id_number"):
+                    raise InvalidRequest("request_id", "this request id was already used for another application; "
+                                         "use a new id for each application")
+                return case
         matter = ctx.catalog.get(matter_code)
         matter.require_mode("proxy")
         if competent_province == ctx.province_code:
@@ -252,6 +257,7 @@ class WindowDesk:
         ctx = self.ctx
         with ctx.case_lock(case_number):
             case = ctx.ledger.get_case(case_number)
+            was_submitted = case.status is CaseStatus.SUBMITTED
             case.withdraw(reason=reason, actor=actor, at=ctx.stamp())
             outgoing = [  # 多地联办: the partners stop their parts too
                 new_message(peer=province, kind=NOTIFY_PROGRESS, case_number=case_number, at=ctx.stamp(),
@@ -261,11 +267,17 @@ class WindowDesk:
             if case.competent_province != ctx.province_code:
                 # Not through the outbox: the competent node's answer decides whether the
                 # applicant may still withdraw. If it already decided it refuses, and nothing
-                # is saved here either; if it cannot be reached the clerk tries again.
-                self._coordination().notify_progress(
-                    case.competent_province, case_number=case_number, step="withdrawn",
-                    detail={"reason": reason, "at": ctx.stamp()},
-                )
+                # is saved here either; if it cannot be reached the clerk tries again. A case
+                # whose forward is still waiting here and that the competent node has not
+                # received is simply withdrawn: the courier then does not send it.
+                try:
+                    self._coordination().notify_progress(
+                        case.competent_province, case_number=case_number, step="withdrawn",
+                        detail={"reason": reason, "at": ctx.stamp()},
+                    )
+                except PeerRefused as exc:
+                    if not (was_submitted and exc.code == "NOT_FOUND"):
+                        raise
             ctx.save(case, outbox=outgoing)
         ctx.send_now(outgoing)
         return ctx.ledger.get_case(case_number)

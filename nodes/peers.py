@@ -127,6 +127,13 @@ class GrpcPeerGateway:
             from_province=self.province,
             message_id=message_id,
         )
+        identity = envelope.get("identity")
+        if identity:
+            msg.identity.CopyFrom(common_pb2.IdentityCheck(method=identity["method"], verified=bool(identity["verified"])))
+        agent = envelope.get("agent")
+        if agent:
+            msg.agent.CopyFrom(common_pb2.Agent(name=agent["name"], id_number=agent["id_number"],
+                                                relationship=agent.get("relationship", "")))
         stub = self._stub(province)
         reply = self._call(province, f"take case {envelope['case_number']}", stub.ForwardCase, msg, timeout=self.timeout)
         return bool(reply.already_applied)

@@ -1,6 +1,7 @@
 """The relay: a background thread of the node process that drains its outbox. It claims the
-oldest due message of each partner (so messages to one partner leave in order), hands each to
-the courier, and sleeps until the next one is due or a desk queues a new one. On start it picks
+messages that may go (oldest first; a case's messages in order; none to a partner in backoff),
+sends each partner's in order, partners side by side, and sleeps until the next one is due or a
+desk queues a new one. On start it picks
 up whatever an earlier run left undelivered. It also tells the health service, per partner,
 whether the last attempt reached it (`tongban.peer.<province>`: SERVING or NOT_SERVING)."""
 
@@ -9,9 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from exchange.courier import Courier
-from exchange.outbox import Outbox
+from exchange.outbox import Outbox, OutboxMessage
 
 log = logging.getLogger("tongban.relay")
 
@@ -31,6 +33,10 @@ class OutboxRelay:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # One partner that is down (each attempt waits out its connection) must not hold up the
+        # others: each round sends every partner's next message side by side.
+        self._senders = ThreadPoolExecutor(max_workers=max(1, min(8, len(self.peers))),
+                                           thread_name_prefix="outbox-send")
         courier.on_queued = self.wake
 
     def start(self) -> OutboxRelay:
@@ -48,18 +54,31 @@ class OutboxRelay:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._senders.shutdown(wait=False, cancel_futures=True)
 
     def drain_once(self) -> int:
         """One round: every due message that is next in line for its partner; how many went."""
-        sent = 0
         claimed = self.outbox.claim(owner=self.courier.owner, lease_seconds=self.courier.policy.lease_seconds)
-        for message in claimed:
+        per_peer: dict[str, list[OutboxMessage]] = {}
+        for message in claimed:  # oldest first
+            per_peer.setdefault(message.peer, []).append(message)
+        sent = sum(self._senders.map(self._send_in_order, per_peer.values())) if per_peer else 0
+        for peer, state in self.courier.peer_states().items():
+            self._report(peer, state == "reachable")
+        return sent
+
+    def _send_in_order(self, messages: list[OutboxMessage]) -> int:
+        """One partner's messages, oldest first; if it turns out to be down the rest wait."""
+        sent = 0
+        for position, message in enumerate(messages):
             if self._stop.is_set():
+                self.outbox.release([m.message_id for m in messages[position:]])  # type: ignore[attr-defined]
                 break
             if self.courier.attempt(message):
                 sent += 1
-        for peer, state in self.courier.peer_states().items():
-            self._report(peer, state == "reachable")
+            elif self.courier.peer_states().get(message.peer) != "reachable":
+                self.outbox.release([m.message_id for m in messages[position + 1:]])  # type: ignore[attr-defined]
+                break
         return sent
 
     def _run(self) -> None:

@@ -293,6 +293,10 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
             )
         except TransferBusy as exc:  # ABORTED: the sender retries from the confirmed offset
             context.abort(grpc.StatusCode.ABORTED, str(exc))
+        except grpc.RpcError:
+            # The sender's stream was cut off (it stopped or lost the connection): not our fault
+            # and nothing to log as one; the confirmed segments stay for its resume.
+            context.abort(grpc.StatusCode.CANCELLED, "the material stream was cut off; resume from GetTransferOffset")
         finally:
             ahead.close()
         return common_pb2.MaterialRef(
@@ -321,6 +325,8 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
             "applicant": {"name": request.applicant.name, "id_number": request.applicant.id_number},
             "materials": [material_from_pb(m) for m in request.materials],
             "checklist": dict(request.checklist),
+            "identity": identity_from_pb(request.identity) if request.HasField("identity") else {},
+            "agent": agent_from_pb(request),
         }
         check_handed_case(envelope, catalog=self.ctx.catalog, mode="proxy")
         actor = peer_actor(self.ctx.province_code, sender)

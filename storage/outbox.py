@@ -6,10 +6,12 @@ event that records the peer's confirmation (`delivered=[...]`). Inbox rows (`inb
 the id of a message from a peer together with the events it caused, so a message delivered twice
 is applied once.
 
-The outbox is operational state (attempts, leases, last error) and is updated in place; the
-event, chain and notes tables stay append-only. Messages to one peer leave in the order they
-were recorded: only the oldest undelivered message to a peer may be claimed, and a claim is a
-lease, so two replicas of one node on the same PostgreSQL never send the same message at once
+The outbox is operational state (attempts, leases, last error, a partner's backoff) and is
+updated in place; the event, chain and notes tables stay append-only. A case's messages to a
+partner leave in the order they were recorded (a message may go only once the earlier ones of
+its case are delivered or refused); the relay sends each partner's messages oldest first; a
+partner that could not be reached gets nothing until its backoff ends. A claim is a lease, so
+two replicas of one node on the same PostgreSQL never send the same message at once
 (`FOR UPDATE SKIP LOCKED`).
 """
 
@@ -35,9 +37,16 @@ def inbox_table(events_table: str) -> str:
     return f"{events_table}_inbox"
 
 
+def peers_table(events_table: str) -> str:
+    """Per partner: how long nothing is sent to it, after it could not be reached."""
+    return f"{events_table}_outbox_peers"
+
+
 def sqlite_outbox_ddl(events_table: str) -> list[str]:
-    out, inbox = outbox_table(events_table), inbox_table(events_table)
+    out, inbox, peers = outbox_table(events_table), inbox_table(events_table), peers_table(events_table)
     return [
+        f"CREATE TABLE IF NOT EXISTS {peers} (peer TEXT PRIMARY KEY, failures INTEGER NOT NULL, "
+        "retry_at REAL NOT NULL, last_error TEXT NOT NULL)",
         f"CREATE TABLE IF NOT EXISTS {out} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
         "message_id TEXT NOT NULL UNIQUE, peer TEXT NOT NULL, kind TEXT NOT NULL, case_number TEXT NOT NULL, "
         "payload TEXT NOT NULL, created_at TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, "
@@ -54,8 +63,11 @@ def sqlite_outbox_ddl(events_table: str) -> list[str]:
 def postgres_outbox_ddl(schema: str, events_table: str) -> list[Any]:
     ids = dict(schema=Identifier(schema), out=Identifier(outbox_table(events_table)),
                inbox=Identifier(inbox_table(events_table)),
-               pending=Identifier(f"{outbox_table(events_table)}_pending"))
+               pending=Identifier(f"{outbox_table(events_table)}_pending"),
+               peers=Identifier(peers_table(events_table)))
     return [
+        SQL("CREATE TABLE IF NOT EXISTS {schema}.{peers} (peer text PRIMARY KEY, failures integer NOT NULL, "
+            "retry_at double precision NOT NULL, last_error text NOT NULL)").format(**ids),
         SQL("CREATE TABLE IF NOT EXISTS {schema}.{out} (id bigserial PRIMARY KEY, "
             "message_id text NOT NULL UNIQUE, peer text NOT NULL, kind text NOT NULL, case_number text NOT NULL, "
             "payload text NOT NULL, created_at text NOT NULL, attempts integer NOT NULL DEFAULT 0, "
@@ -89,6 +101,7 @@ class SqlOutbox:
         prefix = f'"{datastore.schema}".' if postgres else ""
         self.out = f'{prefix}"{outbox_table(events_table)}"'
         self.inbox = f'{prefix}"{inbox_table(events_table)}"'
+        self.peers = f'{prefix}"{peers_table(events_table)}"'
         self.p = "%s" if postgres else "?"
 
     # -- inside the recorder's transaction ---------------------------------------------------
@@ -112,24 +125,56 @@ class SqlOutbox:
 
     # -- the relay's side ------------------------------------------------------------------
 
-    def claim(self, *, owner: str, lease_seconds: float, message_id: str | None = None) -> list[OutboxMessage]:
-        """Lease the oldest undelivered message of each peer that is due and not leased (or only
-        `message_id`, if it is such a message)."""
+    def _eligible(self, alias: str) -> str:
+        """SQL: message `alias` may go now: pending, due, not leased, the oldest pending message
+        of its case to that partner (a case's messages keep their order), and its partner not
+        in backoff. Takes the current time twice, then once more, as parameters."""
+        h, p = alias, self.p
+        return (
+            f"{h}.delivered_at IS NULL AND {h}.refused_at IS NULL AND {h}.next_attempt_at <= {p} "
+            f"AND {h}.lease_until < {p} AND NOT EXISTS (SELECT 1 FROM {self.out} e WHERE e.peer = {h}.peer "
+            f"AND e.case_number = {h}.case_number AND e.id < {h}.id AND e.delivered_at IS NULL "
+            f"AND e.refused_at IS NULL) AND NOT EXISTS (SELECT 1 FROM {self.peers} b WHERE b.peer = {h}.peer "
+            f"AND b.retry_at > {p})"
+        )
+
+    def claim(self, *, owner: str, lease_seconds: float, message_id: str | None = None,
+              limit: int = 32) -> list[OutboxMessage]:
+        """Lease messages that may go now, oldest first (or only `message_id`, if it may); the
+        caller sends each partner's in this order."""
         p, now = self.p, self.clock()
         only = f" AND h.message_id = {p}" if message_id else ""
         lock = " FOR UPDATE SKIP LOCKED" if self.postgres else ""
-        params: list[Any] = [owner, now + lease_seconds, now, now]
+        params: list[Any] = [owner, now + lease_seconds, now, now, now]
         if message_id:
             params.append(message_id)
         rows = self._run(
             f"UPDATE {self.out} SET lease_owner = {p}, lease_until = {p} WHERE id IN ("
-            f"SELECT h.id FROM {self.out} h WHERE h.{_PENDING.replace(' AND ', ' AND h.')} "
-            f"AND h.next_attempt_at <= {p} AND h.lease_until < {p}{only} AND NOT EXISTS ("
-            f"SELECT 1 FROM {self.out} e WHERE e.peer = h.peer AND e.id < h.id "
-            f"AND e.{_PENDING.replace(' AND ', ' AND e.')}){lock}) RETURNING {_COLUMNS}",
+            f"SELECT h.id FROM {self.out} h WHERE {self._eligible('h')}{only} ORDER BY h.id LIMIT {int(limit)}{lock}) "
+            f"RETURNING {_COLUMNS}",
             params, fetch=True,
         )
-        return sorted((self._message(r) for r in rows), key=lambda m: (m.peer, m.seq))
+        return sorted((self._message(r) for r in rows), key=lambda m: m.seq)
+
+    def release(self, message_ids: Sequence[str]) -> None:
+        """Give back leased messages unsent (their partner just turned out to be down)."""
+        for message_id in message_ids:
+            self._run(f"UPDATE {self.out} SET lease_owner = '', lease_until = 0 WHERE message_id = {self.p}",
+                      (message_id,))
+
+    def peer_unreachable(self, peer: str, *, error: str, retry_in: Callable[[int], float]) -> float:
+        """Nothing goes to `peer` for a while; `retry_in(failures)` says how long. Returns it."""
+        p, now = self.p, self.clock()
+        rows = self._run(f"SELECT failures FROM {self.peers} WHERE peer = {p}", (peer,), fetch=True)
+        failures = (int(rows[0][0]) if rows else 0) + 1
+        wait = retry_in(failures)
+        self._run(f"INSERT INTO {self.peers} (peer, failures, retry_at, last_error) VALUES ({p}, {p}, {p}, {p}) "
+                  "ON CONFLICT (peer) DO UPDATE SET failures = excluded.failures, retry_at = excluded.retry_at, "
+                  "last_error = excluded.last_error", (peer, failures, now + wait, error[:500]))
+        return wait
+
+    def peer_reachable(self, peer: str) -> None:
+        self._run(f"DELETE FROM {self.peers} WHERE peer = {self.p}", (peer,))
 
     def release_own_leases(self) -> None:
         """On start: with SQLite this process is the node's only writer, so any lease left is
@@ -159,10 +204,12 @@ class SqlOutbox:
 
     def next_due_in(self) -> float | None:
         """Seconds until the earliest pending message is due (None: nothing pending)."""
+        later = "CASE WHEN {a} > {b} THEN {a} ELSE {b} END"
+        backoff = f"COALESCE((SELECT b.retry_at FROM {self.peers} b WHERE b.peer = h.peer), 0)"
+        due = later.format(a=later.format(a="h.lease_until", b="h.next_attempt_at"), b=backoff)
         rows = self._run(
-            f"SELECT MIN(CASE WHEN h.lease_until > h.next_attempt_at THEN h.lease_until ELSE h.next_attempt_at END) "
-            f"FROM {self.out} h WHERE h.{_PENDING.replace(' AND ', ' AND h.')} AND NOT EXISTS ("
-            f"SELECT 1 FROM {self.out} e WHERE e.peer = h.peer AND e.id < h.id "
+            f"SELECT MIN({due}) FROM {self.out} h WHERE h.{_PENDING.replace(' AND ', ' AND h.')} AND NOT EXISTS ("
+            f"SELECT 1 FROM {self.out} e WHERE e.peer = h.peer AND e.case_number = h.case_number AND e.id < h.id "
             f"AND e.{_PENDING.replace(' AND ', ' AND e.')})", fetch=True)
         if not rows or rows[0][0] is None:
             return None
@@ -193,6 +240,8 @@ class SqlOutbox:
                     f"SELECT created_at, attempts, last_error, next_attempt_at, case_number, kind FROM {self.out} "
                     f"WHERE id = {self.p}", (head_id,), fetch=True)
                 head = tuple(found[0]) if found else None
+            backoff = self._run(f"SELECT retry_at FROM {self.peers} WHERE peer = {self.p}", (peer,), fetch=True)
+            peer_retry_at = float(backoff[0][0]) if backoff else 0.0
             last_refusal = self._run(
                 f"SELECT last_error, case_number FROM {self.out} WHERE peer = {self.p} AND refused_at IS NOT NULL "
                 "ORDER BY id DESC LIMIT 1", (peer,), fetch=True)
@@ -203,7 +252,7 @@ class SqlOutbox:
                 oldest_kind=str(head[5]) if head else "",
                 attempts=int(head[1]) if head else 0,
                 last_error=str(head[2]) if head and head[2] else (str(last_refusal[0][0]) if last_refusal else ""),
-                retry_in_seconds=max(0.0, float(head[3]) - now) if head else 0.0,
+                retry_in_seconds=max(0.0, max(float(head[3]), peer_retry_at) - now) if head else 0.0,
                 last_refused_case=str(last_refusal[0][1]) if last_refusal else "",
             ))
         return result

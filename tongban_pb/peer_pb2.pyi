@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CaseEnvelope(_message.Message):
-    __slots__ = ("case_number", "matter_code", "mode", "origin_province", "competent_province", "competent_department", "applicant", "materials", "checklist", "from_province", "message_id")
+    __slots__ = ("case_number", "matter_code", "mode", "origin_province", "competent_province", "competent_department", "applicant", "materials", "checklist", "from_province", "message_id", "identity", "agent")
     class ChecklistEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +27,8 @@ class CaseEnvelope(_message.Message):
     CHECKLIST_FIELD_NUMBER: _ClassVar[int]
     FROM_PROVINCE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
     case_number: str
     matter_code: str
     mode: str
@@ -38,7 +40,9 @@ class CaseEnvelope(_message.Message):
     checklist: _containers.ScalarMap[str, bool]
     from_province: str
     message_id: str
-    def __init__(self, case_number: _Optional[str] = ..., matter_code: _Optional[str] = ..., mode: _Optional[str] = ..., origin_province: _Optional[str] = ..., competent_province: _Optional[str] = ..., competent_department: _Optional[str] = ..., applicant: _Optional[_Union[_common_pb2.Applicant, _Mapping]] = ..., materials: _Optional[_Iterable[_Union[_common_pb2.MaterialRef, _Mapping]]] = ..., checklist: _Optional[_Mapping[str, bool]] = ..., from_province: _Optional[str] = ..., message_id: _Optional[str] = ...) -> None: ...
+    identity: _common_pb2.IdentityCheck
+    agent: _common_pb2.Agent
+    def __init__(self, case_number: _Optional[str] = ..., matter_code: _Optional[str] = ..., mode: _Optional[str] = ..., origin_province: _Optional[str] = ..., competent_province: _Optional[str] = ..., competent_department: _Optional[str] = ..., applicant: _Optional[_Union[_common_pb2.Applicant, _Mapping]] = ..., materials: _Optional[_Iterable[_Union[_common_pb2.MaterialRef, _Mapping]]] = ..., checklist: _Optional[_Mapping[str, bool]] = ..., from_province: _Optional[str] = ..., message_id: _Optional[str] = ..., identity: _Optional[_Union[_common_pb2.IdentityCheck, _Mapping]] = ..., agent: _Optional[_Union[_common_pb2.Agent, _Mapping]] = ...) -> None: ...
 
 class ResultEnvelope(_message.Message):
     __slots__ = ("case_number", "from_province", "pdf", "issued_sha256", "message_id")

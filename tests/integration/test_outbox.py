@@ -81,29 +81,38 @@ def test_a_message_is_recorded_only_if_its_events_are(ledger: CaseLedger, outbox
     assert [(m.peer, m.case_number) for m in outbox.pending()] == [("330000", case.case_number)]
 
 
-def test_messages_to_one_partner_leave_in_the_order_they_were_recorded(ledger: CaseLedger, outbox: SqlOutbox, clock: Clock) -> None:
+def test_messages_are_claimed_oldest_first_and_a_partner_in_backoff_gets_none(ledger: CaseLedger, outbox: SqlOutbox, clock: Clock) -> None:
     numbers = [f"340000-20261123-0000000{i}" for i in range(1, 4)]
     for number in numbers:
         ledger.save(submitted(number), outbox=[forward(number)])
     ledger.save(submitted("340000-20261123-00000009"), outbox=[forward("340000-20261123-00000009", peer="320000")])
 
     first = outbox.claim(owner="a", lease_seconds=30)
-    assert [(m.peer, m.case_number) for m in first] == [("320000", "340000-20261123-00000009"), ("330000", numbers[0])]
-    # The partner is down: its first message is retried later and the ones behind it wait.
-    outbox.failed(first[1].message_id, error="UNAVAILABLE", retry_in=5)
-    outbox.delivered(first[0].message_id)
+    assert [m.case_number for m in first] == [*numbers, "340000-20261123-00000009"]
+    # 330000 is down: its first message is not delivered, the rest of its batch is given back,
+    # and nothing goes to it until its backoff ends; another partner is not held up.
+    outbox.failed(first[0].message_id, error="UNAVAILABLE", retry_in=0)
+    assert outbox.peer_unreachable("330000", error="UNAVAILABLE", retry_in=lambda failures: 5.0 * failures) == 5.0
+    outbox.release([m.message_id for m in first[1:3]])
+    outbox.delivered(first[3].message_id)
     assert outbox.claim(owner="a", lease_seconds=30) == []
     assert outbox.next_due_in() == pytest.approx(5)
     [backlog] = outbox.backlog()
     assert (backlog.peer, backlog.pending, backlog.attempts, backlog.oldest_case_number) == ("330000", 3, 1, numbers[0])
+    assert backlog.retry_in_seconds == pytest.approx(5)
 
     clock.now += 5
-    delivered = []
-    while claimed := outbox.claim(owner="a", lease_seconds=30):
-        [message] = claimed
-        delivered.append(message.case_number)
-        outbox.delivered(message.message_id)
-    assert delivered == numbers and outbox.pending() == [] and outbox.backlog() == []
+    assert [m.case_number for m in outbox.claim(owner="a", lease_seconds=30)] == numbers  # back: in order
+
+
+def test_a_case_s_messages_leave_in_order_though_other_cases_go_ahead(ledger: CaseLedger, outbox: SqlOutbox) -> None:
+    one, two = "340000-20261123-00000001", "340000-20261123-00000002"
+    notice = new_message(peer="330000", kind=NOTIFY_PROGRESS, case_number=one, at=AT, payload={"step": "supplemented"})
+    ledger.save(submitted(one), outbox=[forward(one), notice])
+    ledger.save(submitted(two), outbox=[forward(two)])
+    assert [(m.case_number, m.kind) for m in outbox.claim(owner="a", lease_seconds=30)] == [
+        (one, FORWARD_CASE), (two, FORWARD_CASE)]
+    assert outbox.claim(owner="b", lease_seconds=30, message_id=notice.message_id) == []  # its forward is not through
 
 
 def test_a_claimed_message_is_not_claimed_again_until_its_lease_runs_out(ledger: CaseLedger, outbox: SqlOutbox, clock: Clock) -> None:
@@ -118,14 +127,15 @@ def test_a_claimed_message_is_not_claimed_again_until_its_lease_runs_out(ledger:
 
 
 def test_a_refused_message_is_parked_with_its_reason_and_does_not_block_the_next(ledger: CaseLedger, outbox: SqlOutbox) -> None:
-    for number in ("340000-20261123-00000001", "340000-20261123-00000002"):
-        ledger.save(submitted(number), outbox=[forward(number)])
+    number = "340000-20261123-00000001"
+    notice = new_message(peer="330000", kind=NOTIFY_PROGRESS, case_number=number, at=AT, payload={"step": "withdrawn"})
+    ledger.save(submitted(number), outbox=[forward(number), notice])
     [head] = outbox.claim(owner="a", lease_seconds=30)
     outbox.refused(head.message_id, reason="PERMISSION_DENIED: not a party")
     [backlog] = outbox.backlog()
-    assert (backlog.pending, backlog.refused, backlog.last_refused_case) == (1, 1, head.case_number)
+    assert (backlog.pending, backlog.refused, backlog.last_refused_case) == (1, 1, number)
     [following] = outbox.claim(owner="a", lease_seconds=30)
-    assert following.case_number == "340000-20261123-00000002"
+    assert following.message_id == notice.message_id
 
 
 def test_a_confirmation_and_the_event_it_means_are_saved_together(ledger: CaseLedger, outbox: SqlOutbox) -> None:
@@ -156,3 +166,31 @@ def test_notice_payloads_keep_no_personal_data(ledger: CaseLedger, outbox: SqlOu
     ledger.save(submitted(number), outbox=[forward(number), notice])
     stored = str([m.payload for m in outbox.pending()])
     assert "王小明" not in stored and "330106198503151234" not in stored
+
+
+def test_two_replicas_claiming_at_once_never_take_the_same_message(ledger: CaseLedger, settings: EventStoreSettings) -> None:
+    import threading
+
+    numbers = [f"340000-20261123-{i:08d}" for i in range(12)]
+    for number in numbers:
+        ledger.save(submitted(number), outbox=[forward(number)])
+    replicas = [CaseLedger(env=settings.application_env()) for _ in range(2)]
+    taken: dict[str, list[str]] = {"r0": [], "r1": []}
+    start = threading.Barrier(2)
+
+    def claim(name: str, replica: CaseLedger) -> None:
+        store = outbox_of(replica.recorder)
+        start.wait()
+        for _ in range(6):
+            taken[name] += [m.case_number for m in store.claim(owner=name, lease_seconds=60, limit=2)]
+
+    threads = [threading.Thread(target=claim, args=(f"r{i}", r)) for i, r in enumerate(replicas)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for r in replicas:
+            r.close()
+    assert sorted(taken["r0"] + taken["r1"]) == numbers  # every message claimed, none twice

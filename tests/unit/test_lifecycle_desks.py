@@ -15,7 +15,8 @@ from exchange.case import Case, CaseStatus
 from exchange.context import NodeContext
 from exchange.courier import Courier, RetryPolicy
 from exchange.department import DepartmentDesk
-from exchange.errors import PeerUnavailable
+from exchange.errors import PeerRefused, PeerUnavailable
+from exchange.outbox import FORWARD_CASE, new_message
 from exchange.ledger import CaseLedger
 from exchange.window import WindowDesk
 from nodes.wiring import load_catalog
@@ -32,6 +33,7 @@ class FakeCoordination:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
         self.down: set[str] = set()
+        self.unknown_cases: set[str] = set()
 
     def _record(self, province: str, what: str) -> None:
         if province in self.down:
@@ -47,7 +49,25 @@ class FakeCoordination:
         return False
 
     def notify_progress(self, province: str, *, case_number: str, step: str, detail: Any, message_id: str = "") -> bool:
+        if case_number in self.unknown_cases:
+            raise PeerRefused(f"{province} has no case {case_number}", code="NOT_FOUND")
         self._record(province, step)
+        return False
+
+
+class FakePeers:
+    def __init__(self) -> None:
+        self.forwarded: list[str] = []
+        self.down: set[str] = set()
+
+    def push_material(self, province: str, **_: Any) -> None:
+        if province in self.down:
+            raise PeerUnavailable(f"{province} is down")
+
+    def forward_case(self, province: str, *, envelope: Any, message_id: str = "") -> bool:
+        if province in self.down:
+            raise PeerUnavailable(f"{province} is down")
+        self.forwarded.append(envelope["case_number"])
         return False
 
 
@@ -163,3 +183,79 @@ def test_a_partner_takes_a_withdrawal_from_the_accepting_province(ctx: NodeConte
         done = desk.record_applicant_step(case_number=part.case_number, from_province="320000", step="withdrawn",
                                           detail={"reason": "申请人撤回"}, actor=OFFICER)
     assert done.status is CaseStatus.WITHDRAWN and done.version == 2
+
+
+def test_a_case_withdrawn_before_its_forward_left_is_never_forwarded(ctx: NodeContext) -> None:
+    ctx.peers = peers = FakePeers()  # type: ignore[assignment]
+    peers.down.add("340000")
+    case = Case.submit(
+        case_number="330000-20261102-00000007", matter_code="KS35-043", mode="proxy", origin_province="330000",
+        competent_province="340000", competent_department="market",
+        applicant={"name": "王小明", "id_number": "330106198503151234"}, materials=[], checklist={},
+        actor=OFFICER, at=ctx.stamp(),
+    )
+    forward = new_message(peer="340000", kind=FORWARD_CASE, case_number=case.case_number,
+                          payload={"actor": OFFICER}, at=ctx.stamp())
+    ctx.save(case, outbox=[forward])
+    ctx.send_now([forward])
+    assert ctx.ledger.get_case(case.case_number).status is CaseStatus.SUBMITTED  # waiting in the outbox
+    ctx.coordination.unknown_cases.add(case.case_number)  # type: ignore[union-attr]  # it never arrived there
+    assert WindowDesk(ctx).withdraw(case.case_number, reason="不办了", actor=OFFICER).status is CaseStatus.WITHDRAWN
+    peers.down.clear()
+    drain(ctx)
+    assert peers.forwarded == [] and ctx.outbox.pending() == []  # type: ignore[union-attr]
+
+
+def test_a_repeated_submission_returns_the_first_case_and_a_reused_id_for_another_applicant_is_refused(
+    ctx: NodeContext,
+) -> None:
+    from exchange.errors import InvalidRequest
+    from exchange.people import make_resident_id
+    from nodes.samples import scanned_id_card, signed_application_form
+
+    ctx.peers = peers = FakePeers()  # type: ignore[assignment]
+    window = WindowDesk(ctx)
+    clerk = {"node": "330000", "department": "", "operator": "clerk-1"}
+    materials = [
+        window.take_material([scanned_id_card()], kind="id_card", file_name="id.png", media_type="image/png"),
+        window.take_material([signed_application_form(applicant="王小明", id_masked="3301**********1234", matter="x")],
+                             kind="application_form", file_name="form.pdf", media_type="application/pdf"),
+    ]
+
+    def submit(id_number: str, request_id: str = "r-1", actor: dict[str, str] = clerk) -> Case:
+        return window.submit(
+            matter_code="KS2020-044", competent_province="340000", applicant={"name": "王小明", "id_number": id_number},
+            materials=materials, checklist={"id_card": True, "application_form": True}, actor=actor,
+            identity={"method": "id_card_reader", "verified": True}, request_id=request_id)
+
+    applicant, another = make_resident_id("33010619850315123"), make_resident_id("34010219600101001")
+    first = submit(applicant)
+    assert submit(applicant).case_number == first.case_number
+    assert peers.forwarded == [first.case_number] and first.status is CaseStatus.FORWARDED
+    with pytest.raises(InvalidRequest, match="request_id"):
+        submit(another)
+    other_clerk = {**clerk, "operator": "clerk-2"}
+    assert submit(applicant, actor=other_clerk).case_number != first.case_number
+
+
+def test_a_forward_goes_at_once_while_another_case_to_the_same_partner_is_still_in_flight(ctx: NodeContext) -> None:
+    ctx.peers = peers = FakePeers()  # type: ignore[assignment]
+
+    def queued(number: str):  # type: ignore[no-untyped-def]
+        case = Case.submit(
+            case_number=number, matter_code="KS35-043", mode="proxy", origin_province="330000",
+            competent_province="340000", competent_department="market",
+            applicant={"name": "王小明", "id_number": "330106198503151234"}, materials=[], checklist={},
+            actor=OFFICER, at=ctx.stamp(),
+        )
+        message = new_message(peer="340000", kind=FORWARD_CASE, case_number=number, payload={"actor": OFFICER},
+                              at=ctx.stamp())
+        ctx.save(case, outbox=[message])
+        return message
+
+    queued("330000-20261102-00000001")
+    ctx.outbox.claim(owner="another-request", lease_seconds=60)  # type: ignore[union-attr]  # being sent
+    second = queued("330000-20261102-00000002")
+    ctx.send_now([second])
+    assert peers.forwarded == ["330000-20261102-00000002"]
+    assert ctx.ledger.get_case("330000-20261102-00000002").status is CaseStatus.FORWARDED

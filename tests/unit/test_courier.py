@@ -1,0 +1,76 @@
+"""The courier's retry policy and what a partner's answer means for an outbox message."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from exchange.courier import Courier, RetryPolicy
+from exchange.errors import PeerRefused, PeerUnavailable
+from exchange.outbox import REPORT_TASK, new_message
+
+
+def test_backoff_doubles_from_the_base_up_to_the_cap_with_jitter_below_each_step() -> None:
+    policy = RetryPolicy(base_seconds=1.0, cap_seconds=30.0, jitter=0.5)
+    rng = random.Random(7)
+    for attempts, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (5, 16.0), (6, 30.0), (20, 30.0)]:
+        delays = [policy.delay(attempts, rng) for _ in range(200)]
+        assert all(ceiling * 0.5 <= d <= ceiling for d in delays)
+        assert max(delays) - min(delays) > ceiling * 0.3  # spread out, so a fleet does not retry in step
+
+
+class RecordingOutbox:
+    def __init__(self) -> None:
+        self.outcomes: list[tuple[str, str]] = []
+
+    def delivered(self, message_id: str) -> None:
+        self.outcomes.append(("delivered", ""))
+
+    def failed(self, message_id: str, *, error: str, retry_in: float) -> None:
+        self.outcomes.append(("retry", error))
+
+    def refused(self, message_id: str, *, reason: str) -> None:
+        self.outcomes.append(("refused", reason))
+
+    def peer_unreachable(self, peer: str, *, error: str, retry_in) -> float:  # type: ignore[no-untyped-def]
+        return float(retry_in(1))
+
+    def peer_reachable(self, peer: str) -> None:
+        pass
+
+
+class Answering:
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+
+    def report_task(self, province: str, **_: object) -> bool:
+        if self.error is not None:
+            raise self.error
+        return True
+
+
+class Ctx:
+    def __init__(self, error: Exception | None) -> None:
+        self.outbox = RecordingOutbox()
+        self.coordination = Answering(error)
+
+
+@pytest.mark.parametrize(("answer", "outcome"), [
+    (None, "delivered"),
+    (PeerUnavailable("340000 is down"), "retry"),
+    (PeerRefused("overloaded", code="RESOURCE_EXHAUSTED"), "retry"),
+    (PeerRefused("internal error there", code="INTERNAL"), "retry"),
+    (PeerRefused("not a party to the case", code="PERMISSION_DENIED"), "refused"),
+    (PeerRefused("the task is already completed", code="FAILED_PRECONDITION"), "refused"),
+])
+def test_an_unreachable_or_busy_partner_is_retried_and_a_refusal_is_parked(answer: Exception | None, outcome: str) -> None:
+    ctx = Ctx(answer)
+    courier = Courier(ctx)  # type: ignore[arg-type]
+    message = new_message(peer="340000", kind=REPORT_TASK, case_number="340000-20261123-00000001",
+                          payload={"outcome": "done", "note": ""}, at="2026-11-23T01:00:00+00:00")
+    assert courier.attempt(message) is (outcome == "delivered")
+    assert [o for o, _ in ctx.outbox.outcomes] == [outcome]
+    assert courier.peer_states()["340000"] == ("reachable" if outcome != "retry" else str(answer))
+    if outcome == "delivered":
+        assert courier.already_applied == 1  # the partner said it had applied it before
