@@ -13,10 +13,12 @@ import pytest
 
 from exchange.context import NodeContext
 from exchange.department import DepartmentDesk
+from exchange.courier import Courier, RetryPolicy
 from exchange.ledger import CaseLedger
 from exchange.window import WindowDesk
 from nodes.wiring import load_catalog
 from storage.eventstore import EventStoreSettings
+from storage.outbox import outbox_of
 from storage.local import LocalFolderStore
 from storage.retention import RetentionActive
 from storage.sealing import NodeKeyring, Sealer
@@ -52,17 +54,20 @@ class PartnerTakingEverything:
         for _ in chunks:
             pass
 
-    def forward_case(self, province: str, *, envelope: dict) -> None:
-        pass
+    def forward_case(self, province: str, *, envelope: dict, **_: object) -> bool:
+        return False  # taken, not applied before
 
 
 def node(province: str, store, tmp_path: Path) -> NodeContext:  # type: ignore[no-untyped-def]
     ledger = CaseLedger(env=EventStoreSettings(
         kind="sqlite", sqlite_path=tmp_path / f"{province}-events.sqlite").application_env())
-    return NodeContext(
+    ctx = NodeContext(
         province_code=province, provinces=PROVINCES, ledger=ledger, catalog=load_catalog(), store=store,
         peers=PartnerTakingEverything(), coordination=None, now=lambda: NOW,  # type: ignore[arg-type]
+        outbox=outbox_of(ledger.recorder),
     )
+    ctx.courier = Courier(ctx, policy=RetryPolicy(base_seconds=0.0))
+    return ctx
 
 
 @pytest.fixture
