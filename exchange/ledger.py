@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
-from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 
@@ -31,27 +29,13 @@ class CaseLedger(Application):
 
     def get_case(self, case_number: str) -> Case:
         try:
-            case = self._read(case_id(case_number))
+            case = self.repository.get(case_id(case_number))
         except AggregateNotFoundError:
             raise NotFound(
                 f"no case {case_number} at this node; check the case number on the receipt"
             ) from None
         assert isinstance(case, Case)
         return case
-
-    def _read(self, aggregate_id: UUID) -> Any:
-        """The case, from the repository's cache if it has one (brought up to date from the
-        store first). A case whose personal data was erased is never served from memory: its
-        key is destroyed after the erasure is recorded, perhaps by another replica, and only a
-        fresh read shows the placeholders."""
-        aggregate = self.repository.get(aggregate_id)
-        if isinstance(aggregate, Case) and aggregate.erasure is not None and self.repository.cache:
-            try:
-                self.repository.cache.get(aggregate_id, evict=True)
-            except KeyError:
-                pass
-            aggregate = self.repository.get(aggregate_id, version=aggregate.version)
-        return aggregate
 
     def has_case(self, case_number: str) -> bool:
         return case_id(case_number) in self.repository
@@ -64,7 +48,7 @@ class CaseLedger(Application):
             notes = self.recorder.select_notifications(start=start, limit=page)
             for note in notes:
                 if note.originator_version == 1 and note.topic.startswith(Case.__module__):
-                    aggregate = self._read(note.originator_id)
+                    aggregate = self.repository.get(note.originator_id)
                     if isinstance(aggregate, Case):
                         yield aggregate
             if len(notes) < page:

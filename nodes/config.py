@@ -92,7 +92,6 @@ class NodeConfig:
             user=es.get("user", "postgres"),
             password=es.get("password", ""),
             schema=es.get("schema", f"tongban_{province}"),
-            cached_cases=int(es.get("cached_cases", 1000)),
             key_file=_event_key_file(es, data_dir, path),
         )
         object_store = ObjectStoreSettings(
@@ -175,7 +174,6 @@ def to_toml(config: NodeConfig) -> str:
         "",
         "[event_store]",
         f'kind = "{es.kind}"',
-        f"cached_cases = {es.cached_cases}",
     ]
     lines.append(f'key_file = "{es.key_file}"' if es.key_file else 'encrypt = "false"')
     if es.kind == "sqlite":

@@ -23,11 +23,6 @@ class EventStoreSettings:
     password: str = ""
     schema: str = "public"
     pool_size: int = 5
-    # Cases kept in memory between calls (least recently used first out), 0 for none. A cached
-    # case is brought up to date from the store before every use (fast-forward), so replicas
-    # sharing the store still read each other's events; it spares decoding and replaying the
-    # events already read.
-    cached_cases: int = 1000
     # The node's event key file (storage.eventcipher): events holding personal data are encrypted
     # and each case's personal fields sealed under a per-case key. None keeps events in clear.
     key_file: Path | None = None
@@ -44,7 +39,6 @@ class EventStoreSettings:
                 "SQLITE_DBNAME": str(self.sqlite_path),
                 "APPLICATION_RECORDER_TOPIC": "storage.chain:ChainedSQLiteRecorder",
                 **self._protection_env(has_events=_sqlite_has_events(self.sqlite_path)),
-                **self._cache_env(),
             }
         if self.kind == "postgres":
             has_events = ensure_postgres_schema(self)
@@ -62,18 +56,8 @@ class EventStoreSettings:
                 # The chain trigger relies on the library's table lock, which the
                 # database-function insert path does not take.
                 "POSTGRES_ENABLE_DB_FUNCTIONS": "no",
-                **self._cache_env(),
             }
         raise InvalidRequest("event_store.kind", f"{self.kind!r} is not sqlite or postgres")
-
-    def _cache_env(self) -> dict[str, str]:
-        if self.cached_cases <= 0:
-            return {}
-        # FASTFORWARD is the library's default; spelled out because replicas depend on it.
-        # Aggregates are deep-copied out of the cache (also the default): a command that fails
-        # half-way never leaves a changed case behind in it.
-        return {"AGGREGATE_CACHE_MAXSIZE": str(self.cached_cases), "AGGREGATE_CACHE_FASTFORWARD": "y",
-                "DEEPCOPY_FROM_AGGREGATE_CACHE": "y"}
 
     def _protection_env(self, *, has_events: bool) -> dict[str, str]:
         """The node cipher and the personal-data mapper. A new store gets a new key; a store that
