@@ -256,12 +256,12 @@ class Traffic:
         clerk sees the case move on; so does the load generator, asking the window (counted)."""
         case_number = view.case_number
         current = view if (passed or view.status == reached) else window.get_case(case_number)
-        pause, deadline = 0.01, time.monotonic() + 60
+        pause, deadline = 0.05, time.monotonic() + 60
         while (passed and current.status == passed) or (reached and current.status != reached):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"case {case_number} still {current.status} after 60 s")
             time.sleep(pause)
-            pause = min(pause * 1.5, 0.1)
+            pause = min(pause * 1.5, 0.25)  # each question is an RPC the window pays for
             with self._lock:
                 self.polls += 1
             current = window.get_case(case_number)
