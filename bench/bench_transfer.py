@@ -187,7 +187,7 @@ def main() -> int:
         receiver_cpu_before = cpu_seconds(receiver.process.pid)
         process = subprocess.Popen(
             [sys.executable, "-m", "nodes.cli", "transfer", "--config", str(sender_toml), "--to", COMPETENT_PROVINCE,
-             "--case", f"{WINDOW_PROVINCE}-20260101-BENCH001", "--sha256", stored.sha256],
+             "--case", f"{WINDOW_PROVINCE}-20260101-BE4C0001", "--sha256", stored.sha256],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )
         _, status, usage = os.wait4(process.pid, 0)
