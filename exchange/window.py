@@ -94,25 +94,12 @@ class WindowDesk:
         ctx.province(competent_province)
         department = matter.lead_department
         ctx.department_name(competent_province, department)
-        person = self._person(applicant, "applicant")
-        checked_identity = self._identity_check(identity, agent)
-        proxy = self._agent(agent, materials)
-        self._formal_review(matter.required_kinds() | ({"power_of_attorney"} if proxy else set()), materials, checklist)
-        retain_for_matter(ctx.store, matter=matter, materials=materials, now=ctx.now())
         case = Case.submit(
-            case_number=self._new_case_number(),
-            matter_code=matter.code,
-            mode="proxy",
-            origin_province=ctx.province_code,
-            competent_province=competent_province,
-            competent_department=department,
-            applicant=person,
-            materials=[dict(m) for m in materials],
-            checklist=dict(checklist),
-            actor=actor,
-            identity=checked_identity,
-            agent=proxy,
-            at=ctx.stamp(),
+            case_number=self._new_case_number(), matter_code=matter.code, mode="proxy",
+            origin_province=ctx.province_code, competent_province=competent_province, competent_department=department,
+            **self._take_in(matter, applicant=applicant, identity=identity, agent=agent, materials=materials,
+                            checklist=checklist),
+            actor=actor, at=ctx.stamp(),
         )
         forward = new_message(peer=competent_province, kind=FORWARD_CASE, case_number=case.case_number,
                               payload={"actor": dict(actor)}, at=ctx.stamp())
@@ -137,27 +124,13 @@ class WindowDesk:
         matter.require_mode("online")
         department = matter.lead_department
         ctx.department_name(ctx.province_code, department)
-        person = self._person(applicant, "applicant")
-        checked_identity = self._identity_check(identity, agent)
-        proxy = self._agent(agent, materials)
-        required = matter.required_kinds() | ({"power_of_attorney"} if proxy else set())
-        # Online there is no clerk to tick a checklist: every required material must be there.
-        self._formal_review(required, materials, {k: True for k in required})
-        retain_for_matter(ctx.store, matter=matter, materials=materials, now=ctx.now())
         case = Case.submit_online(
-            case_number=self._new_case_number(),
-            matter_code=matter.code,
-            mode="online",
-            origin_province=ctx.province_code,
-            competent_province=ctx.province_code,
-            competent_department=department,
-            applicant=person,
-            materials=[dict(m) for m in materials],
-            checklist={k: True for k in required},
-            actor=actor,
-            identity=checked_identity,
-            agent=proxy,
-            at=ctx.stamp(),
+            case_number=self._new_case_number(), matter_code=matter.code, mode="online",
+            origin_province=ctx.province_code, competent_province=ctx.province_code, competent_department=department,
+            # Online there is no clerk to tick a checklist: every required material must be there.
+            **self._take_in(matter, applicant=applicant, identity=identity, agent=agent, materials=materials,
+                            checklist=None),
+            actor=actor, at=ctx.stamp(),
         )
         ctx.save(case)
         return case
@@ -189,17 +162,12 @@ class WindowDesk:
             ctx.department_name(p, matter.lead_department)
         department = matter.lead_department
         ctx.department_name(ctx.province_code, department)
-        person = self._person(applicant, "applicant")
-        checked_identity = self._identity_check(identity, agent)
-        proxy = self._agent(agent, materials)
-        self._formal_review(matter.required_kinds() | ({"power_of_attorney"} if proxy else set()), materials, checklist)
-        retain_for_matter(ctx.store, matter=matter, materials=materials, now=ctx.now())
         case = Case.submit_joint(
             case_number=self._new_case_number(), matter_code=matter.code, mode="joint",
-            origin_province=ctx.province_code, competent_province=ctx.province_code,
-            competent_department=department, applicant=person, materials=[dict(m) for m in materials],
-            checklist=dict(checklist), actor=actor, identity=checked_identity, agent=proxy,
-            partners=partners, at=ctx.stamp(),
+            origin_province=ctx.province_code, competent_province=ctx.province_code, competent_department=department,
+            **self._take_in(matter, applicant=applicant, identity=identity, agent=agent, materials=materials,
+                            checklist=checklist),
+            partners=partners, actor=actor, at=ctx.stamp(),
         )
         ctx.save(case)
         return case
@@ -439,6 +407,23 @@ class WindowDesk:
         if not relationship:
             raise InvalidRequest("agent.relationship", "say how the agent is related to the applicant (授权代理, 亲属…)")
         return {**person, "relationship": relationship}
+
+    def _take_in(
+        self, matter: Any, *, applicant: Mapping[str, str], identity: Mapping[str, Any] | None,
+        agent: Mapping[str, str] | None, materials: list[Material], checklist: Mapping[str, bool] | None,
+    ) -> dict[str, Any]:
+        """收件 in every mode: the applicant, 身份核验, 代办, 形式审查 (checklist None: online, where
+        every required material must simply be there), then the materials kept for the matter's
+        retention period before any case points at them. Returns the case's opening fields."""
+        person = self._person(applicant, "applicant")
+        checked_identity = self._identity_check(identity, agent)
+        proxy = self._agent(agent, materials)
+        required = matter.required_kinds() | ({"power_of_attorney"} if proxy else set())
+        ticked = dict(checklist) if checklist is not None else {k: True for k in required}
+        self._formal_review(required, materials, ticked)
+        retain_for_matter(self.ctx.store, matter=matter, materials=materials, now=self.ctx.now())
+        return {"applicant": person, "identity": checked_identity, "agent": proxy,
+                "materials": [dict(m) for m in materials], "checklist": ticked}
 
     def _formal_review(self, required: frozenset[str], materials: list[Material], checklist: Mapping[str, bool]) -> None:
         """形式审查: every required material is present, stored, and ticked by the clerk."""

@@ -7,9 +7,10 @@ import json
 from datetime import datetime
 from typing import Any
 
+from exchange.validation import moment as parse_moment
 from exchange.audit import case_log, merge_timelines, replay_log, state_at
 from exchange.case import case_id
-from exchange.errors import InvalidRequest, NotFound, PeerRefused, PeerUnavailable
+from exchange.errors import NotFound, PeerRefused, PeerUnavailable
 from exchange.merkle import MerkleTree
 from exchange.parties import parties_of
 from nodes.servicers import AuditServicer
@@ -171,12 +172,7 @@ class LogAuditServicer(AuditServicer):
             yield log_entry_to_pb(entry)
 
     def CaseStateAt(self, request, context):  # type: ignore[no-untyped-def]
-        moment = None
-        if request.moment:
-            try:
-                moment = datetime.fromisoformat(request.moment)
-            except ValueError:
-                raise InvalidRequest("moment", "use ISO 8601, e.g. 2025-11-23T10:00:00+08:00") from None
+        moment = parse_moment(request.moment, field="moment")
         state = state_at(self.ctx.ledger, request.case_number, version=request.version or None, moment=moment)
         return audit_pb2.CaseState(case_number=state.case_number, version=state.version,
                                    as_of=state.as_of.isoformat(),

@@ -9,10 +9,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from exchange.validation import moment as parse_moment
 from exchange.audit import case_log, csv_lines, json_line, render_timeline, replay_log, state_at
 from exchange.context import CHINA_TIME
 from exchange.errors import InvalidRequest, NotAuthorised
@@ -130,12 +130,7 @@ def _log(args: argparse.Namespace) -> int:
 
 
 def _state_at(args: argparse.Namespace) -> int:
-    moment = None
-    if args.at:
-        try:
-            moment = datetime.fromisoformat(args.at)
-        except ValueError:
-            raise InvalidRequest("--at", "use ISO 8601 with a time zone, e.g. 2025-11-23T10:00:00+08:00") from None
+    moment = parse_moment(args.at or "", field="--at")
     with _ledger(args) as (config, ledger):
         reveal = _reveal(args, config, what=args.case_number)
         state = state_at(ledger, args.case_number, version=args.version, moment=moment, reveal=reveal)

@@ -93,7 +93,6 @@ def bare_seal_and_verify(federation: Federation) -> dict[str, float]:
     """Seconds for bare pyHanko: a B-B signature, a B-LT signature with the same in-process TSA
     and embedded CRLs (the same cryptographic work as a tongban seal), and validating the
     B-LT file with the same trust roots and CRLs."""
-    from pyhanko.keys import load_certs_from_pemder_data
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign import fields, signers

@@ -3,7 +3,6 @@ of a proxy case record. The servicer is thin; the gateway turns gRPC failures in
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,8 +14,8 @@ from exchange.department import DepartmentDesk
 from exchange.envelopes import check_handed_case, check_identity_notice
 from exchange.errors import InvalidRequest, PeerRefused, PeerUnavailable
 from exchange.window import WindowDesk
-from nodes.interceptors import caller, peer_actor, sending_province
-from nodes.tls import secure_channel
+from nodes.interceptors import peer_actor, sending_province
+from nodes.tls import PartnerStubs
 from nodes.translate import material_from_pb, material_to_pb
 from tongban_pb import common_pb2, joint_pb2, joint_pb2_grpc
 
@@ -103,20 +102,11 @@ class GrpcCoordinationGateway:
         self.peers = dict(peers)
         self.credentials = credentials
         self.timeout = timeout
-        self._stubs: dict[str, joint_pb2_grpc.CoordinationServiceStub] = {}
-        self._channels: list[grpc.Channel] = []
-        self._lock = threading.Lock()
+        self._partners = PartnerStubs(peers=peers, credentials=credentials, stub_class=joint_pb2_grpc.CoordinationServiceStub,
+                                      missing=lambda p: InvalidRequest("province", f"this node has no peer address for province {p}"))
 
     def _stub(self, province: str) -> joint_pb2_grpc.CoordinationServiceStub:
-        with self._lock:
-            if province not in self._stubs:
-                address = self.peers.get(province)
-                if address is None:
-                    raise InvalidRequest("province", f"this node has no peer address for province {province}")
-                channel = secure_channel(address, self.credentials, province=province)
-                self._channels.append(channel)
-                self._stubs[province] = joint_pb2_grpc.CoordinationServiceStub(channel)
-            return self._stubs[province]
+        return self._partners.get(province)
 
     def _call(self, province: str, what: str, method: str, message: Any) -> Any:
         try:
@@ -170,5 +160,4 @@ class GrpcCoordinationGateway:
         return bool(self._call(province, f"record {step} of case {case_number}", "NotifyProgress", msg).already_applied)
 
     def close(self) -> None:
-        for channel in self._channels:
-            channel.close()
+        self._partners.close()

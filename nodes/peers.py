@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -12,7 +11,7 @@ import grpc
 
 from exchange.errors import InvalidRequest, PeerRefused, PeerUnavailable
 from nodes.prefetch import Prefetched
-from nodes.tls import secure_channel
+from nodes.tls import PartnerStubs
 from nodes.translate import material_to_pb
 from tongban_pb import common_pb2, peer_pb2, peer_pb2_grpc
 
@@ -32,22 +31,11 @@ class GrpcPeerGateway:
         self.timeout = timeout
         self.stream_timeout = stream_timeout
         self.resume_patience = resume_patience
-        self._stubs: dict[str, peer_pb2_grpc.PeerServiceStub] = {}
-        self._channels: list[grpc.Channel] = []
-        self._lock = threading.Lock()
+        self._partners = PartnerStubs(peers=peers, credentials=credentials, stub_class=peer_pb2_grpc.PeerServiceStub,
+                                      missing=lambda p: InvalidRequest("competent_province", f"this node has no peer address for province {p}"))
 
     def _stub(self, province: str) -> peer_pb2_grpc.PeerServiceStub:
-        with self._lock:
-            if province not in self._stubs:
-                address = self.peers.get(province)
-                if address is None:
-                    raise InvalidRequest(
-                        "competent_province", f"this node has no peer address for province {province}"
-                    )
-                channel = secure_channel(address, self.credentials, province=province)
-                self._channels.append(channel)
-                self._stubs[province] = peer_pb2_grpc.PeerServiceStub(channel)
-            return self._stubs[province]
+        return self._partners.get(province)
 
     def _call(self, province: str, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -159,8 +147,7 @@ class GrpcPeerGateway:
         return reply.sha256 or None
 
     def close(self) -> None:
-        for channel in self._channels:
-            channel.close()
+        self._partners.close()
 
 
 def _reraise(exc: BaseException) -> None:

@@ -130,7 +130,6 @@ BY_FIELD: Mapping[str, Rule] = {
     # decisions and what people write
     "note": LONG,
     "reason": LONG,
-    "reprint_reason": LONG,  # required by the desk only when the result was printed before
     "legal_basis": LONG,
     "comment": LONG,
     "address": LONG,
@@ -146,7 +145,7 @@ BY_FIELD: Mapping[str, Rule] = {
     "copies": Rule(_count(100)),
     "reprint_reason": LONG,
     # the window console's case list (filters)
-    "statuses": Rule(_identifier(), max_items=32),
+    "statuses": Rule(_identifier(), max_items=20),
     "applicant_id_number": Rule(_text(32)),
     "text": Rule(_text()),
     "limit": Rule(_count(MAX_COUNTER)),
@@ -158,10 +157,7 @@ BY_FIELD: Mapping[str, Rule] = {
     "checkpoint_json": Rule(_bytes(1 << 20)),
     "consistency_proof": Rule(_bytes(32), max_items=128),
     "ask_witnesses": Rule(_anything),
-    # a window's own lists (the console's queue and lookup)
-    "statuses": Rule(_identifier(), max_items=20),
-    "applicant_id_number": Rule(_text(32)),
-    "awaiting_print": Rule(_anything),
+    "awaiting_print": Rule(_anything),  # the console's queue of results to print
     "check_handoffs": Rule(_anything),
 }
 
@@ -174,7 +170,6 @@ BY_MESSAGE_FIELD: Mapping[str, Rule] = {
     "RefusalsRequest.province": Rule(_province(required=False)),
     "CaseQuery.case_number": Rule(_case_number(required=False)),  # a filter: empty lists every case
     "CatalogQuery.limit": Rule(_count(200)),
-    "CaseQuery.case_number": Rule(_case_number(required=False)),
     "CaseQuery.limit": Rule(_count(500)),
     "NodeLogRequest.limit": Rule(_count(MAX_COUNTER)),
 }

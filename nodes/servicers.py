@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import grpc
 
+from exchange.validation import moment as parse_moment
 from exchange import parties, validation
 from exchange.audit import timeline
 from exchange.case import Actor
@@ -52,14 +52,7 @@ def agent_from_pb(request: Any) -> dict[str, str] | None:
 
 
 def run_monitor(ctx: NodeContext, request: Any) -> common_pb2.MonitorReport:
-    since = None
-    if request.since:
-        try:
-            since = datetime.fromisoformat(request.since)
-        except ValueError:
-            raise InvalidRequest("since", "give an ISO 8601 time with its UTC offset") from None
-        if since.tzinfo is None:
-            raise InvalidRequest("since", "give an ISO 8601 time with its UTC offset")
+    since = parse_moment(request.since, field="since")
     report = monitor(
         ctx.ledger.cases(), node=ctx.province_code, now=ctx.now(),
         due_within_days=request.due_within_days if request.due_within_days else 3,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
 import grpc
 
 from signing.pki import Federation
@@ -52,3 +56,38 @@ def secure_channel(
             ("grpc.max_reconnect_backoff_ms", 5000),
         ],
     )
+
+
+Stub = TypeVar("Stub")
+
+
+class PartnerStubs(Generic[Stub]):
+    """One lazily opened mutual-TLS channel and stub per partner province, for a gateway to one
+    service; `missing(province)` is the error for a province with no configured address."""
+
+    def __init__(
+        self, *, peers: Mapping[str, str], credentials: grpc.ChannelCredentials, stub_class: Callable[[Any], Stub],
+        missing: Callable[[str], Exception],
+    ) -> None:
+        self.peers = dict(peers)
+        self._credentials = credentials
+        self._stub_class = stub_class
+        self._missing = missing
+        self._stubs: dict[str, Stub] = {}
+        self._channels: list[grpc.Channel] = []
+        self._lock = threading.Lock()
+
+    def get(self, province: str) -> Stub:
+        with self._lock:
+            if province not in self._stubs:
+                address = self.peers.get(province)
+                if address is None:
+                    raise self._missing(province)
+                channel = secure_channel(address, self._credentials, province=province)
+                self._channels.append(channel)
+                self._stubs[province] = self._stub_class(channel)
+            return self._stubs[province]
+
+    def close(self) -> None:
+        for channel in self._channels:
+            channel.close()

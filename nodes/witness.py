@@ -18,7 +18,7 @@ from exchange.context import utc_now
 from exchange.errors import IllegalTransition, NotAuthorised, NotFound, PeerRefused, PeerUnavailable
 from exchange.merkle import MerkleTree, verify_consistency
 from nodes.interceptors import caller
-from nodes.tls import secure_channel
+from nodes.tls import PartnerStubs
 from signing.checkpoint import (
     Signature, SignedCheckpoint, TrustAnchors, cosign, sign_checkpoint, verify_signed_checkpoint,
 )
@@ -62,20 +62,11 @@ class WitnessGateway:
         self.peers = dict(peers)
         self.credentials = credentials
         self.timeout = timeout
-        self._stubs: dict[str, witness_pb2_grpc.WitnessServiceStub] = {}
-        self._channels: list[grpc.Channel] = []
-        self._lock = threading.Lock()
+        self._partners = PartnerStubs(peers=peers, credentials=credentials, stub_class=witness_pb2_grpc.WitnessServiceStub,
+                                      missing=lambda p: NotFound(f"this node has no peer address for province {p}"))
 
     def stub(self, province: str) -> witness_pb2_grpc.WitnessServiceStub:
-        with self._lock:
-            if province not in self._stubs:
-                address = self.peers.get(province)
-                if address is None:
-                    raise NotFound(f"this node has no peer address for province {province}")
-                channel = secure_channel(address, self.credentials, province=province)
-                self._channels.append(channel)
-                self._stubs[province] = witness_pb2_grpc.WitnessServiceStub(channel)
-            return self._stubs[province]
+        return self._partners.get(province)
 
     def call(self, province: str, method: str, request: Any) -> Any:
         try:
@@ -90,8 +81,7 @@ class WitnessGateway:
         return SignedCheckpoint.from_json(reply.checkpoint_json) if reply.checkpoint_json else None
 
     def close(self) -> None:
-        for channel in self._channels:
-            channel.close()
+        self._partners.close()
 
 
 @dataclass

@@ -110,11 +110,7 @@ class LocalFolderStore:
         finally:
             temp.unlink(missing_ok=True)
 
-        stored = self.stat(sha256)
-        assert stored is not None, "object vanished right after it was committed"
-        if self._retention is not None:
-            self._retention.apply_to(self, sha256)
-        return stored
+        return self._settled(sha256)
 
     def put_prepared(
         self,
@@ -172,6 +168,10 @@ class LocalFolderStore:
             self._commit(temp, sha256, size, media_type, user_metadata, sealed)
         finally:
             temp.unlink(missing_ok=True)
+        return self._settled(sha256)
+
+    def _settled(self, sha256: str) -> StoredObject:
+        """The object just committed, under the store's default retention."""
         stored = self.stat(sha256)
         assert stored is not None, "object vanished right after it was committed"
         if self._retention is not None:

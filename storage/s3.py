@@ -172,6 +172,10 @@ class S3Store:
         finally:
             self._remove_temporary(temp)
 
+        return self._settled(sha256)
+
+    def _settled(self, sha256: str) -> StoredObject:
+        """The object just copied into place, under the store's default retention."""
         if self._retention is not None:
             self._retention.apply_to(self, sha256)
         stored = self.stat(sha256)
@@ -226,12 +230,7 @@ class S3Store:
                            self._headers(sha256, size, media_type, user_metadata, sealed))
         finally:
             self._remove_temporary(temp)
-        if self._retention is not None:
-            self._retention.apply_to(self, sha256)
-        stored = self.stat(sha256)
-        if stored is None:
-            raise ObjectStoreUnavailable(f"{self._where}: {object_key(sha256)} is missing right after it was copied")
-        return stored
+        return self._settled(sha256)
 
     def put_bytes(
         self, data: bytes, *, media_type: str, metadata: Mapping[str, str] | None = None
