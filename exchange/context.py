@@ -93,8 +93,10 @@ class NodeContext:
         """A message from a peer with this id was applied here before (its events are saved)."""
         return bool(message_id) and self.outbox is not None and self.outbox.inbox_has(message_id)
 
-    def send_now(self, messages: Sequence[OutboxMessage]) -> None:
-        """Try recorded messages at once; whatever does not go now the relay retries later."""
+    def send_now(self, messages: Sequence[OutboxMessage]) -> dict[str, Case]:
+        """Try recorded messages at once; whatever does not go now the relay retries later.
+        Returns the cases that a confirmation moved on (Forwarded, ResultDelivered), as saved."""
         if messages and self.courier is not None:
-            self.courier.attempt_all(messages)
+            return self.courier.attempt_all(messages)
+        return {}
 

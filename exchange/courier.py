@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exchange.case import CaseStatus
+from exchange.case import Case, CaseStatus
 from exchange.context import NodeContext
 from exchange.department import task_envelope
 from exchange.errors import PeerRefused, PeerUnavailable, TongbanError
@@ -62,28 +62,36 @@ class Courier:
 
     # -- attempts ---------------------------------------------------------------------------
 
-    def attempt_all(self, messages: Sequence[OutboxMessage]) -> None:
+    def attempt_all(self, messages: Sequence[OutboxMessage]) -> dict[str, Case]:
         """Try freshly recorded messages now, each only if it may go (the earlier messages of its
         case are delivered, its partner is not in backoff) and no one else holds it; the others
-        wait for the relay."""
+        wait for the relay. Returns the cases whose confirmation recorded something (Forwarded,
+        ResultDelivered), as saved, so the caller need not read them again."""
         outbox = self._outbox()
         queued = False
+        recorded: dict[str, Case] = {}
         for message in messages:
             claimed = outbox.claim(owner=self.owner, lease_seconds=self.policy.lease_seconds,
                                    message_id=message.message_id)
             if claimed:
-                if not self.attempt(claimed[0]):
-                    queued = True
+                confirmed, case = self._attempt(claimed[0])
+                queued = queued or not confirmed
+                if case is not None:
+                    recorded[case.case_number] = case
             else:
                 queued = True
         if queued and self.on_queued is not None:
             self.on_queued()
+        return recorded
 
     def attempt(self, message: OutboxMessage) -> bool:
         """Send one claimed message; True once the partner confirmed it."""
+        return self._attempt(message)[0]
+
+    def _attempt(self, message: OutboxMessage) -> tuple[bool, Case | None]:
         outbox = self._outbox()
         try:
-            self.send(message)
+            case = self.send(message)
         except PeerUnavailable as exc:
             # The partner, not this message, is the problem: nothing goes to it for a while
             # (backoff per partner), then its messages go again oldest first.
@@ -93,7 +101,7 @@ class Courier:
             self._peer(message.peer, str(exc))
             log.info("%s of case %s to %s not delivered (attempt %d), retry in %.1fs: %s",
                      message.kind, message.case_number, message.peer, message.attempts + 1, wait, exc)
-            return False
+            return False, None
         except PeerRefused as exc:
             if exc.code in PERMANENT_REFUSALS:
                 outbox.refused(message.message_id, reason=str(exc))
@@ -103,21 +111,21 @@ class Courier:
                 wait = self.policy.delay(message.attempts + 1, self.rng)
                 outbox.failed(message.message_id, error=str(exc), retry_in=wait)
                 self._peer(message.peer, str(exc))
-            return False
+            return False, None
         except TongbanError as exc:
             # Something here makes the message unsendable (its case or a material is gone).
             outbox.refused(message.message_id, reason=f"not sendable from this node: {exc}")
             log.error("%s of case %s to %s cannot be sent: %s", message.kind, message.case_number, message.peer, exc)
-            return False
+            return False, None
         except Exception as exc:  # e.g. the database was briefly unreachable: try again later
             wait = self.policy.delay(message.attempts + 1, self.rng)
             outbox.failed(message.message_id, error=f"{type(exc).__name__}: {exc}", retry_in=wait)
             log.exception("%s of case %s to %s failed", message.kind, message.case_number, message.peer)
-            return False
+            return False, None
         if self.peer_states().get(message.peer) != "reachable":
             outbox.peer_reachable(message.peer)  # ends its backoff (once, not on every message)
         self._peer(message.peer, "reachable")
-        return True
+        return True, case
 
     def peer_states(self) -> dict[str, str]:
         with self._state_lock:
@@ -129,18 +137,20 @@ class Courier:
 
     # -- what each kind of message is --------------------------------------------------------
 
-    def send(self, message: OutboxMessage) -> None:
-        handler = {
+    def send(self, message: OutboxMessage) -> Case | None:
+        """Send one message; the case as saved when the confirmation recorded events on it."""
+        handler: Callable[[OutboxMessage], Case | None] = {
             FORWARD_CASE: self._forward_case, DELIVER_RESULT: self._deliver_result, ASSIGN_TASK: self._assign_task,
             REPORT_TASK: self._report_task, NOTIFY_PROGRESS: self._notify_progress,
         }[message.kind]
         before = self.already_applied
-        handler(message)
+        case = handler(message)
         if self.already_applied > before:
             log.info("%s of case %s: %s had already applied it (a resend)", message.kind, message.case_number,
                      message.peer)
+        return case
 
-    def _forward_case(self, m: OutboxMessage) -> None:
+    def _forward_case(self, m: OutboxMessage) -> Case | None:
         ctx = self.ctx
         # Under the case's lock, so an applicant's withdrawal at the window and the forward do
         # not cross: a case withdrawn before it left is not sent at all.
@@ -148,38 +158,42 @@ class Courier:
             case = ctx.ledger.get_case(m.case_number)
             if case.status is not CaseStatus.SUBMITTED:
                 self._outbox().delivered(m.message_id)  # withdrawn here first: nothing to forward
-                return
+                return None
             for material in case.materials:
                 ctx.peers.push_material(m.peer, case_number=case.case_number, material=material,
                                         chunks=ctx.store.iter_chunks(material["sha256"]))
             # The envelope carries 身份核验 and 代办 too: the competent node records them with the case.
             self._count(ctx.peers.forward_case(m.peer, envelope=envelope_of(case), message_id=m.message_id))
-            self._confirm(m, lambda c: c.forward(actor=_actor(m), at=ctx.stamp()))
+            # The case lock is still held: the case read above is current in this process (a
+            # replica that moved it meanwhile makes the save fail, and the relay tries again).
+            return self._confirm(m, lambda c: c.forward(actor=_actor(m), at=ctx.stamp()), case=case)
 
-    def _deliver_result(self, m: OutboxMessage) -> None:
+    def _deliver_result(self, m: OutboxMessage) -> Case | None:
         ctx = self.ctx
         case = ctx.ledger.get_case(m.case_number)
         assert case.result is not None
         pdf = ctx.store.read_bytes(case.result["sha256"])
         self._count(ctx.peers.deliver_result(m.peer, case_number=case.case_number, pdf=pdf,
                                              issued_sha256=case.result["sha256"], message_id=m.message_id))
-        self._confirm(m, lambda c: c.deliver_result(to_province=m.peer, actor=_actor(m), at=ctx.stamp())
+        return self._confirm(m, lambda c: c.deliver_result(to_province=m.peer, actor=_actor(m), at=ctx.stamp())
                       if c.status is CaseStatus.RESULT_ISSUED else None)
 
-    def _assign_task(self, m: OutboxMessage) -> None:
+    def _assign_task(self, m: OutboxMessage) -> Case | None:
         case = self.ctx.ledger.get_case(m.case_number)
         self._count(self._coordination().assign_task(
             m.peer, envelope=task_envelope(case), department=str(m.payload["department"]),
             task=str(m.payload["task"]), message_id=m.message_id))
         self._outbox().delivered(m.message_id)
+        return None
 
-    def _report_task(self, m: OutboxMessage) -> None:
+    def _report_task(self, m: OutboxMessage) -> Case | None:
         self._count(self._coordination().report_task(
             m.peer, case_number=m.case_number, outcome=str(m.payload["outcome"]), note=str(m.payload["note"]),
             message_id=m.message_id))
         self._outbox().delivered(m.message_id)
+        return None
 
-    def _notify_progress(self, m: OutboxMessage) -> None:
+    def _notify_progress(self, m: OutboxMessage) -> Case | None:
         ctx = self.ctx
         step, detail = str(m.payload["step"]), dict(m.payload.get("detail") or {})
         if step == "supplemented":  # 补正材料 travel before the notice that names them
@@ -189,17 +203,20 @@ class Courier:
         self._count(self._coordination().notify_progress(
             m.peer, case_number=m.case_number, step=step, detail=detail, message_id=m.message_id))
         self._outbox().delivered(m.message_id)
+        return None
 
-    def _confirm(self, m: OutboxMessage, record: Callable[[Any], None]) -> None:
+    def _confirm(self, m: OutboxMessage, record: Callable[[Any], None], *, case: Case | None = None) -> Case | None:
         """Record what the confirmation means and mark the message delivered, in one save."""
         ctx = self.ctx
         with ctx.case_lock(m.case_number):
-            case = ctx.ledger.get_case(m.case_number)
+            case = case or ctx.ledger.get_case(m.case_number)
             record(case)
             if case.pending_events:
                 ctx.save(case, delivered=[m.message_id])
-            else:  # recorded before (another replica, or before a crash): only the mark is missing
-                self._outbox().delivered(m.message_id)
+                return case
+            # recorded before (another replica, or before a crash): only the mark is missing
+            self._outbox().delivered(m.message_id)
+            return None
 
     def _count(self, already_applied: bool | None) -> None:
         if already_applied:

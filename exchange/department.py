@@ -179,8 +179,7 @@ class DepartmentDesk:
                         peer=province, kind=ASSIGN_TASK, case_number=case_number, at=ctx.stamp(),
                         payload={"department": matter.lead_department, "task": task}))
             ctx.save(case, outbox=outgoing)
-        ctx.send_now(outgoing)
-        return ctx.ledger.get_case(case_number)
+        return ctx.send_now(outgoing).get(case_number, case)
 
     def request_supplement(self, case_number: str, *, missing: list[str], note: str, actor: Actor) -> Case:
         """补正: one list of everything missing; the origin window hears of it."""
@@ -222,8 +221,7 @@ class DepartmentDesk:
                                             payload={"actor": dict(actor)}, at=ctx.stamp()))
             # A joint case taken in at this province's own window is printed there.
             ctx.save(case, outbox=outgoing)
-        ctx.send_now(outgoing)
-        return ctx.ledger.get_case(case_number)
+        return ctx.send_now(outgoing).get(case_number, case)
 
     def complete_part(self, case_number: str, *, outcome: str, note: str, actor: Actor) -> Case:
         """At a partner province: its part is done; the accepting node is told."""
@@ -235,8 +233,7 @@ class DepartmentDesk:
             report = new_message(peer=case.part["coordinator"], kind=REPORT_TASK, case_number=case_number,
                                  payload={"outcome": outcome, "note": note}, at=ctx.stamp())
             ctx.save(case, outbox=[report])
-        ctx.send_now([report])
-        return ctx.ledger.get_case(case_number)
+        return ctx.send_now([report]).get(case_number, case)
 
     # -- incoming coordination --------------------------------------------------------------
 
@@ -336,8 +333,7 @@ class DepartmentDesk:
                 outgoing.append(new_message(peer=case.origin_province, kind=NOTIFY_PROGRESS, case_number=case_number,
                                             payload={"step": step, "detail": {**detail, "at": at}}, at=at))
             ctx.save(case, outbox=outgoing)
-        ctx.send_now(outgoing)
-        return ctx.ledger.get_case(case_number)
+        return ctx.send_now(outgoing).get(case_number, case)
 
     def _coordination(self):  # type: ignore[no-untyped-def]
         if self.ctx.coordination is None:

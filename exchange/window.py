@@ -104,8 +104,7 @@ class WindowDesk:
         forward = new_message(peer=competent_province, kind=FORWARD_CASE, case_number=case.case_number,
                               payload={"actor": dict(actor)}, at=ctx.stamp())
         ctx.save(case, outbox=[forward], inbox=submission)
-        ctx.send_now([forward])
-        return ctx.ledger.get_case(case.case_number)
+        return ctx.send_now([forward]).get(case.case_number, case)
 
     def submit_online(
         self,
@@ -218,8 +217,7 @@ class WindowDesk:
                                                                 "at": ctx.stamp()}},
                     at=ctx.stamp()))
             ctx.save(case, outbox=outgoing)
-        ctx.send_now(outgoing)
-        return ctx.ledger.get_case(case_number)
+        return ctx.send_now(outgoing).get(case_number, case)
 
     def withdraw(self, case_number: str, *, reason: str, actor: Actor) -> Case:
         ctx = self.ctx
@@ -247,8 +245,7 @@ class WindowDesk:
                     if not (was_submitted and exc.code == "NOT_FOUND"):
                         raise
             ctx.save(case, outbox=outgoing)
-        ctx.send_now(outgoing)
-        return ctx.ledger.get_case(case_number)
+        return ctx.send_now(outgoing).get(case_number, case)
 
     # -- 回传打印 ---------------------------------------------------------------------------
 
@@ -273,10 +270,11 @@ class WindowDesk:
             ctx.save(case, inbox=message_id)
         return case
 
-    def verify_result(self, case_number: str) -> tuple[Case, VerificationOutcome]:
+    def verify_result(self, case_number: str, *, case: Case | None = None) -> tuple[Case, VerificationOutcome]:
+        """`case`: read by the caller under the case's lock, so it is current."""
         ctx = self.ctx
         assert ctx.verifier is not None, "this node was started without a seal verifier"
-        case = ctx.ledger.get_case(case_number)
+        case = case or ctx.ledger.get_case(case_number)
         if case.result is None:
             raise InvalidRequest("case_number", f"case {case_number} has no result yet")
         try:
@@ -305,8 +303,9 @@ class WindowDesk:
         if not 1 <= copies <= 10:
             raise InvalidRequest("copies", "print between 1 and 10 copies")
         with ctx.case_lock(case_number):
-            ctx.ledger.get_case(case_number).check_reprint_reason(reprint_reason)  # before anything is spooled
-            case, outcome = self._verified_or_refused(case_number, actor=actor)
+            case = ctx.ledger.get_case(case_number)
+            case.check_reprint_reason(reprint_reason)  # before anything is spooled
+            case, outcome = self._verified_or_refused(case_number, actor=actor, case=case)
             assert case.result is not None
             pdf = ctx.store.read_bytes(case.result["sha256"])
             spool_ref = ctx.spool.submit(case_number=case_number, pdf=pdf, copies=copies)
@@ -364,9 +363,10 @@ class WindowDesk:
             self.ctx.save(case)
         return case
 
-    def _verified_or_refused(self, case_number: str, *, actor: Actor) -> tuple[Case, VerificationOutcome]:
+    def _verified_or_refused(self, case_number: str, *, actor: Actor,
+                             case: Case | None = None) -> tuple[Case, VerificationOutcome]:
         ctx = self.ctx
-        case, outcome = self.verify_result(case_number)
+        case, outcome = self.verify_result(case_number, case=case)
         if not outcome.passed:
             case.refuse_print(report=outcome.summary(), actor=actor, at=ctx.stamp())
             ctx.save(case)

@@ -21,7 +21,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from psycopg.sql import SQL, Identifier
 
@@ -198,9 +198,13 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         # Outbox rows are written under the events table's lock, so their ids (the order in
         # which messages to one peer leave) follow the commit order, and before the events'
         # INSERT … RETURNING, whose ids the library reads from this cursor afterwards.
+        # This is PostgresApplicationRecorder._insert_stored_events (eventsourcing 9.5.6) with
+        # the messages between the lock and the insert; calling it would take the lock a second
+        # time, two more round trips in every save.
         self._lock_table(curs)
         _write_messages(self, curs, kwargs)
-        super()._insert_stored_events(curs, stored_events, **kwargs)
+        self._notify_channel(curs)
+        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
 
     def notification_ids_of(self, originator_id: UUID) -> list[tuple[int, int]]:
         """(version, notification id) of one aggregate's events."""
