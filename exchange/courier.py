@@ -74,7 +74,7 @@ class Courier:
             claimed = outbox.claim(owner=self.owner, lease_seconds=self.policy.lease_seconds,
                                    message_id=message.message_id)
             if claimed:
-                confirmed, case = self._attempt(claimed[0])
+                confirmed, case = self._attempt(claimed[0], fresh=True)
                 queued = queued or not confirmed
                 if case is not None:
                     recorded[case.case_number] = case
@@ -88,10 +88,10 @@ class Courier:
         """Send one claimed message; True once the partner confirmed it."""
         return self._attempt(message)[0]
 
-    def _attempt(self, message: OutboxMessage) -> tuple[bool, Case | None]:
+    def _attempt(self, message: OutboxMessage, *, fresh: bool = False) -> tuple[bool, Case | None]:
         outbox = self._outbox()
         try:
-            case = self.send(message)
+            case = self.send(message, fresh=fresh)
         except PeerUnavailable as exc:
             # The partner, not this message, is the problem: nothing goes to it for a while
             # (backoff per partner), then its messages go again oldest first.
@@ -137,10 +137,12 @@ class Courier:
 
     # -- what each kind of message is --------------------------------------------------------
 
-    def send(self, message: OutboxMessage) -> Case | None:
-        """Send one message; the case as saved when the confirmation recorded events on it."""
+    def send(self, message: OutboxMessage, *, fresh: bool = False) -> Case | None:
+        """Send one message; the case as saved when the confirmation recorded events on it.
+        `fresh`: recorded a moment ago and never tried, so no part of it can have arrived."""
         handler: Callable[[OutboxMessage], Case | None] = {
-            FORWARD_CASE: self._forward_case, DELIVER_RESULT: self._deliver_result, ASSIGN_TASK: self._assign_task,
+            FORWARD_CASE: lambda m: self._forward_case(m, fresh=fresh),
+            DELIVER_RESULT: self._deliver_result, ASSIGN_TASK: self._assign_task,
             REPORT_TASK: self._report_task, NOTIFY_PROGRESS: self._notify_progress,
         }[message.kind]
         before = self.already_applied
@@ -150,7 +152,7 @@ class Courier:
                      message.peer)
         return case
 
-    def _forward_case(self, m: OutboxMessage) -> Case | None:
+    def _forward_case(self, m: OutboxMessage, *, fresh: bool = False) -> Case | None:
         ctx = self.ctx
         # Under the case's lock, so an applicant's withdrawal at the window and the forward do
         # not cross: a case withdrawn before it left is not sent at all.
@@ -161,7 +163,7 @@ class Courier:
                 return None
             for material in case.materials:
                 ctx.peers.push_material(m.peer, case_number=case.case_number, material=material,
-                                        chunks=ctx.store.iter_chunks(material["sha256"]))
+                                        chunks=ctx.store.iter_chunks(material["sha256"]), first_push=fresh)
             # The envelope carries 身份核验 and 代办 too: the competent node records them with the case.
             self._count(ctx.peers.forward_case(m.peer, envelope=envelope_of(case), message_id=m.message_id))
             # The case lock is still held: the case read above is current in this process (a
@@ -170,13 +172,16 @@ class Courier:
 
     def _deliver_result(self, m: OutboxMessage) -> Case | None:
         ctx = self.ctx
-        case = ctx.ledger.get_case(m.case_number)
-        assert case.result is not None
-        pdf = ctx.store.read_bytes(case.result["sha256"])
-        self._count(ctx.peers.deliver_result(m.peer, case_number=case.case_number, pdf=pdf,
-                                             issued_sha256=case.result["sha256"], message_id=m.message_id))
-        return self._confirm(m, lambda c: c.deliver_result(to_province=m.peer, actor=_actor(m), at=ctx.stamp())
-                      if c.status is CaseStatus.RESULT_ISSUED else None)
+        # Under the case's lock like the forward, so the confirmation is recorded on the case
+        # read here rather than on a second read.
+        with ctx.case_lock(m.case_number):
+            case = ctx.ledger.get_case(m.case_number)
+            assert case.result is not None
+            pdf = ctx.store.read_bytes(case.result["sha256"])
+            self._count(ctx.peers.deliver_result(m.peer, case_number=case.case_number, pdf=pdf,
+                                                 issued_sha256=case.result["sha256"], message_id=m.message_id))
+            return self._confirm(m, lambda c: c.deliver_result(to_province=m.peer, actor=_actor(m), at=ctx.stamp())
+                                 if c.status is CaseStatus.RESULT_ISSUED else None, case=case)
 
     def _assign_task(self, m: OutboxMessage) -> Case | None:
         case = self.ctx.ledger.get_case(m.case_number)

@@ -153,8 +153,9 @@ class DepartmentDesk:
             ctx.save(case, inbox=message_id)
         return case
 
-    def issued_sha256(self, case_number: str, *, asking_province: str) -> str | None:
-        case = self.ctx.ledger.get_case(case_number)
+    def issued_sha256(self, case_number: str, *, asking_province: str, case: Case | None = None) -> str | None:
+        """`case`: already read by the caller (a result, once issued, never changes)."""
+        case = case or self.ctx.ledger.get_case(case_number)
         if asking_province not in {case.origin_province, case.competent_province}:
             raise NotAuthorised(f"{asking_province} is not a party to case {case_number}")
         return case.result["sha256"] if case.result else None

@@ -98,8 +98,12 @@ class ResultVerifier(Protocol):
 class PeerGateway(Protocol):
     """Calls to partner provinces' nodes (gRPC over mutual TLS in production)."""
 
+    # first_push: nothing of this material can have reached the receiver for this case yet (the
+    # message was recorded a moment ago and is tried for the first time), so the sender need not
+    # ask how much of it the receiver holds. A receiver holding part of it refuses the push.
     def push_material(
-        self, province: str, *, case_number: str, material: Mapping[str, Any], chunks: Iterable[bytes]
+        self, province: str, *, case_number: str, material: Mapping[str, Any], chunks: Iterable[bytes],
+        first_push: bool = False,
     ) -> None: ...
 
     # The message id lets the receiver apply a resent message once; each returns True when the

@@ -50,7 +50,8 @@ class PartnerTakingEverything:
     """The peer port, answered as a reachable partner node would (the transfer itself is
     tested over gRPC in tests/e2e/test_material_transfer.py)."""
 
-    def push_material(self, province: str, *, case_number: str, material: dict, chunks: Iterator[bytes]) -> None:
+    def push_material(self, province: str, *, case_number: str, material: dict, chunks: Iterator[bytes],
+                      first_push: bool = False) -> None:
         for _ in chunks:
             pass
 
