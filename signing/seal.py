@@ -28,7 +28,7 @@ from signing.identity import identity_from_certificate
 from signing.pki import Federation, load_private_key
 from signing.render import SEAL_BOX, render_certificate
 from signing.tsa import AuthorityTimeStamper, TimestampAuthority
-from signing.validation import strict_context
+from signing.validation import reusing_context
 
 SEAL_FIELD = "TongbanSeal"
 # Room (in hex digits) for what the CMS container holds besides its certificates: signed
@@ -132,8 +132,9 @@ class DepartmentSealer:
 
     def _validation_context(self) -> ValidationContext:
         # Read the CRLs at every seal so the embedded ones are current, and so a revoked seal
-        # cannot sign: pyHanko validates the signer's chain before embedding.
-        return strict_context(self.federation.trust())
+        # cannot sign: pyHanko validates the signer's chain before embedding. Only files whose
+        # bytes changed are parsed again.
+        return reusing_context(self.federation.trust())
 
     def seal(
         self,

@@ -25,7 +25,7 @@ from signing.errors import SigningError
 from signing.identity import CertIdentity, identity_from_certificate
 from signing.loops import outside_event_loop
 from signing.trust import Province, TrustMaterial
-from signing.validation import crl_problem, strict_context
+from signing.validation import crl_problem, reusing_context, strict_context
 
 __all__ = ["Reason", "SealVerifier", "SignerInfo", "TrustMaterial", "Verdict", "VerificationReport",
            "verify_sealed_pdf"]
@@ -313,7 +313,7 @@ def _check_doc_timestamps(doc_timestamps: list[Any], *, trust: TrustMaterial, no
     """B-LTA: each document timestamp must be sound and trusted, and the last must cover the
     whole file, so nothing was appended after the archive timestamp."""
     for ts in doc_timestamps:
-        status = validate_pdf_timestamp(ts, validation_context=strict_context(trust, moment=now))
+        status = validate_pdf_timestamp(ts, validation_context=reusing_context(trust, moment=now))
         if not status.intact or not status.valid:
             raise _Refusal(Reason.HASH_FAILURE, f"document timestamp {ts.field_name} does not verify")
         if not status.trusted:
@@ -390,8 +390,8 @@ def _verify(
             raise _Refusal(Reason.EXTRA_SIGNATURE, "a document timestamp precedes the seal; the seal must come first")
         dss_crls = _dss_crls(reader)
         try:
-            status = validate_pdf_signature(seal, signer_validation_context=strict_context(trust, moment=now),
-                                            ts_validation_context=strict_context(trust, moment=now))
+            status = validate_pdf_signature(seal, signer_validation_context=reusing_context(trust, moment=now),
+                                            ts_validation_context=reusing_context(trust, moment=now))
         except Exception as exc:
             raise _Refusal(Reason.FORMAT_FAILURE,
                            f"the signature could not be processed ({type(exc).__name__}: {exc})") from exc
@@ -414,6 +414,7 @@ def _verify(
             if _revoked_now(status, trust):
                 raise _Refusal(Reason.REVOKED, "the signer's certificate is on the current CRL") from None
             past_trust = dataclasses.replace(trust, crls_der=(*trust.crls_der, *dss_crls))
+            # Parsed afresh: these CRLs come from the file, and only trusted material is kept parsed.
             past = validate_pdf_signature(seal, signer_validation_context=strict_context(past_trust, moment=stamp[0]))
             _check_trust(past, trust=past_trust, moment=stamp[0], archive_updates_allowed=bool(doc_timestamps))
             found["long_term"] = True
