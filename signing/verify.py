@@ -390,8 +390,11 @@ def _verify(
             raise _Refusal(Reason.EXTRA_SIGNATURE, "a document timestamp precedes the seal; the seal must come first")
         dss_crls = _dss_crls(reader)
         try:
-            status = validate_pdf_signature(seal, signer_validation_context=reusing_context(trust, moment=now),
-                                            ts_validation_context=reusing_context(trust, moment=now))
+            # One context for the seal and its timestamp (pyHanko's default when given one): the
+            # same roots, CRLs and moment, and the province CA's path, which both chains share,
+            # is validated once.
+            context = reusing_context(trust, moment=now)
+            status = validate_pdf_signature(seal, signer_validation_context=context, ts_validation_context=context)
         except Exception as exc:
             raise _Refusal(Reason.FORMAT_FAILURE,
                            f"the signature could not be processed ({type(exc).__name__}: {exc})") from exc

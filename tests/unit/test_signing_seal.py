@@ -216,3 +216,13 @@ def test_the_seal_signs_the_attributes_pyhanko_itself_would(fed: Federation) -> 
     attributes = signed_attributes(ours.seal(pdf, department_key="market"))
     assert set(attributes) == {"content_type", "signing_certificate_v2"}
     assert attributes == signed_attributes(pyhankos.seal(pdf, department_key="market"))
+
+
+def test_every_seal_of_a_department_carries_one_seal_image(fed: Federation) -> None:
+    """The seal drawing is imported into each document afresh: nothing from earlier seals
+    (their XObject names) may ride along into later ones."""
+    sealer = DepartmentSealer(federation=fed, province_code=COMPETENT)
+    pdf = render_certificate(request(), province_name="浙江省")
+    sealed = [sealer.seal(pdf, department_key="market") for _ in range(3)]
+    assert [s.count(b"/Import") for s in sealed] == [2, 2, 2]  # the resource and the `Do` drawing it
+    assert len({len(s) for s in sealed}) == 1
