@@ -42,7 +42,7 @@ def reusing_context(trust: TrustMaterial, *, moment: datetime | None = None) -> 
     on the object: parsed fields, normalised names for comparison, hashes."""
     return _context(roots=list(_PARSED.get(("certs", trust.root_pem), _certs)),
                     others=[c for pem in trust.intermediate_pems for c in _PARSED.get(("certs", pem), _certs)],
-                    crls=[_PARSED.get(("crl", der), asn1_crl.CertificateList.load) for der in trust.crls_der],
+                    crls=[_PARSED.get(("crl", der), _crl) for der in trust.crls_der],
                     moment=moment)
 
 
@@ -61,27 +61,32 @@ def _certs(pem: bytes) -> list[Any]:
     return list(load_certs_from_pemder_data(pem))
 
 
+def _crl(der: bytes) -> Any:
+    return asn1_crl.CertificateList.load(der)
+
+
 class _ParsedByContent:
-    """Parsed objects keyed by the bytes they were parsed from. Bounded, so CRLs replaced over
-    months of uptime do not accumulate; the objects are only read after parsing, so threads may
-    share them."""
+    """Parsed objects keyed by the bytes they were parsed from, one cache per thread: asn1crypto
+    parses lazily and fills a structure's fields one by one, so a thread reading an object that
+    another thread is still parsing could see half of it. Sealing and verifying run on pooled
+    threads, so each parses the trust material once. Bounded, so CRLs replaced over months of
+    uptime do not accumulate."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._items: OrderedDict[tuple[str, bytes], Any] = OrderedDict()
-        self._lock = threading.Lock()
+        self._local = threading.local()
 
     def get(self, key: tuple[str, bytes], parse: Callable[[bytes], Any]) -> Any:
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-                return found
-        value = parse(key[1])
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+        items: OrderedDict[tuple[str, bytes], Any] | None = getattr(self._local, "items", None)
+        if items is None:
+            items = self._local.items = OrderedDict()
+        found = items.get(key)
+        if found is not None:
+            items.move_to_end(key)
+            return found
+        value = items[key] = parse(key[1])
+        while len(items) > self._size:
+            items.popitem(last=False)
         return value
 
 
