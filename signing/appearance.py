@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import atexit
-import hashlib
+import binascii
 import io
 import math
-import shutil
-import tempfile
 import threading
+import uuid
 from functools import lru_cache
-from pathlib import Path
 
+from pyhanko.pdf_utils.content import ImportedPdfPage
+from pyhanko.pdf_utils.layout import BoxConstraints
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.stamp import StaticStampStyle
 from reportlab.lib.colors import HexColor
 from reportlab.pdfgen import canvas
@@ -20,9 +20,6 @@ from signing.fonts import cjk_font
 
 SEAL_RED = HexColor("#D0021B")
 SIZE = 120.0  # points; the seal box on the page has the same size, so nothing is rescaled
-
-_lock = threading.Lock()
-_cache_dir: Path | None = None
 
 
 def seal_pdf(*, department_name: str, purpose: str = "电子印章", size: float = SIZE) -> bytes:
@@ -77,22 +74,42 @@ def _star(c: canvas.Canvas, *, cx: float, cy: float, outer: float) -> None:
     c.drawPath(path, stroke=0, fill=1)
 
 
-def _directory() -> Path:
-    global _cache_dir
-    with _lock:
-        if _cache_dir is None:
-            _cache_dir = Path(tempfile.mkdtemp(prefix="tongban-seals-"))
-            atexit.register(shutil.rmtree, _cache_dir, True)
-        return _cache_dir
+class _SealSource:
+    """The seal drawing, parsed once. A reader works on one stream, so imports take turns."""
+
+    def __init__(self, data: bytes) -> None:
+        self.reader = PdfFileReader(io.BytesIO(data))
+        self.lock = threading.Lock()
+
+
+class _SealImage(ImportedPdfPage):
+    """What pyHanko's ImportedPdfPage does (the first page of the seal PDF as a form XObject
+    in the document being sealed), from a source parsed once instead of a file read and parsed
+    at every seal. There is one per seal: a content object keeps the XObjects it placed in its
+    resources and remembers its writer, so one shared between seals made every seal carry the
+    XObject names of all earlier ones, and threads sealing at once would swap writers."""
+
+    def __init__(self, source: _SealSource) -> None:
+        super().__init__(file_name="<seal>")
+        self._source = source
+
+    def render(self) -> bytes:
+        with self._source.lock:
+            xobj = self._ensure_writer.import_page_as_xobject(self._source.reader, page_ix=0)
+        resource_name = b"/Import" + binascii.hexlify(uuid.uuid4().bytes)
+        self.resources.xobject[resource_name.decode("ascii")] = xobj
+        x1, y1, x2, y2 = xobj.get_object()["/BBox"]
+        self.box = BoxConstraints(width=abs(x1 - x2), height=abs(y1 - y2))
+        return resource_name + b" Do"
 
 
 @lru_cache(maxsize=256)
+def _seal_source(department_name: str, purpose: str) -> _SealSource:
+    return _SealSource(seal_pdf(department_name=department_name, purpose=purpose))
+
+
 def seal_style(*, department_name: str, purpose: str = "电子印章") -> StaticStampStyle:
-    """pyHanko imports a stamp background from a file, so the seal PDF is written once per
-    department into a private temporary folder and the style is cached in memory."""
-    data = seal_pdf(department_name=department_name, purpose=purpose)
-    path = _directory() / f"{hashlib.sha256(data).hexdigest()[:32]}.pdf"
-    if not path.exists():
-        path.write_bytes(data)
+    """A fresh style per seal around the department's seal drawing, drawn and parsed once."""
     # Slightly transparent so the department name and date printed under it stay legible.
-    return StaticStampStyle.from_pdf_file(str(path), border_width=0, background_opacity=0.88)
+    return StaticStampStyle(background=_SealImage(_seal_source(department_name, purpose)), border_width=0,
+                            background_opacity=0.88)

@@ -12,6 +12,7 @@ import secrets
 import threading
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -43,6 +44,7 @@ class TimestampAuthority:
         self.chain = tuple(asn1_x509.Certificate.load(c) for c in chain_der)
         self._key = key
         self._clock = clock
+        self._fixed = _FixedParts.of(self.cert, self.chain)
 
     @classmethod
     def of_province(cls, federation: Federation, code: str) -> TimestampAuthority:
@@ -68,51 +70,110 @@ class TimestampAuthority:
         policy = request["req_policy"].native
         if policy is not None and policy != TSA_POLICY_OID:
             return _rejection("unaccepted_policy", f"policy {policy} not offered; this TSA uses {TSA_POLICY_OID}")
-        return self._grant(request, imprint).dump()
+        try:
+            nonce = request["nonce"]
+            has_nonce = nonce.native is not None
+            cert_req = bool(request["cert_req"].native)
+        except (ValueError, TypeError) as exc:
+            return _rejection("bad_data_format", f"not a TimeStampReq: {exc}")
+        return self._grant(imprint.dump(), nonce=nonce.dump() if has_nonce else None, cert_req=cert_req)
 
-    def _grant(self, request: tsp.TimeStampReq, imprint: tsp.MessageImprint) -> tsp.TimeStampResp:
+    def _grant(self, imprint_der: bytes, *, nonce: bytes | None, cert_req: bool) -> bytes:
+        """The DER of a granted TimeStampResp. Everything that is the same in every token was
+        encoded once (`_FixedParts`); only the TSTInfo, the signed attributes and the signature
+        are encoded here, in the exact DER asn1crypto produces for the same structure."""
+        fixed = self._fixed
         now = self._clock.now(timezone.utc).replace(microsecond=0)
-        info: dict[str, object] = {
+        tst_info = _tlv(0x30, b"".join((
+            fixed.tst_version, fixed.tst_policy, imprint_der,
+            core.Integer(secrets.randbits(64)).dump(), core.GeneralizedTime(now).dump(),
+            fixed.tst_accuracy, nonce or b"", fixed.tst_tsa,
+        )))
+        # SET OF in DER: members in the order of their encodings.
+        attrs = b"".join(sorted((
+            fixed.attr_content_type,
+            _tlv(0x30, fixed.oid_signing_time + _tlv(0x31, core.UTCTime(now).dump())),
+            _tlv(0x30, fixed.oid_message_digest + _tlv(0x31, _tlv(0x04, hashlib.sha256(tst_info).digest()))),
+            fixed.attr_signing_certificate_v2,
+        )))
+        # The signature covers the attributes as a SET; in SignerInfo they are [0] IMPLICIT.
+        signature = self._key.sign(_tlv(0x31, attrs), ec.ECDSA(hashes.SHA256()))
+        signer_info = _tlv(0x30, b"".join((
+            fixed.signer_info_head, _tlv(0xA0, attrs), fixed.signature_algorithm, _tlv(0x04, signature))))
+        signed_data = _tlv(0x30, b"".join((
+            fixed.signed_data_head,
+            _tlv(0x30, fixed.oid_tst_info + _tlv(0xA0, _tlv(0x04, tst_info))),
+            fixed.certificates if cert_req else _tlv(0xA0, b""),  # an empty set, as ever
+            _tlv(0x31, signer_info),
+        )))
+        token = _tlv(0x30, fixed.oid_signed_data + _tlv(0xA0, signed_data))
+        return _tlv(0x30, fixed.status_granted + token)
+
+
+@dataclass(frozen=True)
+class _FixedParts:
+    """DER of the parts of a token that depend only on the TSA's certificates, encoded by
+    asn1crypto from the same structures a token is made of."""
+
+    status_granted: bytes
+    oid_signed_data: bytes
+    oid_tst_info: bytes
+    oid_signing_time: bytes
+    oid_message_digest: bytes
+    tst_version: bytes
+    tst_policy: bytes
+    tst_accuracy: bytes
+    tst_tsa: bytes
+    attr_content_type: bytes
+    attr_signing_certificate_v2: bytes
+    signer_info_head: bytes      # version, sid, digest algorithm
+    signature_algorithm: bytes
+    signed_data_head: bytes      # version, digest algorithms
+    certificates: bytes          # [0] IMPLICIT SET OF, as sent when the request asks for them
+
+    @classmethod
+    def of(cls, cert: asn1_x509.Certificate, chain: tuple[asn1_x509.Certificate, ...]) -> _FixedParts:
+        tst = tsp.TSTInfo({
             "version": "v1",
             "policy": TSA_POLICY_OID,
-            "message_imprint": imprint,
-            "serial_number": secrets.randbits(64),
-            "gen_time": now,
             "accuracy": {"seconds": 1},
-            "ordering": False,
-            "tsa": asn1_x509.GeneralName(name="directory_name", value=self.cert.subject),
-        }
-        if request["nonce"].native is not None:
-            info["nonce"] = request["nonce"]
-        tst_info = tsp.TSTInfo(info).dump()
-        signed_attrs = cms.CMSAttributes([
-            simple_cms_attribute("content_type", "tst_info"),
-            simple_cms_attribute("signing_time", cms.Time({"utc_time": core.UTCTime(now)})),
-            simple_cms_attribute("message_digest", hashlib.sha256(tst_info).digest()),
-            simple_cms_attribute("signing_certificate_v2", as_signing_certificate_v2(self.cert)),
-        ])
-        signature = self._key.sign(signed_attrs.dump(), ec.ECDSA(hashes.SHA256()))
-        certificates = [self.cert, *self.chain] if request["cert_req"].native else []
+            "tsa": asn1_x509.GeneralName(name="directory_name", value=cert.subject),
+        })
         signer_info = cms.SignerInfo({
             "version": "v1",
             "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
-                {"issuer": self.cert.issuer, "serial_number": self.cert.serial_number})}),
+                {"issuer": cert.issuer, "serial_number": cert.serial_number})}),
             "digest_algorithm": algos.DigestAlgorithm({"algorithm": "sha256"}),
-            "signed_attrs": signed_attrs,
             "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"}),
-            "signature": signature,
         })
         signed_data = cms.SignedData({
             "version": "v3",
             "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
-            "encap_content_info": {"content_type": "tst_info", "content": cms.ParsableOctetString(tst_info)},
-            "certificates": certificates,
-            "signer_infos": [signer_info],
+            "certificates": [cert, *chain],
         })
-        return tsp.TimeStampResp({
-            "status": {"status": "granted"},
-            "time_stamp_token": cms.ContentInfo({"content_type": "signed_data", "content": signed_data}),
-        })
+        return cls(
+            status_granted=tsp.PKIStatusInfo({"status": "granted"}).dump(),
+            oid_signed_data=cms.ContentType("signed_data").dump(),
+            oid_tst_info=cms.ContentType("tst_info").dump(),
+            oid_signing_time=cms.CMSAttributeType("signing_time").dump(),
+            oid_message_digest=cms.CMSAttributeType("message_digest").dump(),
+            tst_version=tst["version"].dump(),
+            tst_policy=tst["policy"].dump(),
+            tst_accuracy=tst["accuracy"].dump(),
+            tst_tsa=tst["tsa"].dump(),
+            attr_content_type=simple_cms_attribute("content_type", "tst_info").dump(),
+            attr_signing_certificate_v2=simple_cms_attribute(
+                "signing_certificate_v2", as_signing_certificate_v2(cert)).dump(),
+            signer_info_head=b"".join(signer_info[f].dump()
+                                      for f in ("version", "sid", "digest_algorithm")),
+            signature_algorithm=signer_info["signature_algorithm"].dump(),
+            signed_data_head=signed_data["version"].dump() + signed_data["digest_algorithms"].dump(),
+            certificates=signed_data["certificates"].dump(),
+        )
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    return bytes((tag,)) + _der_length(len(content)) + content
 
 
 def _rejection(failure: str, text: str) -> bytes:

@@ -20,12 +20,13 @@ from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
+from pyhanko_certvalidator import ValidationContext
 
 from signing.errors import SigningError
 from signing.identity import CertIdentity, identity_from_certificate
 from signing.loops import outside_event_loop
 from signing.trust import Province, TrustMaterial
-from signing.validation import crl_problem, strict_context
+from signing.validation import crl_problem, reusing_context, strict_context
 
 __all__ = ["Reason", "SealVerifier", "SignerInfo", "TrustMaterial", "Verdict", "VerificationReport",
            "verify_sealed_pdf"]
@@ -308,12 +309,12 @@ def _revoked_now(status: PdfSignatureStatus, trust: TrustMaterial) -> bool:
     return False
 
 
-def _check_doc_timestamps(doc_timestamps: list[Any], *, trust: TrustMaterial, now: datetime | None,
+def _check_doc_timestamps(doc_timestamps: list[Any], *, trust: TrustMaterial, context: ValidationContext,
                           moment: datetime) -> None:
     """B-LTA: each document timestamp must be sound and trusted, and the last must cover the
     whole file, so nothing was appended after the archive timestamp."""
     for ts in doc_timestamps:
-        status = validate_pdf_timestamp(ts, validation_context=strict_context(trust, moment=now))
+        status = validate_pdf_timestamp(ts, validation_context=context)
         if not status.intact or not status.valid:
             raise _Refusal(Reason.HASH_FAILURE, f"document timestamp {ts.field_name} does not verify")
         if not status.trusted:
@@ -390,8 +391,11 @@ def _verify(
             raise _Refusal(Reason.EXTRA_SIGNATURE, "a document timestamp precedes the seal; the seal must come first")
         dss_crls = _dss_crls(reader)
         try:
-            status = validate_pdf_signature(seal, signer_validation_context=strict_context(trust, moment=now),
-                                            ts_validation_context=strict_context(trust, moment=now))
+            # One context for the seal, its timestamp and any document timestamps (pyHanko's
+            # default for a signature and its timestamp): the same roots, CRLs and moment, and
+            # the province CA's path, which all their chains share, is validated once.
+            context = reusing_context(trust, moment=now)
+            status = validate_pdf_signature(seal, signer_validation_context=context, ts_validation_context=context)
         except Exception as exc:
             raise _Refusal(Reason.FORMAT_FAILURE,
                            f"the signature could not be processed ({type(exc).__name__}: {exc})") from exc
@@ -403,7 +407,7 @@ def _verify(
         if stamp is not None:
             found["timestamp_at"], found["timestamp_authority"] = stamp
         if doc_timestamps:
-            _check_doc_timestamps(doc_timestamps, trust=trust, now=now, moment=checked_at)
+            _check_doc_timestamps(doc_timestamps, trust=trust, context=context, moment=checked_at)
         try:
             _check_trust(status, trust=trust, moment=checked_at, archive_updates_allowed=bool(doc_timestamps))
         except _Refusal as refusal:
@@ -414,6 +418,7 @@ def _verify(
             if _revoked_now(status, trust):
                 raise _Refusal(Reason.REVOKED, "the signer's certificate is on the current CRL") from None
             past_trust = dataclasses.replace(trust, crls_der=(*trust.crls_der, *dss_crls))
+            # Parsed afresh: these CRLs come from the file, and only trusted material is kept parsed.
             past = validate_pdf_signature(seal, signer_validation_context=strict_context(past_trust, moment=stamp[0]))
             _check_trust(past, trust=past_trust, moment=stamp[0], archive_updates_allowed=bool(doc_timestamps))
             found["long_term"] = True

@@ -196,3 +196,33 @@ def test_report_renders_for_people_and_machines(fed: Federation, sealed: bytes) 
     summary = json.loads(json.dumps(report.summary()))
     assert summary["passed"] is False and summary["reason"] == "MODIFIED_AFTER_SIGNING"
     assert f"{report.reason}" == "MODIFIED_AFTER_SIGNING"  # the port formats reasons as plain text
+
+
+def test_the_seal_signs_the_attributes_pyhanko_itself_would(fed: Federation) -> None:
+    """The sealer hands pyHanko a pre-encoded signing-certificate-v2 attribute (for speed): the
+    signed attributes must be those of pyHanko's own PAdES attribute spec."""
+    pdf = render_certificate(request(), province_name="浙江省")
+    ours = DepartmentSealer(federation=fed, province_code=COMPETENT)
+    pyhankos = DepartmentSealer(federation=fed, province_code=COMPETENT)
+    pyhankos._load("market").signer.signed_attr_prov_spec = None  # pyHanko picks its default spec
+
+    def signed_attributes(sealed: bytes) -> dict[str, bytes]:
+        signature = PdfFileReader(io.BytesIO(sealed)).embedded_signatures[0]
+        found = {a["type"].native: a["values"].dump(force=True) for a in signature.signer_info["signed_attrs"]}
+        assert len(found) == len(signature.signer_info["signed_attrs"])
+        found.pop("message_digest")  # of each file's own bytes
+        return found
+
+    attributes = signed_attributes(ours.seal(pdf, department_key="market"))
+    assert set(attributes) == {"content_type", "signing_certificate_v2"}
+    assert attributes == signed_attributes(pyhankos.seal(pdf, department_key="market"))
+
+
+def test_every_seal_of_a_department_carries_one_seal_image(fed: Federation) -> None:
+    """The seal drawing is imported into each document afresh: nothing from earlier seals
+    (their XObject names) may ride along into later ones."""
+    sealer = DepartmentSealer(federation=fed, province_code=COMPETENT)
+    pdf = render_certificate(request(), province_name="浙江省")
+    sealed = [sealer.seal(pdf, department_key="market") for _ in range(3)]
+    assert [s.count(b"/Import") for s in sealed] == [2, 2, 2]  # the resource and the `Do` drawing it
+    assert len({len(s) for s in sealed}) == 1
