@@ -292,6 +292,20 @@ class Federation:
         paths += [self._province_dir(code) / "crl.pem" for code in sorted(self.provinces)]
         return [x509.load_pem_x509_crl(self._read(p)).public_bytes(serialization.Encoding.DER) for p in paths]
 
+    def chain_trust(self, code: str) -> TrustMaterial:
+        """What a sealer of province `code` validates its own chain with: the root, the province's
+        CA and the CRLs of these two, read afresh. Only these can revoke a certificate of the
+        chain; pyHanko examines every CRL of its context for every certificate and embeds them
+        all in the seal's DSS, so the federation's other CRLs would cost every seal and every
+        verifier of it time, growing with the federation."""
+        return TrustMaterial(
+            root_pem=self.root_pem(),
+            intermediate_pems=(self.province_ca_pem(code),),
+            crls_der=tuple(x509.load_pem_x509_crl(self.crl_pem(c)).public_bytes(serialization.Encoding.DER)
+                           for c in (None, code)),
+            provinces=self.provinces,
+        )
+
     def ca_certs_pem(self) -> list[bytes]:
         return [self.root_pem()] + [self.province_ca_pem(code) for code in sorted(self.provinces)]
 

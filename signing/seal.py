@@ -165,8 +165,9 @@ class DepartmentSealer:
     def _validation_context(self) -> ValidationContext:
         # Read the CRLs at every seal so the embedded ones are current, and so a revoked seal
         # cannot sign: pyHanko validates the signer's chain before embedding. Only files whose
-        # bytes changed are parsed again.
-        return reusing_context(self.federation.trust())
+        # bytes changed are parsed again. Only the root's and the province's CRLs: they are all
+        # the seal's chain and its TSA's need, and what is in the context ends up in the file.
+        return reusing_context(self.federation.chain_trust(self.province_code))
 
     def seal(
         self,

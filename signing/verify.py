@@ -3,7 +3,6 @@ raises: every outcome is a report, and only a report with verdict TOTAL_PASSED m
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 from collections.abc import Callable, Mapping
@@ -26,7 +25,7 @@ from signing.errors import SigningError
 from signing.identity import CertIdentity, identity_from_certificate
 from signing.loops import outside_event_loop
 from signing.trust import Province, TrustMaterial
-from signing.validation import crl_problem, reusing_context, strict_context
+from signing.validation import CrlScope, crl_problem, crl_scope, province_of_ca, reusing_context, strict_context
 
 __all__ = ["Reason", "SealVerifier", "SignerInfo", "TrustMaterial", "Verdict", "VerificationReport",
            "verify_sealed_pdf"]
@@ -196,9 +195,7 @@ _EXPIRY_INDICATIONS = (AdESIndeterminate.OUT_OF_BOUNDS_NO_POE, AdESIndeterminate
                        AdESIndeterminate.NOT_YET_VALID, AdESFailure.NOT_YET_VALID, AdESIndeterminate.EXPIRED)
 
 
-def _check_trust(status: PdfSignatureStatus, *, trust: TrustMaterial, moment: datetime,
-                 archive_updates_allowed: bool = False) -> None:
-    """Map pyHanko's findings to a reason, most fundamental first."""
+def _check_integrity(status: PdfSignatureStatus, *, archive_updates_allowed: bool) -> None:
     if not status.intact:
         raise _Refusal(Reason.HASH_FAILURE, "the digest of the signed byte ranges does not match the signature")
     if not status.valid:
@@ -212,6 +209,24 @@ def _check_trust(status: PdfSignatureStatus, *, trust: TrustMaterial, moment: da
         raise _Refusal(Reason.MODIFIED_AFTER_SIGNING,
                        f"signature coverage is {status.coverage.name if status.coverage else None}, "
                        f"modification level {level}: bytes were appended after signing")
+
+
+def _check_scope(status: PdfSignatureStatus, scope: CrlScope, *, archive_updates_allowed: bool) -> None:
+    """A seal issued under another province's CA had none of its CRLs consulted, so pyHanko
+    cannot pass it; say why, once what a forgery would show has been checked."""
+    foreign = scope.foreign_province(status.signing_cert.issuer.dump())
+    if foreign is None:
+        return
+    _check_integrity(status, archive_updates_allowed=archive_updates_allowed)
+    raise _Refusal(Reason.NOT_COMPETENT_SIGNER,
+                   f"sealed under the CA of province {foreign}, but the competent province is {scope.province_code}"
+                   " (only the competent province's chain is checked against CRLs)")
+
+
+def _check_trust(status: PdfSignatureStatus, *, trust: TrustMaterial, moment: datetime,
+                 archive_updates_allowed: bool = False) -> None:
+    """Map pyHanko's findings to a reason, most fundamental first."""
+    _check_integrity(status, archive_updates_allowed=archive_updates_allowed)
     if status.revoked:
         when = status.revocation_details.revocation_date if status.revocation_details else None
         raise _Refusal(Reason.REVOKED, f"the signer's certificate chain was revoked (revocation date {when})")
@@ -259,16 +274,17 @@ def _check_competence(identity: CertIdentity | None, *, competent_province: str 
                        f"department {identity.province_code}/{identity.department_key} is not in the federation")
 
 
-def _dss_crls(reader: PdfFileReader) -> tuple[bytes, ...]:
+def _dss_crl_refs(reader: PdfFileReader) -> list[Any]:
+    """References only: the CRL streams are decoded in the long-term path, which alone reads them."""
     try:
         dss = DocumentSecurityStore.read_dss(reader)
     except NoDSSFoundError:
-        return ()
-    return tuple(ref.get_object().data for ref in dss.crls)
+        return []
+    return list(dss.crls)
 
 
 def _check_signature_timestamp(status: PdfSignatureStatus, identity: CertIdentity | None, *,
-                               trust: TrustMaterial, moment: datetime) -> tuple[datetime, str] | None:
+                               scope: CrlScope, moment: datetime) -> tuple[datetime, str] | None:
     """A signature timestamp, if present, must be sound, trusted and from the signer's own
     province TSA; it then proves when the seal existed."""
     ts = status.timestamp_validity
@@ -277,7 +293,7 @@ def _check_signature_timestamp(status: PdfSignatureStatus, identity: CertIdentit
     if not ts.intact or not ts.valid:
         raise _Refusal(Reason.SIG_CRYPTO_FAILURE, "the signature timestamp token does not verify")
     if not ts.trusted:
-        raise _untrusted_tsa(ts.signing_cert, trust=trust, moment=moment, what="the signature timestamp")
+        raise _untrusted_tsa(ts.signing_cert, scope=scope, moment=moment, what="the signature timestamp")
     try:
         tsa = identity_from_certificate(ts.signing_cert.dump())
     except SigningError as exc:
@@ -290,8 +306,13 @@ def _check_signature_timestamp(status: PdfSignatureStatus, identity: CertIdentit
     return ts.timestamp, tsa.common_name
 
 
-def _untrusted_tsa(cert: Any, *, trust: TrustMaterial, moment: datetime, what: str) -> _Refusal:
+def _untrusted_tsa(cert: Any, *, scope: CrlScope, moment: datetime, what: str) -> _Refusal:
     """A stale or missing CRL is worth retrying (TRY_LATER); anything else is final."""
+    foreign = scope.foreign_province(cert.issuer.dump())
+    if foreign is not None:
+        return _Refusal(Reason.NOT_COMPETENT_SIGNER, f"{what} was issued under the CA of province {foreign}, not by "
+                                                     "the timestamp authority of the sealing province")
+    trust = scope.trust
     root = load_certs_from_pemder_data(trust.root_pem)
     problem = crl_problem(trust, moment=moment, issuer_names_der=[cert.issuer.dump(), *(c.subject.dump() for c in root)])
     if problem is not None:
@@ -309,7 +330,7 @@ def _revoked_now(status: PdfSignatureStatus, trust: TrustMaterial) -> bool:
     return False
 
 
-def _check_doc_timestamps(doc_timestamps: list[Any], *, trust: TrustMaterial, context: ValidationContext,
+def _check_doc_timestamps(doc_timestamps: list[Any], *, scope: CrlScope, context: ValidationContext,
                           moment: datetime) -> None:
     """B-LTA: each document timestamp must be sound and trusted, and the last must cover the
     whole file, so nothing was appended after the archive timestamp."""
@@ -318,7 +339,7 @@ def _check_doc_timestamps(doc_timestamps: list[Any], *, trust: TrustMaterial, co
         if not status.intact or not status.valid:
             raise _Refusal(Reason.HASH_FAILURE, f"document timestamp {ts.field_name} does not verify")
         if not status.trusted:
-            raise _untrusted_tsa(status.signing_cert, trust=trust, moment=moment,
+            raise _untrusted_tsa(status.signing_cert, scope=scope, moment=moment,
                                  what=f"document timestamp {ts.field_name}")
     last = doc_timestamps[-1]
     if last.coverage is not SignatureCoverageLevel.ENTIRE_FILE:
@@ -389,12 +410,15 @@ def _verify(
         seal = seals[0]
         if any(ts.signed_revision < seal.signed_revision for ts in doc_timestamps):
             raise _Refusal(Reason.EXTRA_SIGNATURE, "a document timestamp precedes the seal; the seal must come first")
-        dss_crls = _dss_crls(reader)
+        dss_crls = _dss_crl_refs(reader)
         try:
+            # Only the CRLs of the competent province's chain (CrlScope); offline, with no
+            # competent province given, those of the chain the seal names.
+            scope = crl_scope(trust, competent_province or province_of_ca(trust, seal.signer_cert.issuer.dump()))
             # One context for the seal, its timestamp and any document timestamps (pyHanko's
             # default for a signature and its timestamp): the same roots, CRLs and moment, and
             # the province CA's path, which all their chains share, is validated once.
-            context = reusing_context(trust, moment=now)
+            context = reusing_context(scope.trust, moment=now)
             status = validate_pdf_signature(seal, signer_validation_context=context, ts_validation_context=context)
         except Exception as exc:
             raise _Refusal(Reason.FORMAT_FAILURE,
@@ -403,21 +427,23 @@ def _verify(
         found["signer"] = _signer_info(identity)
         found["signed_at"] = status.signer_reported_dt
         found["level"] = _level(status, doc_timestamps=len(doc_timestamps), dss_crls=len(dss_crls))
-        stamp = _check_signature_timestamp(status, identity, trust=trust, moment=checked_at)
+        _check_scope(status, scope, archive_updates_allowed=bool(doc_timestamps))
+        stamp = _check_signature_timestamp(status, identity, scope=scope, moment=checked_at)
         if stamp is not None:
             found["timestamp_at"], found["timestamp_authority"] = stamp
         if doc_timestamps:
-            _check_doc_timestamps(doc_timestamps, trust=trust, context=context, moment=checked_at)
+            _check_doc_timestamps(doc_timestamps, scope=scope, context=context, moment=checked_at)
         try:
-            _check_trust(status, trust=trust, moment=checked_at, archive_updates_allowed=bool(doc_timestamps))
+            _check_trust(status, trust=scope.trust, moment=checked_at, archive_updates_allowed=bool(doc_timestamps))
         except _Refusal as refusal:
             if refusal.reason is not Reason.EXPIRED or stamp is None or not dss_crls:
                 raise
             # Long-term validation: the seal certificate has expired since, but the TSA proves the
             # seal existed at `stamp`; the CRLs embedded then must vouch for the chain at that time.
-            if _revoked_now(status, trust):
+            if _revoked_now(status, scope.trust):
                 raise _Refusal(Reason.REVOKED, "the signer's certificate is on the current CRL") from None
-            past_trust = dataclasses.replace(trust, crls_der=(*trust.crls_der, *dss_crls))
+            # The file's CRLs, kept to those of the scope like the current ones.
+            past_trust = scope.with_crls(tuple(ref.get_object().data for ref in dss_crls))
             # Parsed afresh: these CRLs come from the file, and only trusted material is kept parsed.
             past = validate_pdf_signature(seal, signer_validation_context=strict_context(past_trust, moment=stamp[0]))
             _check_trust(past, trust=past_trust, moment=stamp[0], archive_updates_allowed=bool(doc_timestamps))

@@ -129,9 +129,18 @@ def test_poppler_finds_timestamped_seals_valid(fed: Federation, level: PadesLeve
     assert "Total document signed" in out, out
 
 
-def test_a_seal_timestamped_by_another_province_tsa_is_refused(fed: Federation) -> None:
+def test_a_seal_timestamped_by_another_province_tsa_is_refused(
+    fed: Federation, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from signing.validation import reusing_context
+
     foreign_tsa = AuthorityTimeStamper(TimestampAuthority.of_province(fed, OTHER))
-    pdf = DepartmentSealer(federation=fed, province_code=COMPETENT, timestamper=foreign_tsa).issue(request())
+    sealer = DepartmentSealer(federation=fed, province_code=COMPETENT, timestamper=foreign_tsa)
+    with pytest.raises(SigningError, match="CRL"):  # the sealer holds only its own chain's CRLs
+        sealer.issue(request())
+    # A sealer given every CRL of the federation (as tongban's once was) makes such a file.
+    monkeypatch.setattr(DepartmentSealer, "_validation_context", lambda self: reusing_context(fed.trust()))
+    pdf = sealer.issue(request())
     report = check(pdf, fed)
     assert (report.verdict, report.reason) == (Verdict.TOTAL_FAILED, Reason.NOT_COMPETENT_SIGNER), report.render()
     assert "timestamp" in report.detail
@@ -234,3 +243,33 @@ def test_a_b_lta_seal_with_stale_crls_is_indeterminate_not_passed(fed: Federatio
     lta = DepartmentSealer(federation=fed, province_code=COMPETENT, level=PadesLevel.B_LTA).issue(request())
     report = check(lta, fed, now=datetime.now(timezone.utc) + timedelta(days=8))
     assert (report.verdict, report.reason) == (Verdict.INDETERMINATE, Reason.TRY_LATER), report.render()
+
+
+def test_long_term_validation_uses_the_embedded_crls_of_the_chain_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seals made before the sealer kept to its own chain embed every CRL of the federation;
+    after expiry they must still pass on the embedded CRLs of their chain, and a seal sealed
+    by the current sealer (two CRLs) too."""
+    from pyhanko.sign.validation.dss import DocumentSecurityStore
+
+    from signing.validation import reusing_context
+
+    small = make_federation(tmp_path / "fed", provinces=[
+        Province(COMPETENT, "浙江省", {"market": "浙江省市场监督管理局"}),
+        Province(OTHER, "安徽省", {"market": "安徽省市场监督管理局"}),
+        Province("320000", "江苏省", {"market": "江苏省市场监督管理局"})])
+    small.reissue_seal(COMPETENT, "market", not_after=datetime.now(timezone.utc) + timedelta(minutes=10))
+    now = DepartmentSealer(federation=small, province_code=COMPETENT).issue(request())
+    with monkeypatch.context() as m:
+        m.setattr(DepartmentSealer, "_validation_context", lambda self: reusing_context(small.trust()))
+        old = DepartmentSealer(federation=small, province_code=COMPETENT).issue(request())
+
+    def embedded(pdf: bytes) -> int:
+        return len(DocumentSecurityStore.read_dss(PdfFileReader(io.BytesIO(pdf))).crls)
+
+    assert (embedded(now), embedded(old)) == (2, 4)
+    after_expiry = datetime.now(timezone.utc) + timedelta(days=1)
+    for pdf in (now, old):
+        report = check(pdf, small, now=after_expiry)
+        assert report.passed and report.long_term, report.render()

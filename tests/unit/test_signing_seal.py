@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from signing.errors import SigningError
@@ -226,3 +227,56 @@ def test_every_seal_of_a_department_carries_one_seal_image(fed: Federation) -> N
     sealed = [sealer.seal(pdf, department_key="market") for _ in range(3)]
     assert [s.count(b"/Import") for s in sealed] == [2, 2, 2]  # the resource and the `Do` drawing it
     assert len({len(s) for s in sealed}) == 1
+
+
+def test_a_seal_of_another_province_presented_as_the_competent_ones_fails_closed(tmp_path: Path) -> None:
+    """The verifier hands pyHanko only the CRLs of the competent province's chain, so another
+    province's seal has none of its CRLs consulted: it must be refused as not competent (not
+    passed, and not "try later"), whether that province's CRLs are sound or not."""
+    small = make_federation(tmp_path / "fed", provinces=[
+        Province(COMPETENT, "浙江省", {"market": "浙江省市场监督管理局"}),
+        Province(OTHER, "安徽省", {"market": "安徽省市场监督管理局"})])
+    pdf = render_certificate(request(), province_name="浙江省")
+    other = DepartmentSealer(federation=small, province_code=OTHER).seal(pdf, department_key="market")
+    report = verify_sealed_pdf(other, trust=small.trust(), competent_province=OTHER, competent_department="market",
+                               issued_sha256=None)
+    assert report.passed, report.render()  # a sound seal of its own province
+    report = check(other, small)
+    assert_refused(report, Reason.NOT_COMPETENT_SIGNER)
+    assert OTHER in report.detail and COMPETENT in report.detail
+    later = datetime.now(timezone.utc) + timedelta(days=8)  # every CRL stale: still not "try later"
+    assert_refused(check(other, small, now=later), Reason.NOT_COMPETENT_SIGNER)
+    seal_cert, _ = small.seal_paths(OTHER, "market")
+    small.revoke(OTHER, cert_pem=seal_cert.read_bytes())
+    assert_refused(check(other, small), Reason.NOT_COMPETENT_SIGNER)
+    assert_refused(check(flip_byte_in_page_content(other), small), Reason.HASH_FAILURE)  # forgery shows first
+    assert_refused(check(overwrite_applicant_name(other), small), Reason.MODIFIED_AFTER_SIGNING)
+
+
+def test_the_sealed_file_embeds_exactly_the_two_crls_of_its_chain(fed: Federation, sealed: bytes) -> None:
+    from cryptography import x509
+    from pyhanko.sign.validation.dss import DocumentSecurityStore
+
+    assert len(fed.provinces) > 2
+    dss = DocumentSecurityStore.read_dss(PdfFileReader(io.BytesIO(sealed)))
+    embedded = sorted(ref.get_object().data for ref in dss.crls)
+    chain = sorted(x509.load_pem_x509_crl(fed.crl_pem(code)).public_bytes(serialization.Encoding.DER)
+                   for code in (None, COMPETENT))
+    assert embedded == chain
+
+
+def test_the_verifier_gives_pyhanko_only_the_crls_of_the_competent_chain(fed: Federation) -> None:
+    from cryptography import x509
+
+    from signing.validation import crl_scope
+
+    trust = fed.trust()
+    scope = crl_scope(trust, COMPETENT)
+    issuers = {x509.load_der_x509_crl(der).issuer for der in scope.trust.crls_der}
+    root = x509.load_pem_x509_certificate(fed.root_pem()).subject
+    province_ca = x509.load_pem_x509_certificate(fed.province_ca_pem(COMPETENT)).subject
+    assert issuers == {root, province_ca} and len(scope.trust.crls_der) == 2
+    assert scope.trust.intermediate_pems == trust.intermediate_pems  # certificates as before
+    other_ca = x509.load_pem_x509_certificate(fed.province_ca_pem(OTHER)).subject.public_bytes()
+    assert scope.foreign_province(other_ca) == OTHER
+    assert scope.foreign_province(province_ca.public_bytes()) is None
