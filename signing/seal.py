@@ -15,8 +15,10 @@ from asn1crypto import tsp
 from cryptography.hazmat.primitives import serialization
 from pyhanko.keys import load_cert_from_pemder, load_certs_from_pemder_data, load_private_key_from_pemder_data
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 from pyhanko.sign.attributes import CMSAttributeProvider, SignedAttributeProviderSpec, SigningCertificateV2Provider
+from pyhanko.sign.general import SigningError as PyHankoSigningError
 from pyhanko.sign.general import as_signing_certificate_v2
 from pyhanko.sign.signers.pdf_signer import DSSContentSettings, SigDSSPlacementPreference
 from pyhanko.sign.timestamps.api import TimeStamper
@@ -35,14 +37,20 @@ from signing.tsa import AuthorityTimeStamper, TimestampAuthority
 from signing.validation import reusing_context
 
 SEAL_FIELD = "TongbanSeal"
-# Room (in hex digits) for what the CMS container holds besides its certificates: signed
-# attributes, an ECDSA signature and DER framing take well under 1 KB. Reserving a tight,
-# precomputed size saves pyHanko a dry-run signature per seal and keeps /Contents short,
-# which verifiers parse character by character.
+# The generous reservation, for a seal certificate's first seal (and any that does not fit the
+# measured one). Room (in hex digits) for what the CMS container holds besides its
+# certificates: signed attributes, an ECDSA signature and DER framing take well under 1 KB.
+# Reserving a precomputed size saves pyHanko a dry-run signature per seal.
 CMS_OVERHEAD_HEX = 2048
 # The signature timestamp token carries the TSA certificate, its CA and a signed TSTInfo
 # (about 1.6 KB, so 3.2 K hex digits); the margin covers longer names.
 TIMESTAMP_OVERHEAD_HEX = 2 * 2 * 1100 + 2048
+# Later seals of the same certificate reserve what the first one measured plus this (hex
+# digits): verifiers parse /Contents character by character, padding included. Between two
+# seals only the two ECDSA signatures (up to 2 bytes each), the TSA's serial number (up to 8)
+# and DER lengths that cross a boundary vary; a seal that still does not fit is made again with
+# the generous reservation.
+MEASURED_MARGIN_HEX = 2 * 64
 
 
 class PadesLevel(StrEnum):
@@ -50,11 +58,14 @@ class PadesLevel(StrEnum):
     B_LTA = "B-LTA"  # plus a document timestamp over everything, for the archive
 
 
-@dataclass(frozen=True)
+@dataclass
 class _LoadedSeal:
     signer: signers.Signer
     department_name: str
-    bytes_reserved: int
+    generous_hex: int
+    # Set from a seal made with the generous reservation: its CMS size plus the margin. A plain
+    # attribute, replaced whole, so threads sealing at once read one value or the other.
+    measured_hex: int | None = None
 
 
 class _EncodedSigningCertificateV2(SigningCertificateV2Provider):
@@ -139,7 +150,7 @@ class DepartmentSealer:
             loaded = _LoadedSeal(
                 signer=signer,
                 department_name=self.federation.provinces[self.province_code].departments[department_key],
-                bytes_reserved=2 * (len(cert.dump()) + len(province_ca[0].dump())) + CMS_OVERHEAD_HEX
+                generous_hex=2 * (len(cert.dump()) + len(province_ca[0].dump())) + CMS_OVERHEAD_HEX
                 + TIMESTAMP_OVERHEAD_HEX,
             )
             self._seals[department_key] = loaded
@@ -200,11 +211,22 @@ class DepartmentSealer:
             stamp_style=seal_style(department_name=loaded.department_name),
             new_field_spec=fields.SigFieldSpec(sig_field_name=SEAL_FIELD, on_page=0, box=box),
         )
-        try:
+
+        def sign(reserved: int) -> bytes:
             writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
             with self._token_lock if self.token is not None else contextlib.nullcontext():
-                out = outside_event_loop(lambda: pdf_signer.sign_pdf(
-                    writer, output=io.BytesIO(), bytes_reserved=loaded.bytes_reserved))
+                return outside_event_loop(lambda: pdf_signer.sign_pdf(
+                    writer, output=io.BytesIO(), bytes_reserved=reserved)).getvalue()
+
+        measured = loaded.measured_hex
+        try:
+            try:
+                out = sign(measured or loaded.generous_hex)
+            except PyHankoSigningError as exc:
+                if measured is None or not _did_not_fit(exc):
+                    raise
+                out = sign(loaded.generous_hex)  # once more with room to spare, then measure again
+                measured = None
         except SigningError:
             raise
         except Exception as exc:  # pyHanko raises many kinds; the caller needs one
@@ -212,7 +234,9 @@ class DepartmentSealer:
                 f"sealing as {self.province_code}/{department_key} failed ({type(exc).__name__}: {exc}); "
                 "check that the PDF is readable and unsigned and that the seal certificate is valid and not revoked"
             ) from exc
-        return out.getvalue()
+        if measured is None:
+            loaded.measured_hex = 2 * _signature_size(out) + MEASURED_MARGIN_HEX
+        return out
 
     def issue(self, request: CertificateRequest) -> bytes:
         if request.province_code != self.province_code:
@@ -221,3 +245,19 @@ class DepartmentSealer:
         province = self.federation.provinces[self.province_code]
         pdf = render_certificate(request, province_name=province.name)
         return self.seal(pdf, department_key=request.department_key)
+
+
+def _did_not_fit(exc: PyHankoSigningError) -> bool:
+    # pyHanko has no subclass for it; this is its message when the CMS outgrows /Contents.
+    return "larger than expected" in str(exc)
+
+
+def _signature_size(sealed: bytes) -> int:
+    """The DER length of the seal's CMS container (without /Contents' zero padding)."""
+    (signature,) = [s for s in PdfFileReader(io.BytesIO(sealed), strict=False).embedded_signatures
+                    if s.field_name == SEAL_FIELD]
+    der = signature.pkcs7_content
+    if der[1] < 0x80:
+        return 2 + der[1]
+    octets = der[1] & 0x7F
+    return 2 + octets + int.from_bytes(der[2:2 + octets], "big")

@@ -224,9 +224,9 @@ def test_every_seal_of_a_department_carries_one_seal_image(fed: Federation) -> N
     (their XObject names) may ride along into later ones."""
     sealer = DepartmentSealer(federation=fed, province_code=COMPETENT)
     pdf = render_certificate(request(), province_name="浙江省")
-    sealed = [sealer.seal(pdf, department_key="market") for _ in range(3)]
-    assert [s.count(b"/Import") for s in sealed] == [2, 2, 2]  # the resource and the `Do` drawing it
-    assert len({len(s) for s in sealed}) == 1
+    sealed = [sealer.seal(pdf, department_key="market") for _ in range(4)]
+    assert [s.count(b"/Import") for s in sealed] == [2, 2, 2, 2]  # the resource and the `Do` drawing it
+    assert len({len(s) for s in sealed[1:]}) == 1  # the first seal reserves more room for its signature
 
 
 def test_a_seal_of_another_province_presented_as_the_competent_ones_fails_closed(tmp_path: Path) -> None:
@@ -280,3 +280,44 @@ def test_the_verifier_gives_pyhanko_only_the_crls_of_the_competent_chain(fed: Fe
     other_ca = x509.load_pem_x509_certificate(fed.province_ca_pem(OTHER)).subject.public_bytes()
     assert scope.foreign_province(other_ca) == OTHER
     assert scope.foreign_province(province_ca.public_bytes()) is None
+
+
+def test_a_seal_reserves_what_its_first_seal_measured_and_retries_once_with_room_to_spare(
+    fed: Federation, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pyhanko.sign.signers.pdf_signer import PdfSigner
+
+    def contents_hex(sealed: bytes) -> int:
+        return 2 * len(PdfFileReader(io.BytesIO(sealed)).embedded_signatures[0].pkcs7_content)
+
+    sealer = DepartmentSealer(federation=fed, province_code=COMPETENT)
+    pdf = render_certificate(request(), province_name="浙江省")
+    first = sealer.seal(pdf, department_key="market")
+    loaded = sealer._load("market")
+    measured = loaded.measured_hex
+    assert measured is not None and measured < loaded.generous_hex
+    assert contents_hex(first) == loaded.generous_hex
+    second = sealer.seal(pdf, department_key="market")
+    assert contents_hex(second) == measured
+    assert check(second, fed).passed
+
+    reserved: list[int] = []
+    sign_pdf = PdfSigner.sign_pdf
+
+    def spy(self: PdfSigner, *args: object, bytes_reserved: int, **kwargs: object) -> object:
+        reserved.append(bytes_reserved)
+        return sign_pdf(self, *args, bytes_reserved=bytes_reserved, **kwargs)
+
+    monkeypatch.setattr(PdfSigner, "sign_pdf", spy)
+    loaded.measured_hex = 1000  # as if this seal's signature had outgrown what the first one measured
+    third = sealer.seal(pdf, department_key="market")
+    assert reserved == [1000, loaded.generous_hex]
+    report = check(third, fed)
+    assert report.passed, report.render()
+    assert loaded.measured_hex is not None and 1000 < loaded.measured_hex < loaded.generous_hex  # measured again
+
+    reserved.clear()
+    loaded.generous_hex, loaded.measured_hex = 1200, 1000
+    with pytest.raises(SigningError, match="failed"):  # retried once only, then a plain refusal
+        sealer.seal(pdf, department_key="market")
+    assert reserved == [1000, 1200]
