@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from exchange.errors import InvalidRequest, MaterialIntegrityError, MaterialNotFound
 from exchange.ports import StoredObject
@@ -134,8 +135,9 @@ class LocalFolderStore:
         check_sha256(sha256)
         if (envelope is None) != (self._sealer is None):
             raise InvalidRequest("envelope", "prepared bytes must be sealed exactly when this store seals")
-        if self.stat(sha256) is not None:
-            return self.stat(sha256)  # type: ignore[return-value]
+        existing = self.stat(sha256)
+        if existing is not None:
+            return existing
         fd, temp_name = tempfile.mkstemp(dir=self._incoming, prefix="put-", suffix=".part")
         temp = Path(temp_name)
         try:
@@ -182,7 +184,7 @@ class LocalFolderStore:
         self, temp: Path, sha256: str, size: int, media_type: str, user_metadata: dict[str, str],
         sealed: dict[str, object] | None,
     ) -> None:
-        if self.stat(sha256) is not None:
+        if self._record(sha256) is not None:
             return  # already stored (first metadata wins); the caller drops the temp file
         path, meta_path = self._paths(sha256)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -205,6 +207,19 @@ class LocalFolderStore:
         return self.put_stream([data], media_type=media_type, metadata=metadata)
 
     def stat(self, sha256: str) -> StoredObject | None:
+        record = self._record(sha256)
+        if record is None:
+            return None
+        metadata = {str(k): str(v) for k, v in record["metadata"].items()}
+        sealed = record.get("sealed")
+        if sealed is not None:
+            metadata = self._require_sealer(sha256).open_metadata(sealed["envelope"], sealed["metadata"])
+        return StoredObject(key=object_key(sha256), sha256=sha256, size=int(record["size"]),
+                            media_type=str(record["media_type"]), metadata=metadata)
+
+    def _record(self, sha256: str) -> dict[str, Any] | None:
+        """The object's sidecar record, checked against the file on disk; None when absent.
+        Existence checks stop here: opening the sealed metadata costs a key unwrap."""
         path, meta_path = self._paths(sha256)
         try:
             raw = meta_path.read_bytes()
@@ -214,17 +229,11 @@ class LocalFolderStore:
         try:
             record = json.loads(raw)
             sealed = record.get("sealed")
-            metadata = {str(k): str(v) for k, v in record["metadata"].items()}
-            if sealed is not None:
-                metadata = self._require_sealer(sha256).open_metadata(sealed["envelope"], sealed["metadata"])
-            stored = StoredObject(
-                key=object_key(sha256),
-                sha256=sha256,
-                size=int(record["size"]),
-                media_type=str(record["media_type"]),
-                metadata=metadata,
-            )
-            expected_on_disk = stored.size if sealed is None else int(sealed["stored_size"])
+            size = int(record["size"])
+            str(record["media_type"])
+            if not isinstance(record["metadata"], dict):
+                raise TypeError("metadata is not an object")
+            expected_on_disk = size if sealed is None else int(sealed["stored_size"])
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise MaterialIntegrityError(
                 f"metadata of stored material {sha256} in {self._root} is unreadable ({exc}); "
@@ -233,16 +242,17 @@ class LocalFolderStore:
         if record.get("sha256") != sha256 or expected_on_disk != size_on_disk:
             raise MaterialIntegrityError(
                 f"stored material {sha256} in {self._root} does not match its metadata "
-                f"({size_on_disk} bytes on disk, {stored.size} recorded); restore it from a replica"
+                f"({size_on_disk} bytes on disk, {size} recorded); restore it from a replica"
             )
-        return stored
+        return record
 
     def iter_chunks(self, sha256: str, *, chunk_size: int = 1 << 20) -> VerifiedChunks:
         check_chunk_size(chunk_size)
-        if self.stat(sha256) is None:
+        record = self._record(sha256)
+        if record is None:
             raise MaterialNotFound(f"no material with SHA-256 {sha256} in {self._root}")
-        path, meta_path = self._paths(sha256)
-        sealed = json.loads(meta_path.read_bytes()).get("sealed")
+        path, _ = self._paths(sha256)
+        sealed = record.get("sealed")
         handle = path.open("rb")
         source: Iterator[bytes]
         if sealed is None:
@@ -284,7 +294,7 @@ class LocalFolderStore:
     def retain(self, sha256: str, retention: Retention) -> None:
         """Keep the material until `retention.until`; a retention can be extended, never
         shortened (as with S3 object lock)."""
-        if self.stat(sha256) is None:
+        if self._record(sha256) is None:
             raise MaterialNotFound(f"no material with SHA-256 {sha256} in {self._root}")
         current = self.retention(sha256)
         if current is not None and not retention.extends(current):
