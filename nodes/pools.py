@@ -41,14 +41,12 @@ def _exit_with_the_node(node_pid: int) -> None:
 
 def _start_worker(pki_dir: str, province: str, node_pid: int) -> None:
     _exit_with_the_node(node_pid)
-    from nodes.wiring import build_sealer
+    from nodes.wiring import build_sealer, build_verifier
     from signing.pki import Federation
-    from signing.verify import SealVerifier
 
     federation = Federation.open(Path(pki_dir))
     _worker["sealer"] = build_sealer(federation, province)
-    # trust_source re-reads the CRL files at every verification, as the in-process verifier does.
-    _worker["verifier"] = SealVerifier(trust_source=federation.trust)
+    _worker["verifier"] = build_verifier(federation)  # the same as the node's own
 
 
 def _issue(request: CertificateRequest) -> bytes:
