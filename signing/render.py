@@ -6,6 +6,7 @@ import io
 
 from reportlab.lib.colors import HexColor
 from reportlab.lib.pagesizes import A4
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen import canvas
 
 from exchange.ports import CertificateRequest
@@ -23,6 +24,22 @@ SEAL_BOX: tuple[float, float, float, float] = (
 )
 _INK = HexColor("#1A1A1A")
 _MUTED = HexColor("#555555")
+_LEFT, _RIGHT = 90.0, PAGE_WIDTH - 72.0  # text stays inside the rule drawn under the title
+# Chinese typesetting (禁则): these never begin a line; they stay at the end of the one before.
+_NO_LINE_START = frozenset("，。、；：？！）」』”’》〉】")
+
+
+def wrap(text: str, *, font: str, size: float, width: float) -> list[str]:
+    """Lines of `text` no wider than `width`, broken between characters as Chinese is; a
+    closing punctuation mark stays with the character before it (it may hang in the margin)."""
+    lines: list[str] = []
+    line = ""
+    for ch in text:
+        if line and ch not in _NO_LINE_START and stringWidth(line + ch, font, size) > width:
+            lines.append(line)
+            line = ""
+        line += ch
+    return [*lines, line] if line or not lines else lines
 
 
 def _chinese_date(request: CertificateRequest) -> str:
@@ -66,20 +83,27 @@ def render_certificate(request: CertificateRequest, *, province_name: str) -> by
     )
     y = PAGE_HEIGHT - 200
     for label, value in rows:
-        c.drawString(90, y, f"{label}：")
-        c.drawString(180, y, value)
+        c.drawString(_LEFT, y, f"{label}：")
+        for i, part in enumerate(wrap(value, font=font, size=13, width=_RIGHT - 180)):
+            y -= 18 if i else 0
+            c.drawString(180, y, part)
         y -= 32
 
     c.setFont(font, 12)
     body = tuple(line.format(applicant_name=request.applicant_name, matter_name=request.matter_name,
                              department_name=request.department_name) for line in template.body)
     y -= 16
-    for line in body:
-        c.drawString(90, y, line)
-        y -= 22
+    for paragraph in body:
+        for line in wrap(paragraph, font=font, size=12, width=_RIGHT - _LEFT):
+            c.drawString(_LEFT, y, line)
+            y -= 22
 
-    c.setFont(font, 13)
+    # The signing department's name under the seal: a long name is set smaller rather than
+    # running off the page (the seal is about 120 pt wide; the name may be wider, as on paper).
+    name_size = min(13.0, 13.0 * 2 * (PAGE_WIDTH - 36 - _SEAL_CENTRE[0]) / stringWidth(request.department_name, font, 13))
+    c.setFont(font, name_size)
     c.drawCentredString(_SEAL_CENTRE[0], _SEAL_CENTRE[1] + 8, request.department_name)
+    c.setFont(font, 13)
     c.drawCentredString(_SEAL_CENTRE[0], _SEAL_CENTRE[1] - 16, _chinese_date(request))
 
     c.setFont(font, 9)

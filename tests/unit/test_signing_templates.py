@@ -52,3 +52,21 @@ def test_the_rendered_page_says_what_kind_of_result_it_is_and_carries_the_verifi
 
 def test_rendering_is_deterministic() -> None:
     assert render_certificate(request(), province_name="浙江省") == render_certificate(request(), province_name="浙江省")
+
+
+def test_long_names_wrap_inside_the_page_instead_of_running_off_it(tmp_path: Path) -> None:
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    from signing.fonts import cjk_font
+    from signing.render import PAGE_WIDTH, wrap
+
+    font = cjk_font()
+    text = "经审查，申请人王小明申请的“营业执照遗失补领、换发”事项符合法定条件、标准，依法作出准予许可的决定。" * 2
+    lines = wrap(text, font=font, size=12, width=PAGE_WIDTH - 162)
+    assert "".join(lines) == text and len(lines) > 2
+    assert all(not line.startswith(("，", "。", "、", "”")) for line in lines)
+    # a closing mark may hang at most one character into the margin
+    assert all(stringWidth(line, font, 12) <= PAGE_WIDTH - 162 + 12 for line in lines)
+    pdf = render_certificate(request(department_name="浙江省市场监督管理局杭州经济技术开发区分局行政审批服务科"),
+                             province_name="浙江省")
+    assert "核验真伪。" in text_of(pdf, tmp_path).replace(" ", "").replace("\n", "")
