@@ -12,7 +12,6 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from exchange.case import Case, CaseStatus
 from exchange.context import NodeContext
@@ -166,22 +165,18 @@ class Courier:
                                         chunks=ctx.store.iter_chunks(material["sha256"]), first_push=fresh)
             # The envelope carries 身份核验 and 代办 too: the competent node records them with the case.
             self._count(ctx.peers.forward_case(m.peer, envelope=envelope_of(case), message_id=m.message_id))
-            # The case lock is still held: the case read above is current in this process (a
-            # replica that moved it meanwhile makes the save fail, and the relay tries again).
-            return self._confirm(m, lambda c: c.forward(actor=_actor(m), at=ctx.stamp()), case=case)
+            return self._confirm(m, case, lambda c: c.forward(actor=_actor(m), at=ctx.stamp()))
 
     def _deliver_result(self, m: OutboxMessage) -> Case | None:
         ctx = self.ctx
-        # Under the case's lock like the forward, so the confirmation is recorded on the case
-        # read here rather than on a second read.
-        with ctx.case_lock(m.case_number):
+        with ctx.case_lock(m.case_number):  # as for the forward: the confirmation goes on this read
             case = ctx.ledger.get_case(m.case_number)
             assert case.result is not None
             pdf = ctx.store.read_bytes(case.result["sha256"])
             self._count(ctx.peers.deliver_result(m.peer, case_number=case.case_number, pdf=pdf,
                                                  issued_sha256=case.result["sha256"], message_id=m.message_id))
-            return self._confirm(m, lambda c: c.deliver_result(to_province=m.peer, actor=_actor(m), at=ctx.stamp())
-                                 if c.status is CaseStatus.RESULT_ISSUED else None, case=case)
+            return self._confirm(m, case, lambda c: c.deliver_result(to_province=m.peer, actor=_actor(m), at=ctx.stamp())
+                                 if c.status is CaseStatus.RESULT_ISSUED else None)
 
     def _assign_task(self, m: OutboxMessage) -> Case | None:
         case = self.ctx.ledger.get_case(m.case_number)
@@ -210,18 +205,17 @@ class Courier:
         self._outbox().delivered(m.message_id)
         return None
 
-    def _confirm(self, m: OutboxMessage, record: Callable[[Any], None], *, case: Case | None = None) -> Case | None:
-        """Record what the confirmation means and mark the message delivered, in one save."""
-        ctx = self.ctx
-        with ctx.case_lock(m.case_number):
-            case = case or ctx.ledger.get_case(m.case_number)
-            record(case)
-            if case.pending_events:
-                ctx.save(case, delivered=[m.message_id])
-                return case
-            # recorded before (another replica, or before a crash): only the mark is missing
-            self._outbox().delivered(m.message_id)
-            return None
+    def _confirm(self, m: OutboxMessage, case: Case, record: Callable[[Case], None]) -> Case | None:
+        """Record what the confirmation means and mark the message delivered, in one save. The
+        caller holds the case's lock and read `case` under it, so it is current in this process
+        (a replica that moved it meanwhile makes the save fail, and the relay tries again)."""
+        record(case)
+        if case.pending_events:
+            self.ctx.save(case, delivered=[m.message_id])
+            return case
+        # recorded before (another replica, or before a crash): only the mark is missing
+        self._outbox().delivered(m.message_id)
+        return None
 
     def _count(self, already_applied: bool | None) -> None:
         if already_applied:

@@ -16,7 +16,7 @@ from exchange.errors import InvalidRequest, PeerRefused, PeerUnavailable
 from exchange.window import WindowDesk
 from nodes.interceptors import peer_actor, sending_province
 from nodes.tls import PartnerStubs
-from nodes.translate import material_from_pb, material_to_pb
+from nodes.translate import material_from_pb, material_to_pb, put_identity_and_agent
 from tongban_pb import common_pb2, joint_pb2, joint_pb2_grpc
 
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED}
@@ -150,13 +150,7 @@ class GrpcCoordinationGateway:
             legal_basis=str(detail.get("legal_basis", "")), reason=str(detail.get("reason", "")),
             materials=[material_to_pb(m) for m in detail.get("materials", [])], at=str(detail.get("at", "")),
         )
-        identity = detail.get("identity")
-        if identity:
-            msg.identity.CopyFrom(common_pb2.IdentityCheck(method=identity["method"], verified=bool(identity["verified"])))
-        agent = detail.get("agent")
-        if agent:
-            msg.agent.CopyFrom(common_pb2.Agent(name=agent["name"], id_number=agent["id_number"],
-                                                relationship=agent.get("relationship", "")))
+        put_identity_and_agent(msg, detail)
         return bool(self._call(province, f"record {step} of case {case_number}", "NotifyProgress", msg).already_applied)
 
     def close(self) -> None:

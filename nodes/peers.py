@@ -12,7 +12,7 @@ import grpc
 from exchange.errors import InvalidRequest, PeerRefused, PeerUnavailable
 from nodes.prefetch import Prefetched
 from nodes.tls import PartnerStubs
-from nodes.translate import material_to_pb
+from nodes.translate import material_to_pb, put_identity_and_agent
 from tongban_pb import common_pb2, peer_pb2, peer_pb2_grpc
 
 PUSH_CHUNK = 1 << 20  # bytes per PushData message: larger ones cost more memory than they save time
@@ -119,13 +119,7 @@ class GrpcPeerGateway:
             from_province=self.province,
             message_id=message_id,
         )
-        identity = envelope.get("identity")
-        if identity:
-            msg.identity.CopyFrom(common_pb2.IdentityCheck(method=identity["method"], verified=bool(identity["verified"])))
-        agent = envelope.get("agent")
-        if agent:
-            msg.agent.CopyFrom(common_pb2.Agent(name=agent["name"], id_number=agent["id_number"],
-                                                relationship=agent.get("relationship", "")))
+        put_identity_and_agent(msg, envelope)
         stub = self._stub(province)
         reply = self._call(province, f"take case {envelope['case_number']}", stub.ForwardCase, msg, timeout=self.timeout)
         return bool(reply.already_applied)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from exchange.case import Case
@@ -30,6 +30,18 @@ def material_from_pb(m: common_pb2.MaterialRef) -> dict[str, Any]:
         "kind": m.kind, "file_name": m.file_name, "media_type": m.media_type,
         "size": int(m.size), "sha256": m.sha256,
     }
+
+
+def put_identity_and_agent(msg: Any, source: Mapping[str, Any]) -> None:
+    """身份核验 and 代办, when `source` (a case envelope or a progress detail) carries them, onto a
+    message with `identity` and `agent` fields (CaseEnvelope, ProgressNotice)."""
+    identity = source.get("identity")
+    if identity:
+        msg.identity.CopyFrom(common_pb2.IdentityCheck(method=identity["method"], verified=bool(identity["verified"])))
+    agent = source.get("agent")
+    if agent:
+        msg.agent.CopyFrom(common_pb2.Agent(name=agent["name"], id_number=agent["id_number"],
+                                            relationship=agent.get("relationship", "")))
 
 
 def case_to_pb(case: Case) -> common_pb2.CaseView:

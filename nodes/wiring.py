@@ -19,11 +19,11 @@ from nodes.peers import GrpcPeerGateway
 from nodes.pools import SigningPool, pool_size
 from nodes.spool import FolderSpool
 from nodes.tls import channel_credentials
+from signing import pdfhex
 from signing.pki import Federation
 from signing.hsm import Pkcs11Token
 from signing.seal import DepartmentSealer, PadesLevel
 from signing.tsa import HttpTimeStamper
-from signing import pdfhex
 from signing.verify import SealVerifier
 from storage.factory import open_object_store
 from storage.outbox import outbox_of

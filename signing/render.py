@@ -27,19 +27,23 @@ _MUTED = HexColor("#555555")
 _LEFT, _RIGHT = 90.0, PAGE_WIDTH - 72.0  # text stays inside the rule drawn under the title
 # Chinese typesetting (禁则): these never begin a line; they stay at the end of the one before.
 _NO_LINE_START = frozenset("，。、；：？！）」』”’》〉】")
+# The department's name is centred under the seal; wider than this, it would leave the page.
+_NAME_WIDTH = 2 * (PAGE_WIDTH - 36.0 - _SEAL_CENTRE[0])
 
 
 def wrap(text: str, *, font: str, size: float, width: float) -> list[str]:
     """Lines of `text` no wider than `width`, broken between characters as Chinese is; a
     closing punctuation mark stays with the character before it (it may hang in the margin)."""
     lines: list[str] = []
-    line = ""
+    line, used = "", 0.0
     for ch in text:
-        if line and ch not in _NO_LINE_START and stringWidth(line + ch, font, size) > width:
+        advance = stringWidth(ch, font, size)  # a TrueType CJK font has no kerning: widths add up
+        if line and ch not in _NO_LINE_START and used + advance > width:
             lines.append(line)
-            line = ""
+            line, used = "", 0.0
         line += ch
-    return [*lines, line] if line or not lines else lines
+        used += advance
+    return [*lines, line]
 
 
 def _chinese_date(request: CertificateRequest) -> str:
@@ -84,10 +88,10 @@ def render_certificate(request: CertificateRequest, *, province_name: str) -> by
     y = PAGE_HEIGHT - 200
     for label, value in rows:
         c.drawString(_LEFT, y, f"{label}：")
-        for i, part in enumerate(wrap(value, font=font, size=13, width=_RIGHT - 180)):
-            y -= 18 if i else 0
+        for part in wrap(value, font=font, size=13, width=_RIGHT - 180):
             c.drawString(180, y, part)
-        y -= 32
+            y -= 18
+        y -= 14  # 32 between rows, 18 between the lines of one
 
     c.setFont(font, 12)
     body = tuple(line.format(applicant_name=request.applicant_name, matter_name=request.matter_name,
@@ -100,7 +104,7 @@ def render_certificate(request: CertificateRequest, *, province_name: str) -> by
 
     # The signing department's name under the seal: a long name is set smaller rather than
     # running off the page (the seal is about 120 pt wide; the name may be wider, as on paper).
-    name_size = min(13.0, 13.0 * 2 * (PAGE_WIDTH - 36 - _SEAL_CENTRE[0]) / stringWidth(request.department_name, font, 13))
+    name_size = min(13.0, 13.0 * _NAME_WIDTH / stringWidth(request.department_name, font, 13))
     c.setFont(font, name_size)
     c.drawCentredString(_SEAL_CENTRE[0], _SEAL_CENTRE[1] + 8, request.department_name)
     c.setFont(font, 13)

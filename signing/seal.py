@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from asn1crypto import parser as asn1_parser
 from asn1crypto import tsp
 from cryptography.hazmat.primitives import serialization
 from pyhanko.keys import load_cert_from_pemder, load_certs_from_pemder_data, load_private_key_from_pemder_data
@@ -256,8 +257,5 @@ def _signature_size(sealed: bytes) -> int:
     """The DER length of the seal's CMS container (without /Contents' zero padding)."""
     (signature,) = [s for s in PdfFileReader(io.BytesIO(sealed), strict=False).embedded_signatures
                     if s.field_name == SEAL_FIELD]
-    der = signature.pkcs7_content
-    if der[1] < 0x80:
-        return 2 + der[1]
-    octets = der[1] & 0x7F
-    return 2 + octets + int.from_bytes(der[2:2 + octets], "big")
+    _, _, _, header, contents, _ = asn1_parser.parse(signature.pkcs7_content, strict=False)
+    return len(header) + len(contents)

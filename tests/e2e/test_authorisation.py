@@ -4,6 +4,8 @@ at the node. The matrix is docs/authorisation.md; the allowed callers are the `a
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -451,26 +453,33 @@ def test_a_call_between_nodes_without_a_deadline_is_refused(fed: Federated) -> N
     assert refused.value.details().startswith("deadline:")
 
 
-def test_a_caller_over_its_rate_is_told_when_to_retry_and_the_first_refusal_is_recorded(tmp_path: Path) -> None:
-    import dataclasses
-
+@contextlib.contextmanager
+def rate_limited_window(tmp_path: Path, *, burst: int) -> Iterator[tuple[RunningNode, grpc.Channel]]:
+    """A window node granting `burst` calls, then one token every 50 s (however slow this
+    machine, none comes back during a test), and a clerk's channel to it."""
     federation = make_federation(tmp_path / "rate")
     config = loopback_configs(tmp_path, [WINDOW], pki_dir=federation.directory)[WINDOW]
-    # One token every 50 s: however slow this machine, no token comes back during the test.
-    node = start_node(dataclasses.replace(config, rate_limit_per_second=0.02, rate_limit_burst=3))
+    node = start_node(dataclasses.replace(config, rate_limit_per_second=0.02, rate_limit_burst=burst))
     try:
         cert, key = federation.operator_tls(WINDOW, CLERK)
         creds = channel_credentials(federation, cert_pem=cert, key_pem=key, province_of_cert=WINDOW)
         with secure_channel(node.address, creds, province=WINDOW) as ch:
-            window = window_pb2_grpc.WindowServiceStub(ch)
-            query = common_pb2.CatalogQuery(text="营业执照")
-            for _ in range(3):
+            yield node, ch
+    finally:
+        node.stop()
+
+
+def test_a_caller_over_its_rate_is_told_when_to_retry_and_the_first_refusal_is_recorded(tmp_path: Path) -> None:
+    with rate_limited_window(tmp_path, burst=3) as (node, ch):
+        window = window_pb2_grpc.WindowServiceStub(ch)
+        query = common_pb2.CatalogQuery(text="营业执照")
+        for _ in range(3):
+            window.SearchCatalog(query, timeout=10)
+        errors = []
+        for _ in range(3):
+            with pytest.raises(grpc.RpcError) as refused:
                 window.SearchCatalog(query, timeout=10)
-            errors = []
-            for _ in range(3):
-                with pytest.raises(grpc.RpcError) as refused:
-                    window.SearchCatalog(query, timeout=10)
-                errors.append(refused.value)
+            errors.append(refused.value)
         assert {e.code() for e in errors} == {grpc.StatusCode.RESOURCE_EXHAUSTED}
         assert "retry after" in errors[0].details()
         hint = dict(errors[0].trailing_metadata() or ())
@@ -478,28 +487,16 @@ def test_a_caller_over_its_rate_is_told_when_to_retry_and_the_first_refusal_is_r
         assert node.refusals is not None
         recorded = [r for r in node.refusals.list() if r.code == "RESOURCE_EXHAUSTED"]
         assert len(recorded) == 1 and recorded[0].operator == CLERK
-    finally:
-        node.stop()
 
 
 def test_a_material_stream_counts_once_against_the_rate_whatever_its_size(tmp_path: Path) -> None:
-    import dataclasses
-
-    federation = make_federation(tmp_path / "rate")
-    config = loopback_configs(tmp_path, [WINDOW], pki_dir=federation.directory)[WINDOW]
-    node = start_node(dataclasses.replace(config, rate_limit_per_second=0.02, rate_limit_burst=2))
-    try:
-        cert, key = federation.operator_tls(WINDOW, CLERK)
-        creds = channel_credentials(federation, cert_pem=cert, key_pem=key, province_of_cert=WINDOW)
-        with secure_channel(node.address, creds, province=WINDOW) as ch:
-            window = WindowClient(ch)
-            pdf = signed_application_form(applicant="李四", id_masked="x", matter="补领")
-            big = [pdf + b"\n%" + b"x" * (3 << 20)]  # several 1 MiB chunks in one stream
-            stored = window.upload(big, kind="application_form", file_name="a.pdf", media_type="application/pdf")
-            assert stored.size == len(big[0]) and stored.sha256 == hashlib.sha256(big[0]).hexdigest()
-            window.search_catalog("营业执照")  # the second token: still granted
-    finally:
-        node.stop()
+    with rate_limited_window(tmp_path, burst=2) as (_, ch):
+        window = WindowClient(ch)
+        pdf = signed_application_form(applicant="李四", id_masked="x", matter="补领")
+        big = [pdf + b"\n%" + b"x" * (3 << 20)]  # several 1 MiB chunks in one stream
+        stored = window.upload(big, kind="application_form", file_name="a.pdf", media_type="application/pdf")
+        assert stored.size == len(big[0]) and stored.sha256 == hashlib.sha256(big[0]).hexdigest()
+        window.search_catalog("营业执照")  # the second token: still granted
 
 
 def test_a_flood_of_refusals_is_counted_rather_than_filling_the_store(tmp_path: Path) -> None:
