@@ -34,7 +34,7 @@ import grpc
 
 from exchange.people import make_resident_id
 from nodes.bench_parts import (
-    bare_append_seconds, bare_seal_and_verify, child_pids, drop_schemas, machine_ticks, peak_rss_mb,
+    away_from_recent_deletions, bare_append_seconds, bare_seal_and_verify, child_pids, drop_schemas, machine_ticks, peak_rss_mb,
     postgres_cpu_seconds, raw_loopback_mb_s, tree_cpu_seconds,
 )
 from nodes.clients import OfficerClient, WindowClient, operator_channel
@@ -429,6 +429,7 @@ def run_bench(scenarios: list[BenchOptions], *,
     """Each scenario in turn on one federation PKI, then the irreducible parts alone."""
     logging.disable(logging.WARNING)  # pyHanko warns that fetching is off, by design
     workdir = Path(tempfile.mkdtemp(prefix="tongban-bench-"))
+    away_from_recent_deletions(workdir)
     run_id = f"bench_{uuid4().hex[:8]}"  # this run's PostgreSQL schemas, dropped after
     try:
         federation = make_federation(workdir / "federation")

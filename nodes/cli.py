@@ -14,8 +14,10 @@ from exchange.errors import TongbanError
 
 def _node(args: argparse.Namespace) -> int:
     from nodes.config import NodeConfig
+    from nodes.memory import keep_large_blocks
     from nodes.server import serve_forever
 
+    keep_large_blocks()
     serve_forever(NodeConfig.load(Path(args.config)), ready_file=args.ready_file)
     return 0
 

@@ -64,6 +64,10 @@ class Pair:
     def transfers(self) -> Path:
         return self.configs[RECEIVER].data_dir / "transfers"
 
+    def partial_files(self, number: str) -> list[Path]:
+        """What the receiver keeps of a case's partial uploads (header and data files)."""
+        return sorted(self.transfers.glob(f"{number}.*"))
+
     def receiver_has(self, sha256: str) -> bool:
         return open_object_store(self.configs[RECEIVER].object_store).stat(sha256) is not None
 
@@ -176,7 +180,7 @@ def test_a_transfer_cut_off_by_a_receiver_restart_resumes_from_the_confirmed_off
     for chunk in store.iter_chunks(str(material["sha256"])):
         digest.update(chunk)
     assert digest.hexdigest() == material["sha256"]
-    assert not (pair.transfers / number).exists(), "the partial upload is gone once stored"
+    assert pair.partial_files(number) == [], "the partial upload is gone once stored"
 
 
 def test_a_sender_killed_mid_transfer_resumes_after_it_restarts(pair: Pair, tmp_path: Path) -> None:
@@ -187,7 +191,7 @@ def test_a_sender_killed_mid_transfer_resumes_after_it_restarts(pair: Pair, tmp_
     command = [sys.executable, "-m", "nodes.cli", "transfer", "--config", str(config), "--to", RECEIVER,
                "--case", number, "--sha256", str(material["sha256"])]
     root = Path(__file__).resolve().parents[2]
-    partial = pair.transfers / number / str(material["sha256"]) / "data"
+    partial = pair.transfers / f"{number}.{material['sha256']}.data"
 
     first = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
@@ -238,7 +242,7 @@ def push(pair: Pair, data: bytes, *, number: str = "", file_name: str = "form.pd
 
 def nothing_left(pair: Pair, data: bytes, number: str = "") -> None:
     assert not pair.receiver_has(hashlib.sha256(data).hexdigest())
-    assert not (pair.transfers / (number or case_number("BADINPUT"))).exists()
+    assert pair.partial_files(number or case_number("BADINPUT")) == []
 
 
 def test_an_empty_material_is_refused(pair: Pair) -> None:
@@ -316,7 +320,7 @@ def test_bytes_that_do_not_hash_to_the_declared_sha256_are_refused_and_the_refus
     error = push(pair, PDF, sha256=declared, number=case_number("HASH0001"))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and declared in error.details()
     assert not pair.receiver_has(declared)
-    assert not (pair.transfers / case_number("HASH0001")).exists()
+    assert pair.partial_files(case_number("HASH0001")) == []
     assert declared in (pair.transfers / "refusals.jsonl").read_text(encoding="utf-8")
 
 
@@ -349,11 +353,11 @@ def test_the_partial_upload_is_sealed_on_the_receivers_disk(pair: Pair) -> None:
     with pytest.raises(grpc.RpcError) as cut:
         pair.peer_stub().PushMaterial(iter(messages), timeout=30)
     assert "resume from offset" in cut.value.details()
-    folder = pair.transfers / number / hashlib.sha256(secret).hexdigest()
-    data = (folder / "data").read_bytes()
+    stem = pair.transfers / f"{number}.{hashlib.sha256(secret).hexdigest()}"
+    data = stem.with_name(stem.name + ".data").read_bytes()
     assert len(data) > MiB and b"340102199001010011" not in data
-    assert "id.pdf" not in (folder / "header.json").read_text(encoding="utf-8")
-    os.remove(pair.transfers / number / hashlib.sha256(secret).hexdigest() / "data")
+    assert "id.pdf" not in stem.with_name(stem.name + ".header.json").read_text(encoding="utf-8")
+    os.remove(stem.with_name(stem.name + ".data"))
 
 
 def test_tongban_upload_streams_a_scan_to_a_window_with_a_progress_bar(pair: Pair, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ def test_the_confirmed_offset_counts_whole_segments_and_leaves_a_half_written_on
     upload.append(b"%PDF-" + os.urandom(2 * SEGMENT - 5))
     upload._out.write(os.urandom(1000))  # the stream is halfway through writing its third segment
     upload._out.flush()
-    data = upload.folder / "data"
+    data = upload.data_path
 
     assert uploads.confirmed_offset(case_number="340000-20260101-A1", sha256=SHA) == 2 * SEGMENT
     assert data.stat().st_size == 2 * SEALED_SEGMENT + 1000, "a reader must not cut the writer's file"
