@@ -82,8 +82,8 @@ class GrpcPeerGateway:
         pause = 0.2
         while True:
             failure: list[BaseException] = []
+            offset = 0
             try:
-                offset = 0
                 if ask:
                     reply = stub.GetTransferOffset(ref, timeout=self.timeout)
                     if reply.complete:
@@ -99,6 +99,13 @@ class GrpcPeerGateway:
             except grpc.RpcError as exc:
                 if failure:  # our own source broke (e.g. the stored copy is corrupt): say so
                     raise failure[0] from None
+                if exc.code() == grpc.StatusCode.FAILED_PRECONDITION and offset > 0:
+                    # The stream met less than the offset confirmed to us: behind one address
+                    # another replica took it (each keeps its own partial uploads), or the
+                    # receiver lost them. Any replica takes a stream from the start, skipping
+                    # what it holds; one that refuses that too is answered below.
+                    ask = False
+                    continue
                 if exc.code() in _RETRYABLE and time.monotonic() < deadline:
                     time.sleep(pause)
                     pause = min(pause * 2, 2.0)
