@@ -34,8 +34,8 @@ import grpc
 
 from exchange.people import make_resident_id
 from nodes.bench_parts import (
-    away_from_recent_deletions, bare_append_seconds, bare_seal_and_verify, child_pids, drop_schemas, machine_ticks, peak_rss_mb,
-    postgres_cpu_seconds, raw_loopback_mb_s, tree_cpu_seconds,
+    bare_append_seconds, bare_seal_and_verify, child_pids, drop_schemas, journal_less_ext4, machine_ticks,
+    peak_rss_mb, postgres_cpu_seconds, raw_loopback_mb_s, tree_cpu_seconds,
 )
 from nodes.clients import OfficerClient, WindowClient, operator_channel
 from nodes.demo import CLERK, COMPETENT_PROVINCE, OFFICER, WINDOW_PROVINCE, make_federation
@@ -429,7 +429,6 @@ def run_bench(scenarios: list[BenchOptions], *,
     """Each scenario in turn on one federation PKI, then the irreducible parts alone."""
     logging.disable(logging.WARNING)  # pyHanko warns that fetching is off, by design
     workdir = Path(tempfile.mkdtemp(prefix="tongban-bench-"))
-    away_from_recent_deletions(workdir)
     run_id = f"bench_{uuid4().hex[:8]}"  # this run's PostgreSQL schemas, dropped after
     try:
         federation = make_federation(workdir / "federation")
@@ -547,6 +546,9 @@ def render(results: list[BenchResult], baselines: Mapping[str, float]) -> str:
         f"  bounds: sealing one core {1 / b['seal_lt']:.1f} cases/s; all parts on {cores()} cores "
         + ", ".join(f"{bounds(r, b)['all parts, all cores']:.1f}" for r in results) + " cases/s",
     ]
+    if journal_less_ext4(Path(tempfile.gettempdir())):
+        lines.append("  the nodes' folders are on an ext4 without a journal: each file made scans past the inodes "
+                     "freed there in the last minutes, so runs after other work cost more (docs/performance.md)")
     for r in results:
         for failure in r.failures[:5]:
             lines.append(f"  failure ({scenario_name(r.options)}): {failure}")
