@@ -34,6 +34,10 @@ class OutboxSettings:
         return cls(**{name: float(raw[name]) for name in names if name in raw})
 
 
+def default_workers() -> int:
+    return 2 * len(os.sched_getaffinity(0)) + 2 if hasattr(os, "sched_getaffinity") else 2 * (os.cpu_count() or 1) + 2
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     province: str
@@ -45,7 +49,14 @@ class NodeConfig:
     object_store: ObjectStoreSettings = field(
         default_factory=lambda: ObjectStoreSettings(kind="local")
     )
-    workers: int = 8
+    # Calls from clerks, officers and auditors served at once; up to `queued_calls` more wait
+    # for a turn, beyond that RESOURCE_EXHAUSTED. Partner nodes' calls have `partner_workers`
+    # threads of their own, so two busy nodes never wait on each other (nodes/server.py).
+    # Two per core and two more keep the cores busy while calls wait on the disk, PostgreSQL
+    # or a partner; more only hand the interpreter lock around (docs/performance.md).
+    workers: int = field(default_factory=default_workers)
+    queued_calls: int = 64
+    partner_workers: int = 8
     # Worker processes that seal and verify (nodes/pools.py); 0 seals in the gRPC threads, a
     # negative number means one per core. Production nodes use a pool; tests start dozens of
     # small nodes and skip its start-up cost.
@@ -123,7 +134,9 @@ class NodeConfig:
             peers=peers,
             event_store=event_store,
             object_store=object_store,
-            workers=int(env.get("TONGBAN_WORKERS", raw.get("workers", 8))),
+            workers=int(env.get("TONGBAN_WORKERS", raw.get("workers", default_workers()))),
+            queued_calls=int(env.get("TONGBAN_QUEUED_CALLS", raw.get("queued_calls", 64))),
+            partner_workers=int(env.get("TONGBAN_PARTNER_WORKERS", raw.get("partner_workers", 8))),
             signing_processes=int(env.get("TONGBAN_SIGNING_PROCESSES", raw.get("signing_processes", 0))),
             max_material_bytes=int(env.get("TONGBAN_MAX_MATERIAL_BYTES", raw.get("max_material_bytes", 2 << 30))),
             outbox=OutboxSettings.from_mapping(outbox),
@@ -163,6 +176,8 @@ def to_toml(config: NodeConfig) -> str:
         f'data_dir = "{config.data_dir}"',
         f'pki_dir = "{config.pki_dir}"',
         f"workers = {config.workers}",
+        f"queued_calls = {config.queued_calls}",
+        f"partner_workers = {config.partner_workers}",
         f"signing_processes = {config.signing_processes}",
         f"max_material_bytes = {config.max_material_bytes}",
         f"rate_limit_per_second = {config.rate_limit_per_second}",

@@ -380,6 +380,60 @@ class TokenBuckets:
             return (1.0 - tokens) / self.rate, not refusing
 
 
+class AdmissionInterceptor(grpc.ServerInterceptor):
+    """Calls from clerks, officers and auditors take one of `active` turns; up to `queued` of
+    them wait for one (until their deadline), more are RESOURCE_EXHAUSTED at once. Partner
+    nodes' calls never wait for a turn.
+
+    Why: a desk call that calls a partner (a submission forwarding, an approval delivering, a
+    print asking for the issued digest) holds its thread until the partner answers, and the
+    answer may need a thread here. With one shared pool, two busy nodes each wait for the
+    other until the 30 s peer timeout: measured, 24 clerks and officers on two nodes of 8
+    threads took 30 s per case. The server's pool is `active + queued + partner threads`
+    (nodes/server.py), so a partner's call always finds one. Fewer desk calls running at
+    once also contend less for the interpreter lock (docs/performance.md)."""
+
+    def __init__(self, *, active: int, queued: int) -> None:
+        if active < 1 or queued < 0:
+            raise ValueError(f"need at least one turn and no negative queue (got {active}, {queued})")
+        self.active, self.queued = active, queued
+        self._turns = threading.BoundedSemaphore(active)
+        self._lock = threading.Lock()
+        self._waiting = 0
+
+    def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        handler = continuation(handler_call_details)
+        if SERVICE_ROLES.get(_service_of(handler_call_details.method)) in (None, "node"):
+            return handler
+        return _guarded(handler, self._turn)
+
+    @contextmanager
+    def _turn(self, request: Any, context: grpc.ServicerContext) -> Iterator[None]:
+        if not self._turns.acquire(blocking=False):
+            with self._lock:
+                full = self._waiting >= self.queued
+                if not full:
+                    self._waiting += 1
+            if full:
+                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                              f"this node is serving {self.active} calls from clerks, officers and auditors and "
+                              f"{self.queued} more are waiting; try again in a moment")
+            try:
+                remaining = context.time_remaining()
+                got = self._turns.acquire(timeout=None if remaining is None else max(0.0, remaining))
+            finally:
+                with self._lock:
+                    self._waiting -= 1
+            if not got:
+                context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                              f"the call's deadline passed while it waited for one of this node's {self.active} "
+                              "turns for clerks, officers and auditors; nothing was done, try again")
+        try:
+            yield
+        finally:
+            self._turns.release()
+
+
 class DeadlineInterceptor(grpc.ServerInterceptor):
     """Node-to-node calls must carry a deadline: a partner that waits forever ties up a worker
     here forever. Operators' tools are people waiting at a screen; their calls are not refused."""

@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from nodes.config import NodeConfig
 from nodes.directory import DirectoryServicer, RevocationExchange, RevocationRefresher
 from nodes.interceptors import (
-    AccessLogInterceptor, CallerIdentityInterceptor, DeadlineInterceptor, ErrorMappingInterceptor,
+    AccessLogInterceptor, AdmissionInterceptor, CallerIdentityInterceptor, DeadlineInterceptor, ErrorMappingInterceptor,
     RateLimitInterceptor, RefusalRecordingInterceptor, ValidationInterceptor,
 )
 from nodes.refusals import RefusalLog
@@ -94,7 +94,10 @@ def start_node(config: NodeConfig) -> RunningNode:
     )
     refusals = RefusalLog(open_store=keeper.open)
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix=f"node-{config.province}"),
+        # Desk calls hold at most workers + queued_calls threads (AdmissionInterceptor), so
+        # partner nodes' calls always find one of theirs: two nodes never wait on each other.
+        futures.ThreadPoolExecutor(max_workers=config.workers + config.queued_calls + config.partner_workers,
+                                   thread_name_prefix=f"node-{config.province}"),
         # Outermost first: a refusal by any layer below is recorded once, with the caller's identity.
         interceptors=[
             RefusalRecordingInterceptor(refusals),
@@ -102,6 +105,7 @@ def start_node(config: NodeConfig) -> RunningNode:
             RateLimitInterceptor(rate=config.rate_limit_per_second, burst=config.rate_limit_burst,
                                  refusals=refusals),
             DeadlineInterceptor(),
+            AdmissionInterceptor(active=config.workers, queued=config.queued_calls),
             AccessLogInterceptor(),
             ErrorMappingInterceptor(),
             ValidationInterceptor(provinces=sorted(node.federation.provinces)),
