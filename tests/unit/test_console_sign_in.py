@@ -12,6 +12,7 @@ from nodes.console import ukey, zh
 from nodes.console.ukey import Keyring, SignInRefused, enrol, write_ukey
 from nodes.demo import CLERK, COMPETENT_PROVINCE, OFFICER, WINDOW_PROVINCE
 from signing.pki import Federation, load_private_key
+from tests.fixtures.rpc import RpcRefusal
 
 PIN = "135790"
 
@@ -62,17 +63,6 @@ def test_an_unknown_operator_is_told_to_have_a_certificate_enrolled(keyring: Key
         keyring.unlock("  ", PIN)
 
 
-class Refusal(grpc.RpcError):
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        self._code, self._details = code, details
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-
 @pytest.mark.parametrize(("code", "details", "says"), [
     (grpc.StatusCode.INVALID_ARGUMENT, "materials: missing required materials: application_form", "缺少必需材料：营业执照补领申请书"),
     (grpc.StatusCode.INVALID_ARGUMENT, "checklist: the clerk has not confirmed: id_card", "形式审查清单未勾选：身份证明"),
@@ -83,7 +73,7 @@ class Refusal(grpc.RpcError):
     (grpc.StatusCode.INTERNAL, "internal error; the node's log has reference abc", "联系系统管理员"),
 ])
 def test_the_nodes_refusals_become_a_chinese_sentence_with_the_original_kept(code: grpc.StatusCode, details: str, says: str) -> None:
-    problem = zh.problem_from_rpc(Refusal(code, details),
+    problem = zh.problem_from_rpc(RpcRefusal(code, details),
                                   materials={"application_form": "营业执照补领申请书", "id_card": "身份证明"})
     assert says in problem.message and problem.detail == details
 

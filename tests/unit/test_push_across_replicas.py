@@ -13,20 +13,10 @@ import pytest
 from exchange.errors import PeerRefused
 from nodes.peers import GrpcPeerGateway
 from tongban_pb import common_pb2, peer_pb2
+from tests.fixtures.rpc import RpcRefusal
 
 MiB = 1 << 20
 DATA = bytes(range(256)) * (5 * MiB // 256)
-
-
-class Refused(grpc.RpcError):
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        self._code, self._details = code, details
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
 
 
 class Replica:
@@ -38,7 +28,7 @@ class Replica:
         header = next(messages).header
         self.streams.append(header.offset)
         if header.offset > self.held:
-            raise Refused(grpc.StatusCode.FAILED_PRECONDITION,
+            raise RpcRefusal(grpc.StatusCode.FAILED_PRECONDITION,
                           f"this node holds {self.held} bytes; ask GetTransferOffset and resume from there")
         for message in messages:
             end = message.data.offset + len(message.data.data)
@@ -65,7 +55,7 @@ class RoundRobin:
     def PushMaterial(self, messages: Iterator[peer_pb2.MaterialPush], timeout: float) -> common_pb2.MaterialRef:
         if self.refuse_all:
             next(messages)
-            raise Refused(grpc.StatusCode.FAILED_PRECONDITION, "case 340000-20260101-A1 was withdrawn")
+            raise RpcRefusal(grpc.StatusCode.FAILED_PRECONDITION, "case 340000-20260101-A1 was withdrawn")
         return self._next().push(messages)
 
 
