@@ -536,9 +536,15 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
             except errors.TongbanError as exc:
                 code = status_for(exc) or grpc.StatusCode.FAILED_PRECONDITION
                 context.abort(code, str(exc))
-            except Exception:
+            except Exception as exc:
                 if context.code() is not None:  # already aborted deliberately
                     raise
+                if isinstance(exc, grpc.RpcError) and not context.is_active():
+                    # Reading the request stream failed because the caller went away (it
+                    # cancelled, or its process died): nobody waits for an answer, and nothing
+                    # here went wrong. What it had sent and was confirmed stays.
+                    log.info("%s: the caller went away before its request was complete", method)
+                    context.abort(grpc.StatusCode.CANCELLED, "the caller went away before its request was complete")
                 ref = uuid.uuid4().hex[:12]
                 log.exception("internal error in %s (ref %s)", method, ref)
                 context.abort(grpc.StatusCode.INTERNAL, f"internal error; the node's log has reference {ref}")

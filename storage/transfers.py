@@ -8,9 +8,10 @@ material until the whole object has been re-hashed and put into the store):
     refusals.jsonl                        one line per refused material: when, who, why
 
 Flat on purpose: a folder per case and material cost two directories made and removed per
-material, and on ext4 every inode freed makes the next few thousand creations scan further
-(measured: a sixth of a node's CPU under load). A completed data file is renamed into the
-store as it is, so an upload leaves one file behind it (the header) instead of five.
+material, and on an ext4 without a journal every inode freed makes creations nearby scan past
+it for minutes (measured there: up to a sixth of a node's CPU under load went to creating
+files). A completed data file is renamed into the store as it is, so an upload frees one inode
+(its header) instead of four.
 
 The data file is written in the object store's sealed format (storage.sealing: 1 MiB segments,
 the last one flagged final) under a data key wrapped by the node key, so a completed upload is
@@ -156,10 +157,6 @@ class PartialUploads:
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-    def paths(self, *, case_number: str, sha256: str) -> tuple[Path, Path]:
-        """The header and data files an upload of (case, sha256) is kept in."""
-        return self._paths(case_number, sha256)
 
     def _paths(self, case_number: str, sha256: str) -> tuple[Path, Path]:
         if not _CASE_NUMBER.fullmatch(case_number or ""):

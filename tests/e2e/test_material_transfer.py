@@ -375,3 +375,38 @@ def test_tongban_upload_streams_a_scan_to_a_window_with_a_progress_bar(pair: Pai
     assert "100.0%" in result.stderr and "MB/s" in result.stderr and "ETA" in result.stderr
     assert hashlib.sha256(scan.read_bytes()).hexdigest() in result.stdout and "营业执照.pdf" in result.stdout
     assert pair.receiver_has(hashlib.sha256(scan.read_bytes()).hexdigest())
+
+
+def test_a_sender_that_goes_away_mid_stream_is_not_an_internal_error(pair: Pair) -> None:
+    data = b"%PDF-1.7 " + bytes(3 * MiB)
+    number = case_number("GONE0001")
+    header = peer_pb2.PushHeader(
+        material=common_pb2.MaterialHeader(
+            kind="application_form", file_name="form.pdf", media_type="application/pdf",
+            sha256=hashlib.sha256(data).hexdigest(), case_number=number, from_province=SENDER),
+        size=len(data), offset=0)
+    hold = threading.Event()
+
+    def messages() -> Iterator[peer_pb2.MaterialPush]:
+        yield peer_pb2.MaterialPush(header=header)
+        yield peer_pb2.MaterialPush(data=peer_pb2.PushData(offset=0, data=data[:2 * MiB]))
+        hold.wait(30)
+
+    log = pair.receiver.log_path
+    before = log.read_text(errors="replace").count("PeerService/PushMaterial")
+    call = pair.peer_stub().PushMaterial.future(messages(), timeout=30)
+    deadline = time.monotonic() + 30
+    while pair.peer_stub().GetTransferOffset(peer_pb2.TransferRef(
+            case_number=number, sha256=header.material.sha256, from_province=SENDER), timeout=10).confirmed_offset < MiB:
+        assert time.monotonic() < deadline, "the receiver never took the first segment"
+        time.sleep(0.05)
+    call.cancel()
+    hold.set()
+    while log.read_text(errors="replace").count("PeerService/PushMaterial") == before:
+        assert time.monotonic() < deadline, "the receiver never ended the stream"
+        time.sleep(0.05)
+
+    text = log.read_text(errors="replace")
+    assert "internal error" not in text
+    assert pair.peer_stub().GetTransferOffset(peer_pb2.TransferRef(
+        case_number=number, sha256=header.material.sha256, from_province=SENDER), timeout=10).confirmed_offset == 2 * MiB
