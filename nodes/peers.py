@@ -167,7 +167,10 @@ def _push_messages(
     yield peer_pb2.MaterialPush(header=header)
     try:
         for offset, data in source.chunks():
-            yield peer_pb2.MaterialPush(data=peer_pb2.PushData(offset=offset, data=data))
+            message = peer_pb2.MaterialPush()  # filled in place: a PushData passed in is copied again
+            message.data.offset = offset
+            message.data.data = data
+            yield message
             if progress:
                 progress(offset + len(data), size)
     except Exception as exc:
