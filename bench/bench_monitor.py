@@ -2,6 +2,8 @@
 
 - monitor(): one node's report over N cases in a real SQLite store, next to only reading those
   cases back (the floor: monitoring adds the arithmetic on top of the replay).
+- the window's case list (ListCases): the case index's first look (the whole log) and a look
+  after one case changed, next to the same replay.
 - Catalog.search(): the scored search over all 162 matters, next to a bare substring scan of
   the names.
 
@@ -19,8 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exchange.case import Case  # noqa: E402
+from exchange.case import Case, CaseStatus  # noqa: E402
 from exchange.ledger import CaseLedger  # noqa: E402
+from exchange.lookup import find_cases  # noqa: E402
 from exchange.monitoring import monitor  # noqa: E402
 from nodes.wiring import load_catalog  # noqa: E402
 from storage.eventstore import EventStoreSettings  # noqa: E402
@@ -64,6 +67,14 @@ def main(n: int) -> None:
         report = timed(lambda: monitor(ledger.cases(), node="330000", now=T0 + timedelta(days=9), due_within_days=3))
         print(f"baseline: read back {n} cases        {baseline * 1000:8.1f} ms")
         print(f"monitor():  report over {n} cases   {report * 1000:8.1f} ms  ({report / baseline:.2f}x baseline)")
+        first = timed(lambda: find_cases(ledger.index.summaries(), limit=50), repeat=1)
+        pending = next(s for s in ledger.index.summaries() if s.status is CaseStatus.ACCEPTED)
+        case = ledger.get_case(pending.case_number)  # one case changes between two looks
+        case.approve(actor=OFFICER, at=(T0 + timedelta(days=2)).isoformat())
+        ledger.save(case)
+        again = timed(lambda: find_cases(ledger.index.summaries(), limit=50))
+        print(f"case list, index's first look           {first * 1000:8.1f} ms  ({first / baseline:.2f}x baseline)")
+        print(f"case list, each look after              {again * 1000:8.1f} ms  ({again / baseline:.4f}x baseline)")
         ledger.close()
     catalog = load_catalog()
     names = [m.name for m in catalog]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 
 from exchange.case import Case, case_id
+from exchange.case_index import CaseIndex
 from exchange.errors import NotFound
 
 
@@ -20,6 +22,7 @@ class CaseLedger(Application):
         # What the recorder keeps beside the events (outbox messages) is as confidential as the
         # events: it seals them with the same node cipher the mapper uses, if there is one.
         self.recorder.payload_cipher = getattr(self.mapper, "node_cipher", None)  # type: ignore[attr-defined]
+        self.index = CaseIndex(self)
 
     def close(self) -> None:
         closer = getattr(self.mapper, "close", None)  # the storage mapper may hold a key-table connection
@@ -39,6 +42,25 @@ class CaseLedger(Application):
 
     def has_case(self, case_number: str) -> bool:
         return case_id(case_number) in self.repository
+
+    def case_changes(self, *, after: int, page: int = 500) -> Iterator[tuple[int, UUID | None]]:
+        """Every notification after position `after`: its position, and the case it changed
+        (None for another aggregate's)."""
+        start = after + 1
+        while True:
+            notes = self.recorder.select_notifications(start=start, limit=page)
+            for note in notes:
+                yield note.id, (note.originator_id if note.topic.startswith(Case.__module__ + ":") else None)
+            if len(notes) < page:
+                return
+            start = notes[-1].id + 1
+
+    def case_by_id(self, originator_id: UUID) -> Case | None:
+        try:
+            aggregate = self.repository.get(originator_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, Case) else None
 
     def cases(self, *, page: int = 500) -> Iterator[Case]:
         """Every case this node recorded, read back through the application's notification log

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from exchange.case import Case, CaseStatus, add_working_days, parse_at
+from exchange.case import CaseStatus, add_working_days, parse_at
 from exchange.errors import InvalidRequest
 from exchange.people import check_resident_id
 
@@ -31,16 +31,38 @@ def statuses_from(names: Iterable[str]) -> frozenset[CaseStatus]:
     return frozenset(wanted)
 
 
-def awaiting_print(case: Case) -> bool:
+class Listed(Protocol):
+    """What the case list filters and sorts on: a Case, or its summary in the case index."""
+
+    @property
+    def status(self) -> CaseStatus: ...
+
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def modified_on(self) -> datetime: ...
+
+    @property
+    def applicant(self) -> Mapping[str, Any]: ...
+
+    @property
+    def agent(self) -> Mapping[str, Any] | None: ...
+
+
+L = TypeVar("L", bound=Listed)
+
+
+def awaiting_print(case: Listed) -> bool:
     """A result at this window not yet printed: one that came back from the competent province,
     or one this province issued itself for a 多地联办 case it took in (全程网办 results go online)."""
     return case.status in AWAITING_PRINT or (case.status is CaseStatus.RESULT_ISSUED and case.mode == "joint")
 
 
 def find_cases(
-    cases: Iterable[Case], *, statuses: frozenset[CaseStatus] = frozenset(), applicant_id_number: str = "",
+    cases: Iterable[L], *, statuses: frozenset[CaseStatus] = frozenset(), applicant_id_number: str = "",
     only_awaiting_print: bool = False, limit: int = 50,
-) -> list[Case]:
+) -> list[L]:
     """The cases matching every filter given, most recently changed first."""
     if not 1 <= limit <= MAX_LISTED:
         raise InvalidRequest("limit", f"ask for 1 to {MAX_LISTED} cases")
@@ -51,7 +73,7 @@ def find_cases(
     return found[:limit]
 
 
-def _concerns(case: Case, id_number: str) -> bool:
+def _concerns(case: Listed, id_number: str) -> bool:
     people = [case.applicant, case.agent or {}]
     return any((p.get("id_number") or "").upper() == id_number for p in people)
 

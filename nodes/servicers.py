@@ -11,7 +11,7 @@ import grpc
 from exchange.validation import moment as parse_moment
 from exchange import parties, validation
 from exchange.audit import timeline
-from exchange.case import Actor
+from exchange.case import Actor, Case
 from exchange.context import NodeContext
 from exchange.department import DepartmentDesk
 from exchange.envelopes import check_handed_case
@@ -176,7 +176,8 @@ class WindowServicer(window_pb2_grpc.WindowServiceServicer):
         return window_pb2.PrintReceipt(case=case_to_pb(case), report=report_to_pb(outcome), spool_ref=spool_ref)
 
     def ListCases(self, request, context):  # type: ignore[no-untyped-def]
-        cases = [self.ctx.ledger.get_case(request.case_number)] if request.case_number else self.ctx.ledger.cases()
+        ledger = self.ctx.ledger
+        cases = [ledger.get_case(request.case_number)] if request.case_number else ledger.index.summaries()
         # A window lists the cases its own province took in, not those it decides for others.
         here = (c for c in cases if c.origin_province == self.ctx.province_code)
         found = find_cases(
@@ -184,7 +185,8 @@ class WindowServicer(window_pb2_grpc.WindowServiceServicer):
             applicant_id_number=request.applicant_id_number, only_awaiting_print=request.awaiting_print,
             limit=request.limit or 50,
         )
-        return window_pb2.CaseList(cases=[listing_to_pb(c, self.ctx.catalog) for c in found])
+        listed = [c if isinstance(c, Case) else ledger.get_case(c.case_number) for c in found]
+        return window_pb2.CaseList(cases=[listing_to_pb(c, self.ctx.catalog) for c in listed])
 
     def CaseHistory(self, request, context):  # type: ignore[no-untyped-def]
         from nodes.audit import federated_case_log

@@ -1,0 +1,69 @@
+"""What a window's case list filters and sorts on, for every case of the node, kept up to date
+from the notification log: each look reads only the events recorded since the one before (the
+whole log once, at the first). Listing used to replay every case at every call, 0.37 s per
+1 000 cases; the index keeps a call's cost to what changed since, plus a scan of small records.
+Every replica keeps its own and catches up from the shared log, so what any replica saved is
+listed by all of them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from exchange.case import Case, CaseStatus
+
+
+class CaseLog(Protocol):
+    """The ledger as the index reads it (exchange.ledger.CaseLedger)."""
+
+    def case_changes(self, *, after: int) -> Iterator[tuple[int, UUID | None]]: ...
+
+    def case_by_id(self, originator_id: UUID) -> Case | None: ...
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """A case as the list needs it; the same attribute names as Case, so one filter serves both."""
+
+    case_number: str
+    origin_province: str
+    status: CaseStatus
+    mode: str
+    modified_on: datetime
+    applicant: Mapping[str, Any]
+    agent: Mapping[str, Any] | None
+
+    @classmethod
+    def of(cls, case: Case) -> CaseSummary:
+        return cls(case_number=case.case_number, origin_province=case.origin_province, status=case.status,
+                   mode=case.mode, modified_on=case.modified_on,
+                   applicant={"id_number": (case.applicant or {}).get("id_number", "")},
+                   agent={"id_number": case.agent.get("id_number", "")} if case.agent else None)
+
+
+class CaseIndex:
+    def __init__(self, log: CaseLog) -> None:
+        self._log = log
+        self._position = 0  # the last notification read
+        self._summaries: dict[UUID, CaseSummary] = {}
+        self._lock = threading.Lock()
+
+    def summaries(self) -> list[CaseSummary]:
+        """Every case, as of now."""
+        with self._lock:
+            changed: set[UUID] = set()
+            for position, originator_id in self._log.case_changes(after=self._position):
+                if originator_id is not None:
+                    changed.add(originator_id)
+                self._position = position
+            for originator_id in changed:
+                case = self._log.case_by_id(originator_id)
+                if case is None:
+                    self._summaries.pop(originator_id, None)
+                else:
+                    self._summaries[originator_id] = CaseSummary.of(case)
+            return list(self._summaries.values())
