@@ -6,10 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from uuid import UUID
-
-import pytest
 
 from exchange.case import Case, CaseStatus
 from exchange.ledger import CaseLedger
@@ -19,21 +16,6 @@ from storage.eventstore import EventStoreSettings
 
 CLERK = {"node": "340000", "department": "", "operator": "clerk-1"}
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> EventStoreSettings:
-    if request.param == "postgres":
-        base = request.getfixturevalue("postgres_schema")
-        return EventStoreSettings(**{**base.__dict__, "schema": f"{base.schema}_index"})
-    return EventStoreSettings(kind="sqlite", sqlite_path=tmp_path / "events.sqlite")
-
-
-@pytest.fixture
-def ledger(settings: EventStoreSettings) -> Iterator[CaseLedger]:
-    app = CaseLedger(env=settings.application_env())
-    yield app
-    app.close()
 
 
 def submitted(number: str, *, person: str) -> Case:

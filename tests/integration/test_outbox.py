@@ -4,9 +4,6 @@ lease two replicas cannot both hold, and a received message id is recorded with 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from eventsourcing.persistence import IntegrityError
 
@@ -26,21 +23,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> EventStoreSettings:
-    if request.param == "postgres":
-        base = request.getfixturevalue("postgres_schema")
-        return EventStoreSettings(**{**base.__dict__, "schema": f"{base.schema}_outbox"})
-    return EventStoreSettings(kind="sqlite", sqlite_path=tmp_path / "events.sqlite")
-
-
-@pytest.fixture
-def ledger(settings: EventStoreSettings) -> Iterator[CaseLedger]:
-    app = CaseLedger(env=settings.application_env())
-    yield app
-    app.close()
 
 
 @pytest.fixture
