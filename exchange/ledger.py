@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import Notification
 
 from exchange.case import Case, case_id
 from exchange.case_index import CaseIndex
@@ -43,17 +44,11 @@ class CaseLedger(Application):
     def has_case(self, case_number: str) -> bool:
         return case_id(case_number) in self.repository
 
-    def case_changes(self, *, after: int, page: int = 500) -> Iterator[tuple[int, UUID | None]]:
+    def case_changes(self, *, after: int) -> Iterator[tuple[int, UUID | None]]:
         """Every notification after position `after`: its position, and the case it changed
         (None for another aggregate's)."""
-        start = after + 1
-        while True:
-            notes = self.recorder.select_notifications(start=start, limit=page)
-            for note in notes:
-                yield note.id, (note.originator_id if note.topic.startswith(Case.__module__ + ":") else None)
-            if len(notes) < page:
-                return
-            start = notes[-1].id + 1
+        for note in self._notifications(after=after):
+            yield note.id, (note.originator_id if _of_a_case(note) else None)
 
     def case_by_id(self, originator_id: UUID) -> Case | None:
         try:
@@ -62,17 +57,24 @@ class CaseLedger(Application):
             return None
         return aggregate if isinstance(aggregate, Case) else None
 
-    def cases(self, *, page: int = 500) -> Iterator[Case]:
+    def cases(self) -> Iterator[Case]:
         """Every case this node recorded, read back through the application's notification log
         (creation events only, so each case is read once)."""
-        start: int | None = 1
+        for note in self._notifications(after=0):
+            if note.originator_version == 1 and _of_a_case(note):
+                aggregate = self.repository.get(note.originator_id)
+                if isinstance(aggregate, Case):
+                    yield aggregate
+
+    def _notifications(self, *, after: int, page: int = 500) -> Iterator[Notification]:
+        start = after + 1
         while True:
             notes = self.recorder.select_notifications(start=start, limit=page)
-            for note in notes:
-                if note.originator_version == 1 and note.topic.startswith(Case.__module__):
-                    aggregate = self.repository.get(note.originator_id)
-                    if isinstance(aggregate, Case):
-                        yield aggregate
+            yield from notes
             if len(notes) < page:
                 return
             start = notes[-1].id + 1
+
+
+def _of_a_case(note: Notification) -> bool:
+    return note.topic.startswith(Case.__module__ + ":")

@@ -270,8 +270,11 @@ class WindowDesk:
             ctx.save(case, inbox=message_id)
         return case
 
-    def verify_result(self, case_number: str, *, case: Case | None = None) -> tuple[Case, VerificationOutcome]:
-        """`case`: read by the caller under the case's lock, so it is current."""
+    def verify_result(self, case_number: str, *,
+                      case: Case | None = None) -> tuple[Case, VerificationOutcome, bytes | None]:
+        """The case, the verdict, and the very bytes verified (None if the stored copy cannot be
+        read): whoever prints or shows the result uses these, not a second read. `case`: read
+        by the caller under the case's lock, so it is current."""
         ctx = self.ctx
         assert ctx.verifier is not None, "this node was started without a seal verifier"
         case = case or ctx.ledger.get_case(case_number)
@@ -280,7 +283,7 @@ class WindowDesk:
         try:
             pdf = ctx.store.read_bytes(case.result["sha256"])
         except (MaterialNotFound, MaterialIntegrityError) as exc:
-            return case, StoredCopyUnusable(sha256=case.result["sha256"], problem=str(exc))
+            return case, StoredCopyUnusable(sha256=case.result["sha256"], problem=str(exc)), None
         # Ask the competent node what it recorded as issued rather than trusting our own copy.
         # If it recorded nothing, no bytes can match: "" fails closed where None would skip.
         if case.competent_province == ctx.province_code:
@@ -293,7 +296,7 @@ class WindowDesk:
             competent_department=case.competent_department,
             issued_sha256=issued or "",
         )
-        return case, outcome
+        return case, outcome, pdf
 
     def print_result(
         self, case_number: str, *, copies: int, actor: Actor, reprint_reason: str = "",
@@ -305,9 +308,7 @@ class WindowDesk:
         with ctx.case_lock(case_number):
             case = ctx.ledger.get_case(case_number)
             case.check_reprint_reason(reprint_reason)  # before anything is spooled
-            case, outcome = self._verified_or_refused(case_number, actor=actor, case=case)
-            assert case.result is not None
-            pdf = ctx.store.read_bytes(case.result["sha256"])
+            case, outcome, pdf = self._verified_or_refused(case_number, actor=actor, case=case)
             spool_ref = ctx.spool.submit(case_number=case_number, pdf=pdf, copies=copies)
             case.print_result(copies=copies, spool_ref=spool_ref, report=outcome.summary(), actor=actor,
                               at=ctx.stamp(), reprint_reason=reprint_reason)
@@ -317,26 +318,25 @@ class WindowDesk:
     def result_document(self, case_number: str, *, actor: Actor) -> tuple[Case, VerificationOutcome, bytes | None]:
         """The sealed result for the counter to show: verified now (a pass is recorded, as by
         VerifyResult), and withheld unless it passes, so a forged certificate is never on screen."""
-        case, outcome = self.record_verification(case_number, actor=actor)
-        if not outcome.passed or case.result is None:
-            return case, outcome, None
-        return case, outcome, self.ctx.store.read_bytes(case.result["sha256"])
+        case, outcome, pdf = self.record_verification(case_number, actor=actor)
+        return case, outcome, pdf if outcome.passed else None
 
-    def record_verification(self, case_number: str, *, actor: Actor) -> tuple[Case, VerificationOutcome]:
+    def record_verification(self, case_number: str, *,
+                            actor: Actor) -> tuple[Case, VerificationOutcome, bytes | None]:
         """VerifyResult: check the seal and record a pass as the Verified step (a failure
         changes nothing until someone tries to print)."""
         with self.ctx.case_lock(case_number):
-            case, outcome = self.verify_result(case_number)
+            case, outcome, pdf = self.verify_result(case_number)
             if outcome.passed and case.status in _AWAITING_VERIFICATION:
                 case.record_verification(report=outcome.summary(), actor=actor, at=self.ctx.stamp())
                 self.ctx.save(case)
-        return case, outcome
+        return case, outcome, pdf
 
     def mail_result(self, case_number: str, *, carrier: str, tracking_number: str, address: str, actor: Actor) -> Case:
         """寄递: only a result that verifies is put in the post."""
         ctx = self.ctx
         with ctx.case_lock(case_number):
-            case, _ = self._verified_or_refused(case_number, actor=actor)
+            case, _, _ = self._verified_or_refused(case_number, actor=actor)
             case.mail_result(carrier=carrier, tracking_number=tracking_number, address=address, actor=actor, at=ctx.stamp())
             ctx.save(case)
         return case
@@ -344,7 +344,7 @@ class WindowDesk:
     def deliver_online(self, case_number: str, *, channel: str, actor: Actor) -> Case:
         ctx = self.ctx
         with ctx.case_lock(case_number):
-            case, _ = self._verified_or_refused(case_number, actor=actor)
+            case, _, _ = self._verified_or_refused(case_number, actor=actor)
             case.deliver_online(channel=channel, actor=actor, at=ctx.stamp())
             ctx.save(case)
         return case
@@ -364,16 +364,17 @@ class WindowDesk:
         return case
 
     def _verified_or_refused(self, case_number: str, *, actor: Actor,
-                             case: Case | None = None) -> tuple[Case, VerificationOutcome]:
+                             case: Case | None = None) -> tuple[Case, VerificationOutcome, bytes]:
         ctx = self.ctx
-        case, outcome = self.verify_result(case_number, case=case)
+        case, outcome, pdf = self.verify_result(case_number, case=case)
         if not outcome.passed:
             case.refuse_print(report=outcome.summary(), actor=actor, at=ctx.stamp())
             ctx.save(case)
             raise PrintRefused(outcome.reason or outcome.verdict, outcome.explanation_zh)
         if case.status in _AWAITING_VERIFICATION:
             case.record_verification(report=outcome.summary(), actor=actor, at=ctx.stamp())
-        return case, outcome
+        assert pdf is not None, "a result that passed was read"
+        return case, outcome, pdf
 
     def _coordination(self):  # type: ignore[no-untyped-def]
         if self.ctx.coordination is None:

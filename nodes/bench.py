@@ -38,6 +38,7 @@ from nodes.bench_parts import (
     peak_rss_mb, postgres_cpu_seconds, raw_loopback_mb_s, tree_cpu_seconds,
 )
 from nodes.clients import OfficerClient, WindowClient, operator_channel
+from nodes.config import usable_cores
 from nodes.demo import CLERK, COMPETENT_PROVINCE, OFFICER, WINDOW_PROVINCE, make_federation
 from nodes.launch import (
     NodeProcess, free_port, loopback_configs, replica_configs, replica_target, spawn_node, wait_serving,
@@ -462,10 +463,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def scenario_name(o: BenchOptions) -> str:
     objects = "S3" if o.object_store == "s3" or (o.object_store == "auto" and o.replicas > 1) else "files"
     nodes = "2 nodes" if o.replicas == 1 else f"window + {o.replicas} replicas"
@@ -484,7 +481,7 @@ def bounds(result: BenchResult, baselines: Mapping[str, float]) -> dict[str, flo
     hops = 2 + (2 if result.s3 else 0)  # upload, forward (+ a put to S3 at each province)
     copy_s = hops * mb_per_case / b["copy_mb_s"]
     per_case = b["seal_lt"] + b["verify"] + result.events_per_case * b["append"] + copy_s
-    return {"sealing, one core": 1 / b["seal_lt"], "all parts, all cores": cores() / per_case}
+    return {"sealing, one core": 1 / b["seal_lt"], "all parts, all cores": usable_cores() / per_case}
 
 
 def render(results: list[BenchResult], baselines: Mapping[str, float]) -> str:
@@ -518,7 +515,7 @@ def render(results: list[BenchResult], baselines: Mapping[str, float]) -> str:
 
     row("nodes' CPU spent in the kernel", kernel_share)
     row("CPU ms/case: all of these", lambda r: f"{sum(u.cpu_seconds for u in r.usage) / max(r.completed, 1) * 1000:.0f}")
-    row("  -> cases/s on idle cores", lambda r: f"{cores() * r.completed / max(sum(u.cpu_seconds for u in r.usage), 1e-9):.1f}")
+    row("  -> cases/s on idle cores", lambda r: f"{usable_cores() * r.completed / max(sum(u.cpu_seconds for u in r.usage), 1e-9):.1f}")
     for name in names:
         def rss(r: BenchResult, name: str = name) -> str:
             used = [u for u in r.usage if u.name.split(" #")[0] == name and u.peak_rss_mb]
@@ -534,7 +531,7 @@ def render(results: list[BenchResult], baselines: Mapping[str, float]) -> str:
     label_width = max(len(label) for label, _ in rows) + 2
     lines = [
         f"tongban bench: {o.duration:.0f} s per scenario, concurrency {o.concurrency}, signing processes "
-        f"{'one per core' if o.signing_processes < 0 else o.signing_processes}, {cores()} cores; "
+        f"{'one per core' if o.signing_processes < 0 else o.signing_processes}, {usable_cores()} cores; "
         f"materials {o.min_material // 1000} – {o.max_material // 1000} KB log-uniform; "
         f"{results[0].events_per_case:.0f} events per case",
         "",
@@ -548,7 +545,7 @@ def render(results: list[BenchResult], baselines: Mapping[str, float]) -> str:
         f"  bare pyHanko seal B-B {b['seal_b'] * 1000:.1f} ms; B-LT with the same TSA and CRLs {b['seal_lt'] * 1000:.1f} ms; "
         f"validate B-LT {b['verify'] * 1000:.1f} ms",
         f"  bare eventsourcing save {b['append'] * 1000:.2f} ms ({o.event_store}); raw loopback TCP {b['copy_mb_s']:.0f} MB/s",
-        f"  bounds: sealing one core {1 / b['seal_lt']:.1f} cases/s; all parts on {cores()} cores "
+        f"  bounds: sealing one core {1 / b['seal_lt']:.1f} cases/s; all parts on {usable_cores()} cores "
         + ", ".join(f"{bounds(r, b)['all parts, all cores']:.1f}" for r in results) + " cases/s",
     ]
     if journal_less_ext4(Path(tempfile.gettempdir())):

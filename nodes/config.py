@@ -34,8 +34,13 @@ class OutboxSettings:
         return cls(**{name: float(raw[name]) for name in names if name in raw})
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity), not all the machine has."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def default_workers() -> int:
-    return 2 * len(os.sched_getaffinity(0)) + 2 if hasattr(os, "sched_getaffinity") else 2 * (os.cpu_count() or 1) + 2
+    return 2 * usable_cores() + 2
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from exchange.ports import CertificateRequest
+from nodes.config import usable_cores
 
 # One sealer and one verifier per worker process, built by _start_worker.
 _worker: dict[str, Any] = {}
@@ -65,7 +66,7 @@ def _ready() -> int:
 def pool_size(setting: int | None) -> int:
     """None or a negative number: one worker per core the node may use; 0: no pool."""
     if setting is None or setting < 0:
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return usable_cores()
     return setting
 
 

@@ -140,7 +140,7 @@ class WindowServicer(window_pb2_grpc.WindowServiceServicer):
 
     def VerifyResult(self, request, context):  # type: ignore[no-untyped-def]
         number = self._taken_in_here(request.case_number, "verify its result")
-        _, outcome = self.desk.record_verification(number, actor=current_actor(self.ctx))
+        _, outcome, _ = self.desk.record_verification(number, actor=current_actor(self.ctx))
         return report_to_pb(outcome)
 
     def MailResult(self, request, context):  # type: ignore[no-untyped-def]
