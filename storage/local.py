@@ -31,6 +31,7 @@ from typing import Any
 
 from exchange.errors import InvalidRequest, MaterialIntegrityError, MaterialNotFound
 from exchange.ports import StoredObject
+from storage.commit_lock import commit_lock
 from storage.keys import check_sha256, object_key
 from storage.metadata import check_media_type, check_metadata, check_sealed_metadata
 from storage.retention import Retention, RetentionPolicy, check_deletable, check_mode, extend_retention, utc_now
@@ -43,7 +44,8 @@ _META_FORMAT = 1
 
 
 class LocalFolderStore:
-    """ObjectStore over a folder; safe for concurrent writers within and across processes."""
+    """ObjectStore over a folder; safe for concurrent writers within and across processes
+    (storage.commit_lock: one writer at a time per object name)."""
 
     def __init__(
         self, root: Path, *, sealer: Sealer | None = None, retention: RetentionPolicy | None = None,
@@ -57,6 +59,7 @@ class LocalFolderStore:
         self._retention_mode = check_mode(retention.mode if retention is not None else retention_mode)
         self._incoming = self._root / ".incoming"
         self._incoming.mkdir(parents=True, exist_ok=True)
+        self._lock = commit_lock(self._root)
 
     @property
     def root(self) -> Path:
@@ -107,11 +110,11 @@ class LocalFolderStore:
                     f"received {size} bytes hashing to {sha256}, but the sender declared "
                     f"{expected_sha256}; nothing was stored — ask the sender to resend"
                 )
-            self._commit(temp, sha256, size, media_type, user_metadata, sealed)
+            with self._lock.holding(sha256):
+                self._commit(temp, sha256, size, media_type, user_metadata, sealed)
+                return self._settled(sha256)
         finally:
             temp.unlink(missing_ok=True)
-
-        return self._settled(sha256)
 
     def put_prepared(
         self,
@@ -174,10 +177,11 @@ class LocalFolderStore:
                     raise MaterialIntegrityError(f"prepared material {sha256} has {stored_size} sealed bytes for {size} plain ones")
             elif stored_size != size:
                 raise MaterialIntegrityError(f"prepared material {sha256} has {stored_size} bytes, not {size}")
-            self._commit(temp, sha256, size, media_type, user_metadata, sealed)
+            with self._lock.holding(sha256):
+                self._commit(temp, sha256, size, media_type, user_metadata, sealed)
+                return self._settled(sha256)
         finally:
             temp.unlink(missing_ok=True)  # still there only when the commit did not take it
-        return self._settled(sha256)
 
     def _settled(self, sha256: str) -> StoredObject:
         """The object just committed, under the store's default retention."""
@@ -191,6 +195,8 @@ class LocalFolderStore:
         self, temp: Path, sha256: str, size: int, media_type: str, user_metadata: dict[str, str],
         sealed: dict[str, object] | None,
     ) -> None:
+        """Under the object's commit lock: a sidecar of one writer beside the object of another
+        would hold the wrong data key."""
         if self._record(sha256) is not None:
             return  # already stored (first metadata wins); the caller drops the temp file
         path, meta_path = self._paths(sha256)
@@ -292,7 +298,8 @@ class LocalFolderStore:
             if envelope is None:
                 continue
             sealed["envelope"] = envelope
-            _write_atomically(meta_path, json.dumps(record, ensure_ascii=False).encode())
+            with self._lock.holding(meta_path.name):
+                _write_atomically(meta_path, json.dumps(record, ensure_ascii=False).encode())
             changed += 1
         return changed
 
@@ -301,17 +308,19 @@ class LocalFolderStore:
     def retain(self, sha256: str, retention: Retention) -> None:
         """Keep the material until `retention.until`; a retention can be extended, never
         shortened (as with S3 object lock)."""
-        if self._record(sha256) is None:
-            raise MaterialNotFound(f"no material with SHA-256 {sha256} in {self._root}")
-        current = self.retention(sha256)
-        if current is not None and not retention.extends(current):
-            raise current.refusal(sha256, action="shorten the retention of")
-        path, _ = self._paths(sha256)
-        _write_atomically(path.with_name(path.name + _RETENTION_SUFFIX), retention.to_json().encode())
+        with self._lock.holding(sha256):
+            if self._record(sha256) is None:
+                raise MaterialNotFound(f"no material with SHA-256 {sha256} in {self._root}")
+            current = self.retention(sha256)
+            if current is not None and not retention.extends(current):
+                raise current.refusal(sha256, action="shorten the retention of")
+            path, _ = self._paths(sha256)
+            _write_atomically(path.with_name(path.name + _RETENTION_SUFFIX), retention.to_json().encode())
 
     def retain_until(self, sha256: str, *, until: datetime) -> bool:
         """Keep the material until `until` (its matter's retention), in this store's mode."""
-        extend_retention(self, sha256, until=until, mode=self._retention_mode)
+        with self._lock.holding(sha256):  # the retention read and the one written, together
+            extend_retention(self, sha256, until=until, mode=self._retention_mode)
         return True
 
     def retention(self, sha256: str) -> Retention | None:
@@ -323,11 +332,12 @@ class LocalFolderStore:
 
     def delete(self, sha256: str, *, bypass_governance: bool = False, now: datetime | None = None) -> None:
         """Delete a material; refused while a retention holds it (RetentionActive)."""
-        check_deletable(self.retention(sha256), sha256, now=now or utc_now(), bypass_governance=bypass_governance)
-        path, meta_path = self._paths(sha256)
-        path.unlink(missing_ok=True)  # the object first: without it the sidecar is invisible
-        meta_path.unlink(missing_ok=True)
-        path.with_name(path.name + _RETENTION_SUFFIX).unlink(missing_ok=True)
+        with self._lock.holding(sha256):
+            check_deletable(self.retention(sha256), sha256, now=now or utc_now(), bypass_governance=bypass_governance)
+            path, meta_path = self._paths(sha256)
+            path.unlink(missing_ok=True)  # the object first: without it the sidecar is invisible
+            meta_path.unlink(missing_ok=True)
+            path.with_name(path.name + _RETENTION_SUFFIX).unlink(missing_ok=True)
 
     def _require_sealer(self, sha256: str) -> Sealer:
         if self._sealer is None:
