@@ -17,6 +17,7 @@ from exchange.case import Case, CaseStatus
 from exchange.context import NodeContext
 from exchange.department import task_envelope
 from exchange.errors import PeerRefused, PeerUnavailable, TongbanError
+from exchange.leases import LeaseKeeper
 from exchange.outbox import (
     ASSIGN_TASK, DELIVER_RESULT, FORWARD_CASE, NOTIFY_PROGRESS, REPORT_TASK, OutboxMessage,
 )
@@ -40,7 +41,7 @@ class RetryPolicy:
     base_seconds: float = 1.0
     cap_seconds: float = 300.0
     jitter: float = 0.5
-    lease_seconds: float = 120.0  # a claim not confirmed by then is taken over (the sender died)
+    lease_seconds: float = 120.0  # a claim not renewed by then is taken over (the sender died)
 
     def delay(self, attempts: int, rng: random.Random) -> float:
         raw = min(self.cap_seconds, self.base_seconds * (2 ** max(0, attempts - 1)))
@@ -58,6 +59,9 @@ class Courier:
         self.peer_state: dict[str, str] = {}  # province -> "reachable" | error of the last failure
         self._state_lock = threading.Lock()
         self.already_applied = 0  # confirmations that said "already applied" (a resend)
+        self.leases = LeaseKeeper(
+            renew=lambda ids: self._outbox().renew(ids, owner=self.owner, lease_seconds=self.policy.lease_seconds),
+            lease_seconds=self.policy.lease_seconds)
 
     # -- attempts ---------------------------------------------------------------------------
 
@@ -90,7 +94,8 @@ class Courier:
     def _attempt(self, message: OutboxMessage, *, fresh: bool = False) -> tuple[bool, Case | None]:
         outbox = self._outbox()
         try:
-            case = self.send(message, fresh=fresh)
+            with self.leases.sending(message.message_id):  # a long send keeps its claim
+                case = self.send(message, fresh=fresh)
         except PeerUnavailable as exc:
             # The partner, not this message, is the problem: nothing goes to it for a while
             # (backoff per partner), then its messages go again oldest first.

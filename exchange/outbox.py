@@ -5,7 +5,7 @@ live beside the events (storage/outbox.py) and a relay thread drains them (nodes
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -59,6 +59,9 @@ class Outbox(Protocol):
     def claim(self, *, owner: str, lease_seconds: float, message_id: str | None = None) -> list[OutboxMessage]: ...
 
     def release(self, message_ids: list[str]) -> None: ...
+
+    def renew(self, message_ids: Sequence[str], *, owner: str, lease_seconds: float) -> list[str]:
+        """Extend `owner`'s leases of messages it is still sending; returns those it still held."""
 
     def peer_unreachable(self, peer: str, *, error: str, retry_in: Callable[[int], float]) -> float: ...
 

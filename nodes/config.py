@@ -17,8 +17,8 @@ from storage.factory import ObjectStoreSettings
 @dataclass(frozen=True)
 class OutboxSettings:
     """How the relay retries messages to partners: exponential backoff from `retry_base_seconds`
-    up to `retry_cap_seconds`, with jitter; a claim is taken over by another replica after
-    `lease_seconds`; the relay looks for due messages at least every `poll_seconds`;
+    up to `retry_cap_seconds`, with jitter; a claim its sender stopped renewing (it renews every
+    quarter of `lease_seconds` while sending) is taken over after `lease_seconds`; the relay looks for due messages at least every `poll_seconds`;
     a broken material stream is resumed within one attempt for `resume_patience_seconds`, after
     which the relay's backoff takes over."""
 

@@ -162,6 +162,20 @@ class SqlOutbox:
             self._run(f"UPDATE {self.out} SET lease_owner = '', lease_until = 0 WHERE message_id = {self.p}",
                       (message_id,))
 
+    def renew(self, message_ids: Sequence[str], *, owner: str, lease_seconds: float) -> list[str]:
+        """Extend the leases `owner` still holds on messages it is sending; returns their ids.
+        A lease already taken over (this sender stalled past it) is not taken back."""
+        if not message_ids:
+            return []
+        p = self.p
+        marks = ", ".join([p] * len(message_ids))
+        rows = self._run(
+            f"UPDATE {self.out} SET lease_until = {p} WHERE lease_owner = {p} AND delivered_at IS NULL "
+            f"AND refused_at IS NULL AND message_id IN ({marks}) RETURNING message_id",
+            [self.clock() + lease_seconds, owner, *message_ids], fetch=True,
+        )
+        return [str(r[0]) for r in rows]
+
     def peer_unreachable(self, peer: str, *, error: str, retry_in: Callable[[int], float]) -> float:
         """Nothing goes to `peer` for a while; `retry_in(failures)` says how long. Returns it."""
         p, now = self.p, self.clock()

@@ -176,3 +176,57 @@ def test_two_replicas_claiming_at_once_never_take_the_same_message(ledger: CaseL
         for r in replicas:
             r.close()
     assert sorted(taken["r0"] + taken["r1"]) == numbers  # every message claimed, none twice
+
+
+def test_a_sender_renews_only_the_leases_it_still_holds(ledger: CaseLedger, outbox: SqlOutbox, clock: Clock) -> None:
+    number = "340000-20261123-00000031"
+    message = forward(number)
+    ledger.save(submitted(number), outbox=[message])
+    outbox.claim(owner="replica-1", lease_seconds=10)
+    clock.now += 8
+    assert outbox.renew([message.message_id], owner="replica-1", lease_seconds=10) == [message.message_id]
+    clock.now += 8  # past the first lease, inside the renewed one
+    assert outbox.claim(owner="replica-2", lease_seconds=10) == []
+    assert outbox.renew([message.message_id], owner="replica-2", lease_seconds=10) == []
+    outbox.delivered(message.message_id)
+    assert outbox.renew([message.message_id], owner="replica-1", lease_seconds=10) == []
+
+
+def test_a_send_longer_than_its_lease_is_not_taken_over(ledger: CaseLedger, outbox: SqlOutbox) -> None:
+    """A forward of hundreds of MB over a slow link outlasts the lease; the relay, or another
+    replica, must not claim the message again while it is on its way."""
+    import threading
+    import time
+
+    from exchange.courier import Courier, RetryPolicy
+    from exchange.outbox import REPORT_TASK
+
+    outbox.clock = time.time
+    number = "340000-20261123-00000032"
+    message = new_message(peer="330000", kind=REPORT_TASK, case_number=number,
+                          payload={"outcome": "done", "note": "材料已核验"}, at=AT)
+    ledger.save(submitted(number), outbox=[message])
+    started, others = threading.Event(), []
+
+    class SlowLink:
+        def report_task(self, province: str, **_: object) -> bool:
+            started.set()
+            time.sleep(1.2)
+            return False
+
+    class Ctx:
+        def __init__(self) -> None:
+            self.outbox, self.coordination = outbox, SlowLink()
+
+    courier = Courier(Ctx(), policy=RetryPolicy(lease_seconds=0.4))  # type: ignore[arg-type]
+    [claimed] = outbox.claim(owner=courier.owner, lease_seconds=0.4)
+    sender = threading.Thread(target=courier.attempt, args=(claimed,))
+    sender.start()
+    assert started.wait(5)
+    for _ in range(4):  # 0.3 s apart: well past the 0.4 s first lease by the end
+        time.sleep(0.3)
+        others += outbox.claim(owner="replica-2", lease_seconds=0.4)
+    sender.join(5)
+
+    assert others == []
+    assert outbox.pending() == []  # delivered, once
