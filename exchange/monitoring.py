@@ -2,7 +2,11 @@
 
 Works on the cases a node recorded itself; it never asks a partner. A case counts where it is
 decided (its due date runs from acceptance, paused during 补正) and, at the window that took it
-in, as open until the applicant has an answer."""
+in, as open until the applicant has an answer.
+
+A report reads each case as a MonitoredCase: the few figures it counts, all fixed by what the
+case recorded (none depends on the time of asking), so the node's case index can keep them
+between calls instead of every call replaying every case."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from exchange.case import OPEN, Case
+from exchange.case import OPEN, Case, CaseStatus
 from exchange.errors import InvalidRequest
 
 
@@ -51,14 +55,40 @@ class Report:
     totals: dict[str, int] = field(default_factory=dict)
 
 
-def partner_of(case: Case, node: str) -> str:
+@dataclass(frozen=True)
+class MonitoredCase:
+    """A case as 监测评估 counts it."""
+
+    case_number: str
+    matter_code: str
+    origin_province: str
+    competent_province: str
+    status: CaseStatus
+    due_at: datetime | None  # None until accepted
+    paused: bool  # waiting for 补正
+    stopped_at: datetime | None  # when the decision (or the withdrawal) stopped the clock
+    outcome: str | None  # approved, rejected, returned, withdrawn; None before a decision
+    handling_seconds: float | None
+
+    @classmethod
+    def of(cls, case: Case) -> MonitoredCase:
+        stopped_at = case.clock.get("stopped_at") if case.clock else None
+        return cls(
+            case_number=case.case_number, matter_code=case.matter_code, origin_province=case.origin_province,
+            competent_province=case.competent_province, status=case.status, due_at=case.due_at(),
+            paused=case.is_paused(), stopped_at=datetime.fromisoformat(stopped_at) if stopped_at else None,
+            outcome=case.decision["outcome"] if case.decision else None, handling_seconds=case.handling_seconds(),
+        )
+
+
+def partner_of(case: Case | MonitoredCase, node: str) -> str:
     if case.competent_province == node:
         return case.origin_province
     return case.competent_province
 
 
 def monitor(
-    cases: Iterable[Case],
+    cases: Iterable[Case | MonitoredCase],
     *,
     node: str,
     now: datetime,
@@ -71,25 +101,26 @@ def monitor(
         raise InvalidRequest("due_within_days", "give zero or more days")
     soon = now + timedelta(days=due_within_days)
     open_: dict[tuple[str, str], dict[str, list[str] | int]] = {}
-    decided: dict[str, list[Case]] = {}
-    for case in cases:
+    decided: dict[str, list[MonitoredCase]] = {}
+    for given in cases:
+        case = given if isinstance(given, MonitoredCase) else MonitoredCase.of(given)
         partner = partner_of(case, node)
         if (matter_code and case.matter_code != matter_code) or (partner_province and partner != partner_province):
             continue
         if case.status in OPEN:
             row = open_.setdefault((case.matter_code, partner), {"open": 0, "overdue": [], "due_soon": 0, "paused": 0})
             row["open"] += 1  # type: ignore[operator]
-            due = case.due_at()
-            if case.is_paused():
+            due = case.due_at
+            if case.paused:
                 row["paused"] += 1  # type: ignore[operator]
             elif due is not None and due < now:
                 row["overdue"].append(case.case_number)  # type: ignore[union-attr]
             elif due is not None and due <= soon:
                 row["due_soon"] += 1  # type: ignore[operator]
-        stopped = case.clock.get("stopped_at") if case.clock else None
-        if stopped and case.decision and case.decision["outcome"] != "withdrawn":
-            if since is None or datetime.fromisoformat(stopped) >= since:
-                decided.setdefault(case.matter_code, []).append(case)
+        stopped = case.stopped_at
+        # A withdrawal stops the clock too, but nothing was decided.
+        if stopped is not None and case.outcome not in (None, "withdrawn") and (since is None or stopped >= since):
+            decided.setdefault(case.matter_code, []).append(case)
     buckets = tuple(
         Bucket(matter_code=m, partner_province=p, open=int(r["open"]), overdue=len(r["overdue"]),  # type: ignore[arg-type]
                due_soon=int(r["due_soon"]), paused=int(r["paused"]),  # type: ignore[arg-type]
@@ -106,14 +137,10 @@ def monitor(
                   throughput=throughput, totals=totals)
 
 
-def _throughput(matter_code: str, cases: list[Case]) -> Throughput:
-    hours = [s / 3600 for c in cases if (s := c.handling_seconds()) is not None]
-    within = 0
-    for c in cases:
-        due = c.due_at()
-        if due is not None and datetime.fromisoformat(c.clock["stopped_at"]) <= due:
-            within += 1
-    approved = sum(1 for c in cases if c.decision and c.decision["outcome"] == "approved")
+def _throughput(matter_code: str, cases: list[MonitoredCase]) -> Throughput:
+    hours = [c.handling_seconds / 3600 for c in cases if c.handling_seconds is not None]
+    within = sum(1 for c in cases if c.due_at is not None and c.stopped_at is not None and c.stopped_at <= c.due_at)
+    approved = sum(1 for c in cases if c.outcome == "approved")
     return Throughput(
         matter_code=matter_code, decided=len(cases), approved=approved,
         rejected_or_returned=len(cases) - approved,
