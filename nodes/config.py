@@ -61,6 +61,9 @@ class NodeConfig:
     # or a partner; more only hand the interpreter lock around (docs/performance.md).
     workers: int = field(default_factory=default_workers)
     queued_calls: int = 64
+    # Clerks' uploads received at once; each holds a thread, but a turn only while it handles
+    # what arrived (a slow link must not hold one), so they are counted apart from the turns.
+    uploads: int = 32
     partner_workers: int = 8
     # Worker processes that seal and verify (nodes/pools.py); 0 seals in the gRPC threads, a
     # negative number means one per core. Production nodes use a pool; tests start dozens of
@@ -141,6 +144,7 @@ class NodeConfig:
             object_store=object_store,
             workers=int(env.get("TONGBAN_WORKERS", raw.get("workers", default_workers()))),
             queued_calls=int(env.get("TONGBAN_QUEUED_CALLS", raw.get("queued_calls", 64))),
+            uploads=int(env.get("TONGBAN_UPLOADS", raw.get("uploads", 32))),
             partner_workers=int(env.get("TONGBAN_PARTNER_WORKERS", raw.get("partner_workers", 8))),
             signing_processes=int(env.get("TONGBAN_SIGNING_PROCESSES", raw.get("signing_processes", 0))),
             max_material_bytes=int(env.get("TONGBAN_MAX_MATERIAL_BYTES", raw.get("max_material_bytes", 2 << 30))),
@@ -182,6 +186,7 @@ def to_toml(config: NodeConfig) -> str:
         f'pki_dir = "{config.pki_dir}"',
         f"workers = {config.workers}",
         f"queued_calls = {config.queued_calls}",
+        f"uploads = {config.uploads}",
         f"partner_workers = {config.partner_workers}",
         f"signing_processes = {config.signing_processes}",
         f"max_material_bytes = {config.max_material_bytes}",

@@ -389,15 +389,21 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
     print asking for the issued digest) holds its thread until the partner answers, and the
     answer may need a thread here. With one shared pool, two busy nodes each wait for the
     other until the 30 s peer timeout: measured, 24 clerks and officers on two nodes of 8
-    threads took 30 s per case. The server's pool is `active + queued + partner threads`
-    (nodes/server.py), so a partner's call always finds one. Fewer desk calls running at
-    once also contend less for the interpreter lock (docs/performance.md)."""
+    threads took 30 s per case. The server's pool is `active + queued + uploads + partner
+    threads` (nodes/server.py), so a partner's call always finds one. Fewer desk calls running
+    at once also contend less for the interpreter lock (docs/performance.md).
 
-    def __init__(self, *, active: int, queued: int) -> None:
-        if active < 1 or queued < 0:
-            raise ValueError(f"need at least one turn and no negative queue (got {active}, {queued})")
-        self.active, self.queued = active, queued
+    An upload (a request stream) holds a turn only while it handles a message it received and
+    while it finishes, not while it waits for the next one: a clerk scanning over a slow link
+    would otherwise keep a turn from everyone else for the whole transfer. Up to `uploads` run
+    at once, each on a thread of its own; more are RESOURCE_EXHAUSTED at once."""
+
+    def __init__(self, *, active: int, queued: int, uploads: int = 32) -> None:
+        if active < 1 or queued < 0 or uploads < 1:
+            raise ValueError(f"need at least one turn, one upload and no negative queue (got {active}, {queued}, {uploads})")
+        self.active, self.queued, self.uploads = active, queued, uploads
         self._turns = threading.BoundedSemaphore(active)
+        self._upload_slots = threading.BoundedSemaphore(uploads)
         self._lock = threading.Lock()
         self._waiting = 0
 
@@ -405,7 +411,23 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if SERVICE_ROLES.get(_service_of(handler_call_details.method)) in (None, "node"):
             return handler
+        if handler is not None and handler.stream_unary is not None:
+            return _rebuild(handler, grpc.stream_unary_rpc_method_handler, self._upload(handler.stream_unary))
         return _guarded(handler, self._turn)
+
+    def _upload(self, behavior: Behavior) -> Behavior:
+        def wrapped(request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
+            if not self._upload_slots.acquire(blocking=False):
+                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                              f"this node is receiving {self.uploads} uploads from clerks already; "
+                              "try again in a moment")
+            turns = _TurnsBetweenMessages(self._turns, context, active=self.active)
+            try:
+                return behavior(turns.around(request_iterator), context)
+            finally:
+                turns.give_back()
+                self._upload_slots.release()
+        return wrapped
 
     @contextmanager
     def _turn(self, request: Any, context: grpc.ServicerContext) -> Iterator[None]:
@@ -432,6 +454,41 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
             yield
         finally:
             self._turns.release()
+
+
+class _TurnsBetweenMessages:
+    """An upload's turn: taken when a message has arrived (and when the stream has ended, to
+    finish), given back before waiting for the next. Waiting for a turn mid-stream is never
+    refused for a full queue, which would throw away what was received; only the deadline ends it."""
+
+    def __init__(self, turns: threading.BoundedSemaphore, context: grpc.ServicerContext, *, active: int) -> None:
+        self._turns, self._context, self._active = turns, context, active
+        self._held = False
+
+    def around(self, messages: Iterator[Any]) -> Iterator[Any]:
+        source = iter(messages)
+        while True:
+            self.give_back()
+            try:
+                message = next(source)
+            except StopIteration:
+                self._take()
+                return
+            self._take()
+            yield message
+
+    def give_back(self) -> None:
+        if self._held:
+            self._held = False
+            self._turns.release()
+
+    def _take(self) -> None:
+        remaining = self._context.time_remaining()
+        if not self._turns.acquire(timeout=None if remaining is None else max(0.0, remaining)):
+            self._context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                f"the upload's deadline passed while it waited for one of this node's {self._active} "
+                                "turns for clerks, officers and auditors; upload the material again")
+        self._held = True
 
 
 class DeadlineInterceptor(grpc.ServerInterceptor):

@@ -79,6 +79,13 @@ class RunningNode:
         self.node.close()
 
 
+def call_threads(config: NodeConfig) -> int:
+    """Desk calls hold at most workers + queued_calls + uploads threads (AdmissionInterceptor),
+    so partner nodes' calls always find one of their `partner_workers`: two nodes never wait on
+    each other."""
+    return config.workers + config.queued_calls + config.uploads + config.partner_workers
+
+
 def start_node(config: NodeConfig) -> RunningNode:
     node = build_node(config)
     ctx = node.context
@@ -94,10 +101,7 @@ def start_node(config: NodeConfig) -> RunningNode:
     )
     refusals = RefusalLog(open_store=keeper.open)
     server = grpc.server(
-        # Desk calls hold at most workers + queued_calls threads (AdmissionInterceptor), so
-        # partner nodes' calls always find one of theirs: two nodes never wait on each other.
-        futures.ThreadPoolExecutor(max_workers=config.workers + config.queued_calls + config.partner_workers,
-                                   thread_name_prefix=f"node-{config.province}"),
+        futures.ThreadPoolExecutor(max_workers=call_threads(config), thread_name_prefix=f"node-{config.province}"),
         # Outermost first: a refusal by any layer below is recorded once, with the caller's identity.
         interceptors=[
             RefusalRecordingInterceptor(refusals),
@@ -105,7 +109,7 @@ def start_node(config: NodeConfig) -> RunningNode:
             RateLimitInterceptor(rate=config.rate_limit_per_second, burst=config.rate_limit_burst,
                                  refusals=refusals),
             DeadlineInterceptor(),
-            AdmissionInterceptor(active=config.workers, queued=config.queued_calls),
+            AdmissionInterceptor(active=config.workers, queued=config.queued_calls, uploads=config.uploads),
             AccessLogInterceptor(),
             ErrorMappingInterceptor(),
             ValidationInterceptor(provinces=sorted(node.federation.provinces)),

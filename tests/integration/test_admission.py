@@ -1,0 +1,180 @@
+"""Turns for clerks, officers and auditors, on a real gRPC server on loopback sized as a node's
+(nodes.server.call_threads) with the node's admission interceptor: desk calls that block on
+purpose hold the turns, so each test decides exactly who holds what.
+
+- When every turn and queue place is taken, a partner node's call is still served: without
+  that, two busy nodes whose desk calls wait on each other stall until the peer timeout.
+- An upload holds a turn only while it handles what arrived: a clerk on a slow link keeps no
+  one else waiting, and an upload that finds the turns taken mid-stream waits, it is not
+  thrown away."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterator
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+import pytest
+
+from nodes.config import NodeConfig
+from nodes.interceptors import AdmissionInterceptor
+from nodes.server import call_threads
+
+WINDOW = "tongban.v1.WindowService"
+PEER = "tongban.v1.PeerService"
+
+
+class Desk:
+    """Hold: blocks until released (a desk call waiting on a partner). Upload: counts the
+    messages of a request stream. Ping, on the partner service: answers at once."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.holding = threading.Semaphore(0)
+
+    def hold(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        self.holding.release()
+        self.release.wait(30)
+        return b"held"
+
+    def upload(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
+        return str(sum(1 for _ in messages)).encode()
+
+    def ping(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        return b"pong"
+
+
+@pytest.fixture
+def serve():  # type: ignore[no-untyped-def]
+    servers: list[tuple[grpc.Server, Desk]] = []
+
+    def start(*, workers: int = 1, queued_calls: int = 1, uploads: int = 1) -> tuple[grpc.Channel, Desk]:
+        config = dataclasses.replace(
+            NodeConfig(province="340000", listen="127.0.0.1:0", data_dir=Path("."), pki_dir=Path(".")),
+                                     workers=workers, queued_calls=queued_calls, uploads=uploads, partner_workers=2)
+        desk = Desk()
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=call_threads(config)), interceptors=[
+            AdmissionInterceptor(active=config.workers, queued=config.queued_calls, uploads=config.uploads)])
+        server.add_generic_rpc_handlers([
+            grpc.method_handlers_generic_handler(WINDOW, {
+                "Hold": grpc.unary_unary_rpc_method_handler(desk.hold),
+                "Upload": grpc.stream_unary_rpc_method_handler(desk.upload),
+            }),
+            grpc.method_handlers_generic_handler(PEER, {"Ping": grpc.unary_unary_rpc_method_handler(desk.ping)}),
+        ])
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        servers.append((server, desk))
+        return grpc.insecure_channel(f"127.0.0.1:{port}"), desk
+
+    yield start
+    for server, desk in servers:
+        desk.release.set()
+        server.stop(None)
+
+
+def _call(channel: grpc.Channel, method: str, timeout: float) -> bytes:
+    return channel.unary_unary(method)(b"", timeout=timeout)
+
+
+class Background:
+    def __init__(self, call) -> None:  # type: ignore[no-untyped-def]
+        self.result: list[object] = []
+        self.thread = threading.Thread(target=lambda: self.result.append(self._run(call)))
+        self.thread.start()
+
+    @staticmethod
+    def _run(call):  # type: ignore[no-untyped-def]
+        try:
+            return call()
+        except grpc.RpcError as exc:
+            return exc
+
+    def join(self) -> object:
+        self.thread.join(30)
+        return self.result[0]
+
+
+def _paused_upload(channel: grpc.Channel, go_on: threading.Event, *, sent: threading.Event | None = None) -> Background:
+    def messages() -> Iterator[bytes]:
+        yield b"header"
+        if sent is not None:
+            sent.set()
+        go_on.wait(30)
+        yield b"chunk"
+
+    return Background(lambda: channel.stream_unary(f"/{WINDOW}/Upload")(messages(), timeout=30))
+
+
+def test_a_partners_call_is_served_while_every_desk_turn_and_queue_place_is_taken(serve) -> None:  # type: ignore[no-untyped-def]
+    channel, desk = serve(workers=1, queued_calls=1)
+    holding = Background(lambda: _call(channel, f"/{WINDOW}/Hold", 30))
+    assert desk.holding.acquire(timeout=10)
+    queued = Background(lambda: _call(channel, f"/{WINDOW}/Hold", 30))
+
+    turned_away = None
+    for _ in range(300):  # until the queued call holds the queue place
+        try:
+            _call(channel, f"/{WINDOW}/Hold", 0.5)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                turned_away = exc
+                break
+    assert turned_away is not None
+    assert "1 calls from clerks, officers and auditors and 1 more are waiting" in turned_away.details()
+    assert _call(channel, f"/{PEER}/Ping", 10) == b"pong"
+
+    desk.release.set()
+    assert holding.join() == b"held" and queued.join() == b"held", "the queued call is served once the turn is free"
+
+
+def test_a_desk_call_whose_deadline_passes_in_the_queue_is_told_so(serve) -> None:  # type: ignore[no-untyped-def]
+    channel, desk = serve(workers=1, queued_calls=1)
+    holding = Background(lambda: _call(channel, f"/{WINDOW}/Hold", 30))
+    assert desk.holding.acquire(timeout=10)
+    with pytest.raises(grpc.RpcError) as late:
+        _call(channel, f"/{WINDOW}/Hold", 0.5)
+    assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    desk.release.set()
+    assert holding.join() == b"held"
+
+
+def test_an_upload_waiting_for_its_next_message_keeps_no_one_waiting(serve) -> None:  # type: ignore[no-untyped-def]
+    channel, desk = serve(workers=1, queued_calls=0)
+    go_on, sent = threading.Event(), threading.Event()
+    upload = _paused_upload(channel, go_on, sent=sent)
+    assert sent.wait(10)
+    desk.release.set()  # Hold answers at once: it only needs the turn
+    assert _call(channel, f"/{WINDOW}/Hold", 5) == b"held"
+    go_on.set()
+    assert upload.join() == b"2"
+
+
+def test_an_upload_that_finds_the_turns_taken_mid_stream_waits_for_one(serve) -> None:  # type: ignore[no-untyped-def]
+    channel, desk = serve(workers=1, queued_calls=0)
+    go_on, sent = threading.Event(), threading.Event()
+    upload = _paused_upload(channel, go_on, sent=sent)
+    assert sent.wait(10)
+    holding = Background(lambda: _call(channel, f"/{WINDOW}/Hold", 30))
+    assert desk.holding.acquire(timeout=10)
+    go_on.set()  # the next message arrives while the only turn is held, and no queue place is free
+    desk.release.set()
+    assert holding.join() == b"held"
+    assert upload.join() == b"2"
+
+
+def test_uploads_beyond_the_nodes_upload_slots_are_turned_away(serve) -> None:  # type: ignore[no-untyped-def]
+    channel, _ = serve(workers=2, uploads=1)
+    go_on, sent = threading.Event(), threading.Event()
+    first = _paused_upload(channel, go_on, sent=sent)
+    assert sent.wait(10)
+    with pytest.raises(grpc.RpcError) as refused:
+        channel.stream_unary(f"/{WINDOW}/Upload")(iter([b"header"]), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "receiving 1 uploads from clerks already" in refused.value.details()
+    go_on.set()
+    assert first.join() == b"2"
+    assert channel.stream_unary(f"/{WINDOW}/Upload")(iter([b"header"]), timeout=10) == b"1"
