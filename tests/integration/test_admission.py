@@ -99,15 +99,19 @@ class Background:
         return self.result[0]
 
 
-def _paused_upload(channel: grpc.Channel, go_on: threading.Event, *, sent: threading.Event | None = None) -> Background:
+def _paused_upload(channel: grpc.Channel) -> tuple[Background, threading.Event]:
+    """An upload whose sender has sent its first message and waits to be told to go on."""
+    go_on, sent = threading.Event(), threading.Event()
+
     def messages() -> Iterator[bytes]:
         yield b"header"
-        if sent is not None:
-            sent.set()
+        sent.set()
         go_on.wait(30)
         yield b"chunk"
 
-    return Background(lambda: channel.stream_unary(f"/{WINDOW}/Upload")(messages(), timeout=30))
+    upload = Background(lambda: channel.stream_unary(f"/{WINDOW}/Upload")(messages(), timeout=30))
+    assert sent.wait(10)
+    return upload, go_on
 
 
 def _until_admitted(channel: grpc.Channel) -> bytes:
@@ -157,9 +161,7 @@ def test_a_desk_call_whose_deadline_passes_in_the_queue_is_told_so(serve) -> Non
 
 def test_an_upload_waiting_for_its_next_message_keeps_no_one_waiting(serve) -> None:  # type: ignore[no-untyped-def]
     channel, desk = serve(workers=1, queued_calls=0)
-    go_on, sent = threading.Event(), threading.Event()
-    upload = _paused_upload(channel, go_on, sent=sent)
-    assert sent.wait(10)
+    upload, go_on = _paused_upload(channel)
     desk.release.set()  # Hold answers at once: it only needs the turn
     assert _call(channel, f"/{WINDOW}/Hold", 5) == b"held"
     go_on.set()
@@ -168,12 +170,11 @@ def test_an_upload_waiting_for_its_next_message_keeps_no_one_waiting(serve) -> N
 
 def test_an_upload_that_finds_the_turns_taken_mid_stream_waits_for_one(serve) -> None:  # type: ignore[no-untyped-def]
     channel, desk = serve(workers=1, queued_calls=0)
-    go_on, sent = threading.Event(), threading.Event()
-    upload = _paused_upload(channel, go_on, sent=sent)
-    assert sent.wait(10)
+    upload, go_on = _paused_upload(channel)
     holding = Background(lambda: _call(channel, f"/{WINDOW}/Hold", 30))
     assert desk.holding.acquire(timeout=10)
     go_on.set()  # the next message arrives while the only turn is held, and no queue place is free
+    time.sleep(0.2)  # let it arrive before the turn is free
     desk.release.set()
     assert holding.join() == b"held"
     assert upload.join() == b"2"
@@ -181,9 +182,7 @@ def test_an_upload_that_finds_the_turns_taken_mid_stream_waits_for_one(serve) ->
 
 def test_uploads_beyond_the_nodes_upload_slots_are_turned_away(serve) -> None:  # type: ignore[no-untyped-def]
     channel, _ = serve(workers=2, uploads=1)
-    go_on, sent = threading.Event(), threading.Event()
-    first = _paused_upload(channel, go_on, sent=sent)
-    assert sent.wait(10)
+    first, go_on = _paused_upload(channel)
     with pytest.raises(grpc.RpcError) as refused:
         channel.stream_unary(f"/{WINDOW}/Upload")(iter([b"header"]), timeout=10)
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
