@@ -119,8 +119,20 @@ class PeerGateway(Protocol):
 
 
 class PrintSpool(Protocol):
-    def submit(self, *, case_number: str, pdf: bytes, copies: int) -> str:
-        """Queue the document for printing; return a reference to the spooled job."""
+    """Two steps, so that no paper leaves without its record: a prepared job is invisible to the
+    printer until it is released, after the print is recorded."""
+
+    def prepare(self, *, case_number: str, pdf: bytes, copies: int) -> str:
+        """Keep the document for printing, not yet released; return the job's reference."""
+
+    def release(self, ref: str) -> None:
+        """Hand a prepared job to the printer."""
+
+    def discard(self, ref: str) -> None:
+        """Drop a prepared job: its print was not recorded."""
+
+    def prepared(self) -> list[tuple[str, str]]:
+        """(reference, case number) of jobs prepared and neither released nor discarded."""
 
 
 class CoordinationGateway(Protocol):

@@ -11,7 +11,7 @@ from typing import Any
 from exchange.case import Actor, Case, CaseStatus, Material
 from exchange.context import CHINA_TIME, NodeContext
 from exchange.errors import (
-    CaseCatchingUp, InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised, PeerRefused,
+    CaseCatchingUp, InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised, NotFound, PeerRefused,
     PrintRefused, TongbanError,
 )
 from exchange.materials import check_file_name, check_media_type, guarded_chunks, retain_for_matter
@@ -309,11 +309,37 @@ class WindowDesk:
             case = ctx.ledger.get_case(case_number)
             case.check_reprint_reason(reprint_reason)  # before anything is spooled
             case, outcome, pdf = self._verified_or_refused(case_number, actor=actor, case=case)
-            spool_ref = ctx.spool.submit(case_number=case_number, pdf=pdf, copies=copies)
-            case.print_result(copies=copies, spool_ref=spool_ref, report=outcome.summary(), actor=actor,
-                              at=ctx.stamp(), reprint_reason=reprint_reason)
-            ctx.save(case)
+            spool_ref = ctx.spool.prepare(case_number=case_number, pdf=pdf, copies=copies)
+            try:
+                case.print_result(copies=copies, spool_ref=spool_ref, report=outcome.summary(), actor=actor,
+                                  at=ctx.stamp(), reprint_reason=reprint_reason)
+                ctx.save(case)
+            except BaseException:
+                ctx.spool.discard(spool_ref)  # not recorded, so not printed
+                raise
+            ctx.spool.release(spool_ref)
         return case, outcome, spool_ref
+
+    def settle_print_jobs(self) -> tuple[int, int]:
+        """At start, the jobs a stopped run prepared but did not release: each goes to the
+        printer if its print was recorded (the run stopped right after the save), else it is
+        dropped. Returns (released, dropped)."""
+        spool = self.ctx.spool
+        if spool is None:
+            return 0, 0
+        released = dropped = 0
+        for ref, case_number in spool.prepared():
+            try:
+                prints = self.ctx.ledger.get_case(case_number).prints
+            except NotFound:
+                prints = []
+            if any(p["spool_ref"] == ref for p in prints):
+                spool.release(ref)
+                released += 1
+            else:
+                spool.discard(ref)
+                dropped += 1
+        return released, dropped
 
     def result_document(self, case_number: str, *, actor: Actor) -> tuple[Case, VerificationOutcome, bytes | None]:
         """The sealed result for the counter to show: verified now (a pass is recorded, as by

@@ -12,6 +12,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from exchange.window import WindowDesk
 from nodes.config import NodeConfig
 from nodes.directory import DirectoryServicer, RevocationExchange, RevocationRefresher
 from nodes.interceptors import (
@@ -137,6 +138,10 @@ def start_node(config: NodeConfig) -> RunningNode:
         node.close()
         raise OSError(f"cannot listen on {config.listen}; is another node using that port?")
     ctx.outbox.release_own_leases()  # type: ignore[union-attr]  # before any request can claim one
+    released, dropped = WindowDesk(ctx).settle_print_jobs()  # before any print can prepare one
+    if released or dropped:
+        log.info("print jobs left by the last run: %d recorded and released to the printer, %d unrecorded and dropped",
+                 released, dropped)
     server.start()
     for name in ("", *SERVICES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
