@@ -50,21 +50,20 @@ class CaseIndex:
     def __init__(self, log: CaseLog) -> None:
         self._log = log
         self._position = 0  # the last notification read
-        self._summaries: dict[UUID, CaseSummary] = {}
-        self._monitored: dict[UUID, MonitoredCase] = {}
+        self._cases: dict[UUID, tuple[CaseSummary, MonitoredCase]] = {}
         self._lock = threading.Lock()
 
     def summaries(self) -> list[CaseSummary]:
         """Every case as the list needs it, as of now."""
         with self._lock:
             self._catch_up()
-            return list(self._summaries.values())
+            return [summary for summary, _ in self._cases.values()]
 
     def monitored(self) -> list[MonitoredCase]:
         """Every case as 监测评估 counts it, as of now."""
         with self._lock:
             self._catch_up()
-            return list(self._monitored.values())
+            return [monitored for _, monitored in self._cases.values()]
 
     def _catch_up(self) -> None:
         read_to = self._position
@@ -75,11 +74,9 @@ class CaseIndex:
         for originator_id in changed:
             case = self._log.case_by_id(originator_id)
             if case is None:
-                self._summaries.pop(originator_id, None)
-                self._monitored.pop(originator_id, None)
+                self._cases.pop(originator_id, None)
             else:
-                self._summaries[originator_id] = CaseSummary.of(case)
-                self._monitored[originator_id] = MonitoredCase.of(case)
+                self._cases[originator_id] = (CaseSummary.of(case), MonitoredCase.of(case))
         # Only once every changed case is read back: a look that fails part way (the store
         # unreachable) leaves the position where it was, so the next look reads those cases again.
         self._position = read_to

@@ -46,7 +46,7 @@ class LeaseKeeper:
                     if not self._sending:
                         self._wake.notify()
 
-    def renew_now(self) -> None:
+    def _renew_all(self) -> None:
         with self._lock:
             ids = sorted(self._sending)
         if not ids:
@@ -68,4 +68,4 @@ class LeaseKeeper:
                 if not self._sending:
                     self._thread = None
                     return
-            self.renew_now()
+            self._renew_all()

@@ -18,9 +18,9 @@ from storage.factory import ObjectStoreSettings
 class OutboxSettings:
     """How the relay retries messages to partners: exponential backoff from `retry_base_seconds`
     up to `retry_cap_seconds`, with jitter; a claim its sender stopped renewing (it renews every
-    quarter of `lease_seconds` while sending) is taken over after `lease_seconds`; the relay looks for due messages at least every `poll_seconds`;
-    a broken material stream is resumed within one attempt for `resume_patience_seconds`, after
-    which the relay's backoff takes over."""
+    quarter of `lease_seconds` while sending) is taken over after `lease_seconds`; the relay
+    looks for due messages at least every `poll_seconds`; a broken material stream is resumed
+    within one attempt for `resume_patience_seconds`, after which the relay's backoff takes over."""
 
     retry_base_seconds: float = 1.0
     retry_cap_seconds: float = 300.0

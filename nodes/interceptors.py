@@ -398,7 +398,7 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
     would otherwise keep a turn from everyone else for the whole transfer. Up to `uploads` run
     at once, each on a thread of its own; more are RESOURCE_EXHAUSTED at once."""
 
-    def __init__(self, *, active: int, queued: int, uploads: int = 32) -> None:
+    def __init__(self, *, active: int, queued: int, uploads: int) -> None:
         if active < 1 or queued < 0 or uploads < 1:
             raise ValueError(f"need at least one turn, one upload and no negative queue (got {active}, {queued}, {uploads})")
         self.active, self.queued, self.uploads = active, queued, uploads
@@ -441,15 +441,11 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
                               f"this node is serving {self.active} calls from clerks, officers and auditors and "
                               f"{self.queued} more are waiting; try again in a moment")
             try:
-                remaining = context.time_remaining()
-                got = self._turns.acquire(timeout=None if remaining is None else max(0.0, remaining))
+                _wait_for_turn(self._turns, context, f"the call's deadline passed while it waited for one of this "
+                               f"node's {self.active} turns for clerks, officers and auditors; nothing was done, try again")
             finally:
                 with self._lock:
                     self._waiting -= 1
-            if not got:
-                context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
-                              f"the call's deadline passed while it waited for one of this node's {self.active} "
-                              "turns for clerks, officers and auditors; nothing was done, try again")
         try:
             yield
         finally:
@@ -483,12 +479,16 @@ class _TurnsBetweenMessages:
             self._turns.release()
 
     def _take(self) -> None:
-        remaining = self._context.time_remaining()
-        if not self._turns.acquire(timeout=None if remaining is None else max(0.0, remaining)):
-            self._context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
-                                f"the upload's deadline passed while it waited for one of this node's {self._active} "
-                                "turns for clerks, officers and auditors; upload the material again")
+        _wait_for_turn(self._turns, self._context, f"the upload's deadline passed while it waited for one of this "
+                       f"node's {self._active} turns for clerks, officers and auditors; upload the material again")
         self._held = True
+
+
+def _wait_for_turn(turns: threading.BoundedSemaphore, context: grpc.ServicerContext, late: str) -> None:
+    """A turn, waited for until the call's deadline; DEADLINE_EXCEEDED saying `late` after it."""
+    remaining = context.time_remaining()
+    if not turns.acquire(timeout=None if remaining is None else max(0.0, remaining)):
+        context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, late)
 
 
 class DeadlineInterceptor(grpc.ServerInterceptor):

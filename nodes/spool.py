@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from storage.local import fsync_directory
+
 _PREPARED, _RELEASED = ".part", ".pdf"
 
 
@@ -29,13 +31,13 @@ class FolderSpool:
             out.write(pdf)
             out.flush()
             os.fsync(out.fileno())
-        _fsync_directory(self.directory)  # durable before the print is recorded
+        fsync_directory(self.directory)  # durable before the print is recorded
         return str(job)
 
     def release(self, ref: str) -> None:
         job = Path(ref)
         job.with_suffix(_PREPARED).replace(job)  # the printer never sees half a job
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
 
     def discard(self, ref: str) -> None:
         Path(ref).with_suffix(_PREPARED).unlink(missing_ok=True)
@@ -44,10 +46,3 @@ class FolderSpool:
         return [(str(p.with_suffix(_RELEASED)), p.stem.rpartition("-")[0])
                 for p in sorted(self.directory.glob("*" + _PREPARED))]
 
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

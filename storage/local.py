@@ -212,7 +212,7 @@ class LocalFolderStore:
             record["sealed"] = sealed
         _write_atomically(meta_path, json.dumps(record, ensure_ascii=False).encode())
         os.replace(temp, path)  # the commit point
-        _fsync_directory(path.parent)
+        fsync_directory(path.parent)
 
     def put_bytes(
         self, data: bytes, *, media_type: str, metadata: Mapping[str, str] | None = None
@@ -373,7 +373,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     """Persist renames in `directory` (POSIX); a no-op where directories cannot be opened."""
     try:
         fd = os.open(directory, os.O_RDONLY)

@@ -195,7 +195,6 @@ class PartialUpload:
         self._store = store
         self._aead = AESGCM(data_key) if data_key is not None else None
         self._record = SEGMENT + (TAG if self._aead else 0)
-        self._path = data_path
         self._buffer = bytearray()
         self._unsynced = 0
         self.release: Any = None
@@ -243,7 +242,7 @@ class PartialUpload:
     def close(self) -> None:
         """End of a stream, complete or not: make what was written durable, drop the rest."""
         self._buffer.clear()
-        if self._path.exists():
+        if self.data_path.exists():
             self._sync()
         if self._out is not None:
             self._out.close()
@@ -256,7 +255,7 @@ class PartialUpload:
         """The whole material, read back from disk segment by segment."""
         if self._out is not None:
             self._out.flush()
-        with self._path.open("rb") as handle:
+        with self.data_path.open("rb") as handle:
             for index in range(self._segments):
                 yield self._open(index, handle.read(self._record))
 
@@ -279,12 +278,12 @@ class PartialUpload:
             self._out = None
 
         def stored_bytes() -> Iterator[bytes]:
-            with self._path.open("rb") as handle:
+            with self.data_path.open("rb") as handle:
                 while chunk := handle.read(1 << 20):
                     yield chunk
 
         return self._store.put_prepared(  # type: ignore[attr-defined]
-            stored_bytes(), stored_file=self._path, sha256=sha256, size=self.size, media_type=str(self.declared["media_type"]),
+            stored_bytes(), stored_file=self.data_path, sha256=sha256, size=self.size, media_type=str(self.declared["media_type"]),
             metadata=metadata, envelope=self._envelope,
         )
 
@@ -293,7 +292,7 @@ class PartialUpload:
         if self._out is not None:
             self._out.close()
             self._out = None
-        self._path.unlink(missing_ok=True)
+        self.data_path.unlink(missing_ok=True)
         self.header_path.unlink(missing_ok=True)
 
     def _write(self, plain: bytes | bytearray | memoryview) -> None:
@@ -302,7 +301,7 @@ class PartialUpload:
             segment_nonce(self._segments, final=final), plain, SEGMENT_AAD
         )
         if self._out is None:
-            self._out = self._path.open("ab")
+            self._out = self.data_path.open("ab")
         self._out.write(record)
         self._segments += 1
         self._unsynced += 1
@@ -321,12 +320,12 @@ class PartialUpload:
         try:
             return self._aead.decrypt(segment_nonce(index, final=index == self._total_segments - 1), record, SEGMENT_AAD)
         except InvalidTag:
-            raise MaterialIntegrityError(f"segment {index} of the partial upload {self._path} is corrupt") from None
+            raise MaterialIntegrityError(f"segment {index} of the partial upload {self.data_path} is corrupt") from None
 
     def _recover(self, *, repair: bool) -> None:
         """Count the data file's whole segments, not a last one that does not read back; with
         `repair`, cut the file back to them."""
-        on_disk = self._path.stat().st_size if self._path.exists() else 0
+        on_disk = self.data_path.stat().st_size if self.data_path.exists() else 0
         last_plain = self.size - (max(0, -(-self.size // SEGMENT) - 1)) * SEGMENT
         last_record = last_plain + (TAG if self._aead else 0)
         full, rest = divmod(on_disk, self._record)
@@ -337,7 +336,7 @@ class PartialUpload:
             rest = 0
         keep = full * self._record + (last_record if segments > full else 0)
         if segments:
-            with self._path.open("rb") as handle:
+            with self.data_path.open("rb") as handle:
                 handle.seek((segments - 1) * self._record)
                 try:
                     self._open(segments - 1, handle.read(self._record))
@@ -345,7 +344,7 @@ class PartialUpload:
                     segments -= 1
                     keep = segments * self._record
         if repair and keep != on_disk:
-            with self._path.open("r+b") as handle:
+            with self.data_path.open("r+b") as handle:
                 handle.truncate(keep)
         self._segments = segments
 
