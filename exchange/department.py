@@ -138,8 +138,9 @@ class DepartmentDesk:
         if envelope.get("competent_department") != matter.lead_department:
             raise InvalidRequest("competent_department", f"{matter.name} is decided by {matter.lead_department}")
         with ctx.case_lock(case_number):
-            if ctx.already_applied(message_id) or ctx.ledger.has_case(case_number):
-                return ctx.ledger.get_case(case_number)  # a repeated forward changes nothing
+            existing = ctx.ledger.find_case(case_number)
+            if existing is not None:
+                return existing  # a repeated forward changes nothing
             for m in envelope["materials"]:
                 if ctx.store.stat(m["sha256"]) is None:
                     raise MaterialNotFound(
@@ -253,8 +254,9 @@ class DepartmentDesk:
         ctx.department_name(ctx.province_code, department)
         case_number = str(envelope["case_number"])
         with ctx.case_lock(case_number):
-            if ctx.already_applied(message_id) or ctx.ledger.has_case(case_number):
-                return ctx.ledger.get_case(case_number)  # a repeated assignment changes nothing
+            existing = ctx.ledger.find_case(case_number)
+            if existing is not None:
+                return existing  # a repeated assignment changes nothing
             fields = {k: envelope[k] for k in _ENVELOPE_FIELDS}
             fields.update(origin_province=from_province, competent_province=ctx.province_code,
                           competent_department=department, mode="joint")

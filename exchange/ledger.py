@@ -41,8 +41,16 @@ class CaseLedger(Application):
         assert isinstance(case, Case)
         return case
 
+    def find_case(self, case_number: str) -> Case | None:
+        """The case, or None when this node holds none by that number: one read where
+        "is it here?" followed by "give it to me" would replay the case twice."""
+        try:
+            return self.get_case(case_number)
+        except NotFound:
+            return None
+
     def has_case(self, case_number: str) -> bool:
-        return case_id(case_number) in self.repository
+        return self.find_case(case_number) is not None
 
     def case_changes(self, *, after: int) -> Iterator[tuple[int, UUID | None]]:
         """Every notification after position `after`: its position, and the case it changed

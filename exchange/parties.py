@@ -64,20 +64,22 @@ def material_sender_check(ledger: CaseLedger, *, case_number: str, sender: str, 
     """Materials travel before their case: the sender must have opened the case, and once the
     case is here this node must be the one deciding it."""
     require_opened_by(case_number, sender, what="send its materials")
-    if ledger.has_case(case_number):
-        case = require_origin(ledger.get_case(case_number), sender, what="send its materials")
+    case = ledger.find_case(case_number)
+    if case is not None:
+        require_origin(case, sender, what="send its materials")
         require_competent(case, here, what="receive its materials")
 
 
 def forward_check(ledger: CaseLedger, *, case_number: str, sender: str) -> None:
     require_opened_by(case_number, sender, what="forward it")
-    if ledger.has_case(case_number):
-        require_origin(ledger.get_case(case_number), sender, what="forward it")
+    case = ledger.find_case(case_number)
+    if case is not None:
+        require_origin(case, sender, what="forward it")
 
 
 def task_assignment_check(ledger: CaseLedger, *, case_number: str, sender: str) -> None:
     require_opened_by(case_number, sender, what="hand out its tasks")
-    if ledger.has_case(case_number):
-        case = ledger.get_case(case_number)
+    case = ledger.find_case(case_number)
+    if case is not None:
         if (case.part or {}).get("coordinator") != sender:
             raise NotAuthorised(f"province {sender} does not coordinate case {case_number} here")

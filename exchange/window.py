@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from exchange import parties
 from exchange.case import Actor, Case, CaseStatus, Material
 from exchange.context import CHINA_TIME, NodeContext
 from exchange.errors import (
@@ -255,9 +256,8 @@ class WindowDesk:
     ) -> Case:
         ctx = self.ctx
         with ctx.case_lock(case_number):
-            case = ctx.ledger.get_case(case_number)
-            if from_province != case.competent_province:
-                raise InvalidRequest("from_province", f"only {case.competent_province} may deliver the result of case {case_number}")
+            case = parties.require_competent(ctx.ledger.get_case(case_number), from_province, what="deliver its result")
+            parties.require_origin(case, ctx.province_code, what="receive its result")
             if ctx.already_applied(message_id) or (case.result is not None and case.result["sha256"] == issued_sha256):
                 return case  # delivered before (the sender did not hear our answer)
             _require_forwarded(case)
@@ -306,7 +306,7 @@ class WindowDesk:
         if not 1 <= copies <= 10:
             raise InvalidRequest("copies", "print between 1 and 10 copies")
         with ctx.case_lock(case_number):
-            case = ctx.ledger.get_case(case_number)
+            case = parties.require_origin(ctx.ledger.get_case(case_number), ctx.province_code, what="print its result")
             case.check_reprint_reason(reprint_reason)  # before anything is spooled
             case, outcome, pdf = self._verified_or_refused(case_number, actor=actor, case=case)
             spool_ref = ctx.spool.prepare(case_number=case_number, pdf=pdf, copies=copies)
