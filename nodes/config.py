@@ -61,8 +61,9 @@ class NodeConfig:
     # or a partner; more only hand the interpreter lock around (docs/performance.md).
     workers: int = field(default_factory=default_workers)
     queued_calls: int = 64
-    # Clerks' uploads received at once; each holds a thread, but a turn only while it handles
-    # what arrived (a slow link must not hold one), so they are counted apart from the turns.
+    # Streams open at once: clerks' uploads and auditors' log reads. Each holds a thread, but a
+    # turn only while it works on a message (a slow link must not hold one), so they are
+    # counted apart from the turns.
     uploads: int = 32
     partner_workers: int = 8
     # Worker processes that seal and verify (nodes/pools.py); 0 seals in the gRPC threads, a

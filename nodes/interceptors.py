@@ -393,17 +393,20 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
     threads` (nodes/server.py), so a partner's call always finds one. Fewer desk calls running
     at once also contend less for the interpreter lock (docs/performance.md).
 
-    An upload (a request stream) holds a turn only while it handles a message it received and
-    while it finishes, not while it waits for the next one: a clerk scanning over a slow link
-    would otherwise keep a turn from everyone else for the whole transfer. Up to `uploads` run
-    at once, each on a thread of its own; more are RESOURCE_EXHAUSTED at once."""
+    A stream holds a turn only while it works, not while it waits on the other side: an upload
+    (a request stream) while it handles a message it received and while it finishes, not while
+    it waits for the next one; a reply stream (an auditor reading the node's log) while it
+    makes the next reply, not while the client takes it in. A clerk scanning over a slow link,
+    or an auditor's export on one, would otherwise keep a turn from everyone else for the whole
+    transfer. Up to `uploads` streams run at once, each on a thread of its own; more are
+    RESOURCE_EXHAUSTED at once."""
 
     def __init__(self, *, active: int, queued: int, uploads: int) -> None:
         if active < 1 or queued < 0 or uploads < 1:
             raise ValueError(f"need at least one turn, one upload and no negative queue (got {active}, {queued}, {uploads})")
         self.active, self.queued, self.uploads = active, queued, uploads
         self._turns = threading.BoundedSemaphore(active)
-        self._upload_slots = threading.BoundedSemaphore(uploads)
+        self._stream_slots = threading.BoundedSemaphore(uploads)
         self._lock = threading.Lock()
         self._waiting = 0
 
@@ -413,55 +416,86 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
             return handler
         if handler is not None and handler.stream_unary is not None:
             return _rebuild(handler, grpc.stream_unary_rpc_method_handler, self._upload(handler.stream_unary))
+        if handler is not None and handler.unary_stream is not None:
+            return _rebuild(handler, grpc.unary_stream_rpc_method_handler, self._replies(handler.unary_stream))
         return _guarded(handler, self._turn)
 
     def _upload(self, behavior: Behavior) -> Behavior:
         def wrapped(request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
-            if not self._upload_slots.acquire(blocking=False):
-                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                              f"this node is receiving {self.uploads} uploads from clerks already; "
-                              "try again in a moment")
-            turns = _TurnsBetweenMessages(self._turns, context, active=self.active)
+            self._take_stream_slot(context)
+            turns = _TurnsBetweenMessages(self._turns, context, late=(
+                f"the upload's deadline passed while it waited for one of this node's {self.active} turns "
+                "for clerks, officers and auditors; upload the material again"))
             try:
                 return behavior(turns.around(request_iterator), context)
             finally:
                 turns.give_back()
-                self._upload_slots.release()
+                self._stream_slots.release()
         return wrapped
+
+    def _replies(self, behavior: Behavior) -> Behavior:
+        def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            self._take_stream_slot(context)
+            try:
+                self._admit(context)  # its first turn as any desk call's: queued, or refused when the queue is full
+                turns = _TurnsBetweenMessages(self._turns, context, held=True, late=(
+                    f"the reply stream's deadline passed while it waited for one of this node's {self.active} "
+                    "turns for clerks, officers and auditors; ask again from the last entry received"))
+                try:
+                    yield from turns.between_replies(behavior(request, context))
+                finally:
+                    turns.give_back()
+            finally:
+                self._stream_slots.release()
+        return wrapped
+
+    def _take_stream_slot(self, context: grpc.ServicerContext) -> None:
+        if not self._stream_slots.acquire(blocking=False):
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"this node has {self.uploads} streams open already (clerks' uploads, auditors' log "
+                          "reads); try again in a moment")
 
     @contextmanager
     def _turn(self, request: Any, context: grpc.ServicerContext) -> Iterator[None]:
-        if not self._turns.acquire(blocking=False):
-            with self._lock:
-                full = self._waiting >= self.queued
-                if not full:
-                    self._waiting += 1
-            if full:
-                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                              f"this node is serving {self.active} calls from clerks, officers and auditors and "
-                              f"{self.queued} more are waiting; try again in a moment")
-            try:
-                _wait_for_turn(self._turns, context, f"the call's deadline passed while it waited for one of this "
-                               f"node's {self.active} turns for clerks, officers and auditors; nothing was done, try again")
-            finally:
-                with self._lock:
-                    self._waiting -= 1
+        self._admit(context)
         try:
             yield
         finally:
             self._turns.release()
 
+    def _admit(self, context: grpc.ServicerContext) -> None:
+        """A turn now, or a place in the queue until one is free; refused when the queue is full."""
+        if self._turns.acquire(blocking=False):
+            return
+        with self._lock:
+            full = self._waiting >= self.queued
+            if not full:
+                self._waiting += 1
+        if full:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"this node is serving {self.active} calls from clerks, officers and auditors and "
+                          f"{self.queued} more are waiting; try again in a moment")
+        try:
+            _wait_for_turn(self._turns, context, f"the call's deadline passed while it waited for one of this "
+                           f"node's {self.active} turns for clerks, officers and auditors; nothing was done, try again")
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
 
 class _TurnsBetweenMessages:
-    """An upload's turn: taken when a message has arrived (and when the stream has ended, to
-    finish), given back before waiting for the next. Waiting for a turn mid-stream is never
-    refused for a full queue, which would throw away what was received; only the deadline ends it."""
+    """A stream's turn: held while it works on a message, given back while it waits on the
+    other side. Waiting for a turn mid-stream is never refused for a full queue, which would
+    throw away what was received or sent; only the deadline ends it (DEADLINE_EXCEEDED, `late`)."""
 
-    def __init__(self, turns: threading.BoundedSemaphore, context: grpc.ServicerContext, *, active: int) -> None:
-        self._turns, self._context, self._active = turns, context, active
-        self._held = False
+    def __init__(self, turns: threading.BoundedSemaphore, context: grpc.ServicerContext, *, late: str,
+                 held: bool = False) -> None:
+        self._turns, self._context, self._late = turns, context, late
+        self._held = held
 
     def around(self, messages: Iterator[Any]) -> Iterator[Any]:
+        """A request stream: the turn is taken when a message has arrived, and when the stream
+        has ended (to finish), and given back before waiting for the next."""
         source = iter(messages)
         while True:
             self.give_back()
@@ -473,15 +507,33 @@ class _TurnsBetweenMessages:
             self._take()
             yield message
 
+    def between_replies(self, replies: Iterator[Any]) -> Iterator[Any]:
+        """A reply stream: the turn is held while the next reply is made, and given back while
+        gRPC sends it, which waits for the client to take it in."""
+        source = iter(replies)
+        try:
+            while True:
+                self._take()
+                try:
+                    reply = next(source)
+                except StopIteration:
+                    return
+                self.give_back()
+                yield reply
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()  # a client that went away: the handler's own clean-up runs now, not at collection
+
     def give_back(self) -> None:
         if self._held:
             self._held = False
             self._turns.release()
 
     def _take(self) -> None:
-        _wait_for_turn(self._turns, self._context, f"the upload's deadline passed while it waited for one of this "
-                       f"node's {self._active} turns for clerks, officers and auditors; upload the material again")
-        self._held = True
+        if not self._held:
+            _wait_for_turn(self._turns, self._context, self._late)
+            self._held = True
 
 
 def _wait_for_turn(turns: threading.BoundedSemaphore, context: grpc.ServicerContext, late: str) -> None:

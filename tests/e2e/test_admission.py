@@ -85,7 +85,7 @@ def test_a_clerks_paused_upload_keeps_no_other_clerk_waiting(node: NodeProcess, 
             for _ in range(200):  # until the paused upload has its slot
                 PausedUpload.header_only(window)
         assert second.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert "receiving 1 uploads from clerks already" in second.value.details()
+        assert "has 1 streams open already" in second.value.details()
     finally:
         paused.end()
     _list(window, timeout=30)

@@ -6,7 +6,9 @@ purpose hold the turns, so each test decides exactly who holds what.
   that, two busy nodes whose desk calls wait on each other stall until the peer timeout.
 - An upload holds a turn only while it handles what arrived: a clerk on a slow link keeps no
   one else waiting, and an upload that finds the turns taken mid-stream waits, it is not
-  thrown away."""
+  thrown away.
+- A reply stream (an auditor reading the node's log) holds a turn only while it makes a reply,
+  not while the client takes it in; uploads and reply streams share the node's stream slots."""
 
 from __future__ import annotations
 
@@ -28,13 +30,21 @@ WINDOW = "tongban.v1.WindowService"
 PEER = "tongban.v1.PeerService"
 
 
+REPLIES = 64
+REPLY = b"x" * (1 << 20)  # 64 MiB in all: more than any flow-control window lets through unread
+
+
 class Desk:
     """Hold: blocks until released (a desk call waiting on a partner). Upload: counts the
-    messages of a request stream. Ping, on the partner service: answers at once."""
+    messages of a request stream. Replies: REPLIES large replies, the second made only once
+    `second_reply` is set. Ping, on the partner service: answers at once."""
 
     def __init__(self) -> None:
         self.release = threading.Event()
         self.holding = threading.Semaphore(0)
+        self.second_reply = threading.Event()
+        self.second_reply.set()
+        self.replies_made = 0
 
     def hold(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         self.holding.release()
@@ -43,6 +53,13 @@ class Desk:
 
     def upload(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
         return str(sum(1 for _ in messages)).encode()
+
+    def replies(self, request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+        for i in range(REPLIES):
+            if i == 1:
+                self.second_reply.wait(30)
+            self.replies_made += 1
+            yield REPLY
 
     def ping(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         return b"pong"
@@ -63,6 +80,7 @@ def serve():  # type: ignore[no-untyped-def]
             grpc.method_handlers_generic_handler(WINDOW, {
                 "Hold": grpc.unary_unary_rpc_method_handler(desk.hold),
                 "Upload": grpc.stream_unary_rpc_method_handler(desk.upload),
+                "Replies": grpc.unary_stream_rpc_method_handler(desk.replies),
             }),
             grpc.method_handlers_generic_handler(PEER, {"Ping": grpc.unary_unary_rpc_method_handler(desk.ping)}),
         ])
@@ -186,7 +204,60 @@ def test_uploads_beyond_the_nodes_upload_slots_are_turned_away(serve) -> None:  
     with pytest.raises(grpc.RpcError) as refused:
         channel.stream_unary(f"/{WINDOW}/Upload")(iter([b"header"]), timeout=10)
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert "receiving 1 uploads from clerks already" in refused.value.details()
+    assert "has 1 streams open already" in refused.value.details()
     go_on.set()
     assert first.join() == b"2"
+    assert channel.stream_unary(f"/{WINDOW}/Upload")(iter([b"header"]), timeout=10) == b"1"
+
+
+def _replies(channel: grpc.Channel) -> Iterator[bytes]:
+    return channel.unary_stream(f"/{WINDOW}/Replies")(b"", timeout=30)
+
+
+def _until_the_client_is_waited_on(desk: Desk) -> None:
+    """Until the server has made as many replies as the transport takes unread."""
+    for _ in range(100):
+        made = desk.replies_made
+        time.sleep(0.05)
+        if desk.replies_made == made:
+            break
+    assert desk.replies_made < REPLIES, "the transport took every reply unread: nothing is waiting on the client"
+
+
+def test_a_reply_stream_waiting_for_its_client_keeps_no_one_waiting(serve) -> None:  # type: ignore[no-untyped-def]
+    channel, desk = serve(workers=1, queued_calls=0)
+    replies = _replies(channel)
+    assert next(replies) == REPLY  # and the client reads no further for now
+    _until_the_client_is_waited_on(desk)
+    desk.release.set()  # Hold answers at once: it only needs the turn
+    assert _call(channel, f"/{WINDOW}/Hold", 5) == b"held"  # before: RESOURCE_EXHAUSTED, the stream held the turn
+    assert 1 + sum(1 for _ in replies) == REPLIES
+
+
+def test_a_reply_stream_that_finds_the_turns_taken_mid_stream_waits_for_one(serve) -> None:  # type: ignore[no-untyped-def]
+    channel, desk = serve(workers=1, queued_calls=0)
+    replies = _replies(channel)
+    assert next(replies) == REPLY
+    _until_the_client_is_waited_on(desk)
+    holding = Background(lambda: _call(channel, f"/{WINDOW}/Hold", 30))
+    assert desk.holding.acquire(timeout=10)
+    reader = Background(lambda: 1 + sum(1 for _ in replies))  # the client takes everything in now
+    time.sleep(0.3)
+    assert desk.replies_made < REPLIES, "the stream made its replies without a turn"
+    desk.release.set()
+    assert holding.join() == b"held"
+    assert reader.join() == REPLIES, "the stream waited for the turn and went on; it was not refused"
+
+
+def test_uploads_and_reply_streams_share_the_nodes_stream_slots(serve) -> None:  # type: ignore[no-untyped-def]
+    channel, desk = serve(workers=2, uploads=1)
+    desk.second_reply.clear()
+    replies = _replies(channel)
+    assert next(replies) == REPLY
+    with pytest.raises(grpc.RpcError) as refused:
+        channel.stream_unary(f"/{WINDOW}/Upload")(iter([b"header"]), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "has 1 streams open already" in refused.value.details()
+    desk.second_reply.set()
+    assert 1 + sum(1 for _ in replies) == REPLIES
     assert channel.stream_unary(f"/{WINDOW}/Upload")(iter([b"header"]), timeout=10) == b"1"
