@@ -26,7 +26,7 @@ class CaseLog(Protocol):
     def case_by_id(self, originator_id: UUID) -> Case | None: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CaseSummary:
     """A case as the list needs it; the same attribute names as Case, so one filter serves both."""
 

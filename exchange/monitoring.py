@@ -55,7 +55,7 @@ class Report:
     totals: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MonitoredCase:
     """A case as 监测评估 counts it."""
 
