@@ -53,6 +53,18 @@ class CaseIndex:
         self._cases: dict[UUID, tuple[CaseSummary, MonitoredCase]] = {}
         self._lock = threading.Lock()
 
+    @property
+    def held(self) -> int:
+        """Cases the index holds, as of its last look (this does not look)."""
+        return len(self._cases)
+
+    def catch_up(self) -> int:
+        """Read what changed since the last look; returns the cases held. A node does this
+        once at start, so a clerk's first look does not wait for the whole log."""
+        with self._lock:
+            self._catch_up()
+            return len(self._cases)
+
     def summaries(self) -> list[CaseSummary]:
         """Every case as the list needs it, as of now."""
         with self._lock:

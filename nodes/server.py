@@ -6,12 +6,14 @@ import logging
 import os
 import signal
 import threading
+import time
 from concurrent import futures
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from exchange.case_index import CaseIndex
 from exchange.window import WindowDesk
 from nodes.config import NodeConfig
 from nodes.directory import DirectoryServicer, RevocationExchange, RevocationRefresher
@@ -143,6 +145,7 @@ def start_node(config: NodeConfig) -> RunningNode:
         log.info("print jobs left by the last run: %d recorded and released to the printer, %d unrecorded and dropped",
                  released, dropped)
     server.start()
+    threading.Thread(target=_read_case_index, args=(ctx.ledger.index,), name="case-index", daemon=True).start()
     for name in ("", *SERVICES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("node %s listening on port %d", config.province, port)
@@ -164,6 +167,20 @@ def start_node(config: NodeConfig) -> RunningNode:
                                     credentials=node.peers.credentials),
         province=config.province, event_store=config.event_store).start()
     return running
+
+
+def _read_case_index(index: CaseIndex) -> None:
+    """The case list's and 监测评估's first look after a start would read the whole log, under
+    the index's lock, while a clerk waits (0.3 s per 1 000 cases); read it before anyone asks.
+    A look that comes meanwhile waits for this read instead of making its own."""
+    started = time.perf_counter()
+    try:
+        held = index.catch_up()
+    except Exception as exc:  # the store unreachable, or the node stopping: the first look reads it
+        log.warning("the case index was not read at start (%s: %s); the first case list will read it",
+                    type(exc).__name__, exc)
+        return
+    log.info("case index: %d cases read in %.1f s", held, time.perf_counter() - started)
 
 
 def serve_forever(config: NodeConfig, *, ready_file: str | None = None) -> None:
