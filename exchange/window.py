@@ -303,10 +303,11 @@ class WindowDesk:
     ) -> tuple[Case, VerificationOutcome, str]:
         ctx = self.ctx
         assert ctx.spool is not None, "this node was started without a print spool"
-        if not 1 <= copies <= 10:
-            raise InvalidRequest("copies", "print between 1 and 10 copies")
         with ctx.case_lock(case_number):
+            # Who may print comes first: another province learns nothing from a bad copy count.
             case = parties.require_origin(ctx.ledger.get_case(case_number), ctx.province_code, what="print its result")
+            if not 1 <= copies <= 10:
+                raise InvalidRequest("copies", "print between 1 and 10 copies")
             case.check_reprint_reason(reprint_reason)  # before anything is spooled
             case, outcome, pdf = self._verified_or_refused(case_number, actor=actor, case=case)
             spool_ref = ctx.spool.prepare(case_number=case_number, pdf=pdf, copies=copies)

@@ -59,6 +59,7 @@ class RunningNode:
         self.refresher: RevocationRefresher | None = None
         self.relay: OutboxRelay | None = None
         self.refusals: RefusalLog | None = None
+        self.index_reader: threading.Thread | None = None
 
     @property
     def address(self) -> str:
@@ -79,6 +80,9 @@ class RunningNode:
         coordination = self.node.context.coordination
         if coordination is not None:
             coordination.close()  # type: ignore[attr-defined]
+        if self.index_reader is not None:
+            # A long first read is cut short by the close below; it logs that and ends.
+            self.index_reader.join(timeout=grace)
         self.node.close()
 
 
@@ -145,12 +149,14 @@ def start_node(config: NodeConfig) -> RunningNode:
         log.info("print jobs left by the last run: %d recorded and released to the printer, %d unrecorded and dropped",
                  released, dropped)
     server.start()
-    threading.Thread(target=_read_case_index, args=(ctx.ledger.index,), name="case-index", daemon=True).start()
+    index_reader = threading.Thread(target=_read_case_index, args=(ctx.ledger.index,), name="case-index", daemon=True)
+    index_reader.start()
     for name in ("", *SERVICES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("node %s listening on port %d", config.province, port)
     running = RunningNode(node, server, port, health_servicer, keeper)
     running.refusals = refusals
+    running.index_reader = index_reader
     # Partners witness the log regularly (seconds; 0 turns it off).
     interval = float(os.environ.get("TONGBAN_CHECKPOINT_INTERVAL", "300"))
     if interval > 0:

@@ -15,6 +15,7 @@ import pytest
 
 from exchange.case import Case, CaseStatus
 from exchange.context import NodeContext
+from exchange.errors import InvalidRequest, NotAuthorised
 from exchange.ledger import CaseLedger
 from exchange.window import WindowDesk
 from nodes.spool import FolderSpool
@@ -113,3 +114,18 @@ def test_a_reprint_gets_the_next_job_number(ctx: NodeContext, desk: WindowDesk) 
     _, _, again = desk.print_result(case.case_number, copies=1, actor=CLERK, reprint_reason="原件污损")
     assert Path(again).name == f"{case.case_number}-2.pdf"
     assert jobs(ctx) == [f"{case.case_number}-1.pdf", f"{case.case_number}-2.pdf"]
+
+
+def test_only_the_window_of_origin_learns_that_a_copy_count_is_wrong(ctx: NodeContext, desk: WindowDesk) -> None:
+    taken_in_elsewhere = Case.submit(
+        case_number="330000-20261102-00000009", matter_code="KS35-043", mode="proxy", origin_province="330000",
+        competent_province="340000", competent_department="market",
+        applicant={"name": "王小明", "id_number": "330106198503151234"}, materials=[], checklist={},
+        actor=CLERK, at=ctx.stamp(),
+    )
+    ctx.save(taken_in_elsewhere)
+    with pytest.raises(NotAuthorised, match="only its window may print its result"):
+        desk.print_result(taken_in_elsewhere.case_number, copies=0, actor=CLERK)
+    with pytest.raises(InvalidRequest, match="between 1 and 10"):
+        desk.print_result(verified(ctx).case_number, copies=11, actor=CLERK)
+    assert jobs(ctx) == []
