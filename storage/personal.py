@@ -95,7 +95,8 @@ class CaseKeys:
     def _row(self, case: str) -> tuple[str | None, str | None] | None:
         raise NotImplementedError
 
-    def _insert(self, case: str, envelope: str | None, at: str, erased_at: str | None) -> None:
+    def _insert(self, case: str, envelope: str | None, at: str, erased_at: str | None) -> bool:
+        """Add the row unless the case has one already; True if this call added it."""
         raise NotImplementedError
 
     def _tombstone(self, case: str, at: str) -> None:
@@ -120,8 +121,9 @@ class CaseKeys:
                 return key
             row = self._row(case)
             if row is None:
-                self._insert(case, self.keyring.wrap(AESGCM.generate_key(bit_length=256)), now_iso(), None)
-                row = self._row(case)
+                envelope = self.keyring.wrap(AESGCM.generate_key(bit_length=256))
+                # Another replica may have added the case's key meanwhile: then that one counts.
+                row = (envelope, None) if self._insert(case, envelope, now_iso(), None) else self._row(case)
                 assert row is not None
             envelope, erased_at = row
             if envelope is None:
@@ -186,8 +188,10 @@ class SQLiteCaseKeys(CaseKeys):
         r = self.conn.execute(f"SELECT envelope, erased_at FROM {CASE_KEYS_TABLE} WHERE case_id = ?", (case,)).fetchone()
         return (r[0], r[1]) if r else None
 
-    def _insert(self, case: str, envelope: str | None, at: str, erased_at: str | None) -> None:
-        self.conn.execute(f"INSERT OR IGNORE INTO {CASE_KEYS_TABLE} VALUES (?,?,?,?)", (case, envelope, at, erased_at))
+    def _insert(self, case: str, envelope: str | None, at: str, erased_at: str | None) -> bool:
+        cur = self.conn.execute(f"INSERT OR IGNORE INTO {CASE_KEYS_TABLE} VALUES (?,?,?,?)",
+                                (case, envelope, at, erased_at))
+        return cur.rowcount == 1
 
     def _tombstone(self, case: str, at: str) -> None:
         self.conn.execute(f"UPDATE {CASE_KEYS_TABLE} SET envelope = NULL, erased_at = COALESCE(erased_at, ?) "
@@ -242,9 +246,9 @@ class PostgresCaseKeys(CaseKeys):
         rows = self._run(f"SELECT envelope, erased_at FROM {self.table} WHERE case_id = %s", (case,))
         return (rows[0][0], rows[0][1]) if rows else None
 
-    def _insert(self, case: str, envelope: str | None, at: str, erased_at: str | None) -> None:
-        self._run(f"INSERT INTO {self.table} VALUES (%s,%s,%s,%s) ON CONFLICT (case_id) DO NOTHING",
-                  (case, envelope, at, erased_at))
+    def _insert(self, case: str, envelope: str | None, at: str, erased_at: str | None) -> bool:
+        return bool(self._run(f"INSERT INTO {self.table} VALUES (%s,%s,%s,%s) ON CONFLICT (case_id) DO NOTHING "
+                              "RETURNING case_id", (case, envelope, at, erased_at)))
 
     def _tombstone(self, case: str, at: str) -> None:
         self._run(f"UPDATE {self.table} SET envelope = NULL, erased_at = COALESCE(erased_at, %s) "

@@ -283,3 +283,36 @@ def test_a_running_node_follows_a_rotation_made_beside_it(tmp_path: Path) -> Non
         assert ledger.mapper.node_cipher.keyring.current_id == new != old  # type: ignore[attr-defined]
     finally:
         ledger.close()
+
+
+def test_a_new_cases_key_is_read_back_only_when_another_replica_added_it_first(
+    settings: EventStoreSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventsourcing.utils import Environment
+
+    from storage.eventcipher import open_event_keyring
+    from storage.personal import open_case_keys
+
+    CaseLedger(env=settings.application_env()).close()  # the schema and the node's event key
+    env = Environment(name="tongban", env=settings.application_env())
+    first, second = (open_case_keys(env, open_event_keyring(settings.key_file)) for _ in range(2))
+    case = case_id("N-11").hex
+    try:
+        # The second replica looked before the first added the key, and adds its own after.
+        real_row, looks = second._row, list[str]()
+
+        def row_missed_once(c: str) -> tuple[str | None, str | None] | None:
+            looks.append(c)
+            return None if len(looks) == 1 else real_row(c)
+
+        monkeypatch.setattr(second, "_row", row_missed_once)
+        first_looks: list[str] = []
+        first_row = first._row
+        monkeypatch.setattr(first, "_row", lambda c: first_looks.append(c) or first_row(c))
+        key = first.sealing_key(case)
+        assert len(first_looks) == 1  # a key it added itself is not read back
+        assert second.sealing_key(case) == key
+        assert first.opening_key(case) == key and len(looks) == 2  # its own key was not taken
+    finally:
+        first.close()
+        second.close()
