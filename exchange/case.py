@@ -204,8 +204,12 @@ class Case(Aggregate):
     def _forwarded(self, *, to_province: str, actor: Actor, at: str = "") -> None:
         self.status = CaseStatus.FORWARDED
 
-    def receive_result(self, *, sha256: str, object_key: str, actor: Actor, at: str = "") -> None:
+    def check_can_receive_result(self) -> None:
+        """Before the delivered file is stored: only a case waiting for its result takes one."""
         self._require("receive a result for", CaseStatus.FORWARDED)
+
+    def receive_result(self, *, sha256: str, object_key: str, actor: Actor, at: str = "") -> None:
+        self.check_can_receive_result()
         self._result_received(sha256=sha256, object_key=object_key, actor=actor, at=at)
 
     @event("ResultReceived")
@@ -253,7 +257,8 @@ class Case(Aggregate):
                             "operator": actor.get("operator", ""), "at": at})
 
     def refuse_print(self, *, report: dict[str, Any], actor: Actor, at: str = "") -> None:
-        self._require("refuse to print", CaseStatus.RESULT_RECEIVED, CaseStatus.VERIFIED, CaseStatus.PRINTED)
+        self._require("refuse to print", CaseStatus.RESULT_RECEIVED, CaseStatus.RESULT_ISSUED, CaseStatus.VERIFIED,
+                      CaseStatus.PRINTED)
         self._print_refused(report=report, actor=actor, at=at)
 
     @event("PrintRefused")
@@ -266,11 +271,14 @@ class Case(Aggregate):
         """寄递: the verified paper result goes to the applicant by post."""
         self._require("mail the result of", CaseStatus.VERIFIED, CaseStatus.PRINTED)
         self._require_personal_data("be mailed to the applicant")
+        if not carrier.strip():
+            raise InvalidRequest("carrier", "say which carrier takes the result (EMS, 顺丰…)")
         if not tracking_number.strip():
             raise InvalidRequest("tracking_number", "a mailed result needs the carrier's tracking number")
         if not address.strip():
             raise InvalidRequest("address", "say where the result is mailed to")
-        self._mailed(carrier=carrier, tracking_number=tracking_number.strip(), address=address, actor=actor, at=at)
+        self._mailed(carrier=carrier.strip(), tracking_number=tracking_number.strip(), address=address, actor=actor,
+                     at=at)
 
     @event("Mailed")
     def _mailed(self, *, carrier: str, tracking_number: str, address: str, actor: Actor, at: str = "") -> None:
@@ -349,6 +357,10 @@ class Case(Aggregate):
             paused = parse_at(at) - parse_at(self.clock["paused_since"])
             self.clock["paused_seconds"] += max(paused.total_seconds(), 0.0)
             self.clock["paused_since"] = None
+
+    def open_tasks(self) -> list[str]:
+        """多地联办: the partner provinces still working on their part (a part done is closed there)."""
+        return sorted(p for p, t in self.tasks.items() if t["status"] == "assigned")
 
     def approve(self, *, actor: Actor, note: str = "", at: str = "") -> None:
         self._require("approve", CaseStatus.ACCEPTED)

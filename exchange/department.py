@@ -146,11 +146,12 @@ class DepartmentDesk:
                     raise MaterialNotFound(
                         f"material {m['kind']} ({m['sha256'][:12]}…) has not arrived; push it before forwarding"
                     )
-            retain_for_matter(ctx.store, matter=matter, materials=envelope["materials"], now=ctx.now())
             case = Case.receive(**{k: envelope[k] for k in _ENVELOPE_FIELDS}, actor=actor, at=ctx.stamp())
             identity = dict(envelope.get("identity") or {})
             if identity:  # recorded with the case, so it is never accepted without it
                 case.record_identity(identity=identity, agent=envelope.get("agent") or None, actor=actor, at=ctx.stamp())
+            # Retained only once nothing can refuse the case: a refused forward locks no material.
+            retain_for_matter(ctx.store, matter=matter, materials=envelope["materials"], now=ctx.now())
             ctx.save(case, inbox=message_id)
         return case
 
@@ -321,11 +322,17 @@ class DepartmentDesk:
         ctx = self.ctx
         with ctx.case_lock(case_number):
             case = self._own_case(case_number)
+            if case.part:
+                # Only the accepting province decides a joint case; a partner reports on its part.
+                raise IllegalTransition(
+                    f"case {case_number} is this province's part of a joint case, decided by "
+                    f"{case.part['coordinator']}; report what was done, or why it could not be, with CompletePart"
+                )
             at = ctx.stamp()
             apply(case, self._as_department(case, actor), at)
             outgoing = []
             if step in {"rejected", "returned"}:
-                for province in sorted(case.tasks):  # 多地联办: no part is needed any more
+                for province in case.open_tasks():  # 多地联办: no part is needed any more
                     outgoing.append(new_message(
                         peer=province, kind=NOTIFY_PROGRESS, case_number=case_number, at=at,
                         payload={"step": "withdrawn", "detail": {

@@ -47,8 +47,8 @@ class CaseCatchingUp(PeerUnavailable):
 class PrintRefused(TongbanError):
     """The result did not pass verification, so the window must not print it."""
 
-    def __init__(self, reason: str, explanation: str) -> None:
-        super().__init__(f"printing refused ({reason}): {explanation}")
+    def __init__(self, reason: str, explanation: str, *, step: str = "printing") -> None:
+        super().__init__(f"{step} refused ({reason}): {explanation}")
         self.reason = reason
         self.explanation = explanation
 

@@ -3,6 +3,7 @@ verify it and print it."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from collections.abc import Iterable, Mapping
@@ -12,8 +13,8 @@ from exchange import parties
 from exchange.case import Actor, Case, CaseStatus, Material
 from exchange.context import CHINA_TIME, NodeContext
 from exchange.errors import (
-    CaseCatchingUp, InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised, NotFound, PeerRefused,
-    PrintRefused, TongbanError,
+    CaseCatchingUp, IllegalTransition, InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised,
+    NotFound, PeerRefused, PrintRefused, TongbanError,
 )
 from exchange.materials import check_file_name, check_media_type, guarded_chunks, retain_for_matter
 from exchange.outbox import FORWARD_CASE, NOTIFY_PROGRESS, new_message
@@ -229,7 +230,7 @@ class WindowDesk:
             outgoing = [  # 多地联办: the partners stop their parts too
                 new_message(peer=province, kind=NOTIFY_PROGRESS, case_number=case_number, at=ctx.stamp(),
                             payload={"step": "withdrawn", "detail": {"reason": f"申请人撤回：{reason}", "at": ctx.stamp()}})
-                for province in sorted(case.tasks)
+                for province in case.open_tasks()
             ]
             if case.competent_province != ctx.province_code:
                 # Not through the outbox: the competent node's answer decides whether the
@@ -261,9 +262,12 @@ class WindowDesk:
             if ctx.already_applied(message_id) or (case.result is not None and case.result["sha256"] == issued_sha256):
                 return case  # delivered before (the sender did not hear our answer)
             _require_forwarded(case)
-            stored = ctx.store.put_bytes(pdf, media_type="application/pdf", metadata={"case": case_number, "kind": "result"})
-            if stored.sha256 != issued_sha256:
+            # Everything that can refuse the delivery comes before the store: a refused result
+            # leaves no file behind, and none under retention.
+            case.check_can_receive_result()
+            if hashlib.sha256(pdf).hexdigest() != issued_sha256:
                 raise InvalidRequest("issued_sha256", "the delivered bytes do not hash to the declared SHA-256")
+            stored = ctx.store.put_bytes(pdf, media_type="application/pdf", metadata={"case": case_number, "kind": "result"})
             retain_for_matter(ctx.store, matter=ctx.catalog.get(case.matter_code), materials=[{"sha256": stored.sha256}],
                               now=ctx.now())
             case.receive_result(sha256=stored.sha256, object_key=stored.key, actor=actor, at=ctx.stamp())
@@ -279,7 +283,8 @@ class WindowDesk:
         assert ctx.verifier is not None, "this node was started without a seal verifier"
         case = case or ctx.ledger.get_case(case_number)
         if case.result is None:
-            raise InvalidRequest("case_number", f"case {case_number} has no result yet")
+            raise IllegalTransition(f"case {case_number} is {case.status.value} and has no result; "
+                                    "a result is verified, printed or delivered after it has arrived")
         try:
             pdf = ctx.store.read_bytes(case.result["sha256"])
         except (MaterialNotFound, MaterialIntegrityError) as exc:
@@ -363,7 +368,7 @@ class WindowDesk:
         """寄递: only a result that verifies is put in the post."""
         ctx = self.ctx
         with ctx.case_lock(case_number):
-            case, _, _ = self._verified_or_refused(case_number, actor=actor)
+            case, _, _ = self._verified_or_refused(case_number, actor=actor, step="mailing")
             case.mail_result(carrier=carrier, tracking_number=tracking_number, address=address, actor=actor, at=ctx.stamp())
             ctx.save(case)
         return case
@@ -371,7 +376,7 @@ class WindowDesk:
     def deliver_online(self, case_number: str, *, channel: str, actor: Actor) -> Case:
         ctx = self.ctx
         with ctx.case_lock(case_number):
-            case, _, _ = self._verified_or_refused(case_number, actor=actor)
+            case, _, _ = self._verified_or_refused(case_number, actor=actor, step="online delivery")
             case.deliver_online(channel=channel, actor=actor, at=ctx.stamp())
             ctx.save(case)
         return case
@@ -390,14 +395,14 @@ class WindowDesk:
             self.ctx.save(case)
         return case
 
-    def _verified_or_refused(self, case_number: str, *, actor: Actor,
-                             case: Case | None = None) -> tuple[Case, VerificationOutcome, bytes]:
+    def _verified_or_refused(self, case_number: str, *, actor: Actor, case: Case | None = None,
+                             step: str = "printing") -> tuple[Case, VerificationOutcome, bytes]:
         ctx = self.ctx
         case, outcome, pdf = self.verify_result(case_number, case=case)
         if not outcome.passed:
             case.refuse_print(report=outcome.summary(), actor=actor, at=ctx.stamp())
             ctx.save(case)
-            raise PrintRefused(outcome.reason or outcome.verdict, outcome.explanation_zh)
+            raise PrintRefused(outcome.reason or outcome.verdict, outcome.explanation_zh, step=step)
         if case.status in _AWAITING_VERIFICATION:
             case.record_verification(report=outcome.summary(), actor=actor, at=ctx.stamp())
         assert pdf is not None, "a result that passed was read"

@@ -39,8 +39,10 @@ IDENTITY_METHODS = {
 }
 
 VERDICT = {"TOTAL_PASSED": "核验通过", "TOTAL_FAILED": "核验未通过", "INDETERMINATE": "暂时无法核验"}
-
 RELATIONSHIPS = ("授权代理", "配偶", "父母", "子女", "其他亲属")
+
+# The window's steps a result must pass its seal check for (exchange.errors.PrintRefused).
+_REFUSED_STEPS = {"printing": "打印", "mailing": "寄递", "online delivery": "网络送达"}
 
 # The field the node names first in an INVALID_ARGUMENT, and what the clerk should do about it.
 FIELD_HINTS = {
@@ -97,9 +99,9 @@ def problem_from_rpc(error: grpc.RpcError, *, materials: Mapping[str, str] | Non
             return Problem(FIELD_HINTS[field], detail)
         return Problem("填写的内容有误，请按提示核对后重试。", detail)
     if code == grpc.StatusCode.FAILED_PRECONDITION:
-        refused = re.match(r"printing refused \((\w+)\): (.*)", detail, re.S)
+        refused = re.match(r"(printing|mailing|online delivery) refused \((\w+)\): (.*)", detail, re.S)
         if refused:
-            return Problem(f"拒绝打印：{refused.group(2)}", detail)
+            return Problem(f"拒绝{_REFUSED_STEPS[refused.group(1)]}：{refused.group(3)}", detail)
         return Problem("办件当前状态不允许这一步操作，请刷新后查看办理进度。", detail)
     if code == grpc.StatusCode.NOT_FOUND:
         return Problem("没有找到该办件或事项，请核对编号后重试。", detail)

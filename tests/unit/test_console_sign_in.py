@@ -69,6 +69,7 @@ def test_an_unknown_operator_is_told_to_have_a_certificate_enrolled(keyring: Key
     (grpc.StatusCode.INVALID_ARGUMENT, "applicant.id_number: the check character does not match", "身份证号码不正确"),
     (grpc.StatusCode.INVALID_ARGUMENT, "reprint_reason: the result was printed before", "补打须填写原因"),
     (grpc.StatusCode.FAILED_PRECONDITION, "printing refused (HASH_FAILURE): 文件内容与电子印章不符", "拒绝打印：文件内容与电子印章不符"),
+    (grpc.StatusCode.FAILED_PRECONDITION, "mailing refused (REVOKED): 印章证书已吊销", "拒绝寄递：印章证书已吊销"),
     (grpc.StatusCode.UNAVAILABLE, "the node of 330000 is unreachable", "暂时无法连接节点"),
     (grpc.StatusCode.INTERNAL, "internal error; the node's log has reference abc", "联系系统管理员"),
 ])
