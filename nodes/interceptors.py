@@ -536,11 +536,59 @@ class _TurnsBetweenMessages:
             self._held = True
 
 
+# How often a call waiting for a turn looks whether its client is still there.
+_TURN_POLL_SECONDS = 0.25
+# gRPC reports a call without a deadline as one with an enormous time remaining.
+_NO_DEADLINE_SECONDS = 10 * 365 * 86400.0
+
+
 def _wait_for_turn(turns: threading.BoundedSemaphore, context: grpc.ServicerContext, late: str) -> None:
-    """A turn, waited for until the call's deadline; DEADLINE_EXCEEDED saying `late` after it."""
+    """A turn, waited for until the call's deadline (then DEADLINE_EXCEEDED saying `late`) or
+    until its client goes away (then CANCELLED): a call nobody waits for any more neither keeps
+    its place in the queue nor runs once a turn is free, as gRPC itself skips such a call."""
     remaining = context.time_remaining()
-    if not turns.acquire(timeout=None if remaining is None else max(0.0, remaining)):
-        context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, late)
+    deadline = None if remaining is None or remaining > _NO_DEADLINE_SECONDS else time.monotonic() + remaining
+    while True:
+        left = _TURN_POLL_SECONDS if deadline is None else min(_TURN_POLL_SECONDS, deadline - time.monotonic())
+        if turns.acquire(timeout=max(0.0, left)):
+            if context.is_active():
+                return
+            turns.release()
+        if not context.is_active():
+            context.abort(grpc.StatusCode.CANCELLED, "the client went away while the call waited for a turn")
+        if deadline is not None and time.monotonic() >= deadline:
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, late)
+
+
+class CallsInFlight(grpc.ServerInterceptor):
+    """Counts the calls whose handler is running, so that a stopping node closes its event store
+    only after them: gRPC's stop returns once it has cancelled the calls, not once their
+    handlers (a forwarding waiting for its partner, say) have ended."""
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._idle = threading.Condition()
+
+    def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        return _guarded(continuation(handler_call_details), self._counted)
+
+    @contextmanager
+    def _counted(self, request: Any, context: grpc.ServicerContext) -> Iterator[None]:
+        with self._idle:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._running -= 1
+                if self._running == 0:
+                    self._idle.notify_all()
+
+    def wait_until_idle(self, *, timeout: float) -> int:
+        """Wait for the running handlers to end, at most `timeout` seconds; returns how many still run."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._running == 0, timeout)
+            return self._running
 
 
 class DeadlineInterceptor(grpc.ServerInterceptor):

@@ -14,11 +14,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from exchange.case_index import CaseIndex
+from exchange.errors import TongbanError
 from exchange.window import WindowDesk
 from nodes.config import NodeConfig
 from nodes.directory import DirectoryServicer, RevocationExchange, RevocationRefresher
 from nodes.interceptors import (
-    AccessLogInterceptor, AdmissionInterceptor, CallerIdentityInterceptor, DeadlineInterceptor, ErrorMappingInterceptor,
+    AccessLogInterceptor, AdmissionInterceptor, CallerIdentityInterceptor, CallsInFlight, DeadlineInterceptor,
+    ErrorMappingInterceptor,
     RateLimitInterceptor, RefusalRecordingInterceptor, ValidationInterceptor,
 )
 from nodes.refusals import RefusalLog
@@ -60,13 +62,16 @@ class RunningNode:
         self.relay: OutboxRelay | None = None
         self.refusals: RefusalLog | None = None
         self.index_reader: threading.Thread | None = None
+        self.in_flight: CallsInFlight | None = None
 
     @property
     def address(self) -> str:
         host = self.node.config.listen.rsplit(":", 1)[0]
         return f"{host}:{self.port}"
 
-    def stop(self, grace: float = 2.0) -> None:
+    def stop(self, grace: float = 2.0, *, drain: float = 10.0) -> None:
+        """Stop taking calls, give running ones `grace` seconds, then wait up to `drain` more for
+        their handlers to end (a call waiting on a partner) before the stores are closed."""
         if self.refresher is not None:
             self.refresher.stop()
         if self.relay is not None:
@@ -75,6 +80,11 @@ class RunningNode:
         if self.checkpoints is not None:
             self.checkpoints.stop()
         self.server.stop(grace).wait()
+        if self.in_flight is not None:
+            left = self.in_flight.wait_until_idle(timeout=drain)
+            if left:
+                log.warning("%d calls were still running %.0f s after the stop; their work may be cut short", left,
+                            grace + drain)
         if self.keeper is not None:
             self.keeper.witnesses.close()
         coordination = self.node.context.coordination
@@ -94,6 +104,7 @@ def call_threads(config: NodeConfig) -> int:
 
 
 def start_node(config: NodeConfig) -> RunningNode:
+    checkpoint_interval = _checkpoint_interval()  # a bad setting is refused before anything starts
     node = build_node(config)
     ctx = node.context
     coordination = GrpcCoordinationGateway(
@@ -107,10 +118,12 @@ def start_node(config: NodeConfig) -> RunningNode:
             node.federation, cert_pem=cert, key_pem=key, province_of_cert=config.province)),
     )
     refusals = RefusalLog(open_store=keeper.open)
+    in_flight = CallsInFlight()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=call_threads(config), thread_name_prefix=f"node-{config.province}"),
         # Outermost first: a refusal by any layer below is recorded once, with the caller's identity.
         interceptors=[
+            in_flight,
             RefusalRecordingInterceptor(refusals),
             CallerIdentityInterceptor(province=config.province, federation=node.federation),
             RateLimitInterceptor(rate=config.rate_limit_per_second, burst=config.rate_limit_burst,
@@ -125,6 +138,8 @@ def start_node(config: NodeConfig) -> RunningNode:
             ("grpc.max_send_message_length", MAX_MESSAGE),
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_metadata_size", 16 << 10),
+            # A second node started on a port in use must fail, not share the port with the first.
+            ("grpc.so_reuseport", 0),
         ],
         maximum_concurrent_rpcs=config.max_concurrent_calls,
     )
@@ -139,8 +154,13 @@ def start_node(config: NodeConfig) -> RunningNode:
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_secure_port(config.listen, server_credentials(node.federation, config.province))
+    try:
+        port = server.add_secure_port(config.listen, server_credentials(node.federation, config.province))
+    except RuntimeError:  # grpc raises where it used to return 0
+        port = 0
     if port == 0:
+        keeper.witnesses.close()
+        coordination.close()
         node.close()
         raise OSError(f"cannot listen on {config.listen}; is another node using that port?")
     ctx.outbox.release_own_leases()  # type: ignore[union-attr]  # before any request can claim one
@@ -157,10 +177,9 @@ def start_node(config: NodeConfig) -> RunningNode:
     running = RunningNode(node, server, port, health_servicer, keeper)
     running.refusals = refusals
     running.index_reader = index_reader
-    # Partners witness the log regularly (seconds; 0 turns it off).
-    interval = float(os.environ.get("TONGBAN_CHECKPOINT_INTERVAL", "300"))
-    if interval > 0:
-        running.checkpoints = CheckpointTimer(keeper, interval=interval).start()
+    running.in_flight = in_flight
+    if checkpoint_interval > 0:
+        running.checkpoints = CheckpointTimer(keeper, interval=checkpoint_interval).start()
     # Undelivered messages of an earlier run (a crash, a partner down) go out from here on.
     running.relay = OutboxRelay(
         courier=ctx.courier, outbox=ctx.outbox, poll_seconds=config.outbox.poll_seconds, peers=list(config.peers),
@@ -173,6 +192,19 @@ def start_node(config: NodeConfig) -> RunningNode:
                                     credentials=node.peers.credentials),
         province=config.province, event_store=config.event_store).start()
     return running
+
+
+def _checkpoint_interval() -> float:
+    """How often partners witness the log, in seconds (TONGBAN_CHECKPOINT_INTERVAL; 0 turns it off)."""
+    text = os.environ.get("TONGBAN_CHECKPOINT_INTERVAL", "300")
+    try:
+        interval = float(text)
+    except ValueError:
+        interval = -1.0
+    if not interval >= 0:  # also NaN
+        raise TongbanError(f"TONGBAN_CHECKPOINT_INTERVAL={text!r}: give the seconds between checkpoints as a number, "
+                         "or 0 to turn them off")
+    return interval
 
 
 def _read_case_index(index: CaseIndex) -> None:

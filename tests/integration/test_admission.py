@@ -45,8 +45,10 @@ class Desk:
         self.second_reply = threading.Event()
         self.second_reply.set()
         self.replies_made = 0
+        self.holds_run = 0
 
     def hold(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        self.holds_run += 1
         self.holding.release()
         self.release.wait(30)
         return b"held"
@@ -177,6 +179,41 @@ def test_a_desk_call_whose_deadline_passes_in_the_queue_is_told_so(serve) -> Non
     assert holding.join() == b"held"
 
 
+def test_a_desk_call_without_a_deadline_waits_in_the_queue_and_is_served(serve) -> None:  # type: ignore[no-untyped-def]
+    channel, desk = serve(workers=1, queued_calls=1)
+    holding = Background(lambda: _call(channel, f"/{WINDOW}/Hold", 30))
+    assert desk.holding.acquire(timeout=10)
+    queued = Background(lambda: channel.unary_unary(f"/{WINDOW}/Hold")(b""))  # grpcurl, a script: no deadline
+    time.sleep(0.3)
+    desk.release.set()
+    assert holding.join() == b"held"
+    assert queued.join() == b"held", "before: UNKNOWN, 'timestamp out of range for platform time_t'"
+
+
+def test_a_queued_call_whose_client_went_away_gives_up_its_place_and_never_runs(serve) -> None:  # type: ignore[no-untyped-def]
+    channel, desk = serve(workers=1, queued_calls=1)
+    holding = Background(lambda: _call(channel, f"/{WINDOW}/Hold", 30))
+    assert desk.holding.acquire(timeout=10)
+    gone = channel.unary_unary(f"/{WINDOW}/Hold").future(b"", timeout=30)
+    time.sleep(0.3)  # queued
+    gone.cancel()
+    waited = None
+    for _ in range(50):  # the place is free again within a look or two (0.25 s each)
+        try:
+            _call(channel, f"/{WINDOW}/Hold", 0.3)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                waited = exc
+                break
+            assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            time.sleep(0.05)
+    assert waited is not None, "the place stayed taken by a call nobody waited for"
+    desk.release.set()
+    assert holding.join() == b"held"
+    time.sleep(0.5)
+    assert desk.holds_run == 1, "a call whose client had gone ran once the turn was free"
+
+
 def test_an_upload_waiting_for_its_next_message_keeps_no_one_waiting(serve) -> None:  # type: ignore[no-untyped-def]
     channel, desk = serve(workers=1, queued_calls=0)
     upload, go_on = _paused_upload(channel)
@@ -196,6 +233,27 @@ def test_an_upload_that_finds_the_turns_taken_mid_stream_waits_for_one(serve) ->
     desk.release.set()
     assert holding.join() == b"held"
     assert upload.join() == b"2"
+
+
+def test_an_upload_without_a_deadline_that_finds_the_turns_taken_mid_stream_waits_for_one(serve) -> None:  # type: ignore[no-untyped-def]
+    channel, desk = serve(workers=1, queued_calls=0)
+    go_on, sent = threading.Event(), threading.Event()
+
+    def messages() -> Iterator[bytes]:
+        yield b"header"
+        sent.set()
+        go_on.wait(30)
+        yield b"chunk"
+
+    upload = Background(lambda: channel.stream_unary(f"/{WINDOW}/Upload")(messages()))
+    assert sent.wait(10)
+    holding = Background(lambda: _call(channel, f"/{WINDOW}/Hold", 30))
+    assert desk.holding.acquire(timeout=10)
+    go_on.set()
+    time.sleep(0.3)
+    desk.release.set()
+    assert holding.join() == b"held"
+    assert upload.join() == b"2", "before: INTERNAL, the upload was thrown away"
 
 
 def test_uploads_beyond_the_nodes_upload_slots_are_turned_away(serve) -> None:  # type: ignore[no-untyped-def]
