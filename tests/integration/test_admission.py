@@ -119,7 +119,7 @@ class Background:
         return self.result[0]
 
 
-def _paused_upload(channel: grpc.Channel) -> tuple[Background, threading.Event]:
+def _paused_upload(channel: grpc.Channel, *, timeout: float | None = 30) -> tuple[Background, threading.Event]:
     """An upload whose sender has sent its first message and waits to be told to go on."""
     go_on, sent = threading.Event(), threading.Event()
 
@@ -129,9 +129,22 @@ def _paused_upload(channel: grpc.Channel) -> tuple[Background, threading.Event]:
         go_on.wait(30)
         yield b"chunk"
 
-    upload = Background(lambda: channel.stream_unary(f"/{WINDOW}/Upload")(messages(), timeout=30))
+    upload = Background(lambda: channel.stream_unary(f"/{WINDOW}/Upload")(messages(), timeout=timeout))
     assert sent.wait(10)
     return upload, go_on
+
+
+def _first_answered(code: grpc.StatusCode, channel: grpc.Channel, *, timeout: float, tries: int,
+                    pause: float = 0.0) -> grpc.RpcError | None:
+    """Hold, asked again and again, until it is answered `code`."""
+    for _ in range(tries):
+        try:
+            _call(channel, f"/{WINDOW}/Hold", timeout)
+        except grpc.RpcError as exc:
+            if exc.code() == code:
+                return exc
+            time.sleep(pause)
+    return None
 
 
 def _until_admitted(channel: grpc.Channel) -> bytes:
@@ -152,14 +165,8 @@ def test_a_partners_call_is_served_while_every_desk_turn_and_queue_place_is_take
     assert desk.holding.acquire(timeout=10)
     queued = Background(lambda: _until_admitted(channel))
 
-    turned_away = None
-    for _ in range(300):  # until the queued call holds the queue place
-        try:
-            _call(channel, f"/{WINDOW}/Hold", 0.5)
-        except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                turned_away = exc
-                break
+    # until the queued call holds the queue place
+    turned_away = _first_answered(grpc.StatusCode.RESOURCE_EXHAUSTED, channel, timeout=0.5, tries=300)
     assert turned_away is not None
     assert "1 calls from clerks, officers and auditors and 1 more are waiting" in turned_away.details()
     assert _call(channel, f"/{PEER}/Ping", 10) == b"pong"
@@ -197,16 +204,8 @@ def test_a_queued_call_whose_client_went_away_gives_up_its_place_and_never_runs(
     gone = channel.unary_unary(f"/{WINDOW}/Hold").future(b"", timeout=30)
     time.sleep(0.3)  # queued
     gone.cancel()
-    waited = None
-    for _ in range(50):  # the place is free again within a look or two (0.25 s each)
-        try:
-            _call(channel, f"/{WINDOW}/Hold", 0.3)
-        except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                waited = exc
-                break
-            assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            time.sleep(0.05)
+    # the place is free again within a look or two (0.25 s each): a call then waits in it
+    waited = _first_answered(grpc.StatusCode.DEADLINE_EXCEEDED, channel, timeout=0.3, tries=50, pause=0.05)
     assert waited is not None, "the place stayed taken by a call nobody waited for"
     desk.release.set()
     assert holding.join() == b"held"
@@ -223,9 +222,10 @@ def test_an_upload_waiting_for_its_next_message_keeps_no_one_waiting(serve) -> N
     assert upload.join() == b"2"
 
 
-def test_an_upload_that_finds_the_turns_taken_mid_stream_waits_for_one(serve) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("timeout", [30, None], ids=["deadline", "no deadline"])  # before, without one: INTERNAL
+def test_an_upload_that_finds_the_turns_taken_mid_stream_waits_for_one(serve, timeout) -> None:  # type: ignore[no-untyped-def]
     channel, desk = serve(workers=1, queued_calls=0)
-    upload, go_on = _paused_upload(channel)
+    upload, go_on = _paused_upload(channel, timeout=timeout)
     holding = Background(lambda: _call(channel, f"/{WINDOW}/Hold", 30))
     assert desk.holding.acquire(timeout=10)
     go_on.set()  # the next message arrives while the only turn is held, and no queue place is free
@@ -233,27 +233,6 @@ def test_an_upload_that_finds_the_turns_taken_mid_stream_waits_for_one(serve) ->
     desk.release.set()
     assert holding.join() == b"held"
     assert upload.join() == b"2"
-
-
-def test_an_upload_without_a_deadline_that_finds_the_turns_taken_mid_stream_waits_for_one(serve) -> None:  # type: ignore[no-untyped-def]
-    channel, desk = serve(workers=1, queued_calls=0)
-    go_on, sent = threading.Event(), threading.Event()
-
-    def messages() -> Iterator[bytes]:
-        yield b"header"
-        sent.set()
-        go_on.wait(30)
-        yield b"chunk"
-
-    upload = Background(lambda: channel.stream_unary(f"/{WINDOW}/Upload")(messages()))
-    assert sent.wait(10)
-    holding = Background(lambda: _call(channel, f"/{WINDOW}/Hold", 30))
-    assert desk.holding.acquire(timeout=10)
-    go_on.set()
-    time.sleep(0.3)
-    desk.release.set()
-    assert holding.join() == b"held"
-    assert upload.join() == b"2", "before: INTERNAL, the upload was thrown away"
 
 
 def test_uploads_beyond_the_nodes_upload_slots_are_turned_away(serve) -> None:  # type: ignore[no-untyped-def]

@@ -28,6 +28,7 @@ from signing.identity import CertIdentity
 from storage.eventstore import EventStoreSettings
 from storage.local import LocalFolderStore
 from storage.outbox import outbox_of
+from tests.fixtures.rpc import RpcRefusal
 
 ANHUI, ZHEJIANG, JIANGSU = "340000", "330000", "320000"
 DEPARTMENTS = {"public_security": "公安厅", "market": "市场监督管理局"}
@@ -40,20 +41,9 @@ def officer(province: str) -> dict[str, str]:
     return {"node": province, "department": "", "operator": f"officer-{province}"}
 
 
-class Refused(grpc.RpcError):
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        self._code, self._details = code, details
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-
 class _Aborting:
     def abort(self, code: grpc.StatusCode, details: str) -> None:
-        raise Refused(code, details)
+        raise RpcRefusal(code, details)
 
 
 class InProcessStub:
@@ -65,10 +55,10 @@ class InProcessStub:
             token = caller.set(CertIdentity(province_code=self.sender, role="node", common_name=f"node-{self.sender}"))
             try:
                 return getattr(self.servicer, method)(request, _Aborting())
-            except Refused:
+            except RpcRefusal:
                 raise
             except Exception as exc:
-                raise Refused(status_for(exc) or grpc.StatusCode.INTERNAL, str(exc)) from None
+                raise RpcRefusal(status_for(exc) or grpc.StatusCode.INTERNAL, str(exc)) from None
             finally:
                 caller.reset(token)
         return call
