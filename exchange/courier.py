@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from exchange.case import Case, CaseStatus
 from exchange.context import NodeContext
 from exchange.department import task_envelope
-from exchange.errors import PeerRefused, PeerUnavailable, TongbanError
+from exchange.errors import PeerBusy, PeerRefused, PeerUnavailable, TongbanError, Unavailable
 from exchange.leases import LeaseKeeper
 from exchange.outbox import (
     ASSIGN_TASK, DELIVER_RESULT, FORWARD_CASE, NOTIFY_PROGRESS, REPORT_TASK, OutboxMessage,
@@ -44,7 +44,8 @@ class RetryPolicy:
     lease_seconds: float = 120.0  # a claim not renewed by then is taken over (the sender died)
 
     def delay(self, attempts: int, rng: random.Random) -> float:
-        raw = min(self.cap_seconds, self.base_seconds * (2 ** max(0, attempts - 1)))
+        # The exponent is capped too: 2 ** 1024 does not fit a float (days of retries at the cap).
+        raw = min(self.cap_seconds, self.base_seconds * (2 ** min(max(0, attempts - 1), 60)))
         return raw * (1.0 - self.jitter * rng.random())
 
 
@@ -96,6 +97,12 @@ class Courier:
         try:
             with self.leases.sending(message.message_id):  # a long send keeps its claim
                 case = self.send(message, fresh=fresh)
+        except PeerBusy as exc:
+            # The partner answered: only this message waits (its case is busy there).
+            wait = self.policy.delay(message.attempts + 1, self.rng)
+            outbox.failed(message.message_id, error=str(exc), retry_in=wait)
+            self._peer(message.peer, "reachable")
+            return False, None
         except PeerUnavailable as exc:
             # The partner, not this message, is the problem: nothing goes to it for a while
             # (backoff per partner), then its messages go again oldest first.
@@ -115,6 +122,13 @@ class Courier:
                 wait = self.policy.delay(message.attempts + 1, self.rng)
                 outbox.failed(message.message_id, error=str(exc), retry_in=wait)
                 self._peer(message.peer, str(exc))
+            return False, None
+        except Unavailable as exc:
+            # This node's own object store, say: the message goes again once it is back.
+            wait = self.policy.delay(message.attempts + 1, self.rng)
+            outbox.failed(message.message_id, error=str(exc), retry_in=wait)
+            log.warning("%s of case %s to %s waits (attempt %d), retry in %.1fs: %s",
+                        message.kind, message.case_number, message.peer, message.attempts + 1, wait, exc)
             return False, None
         except TongbanError as exc:
             # Something here makes the message unsendable (its case or a material is gone).

@@ -35,8 +35,18 @@ class MaterialIntegrityError(TongbanError):
     """Received bytes do not hash to the SHA-256 the sender declared."""
 
 
-class PeerUnavailable(TongbanError):
+class Unavailable(TongbanError):
+    """Something this node depends on (a partner node, the object store) could not be reached;
+    nothing was done, and the step can be retried later."""
+
+
+class PeerUnavailable(Unavailable):
     """A partner node could not be reached; the step can be retried later."""
+
+
+class PeerBusy(PeerUnavailable):
+    """A partner node answered ABORTED: the case changed under the request there, or a transfer
+    of the same material is under way. That request, not the partner, waits and goes again."""
 
 
 class CaseCatchingUp(PeerUnavailable):

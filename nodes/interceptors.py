@@ -662,7 +662,8 @@ _CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (errors.PrintRefused, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.PeerRefused, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.NotAuthorised, grpc.StatusCode.PERMISSION_DENIED),
-    (errors.PeerUnavailable, grpc.StatusCode.UNAVAILABLE),
+    (errors.PeerBusy, grpc.StatusCode.ABORTED),
+    (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
 )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 
-from exchange.errors import InvalidRequest, PeerRefused, PeerUnavailable
+from exchange.errors import InvalidRequest, PeerBusy, PeerRefused, PeerUnavailable
 from nodes.prefetch import Prefetched
 from nodes.tls import PartnerStubs
 from nodes.translate import material_to_pb, put_identity_and_agent
@@ -17,7 +17,9 @@ from tongban_pb import common_pb2, peer_pb2, peer_pb2_grpc
 
 PUSH_CHUNK = 1 << 20  # bytes per PushData message: larger ones cost more memory than they save time
 _READ_AHEAD = 4  # messages' worth of bytes read ahead of the stream
-_RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED}
+_RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+# A push also waits out ABORTED (the receiver is taking the same material from another stream).
+_PUSH_RETRYABLE = _RETRYABLE | {grpc.StatusCode.ABORTED}
 
 
 class GrpcPeerGateway:
@@ -42,6 +44,9 @@ class GrpcPeerGateway:
             return fn(*args, **kwargs)
         except grpc.RpcError as exc:
             code, details = exc.code(), exc.details()
+            if code == grpc.StatusCode.ABORTED:  # about this request only: the partner itself is fine
+                raise PeerBusy(f"the node of {province} could not {what} just now ({details}); "
+                               "nothing was lost, try again") from None
             if code in _RETRYABLE:
                 raise PeerUnavailable(
                     f"could not {what} at the node of {province} ({code.name}: {details}); "
@@ -106,7 +111,7 @@ class GrpcPeerGateway:
                     # what it holds; one that refuses that too is answered below.
                     ask = False
                     continue
-                if exc.code() in _RETRYABLE and time.monotonic() < deadline:
+                if exc.code() in _PUSH_RETRYABLE and time.monotonic() < deadline:
                     time.sleep(pause)
                     pause = min(pause * 2, 2.0)
                     continue

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from exchange.errors import TongbanError
+from exchange.errors import Unavailable
 
 
-class ObjectStoreUnavailable(TongbanError):
+class ObjectStoreUnavailable(Unavailable):
     """The object store could not be reached or refused the request. The message names the
     endpoint and bucket (or folder) and says what to check; the operation may be retried once
     the cause is fixed."""

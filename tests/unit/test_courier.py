@@ -7,7 +7,8 @@ import random
 import pytest
 
 from exchange.courier import Courier, RetryPolicy
-from exchange.errors import PeerRefused, PeerUnavailable
+from exchange.errors import PeerBusy, PeerRefused, PeerUnavailable
+from storage.errors import ObjectStoreUnavailable
 from exchange.outbox import REPORT_TASK, new_message
 
 
@@ -20,9 +21,15 @@ def test_backoff_doubles_from_the_base_up_to_the_cap_with_jitter_below_each_step
         assert max(delays) - min(delays) > ceiling * 0.3  # spread out, so a fleet does not retry in step
 
 
+def test_backoff_stays_at_the_cap_after_days_of_failures() -> None:
+    policy = RetryPolicy(base_seconds=1.0, cap_seconds=300.0, jitter=0.0)
+    assert [policy.delay(n, random.Random()) for n in (1025, 10_000)] == [300.0, 300.0]  # before: OverflowError
+
+
 class RecordingOutbox:
     def __init__(self) -> None:
         self.outcomes: list[tuple[str, str]] = []
+        self.partners_in_backoff: list[str] = []
 
     def delivered(self, message_id: str) -> None:
         self.outcomes.append(("delivered", ""))
@@ -34,6 +41,7 @@ class RecordingOutbox:
         self.outcomes.append(("refused", reason))
 
     def peer_unreachable(self, peer: str, *, error: str, retry_in) -> float:  # type: ignore[no-untyped-def]
+        self.partners_in_backoff.append(peer)
         return float(retry_in(1))
 
     def peer_reachable(self, peer: str) -> None:
@@ -59,6 +67,8 @@ class Ctx:
 @pytest.mark.parametrize(("answer", "outcome"), [
     (None, "delivered"),
     (PeerUnavailable("340000 is down"), "retry"),
+    (PeerBusy("the case changed there meanwhile"), "retry"),
+    (ObjectStoreUnavailable("S3 endpoint http://minio:9000 bucket 'tongban': connection refused"), "retry"),
     (PeerRefused("overloaded", code="RESOURCE_EXHAUSTED"), "retry"),
     (PeerRefused("internal error there", code="INTERNAL"), "retry"),
     (PeerRefused("not a party to the case", code="PERMISSION_DENIED"), "refused"),
@@ -71,6 +81,12 @@ def test_an_unreachable_or_busy_partner_is_retried_and_a_refusal_is_parked(answe
                           payload={"outcome": "done", "note": ""}, at="2026-11-23T01:00:00+00:00")
     assert courier.attempt(message) is (outcome == "delivered")
     assert [o for o, _ in ctx.outbox.outcomes] == [outcome]
-    assert courier.peer_states()["340000"] == ("reachable" if outcome != "retry" else str(answer))
+    partner_at_fault = isinstance(answer, PeerUnavailable) and not isinstance(answer, PeerBusy) or (
+        isinstance(answer, PeerRefused) and outcome == "retry")
+    assert courier.peer_states().get("340000", "reachable") == (str(answer) if partner_at_fault else "reachable")
+    # Only a partner that did not answer holds back its other messages; a busy case or this
+    # node's own object store holds back this message only (before: parked for good).
+    assert ctx.outbox.partners_in_backoff == (["340000"] if isinstance(answer, PeerUnavailable)
+                                              and not isinstance(answer, PeerBusy) else [])
     if outcome == "delivered":
         assert courier.already_applied == 1  # the partner said it had applied it before

@@ -9,7 +9,9 @@ from typing import Any
 import grpc
 import pytest
 
+from exchange.errors import PeerBusy, PeerUnavailable
 from nodes.interceptors import ErrorMappingInterceptor
+from storage.errors import ObjectStoreUnavailable
 from tests.fixtures.rpc import RpcRefusal
 
 
@@ -63,3 +65,15 @@ def test_a_broken_stream_while_the_caller_still_waits_is_an_internal_error(caplo
 
     assert context.aborted is not None and context.aborted[0] == grpc.StatusCode.INTERNAL
     assert "reference" in context.aborted[1] and "internal error" in caplog.text
+
+
+@pytest.mark.parametrize(("raised", "code"), [
+    (ObjectStoreUnavailable("S3 endpoint http://minio:9000 bucket 'tongban': connection refused"),
+     grpc.StatusCode.UNAVAILABLE),  # before: FAILED_PRECONDITION, which a sending node treats as final
+    (PeerUnavailable("the node of 330000 is unreachable"), grpc.StatusCode.UNAVAILABLE),
+    (PeerBusy("the node of 330000 could not forward the case just now"), grpc.StatusCode.ABORTED),
+])
+def test_what_can_be_retried_is_answered_so(raised: BaseException, code: grpc.StatusCode) -> None:
+    context = Context(active=True)
+    _call(raised, context)
+    assert context.aborted == (code, str(raised))
