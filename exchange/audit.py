@@ -180,7 +180,9 @@ class CaseState:
 
 def state_at(ledger: CaseLedger, case_number: str, *, version: int | None = None,
              moment: datetime | None = None, reveal: bool = False) -> CaseState:
-    """The case as this node knew it at `version`, or at `moment` (the last event at or before it)."""
+    """The case as this node knew it at `version`, or at `moment`: every event up to the first
+    one stamped after it. Stamps come from the clocks of the replicas that recorded them and can
+    step back; an event recorded after a later-stamped one is not counted by going past it."""
     if version is not None and moment is not None:
         raise InvalidRequest("version", "give a version or a moment, not both")
     events = list(ledger.repository.event_store.get(case_id(case_number)))
@@ -189,10 +191,10 @@ def state_at(ledger: CaseLedger, case_number: str, *, version: int | None = None
     if moment is not None:
         if moment.tzinfo is None:
             raise InvalidRequest("moment", "give a time zone, e.g. 2025-11-23T10:00:00+08:00")
-        before = [e for e in events if e.timestamp <= moment]
-        if not before:
+        after = next((i for i, e in enumerate(events) if e.timestamp > moment), len(events))
+        if after == 0:
             raise NotFound(f"case {case_number} did not exist yet at {moment.isoformat()}")
-        version = before[-1].originator_version
+        version = events[after - 1].originator_version
     last = events[-1].originator_version
     if version is None:
         version = last
@@ -262,7 +264,8 @@ def render_timeline(entries: Iterable[LogEntry], *, tz: Any = None) -> str:
         when = e.recorded_at.astimezone(tz) if tz is not None else e.recorded_at
         who = "/".join(x for x in (e.actor.get("department", ""), e.actor.get("operator", "")) if x) or "-"
         what = _summary(e)
-        lines.append(f"{when:%Y-%m-%d %H:%M:%S}  node {e.node}  v{e.version:<3} {e.event:<16} {who:<28} {what}")
+        # To the microsecond, as recorded: a moment copied from here into state-at finds what is shown.
+        lines.append(f"{when:%Y-%m-%d %H:%M:%S.%f}  node {e.node}  v{e.version:<3} {e.event:<16} {who:<28} {what}")
     return "\n".join(lines)
 
 

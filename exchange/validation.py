@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Collection
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 from exchange.errors import InvalidRequest
 
@@ -104,6 +104,10 @@ def moment(value: str, *, field: str, required: bool = False) -> datetime | None
         raise InvalidRequest(field, f"{_shown(value)} is not an ISO 8601 time, e.g. 2026-11-23T10:00:00+08:00") from None
     if parsed.tzinfo is None:
         raise InvalidRequest(field, "give the time with its UTC offset, e.g. 2026-11-23T10:00:00+08:00")
+    try:
+        parsed.astimezone(timezone.utc)  # what every comparison with a recorded time does
+    except OverflowError:
+        raise InvalidRequest(field, f"{_shown(value)} is outside the years 1–9999 in UTC") from None
     return parsed
 
 

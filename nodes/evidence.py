@@ -38,6 +38,11 @@ def leaf_from_digest(*, notification_id: int, originator_id: str, version: int, 
                                 state_sha256)).encode("utf-8"))
 
 
+# Event fields that name or locate a person (exchange.audit.mask_fields masks each): such an
+# event leaves the node masked, also from a node that keeps its events unencrypted.
+_PERSONAL = ("applicant", "agent", "address", "materials")
+
+
 def _masked(state: dict[str, Any]) -> dict[str, Any]:
     from exchange.audit import mask_fields
 
@@ -79,7 +84,7 @@ def case_side(keeper: Any, case_number: str, *, mapper: Any = None) -> dict[str,
             "topic": row.topic, "state_sha256": hashlib.sha256(row.state).hexdigest(),
             "leaf_index": position - 1, "path": [h.hex() for h in tree.inclusion_proof(position - 1)],
         }
-        if "applicant" in state or state.get("encrypted"):
+        if state.get("encrypted") or any(name in state for name in _PERSONAL):
             entry["masked_state"] = _masked(state)
         else:
             entry["state"] = base64.b64encode(row.state).decode("ascii")

@@ -151,7 +151,7 @@ BY_FIELD: Mapping[str, Rule] = {
     "limit": Rule(_count(MAX_COUNTER)),
     "due_within_days": Rule(_count(366)),
     # logs and witnesses
-    "after": Rule(_count(MAX_COUNTER)),
+    "after": Rule(_count(MAX_COUNTER - 1)),  # the log is read from after + 1, a 64-bit column too
     "version": Rule(_count(MAX_COUNTER)),
     "old_size": Rule(_count(MAX_COUNTER)),
     "checkpoint_json": Rule(_bytes(1 << 20)),

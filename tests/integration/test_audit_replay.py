@@ -75,3 +75,46 @@ def test_exports_are_json_lines_and_csv_with_personal_data_masked(ledger: CaseLe
 def test_a_case_unknown_to_the_node_is_not_found(ledger: CaseLedger) -> None:
     with pytest.raises(NotFound):
         case_log(ledger, "KS-340000-20251123-999999", node=NODE)
+
+
+def test_a_moment_stops_at_the_first_event_stamped_after_it_even_when_a_replicas_clock_stepped_back(
+    ledger: CaseLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventsourcing import domain
+
+    from exchange.case import Case
+    from exchange.people import make_resident_id
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text).astimezone(timezone.utc)
+
+    clock = [at("2025-11-23T11:00:00.000+08:00"), at("2025-11-23T11:00:01.080+08:00"),  # Forwarded, one replica
+             at("2025-11-23T11:00:01.020+08:00")]  # ResultReceived by another whose clock is 60 ms behind
+    monkeypatch.setattr(domain.CanCreateTimestamp, "create_timestamp", staticmethod(lambda: clock.pop(0)))
+    actor = {"node": NODE, "department": "", "operator": "clerk-1"}
+    number = f"{NODE}-20251123-00000002"
+    case = Case.submit(case_number=number, matter_code="KS2020-044", mode="proxy", origin_province=NODE,
+                       competent_province="330000", competent_department="market",
+                       applicant={"name": "王小明", "id_number": make_resident_id("33010619850315123")},
+                       materials=[], checklist={}, actor=actor)
+    case.forward(actor=actor)
+    case.receive_result(sha256="ab" * 32, object_key="k", actor=actor)
+    ledger.save(case)
+
+    between = state_at(ledger, number, moment=at("2025-11-23T11:00:01.050+08:00"))
+    assert (between.version, between.fields["status"]) == (1, "submitted")  # before: v3, result_received
+
+
+def test_a_moment_copied_from_the_timeline_finds_the_event_shown_there(ledger: CaseLedger) -> None:
+    number = record_cases(ledger, 1)[0]
+    shown = render_timeline(case_log(ledger, number, node=NODE)).splitlines()[0][:26]  # the first event's time
+    moment = datetime.fromisoformat(shown).replace(tzinfo=timezone.utc)
+    assert state_at(ledger, number, moment=moment).version >= 1  # before: shown to the second, "did not exist yet"
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_a_moment_outside_the_calendar_in_utc_is_a_clear_refusal(value: str) -> None:
+    from exchange.validation import moment
+
+    with pytest.raises(InvalidRequest, match="outside the years 1–9999 in UTC"):
+        moment(value, field="since")

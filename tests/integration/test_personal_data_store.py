@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -316,3 +317,31 @@ def test_a_new_cases_key_is_read_back_only_when_another_replica_added_it_first(
     finally:
         first.close()
         second.close()
+
+
+def test_an_evidence_bundle_from_a_node_keeping_events_in_clear_masks_every_personal_field(
+    tmp_path: Path, federation: Any
+) -> None:
+    import base64
+    import types
+
+    from nodes.evidence import case_side
+    from nodes.witness import LogKeeper
+
+    settings = EventStoreSettings(kind="sqlite", sqlite_path=tmp_path / "clear.sqlite")  # encryption off
+    ledger = CaseLedger(env=settings.application_env())
+    number = "340000-20251123-0000000A"
+    officer = {"node": "330000", "department": "market", "operator": "officer-1"}
+    case = Case.receive(case_number=number, matter_code="KS2020-044", mode="proxy", origin_province="340000",
+                        competent_province="330000", competent_department="market",
+                        applicant={"name": NAME, "id_number": ID_NUMBER}, materials=[], checklist={}, actor=officer)
+    case.record_identity(identity={"method": "id_card_reader", "verified": True},
+                         agent={"name": AGENT_NAME, "id_number": AGENT_ID, "relationship": "父亲"}, actor=officer)
+    ledger.save(case)
+    keeper = LogKeeper(province="330000", settings=settings, federation=federation,
+                       witnesses=types.SimpleNamespace(peers={}))
+    side = case_side(keeper, number, mapper=ledger.mapper)
+    ledger.close()
+    sent = json.dumps(side, ensure_ascii=False) + "".join(
+        base64.b64decode(e["state"]).decode() for e in side["entries"] if "state" in e)
+    assert not [s for s in (NAME, ID_NUMBER, AGENT_NAME, AGENT_ID) if s in sent]  # before: the agent, in clear

@@ -125,3 +125,9 @@ def test_every_tongban_service_has_the_role_that_may_call_it() -> None:
     from nodes.interceptors import SERVICE_ROLES
 
     assert set(SERVICES) == set(SERVICE_ROLES)
+
+
+def test_a_log_read_from_the_last_possible_position_is_refused_not_an_internal_error() -> None:
+    # Read from after + 1, which must fit the store's 64-bit column (before: OverflowError on SQLite).
+    assert "outside 0..9223372036854775806" in refusal(audit_pb2.NodeLogRequest(after=(1 << 63) - 1), "after")
+    check_request(audit_pb2.NodeLogRequest(after=(1 << 63) - 2), provinces=PROVINCES)
