@@ -89,9 +89,16 @@ class NodeContext:
             kwargs["inbox"] = (inbox, case.case_number)
         self.ledger.save(case, **kwargs)
 
-    def already_applied(self, message_id: str) -> bool:
-        """A message from a peer with this id was applied here before (its events are saved)."""
-        return bool(message_id) and self.outbox is not None and self.outbox.inbox_has(message_id)
+    def already_applied(self, message_id: str, *, case_number: str) -> bool:
+        """A message from a peer with this id was applied here before (its events are saved).
+        An id applied for another case is refused: acknowledging it would drop this message."""
+        if not message_id or self.outbox is None:
+            return False
+        applied_for = self.outbox.inbox_case(message_id)
+        if applied_for is not None and applied_for != case_number:
+            raise InvalidRequest("message_id", f"message {message_id} was applied here for case {applied_for}, "
+                                 f"not {case_number}; give each message an id of its own")
+        return applied_for is not None
 
     def send_now(self, messages: Sequence[OutboxMessage]) -> dict[str, Case]:
         """Try recorded messages at once; whatever does not go now the relay retries later.

@@ -14,7 +14,7 @@ from exchange.errors import (
 )
 from exchange.materials import (
     TransferOffsetMismatch,
-    check_content_type,
+    check_content_complete, check_content_type,
     check_declared_size,
     check_file_name,
     check_media_type,
@@ -102,8 +102,7 @@ class DepartmentDesk:
                 try:
                     if upload.received + len(data) > size:
                         raise InvalidRequest("data", f"the stream carries more than the declared {size} bytes")
-                    if upload.received == 0:
-                        check_content_type(data, media_type=media_type)
+                    check_content_type(data, media_type=media_type, at=upload.received)
                 except InvalidRequest as exc:
                     refuse(exc)
                     raise
@@ -113,6 +112,11 @@ class DepartmentDesk:
                     "data", f"the stream ended after {upload.received} of {size} bytes; "
                     f"resume from offset {upload.confirmed}"
                 )
+            try:
+                check_content_complete(size, media_type=media_type)
+            except InvalidRequest as exc:
+                refuse(exc)
+                raise
             received = upload.sha256()
             if received != sha256:
                 exc = MaterialIntegrityError(
@@ -272,7 +276,7 @@ class DepartmentDesk:
         ctx = self.ctx
         with ctx.case_lock(case_number):
             case = self._own_case(case_number)
-            if ctx.already_applied(message_id):
+            if ctx.already_applied(message_id, case_number=case_number):
                 return case
             case.complete_task(province=from_province, outcome=outcome, note=note, actor=actor, at=ctx.stamp())
             ctx.save(case, inbox=message_id)
@@ -291,7 +295,7 @@ class DepartmentDesk:
             at = ctx.stamp()
             materials = [dict(m) for m in detail.get("materials", [])]
             known = {m["sha256"] for m in case.materials}
-            if ctx.already_applied(message_id):
+            if ctx.already_applied(message_id, case_number=case_number):
                 return case
             if step == "identified":
                 if case.identity == dict(detail.get("identity") or {}):

@@ -47,10 +47,19 @@ def check_declared_size(size: int, *, max_bytes: int) -> int:
     return size
 
 
-def check_content_type(head: bytes, *, media_type: str) -> None:
-    """Refuse as early as the first bytes show that the content is not the declared type."""
+def check_content_type(data: bytes, *, media_type: str, at: int = 0) -> None:
+    """Refuse as early as the first bytes show that the content is not the declared type.
+    `data` starts at offset `at` of the file: the type's signature is checked however the
+    bytes are split into messages (a first message of one byte checks one byte, the next the rest)."""
     signature = _SIGNATURES[media_type][0]
-    if not head[: len(signature)] == signature[: len(head)]:
+    expected = signature[at:at + len(data)]
+    if data[: len(expected)] != expected:
+        raise InvalidRequest("media_type", f"the content is not {media_type}; check the scanned file")
+
+
+def check_content_complete(size: int, *, media_type: str) -> None:
+    """A whole file shorter than its type's signature passed every prefix check and is still not of the type."""
+    if size < len(_SIGNATURES[media_type][0]):
         raise InvalidRequest("media_type", f"the content is not {media_type}; check the scanned file")
 
 
@@ -103,22 +112,17 @@ def guarded_chunks(
     the declared type. Errors surface while the store consumes the stream, before anything
     becomes visible."""
     total = 0
-    head_checked = False
     for chunk in chunks:
         if not chunk:
             continue
-        if not head_checked:
-            if not chunk.startswith(_SIGNATURES[media_type]):
-                raise InvalidRequest(
-                    "media_type", f"the content is not {media_type}; check the scanned file"
-                )
-            head_checked = True
+        check_content_type(chunk, media_type=media_type, at=total)
         total += len(chunk)
         if total > max_bytes:
             raise InvalidRequest("data", f"the file is larger than the limit of {max_bytes} bytes")
         yield chunk
     if total == 0:
         raise InvalidRequest("data", "the file is empty; scan the material again")
+    check_content_complete(total, media_type=media_type)
 
 
 def retain_for_matter(store: ObjectStore, *, matter: Matter, materials: Iterable[Mapping[str, Any]], now: datetime) -> None:

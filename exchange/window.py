@@ -186,7 +186,7 @@ class WindowDesk:
             if from_province != case.competent_province:
                 raise NotAuthorised(f"only {case.competent_province} decides case {case_number}")
             at = str(detail.get("at") or ctx.stamp())
-            if ctx.already_applied(message_id) or _already(case, step):
+            if ctx.already_applied(message_id, case_number=case_number) or _already(case, step):
                 return case  # a repeated notice (the sender retried) changes nothing
             _require_forwarded(case)
             if step == "supplement_requested":
@@ -205,10 +205,8 @@ class WindowDesk:
         ctx = self.ctx
         with ctx.case_lock(case_number):
             case = ctx.ledger.get_case(case_number)
-            case.supplement(materials=[dict(m) for m in materials], actor=actor, at=ctx.stamp())  # guards first
-            for m in materials:
-                if ctx.store.stat(m["sha256"]) is None:
-                    raise InvalidRequest("materials", f"material {m['kind']} ({m['sha256'][:12]}…) was not uploaded; upload it first")
+            materials = self._as_stored(materials)
+            case.supplement(materials=materials, actor=actor, at=ctx.stamp())
             retain_for_matter(ctx.store, matter=ctx.catalog.get(case.matter_code), materials=materials, now=ctx.now())
             outgoing = []
             if case.competent_province != ctx.province_code:
@@ -259,7 +257,7 @@ class WindowDesk:
         with ctx.case_lock(case_number):
             case = parties.require_competent(ctx.ledger.get_case(case_number), from_province, what="deliver its result")
             parties.require_origin(case, ctx.province_code, what="receive its result")
-            if ctx.already_applied(message_id) or (case.result is not None and case.result["sha256"] == issued_sha256):
+            if ctx.already_applied(message_id, case_number=case_number) or (case.result is not None and case.result["sha256"] == issued_sha256):
                 return case  # delivered before (the sender did not hear our answer)
             _require_forwarded(case)
             # Everything that can refuse the delivery comes before the store: a refused result
@@ -467,11 +465,19 @@ class WindowDesk:
         unticked = sorted(k for k in required if not checklist.get(k))
         if unticked:
             raise InvalidRequest("checklist", f"the clerk has not confirmed: {', '.join(unticked)}")
+        materials[:] = self._as_stored(materials)
+
+    def _as_stored(self, materials: Iterable[Material]) -> list[Material]:
+        """Each material as the store holds it: its size and media type are what was uploaded
+        and checked then, not what a client says now (the partner would refuse a push that
+        does not match, long after the clerk was told all was well)."""
+        stored = []
         for m in materials:
             stat = self.ctx.store.stat(m["sha256"])
             if stat is None:
                 raise InvalidRequest("materials", f"material {m['kind']} ({m['sha256'][:12]}…) was not uploaded; upload it first")
-            m["size"] = stat.size
+            stored.append({**m, "size": stat.size, "media_type": stat.media_type})
+        return stored
 
     def _new_case_number(self) -> str:
         today = self.ctx.now().astimezone(CHINA_TIME)

@@ -46,7 +46,7 @@ class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
             "identity": {"method": request.identity_method, "verified": bool(request.identity_method)},
         }
         check_handed_case(envelope, catalog=self.ctx.catalog, mode="joint")
-        already = self.ctx.already_applied(request.message_id)
+        already = self.ctx.already_applied(request.message_id, case_number=envelope["case_number"])
         case = self.department.receive_task(
             envelope, from_province=sender, department=request.department, task=request.task,
             actor=self._actor(sender), message_id=request.message_id,
@@ -56,7 +56,7 @@ class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
     def ReportTask(self, request, context):  # type: ignore[no-untyped-def]
         sender = sending_province(request.from_province, context)
         parties.require_partner(self.ctx.ledger.get_case(request.case_number), sender, what="report a part of it")
-        already = self.ctx.already_applied(request.message_id)
+        already = self.ctx.already_applied(request.message_id, case_number=request.case_number)
         case = self.department.record_task_report(
             case_number=request.case_number, from_province=sender, outcome=request.outcome,
             note=request.note, actor=self._actor(sender), message_id=request.message_id,
@@ -76,7 +76,7 @@ class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
         }
         if request.step == "identified":
             check_identity_notice(detail)
-        already = self.ctx.already_applied(request.message_id)
+        already = self.ctx.already_applied(request.message_id, case_number=request.case_number)
         if request.step in _TO_ORIGIN:
             case = self.window.record_progress(
                 case_number=request.case_number, from_province=sender, step=request.step, detail=detail,

@@ -150,3 +150,22 @@ def test_a_refused_forward_puts_no_material_under_retention(federation: dict[str
         DepartmentDesk(zj).receive(envelope, from_province=ANHUI, actor=officer(ZHEJIANG))
     assert zj.ledger.find_case(envelope["case_number"]) is None
     assert zj.store.retention(form.sha256) is None
+
+
+def test_a_message_id_applied_for_one_case_is_refused_for_another(federation: dict[str, NodeContext]) -> None:
+    first = accepted_joint_case(federation, partners=[JIANGSU])
+    zj = federation[ZHEJIANG]
+    second = Case.submit_joint(
+        case_number=f"{ZHEJIANG}-20261102-0000000B", matter_code="KS35-061", mode="joint", origin_province=ZHEJIANG,
+        competent_province=ZHEJIANG, competent_department="public_security", applicant=dict(APPLICANT),
+        materials=[], checklist={}, partners=[JIANGSU], actor=officer(ZHEJIANG), at=zj.stamp())
+    zj.save(second)
+    DepartmentDesk(zj).accept(second.case_number, actor=officer(ZHEJIANG))
+    desk = DepartmentDesk(zj)
+    desk.record_task_report(case_number=first, from_province=JIANGSU, outcome="已办理迁出", note="",
+                            actor=officer(JIANGSU), message_id="m-1")
+    assert zj.already_applied("m-1", case_number=first)  # the sender retried: acknowledged, changes nothing
+    with pytest.raises(InvalidRequest, match=f"message m-1 was applied here for case {first}"):
+        desk.record_task_report(case_number=second.case_number, from_province=JIANGSU, outcome="已办理迁出", note="",
+                                actor=officer(JIANGSU), message_id="m-1")  # before: acknowledged and dropped
+    assert zj.ledger.get_case(second.case_number).tasks[JIANGSU]["status"] == "assigned"

@@ -141,7 +141,7 @@ def test_a_repeated_message_id_is_applied_once(ctx: NodeContext) -> None:
     for _ in range(2):
         desk.record_applicant_step(case_number=case.case_number, from_province="340000", step="withdrawn",
                                    detail={"reason": "申请人撤回"}, actor=OFFICER, message_id="m-1")
-    assert ctx.already_applied("m-1") and ctx.ledger.get_case(case.case_number).version == 2
+    assert ctx.already_applied("m-1", case_number=case.case_number) and ctx.ledger.get_case(case.case_number).version == 2
 
 
 def test_a_repeated_progress_notice_is_recorded_once(ctx: NodeContext) -> None:

@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+from types import SimpleNamespace
+
 import pytest
 
+from exchange.department import DepartmentDesk
 from exchange.errors import InvalidRequest
 from exchange.materials import check_file_name, guarded_chunks
 from exchange.people import check_resident_id, make_resident_id, mask_id
+from storage.local import LocalFolderStore
+from storage.transfers import PartialUploads
 
 
 def test_a_resident_id_with_the_right_check_character_is_accepted() -> None:
@@ -45,3 +52,25 @@ def test_a_material_whose_content_is_not_its_declared_type_is_refused() -> None:
 def test_an_oversize_material_is_refused_as_it_streams() -> None:
     with pytest.raises(InvalidRequest, match="larger than the limit"):
         list(guarded_chunks([b"%PDF-" + b"x" * 60, b"y" * 60], media_type="application/pdf", max_bytes=100))
+
+
+def test_the_declared_type_is_checked_however_the_first_bytes_are_split_into_messages() -> None:
+    pdf = b"%PDF-1.7 a scanned form"
+    assert b"".join(guarded_chunks([pdf[:1], pdf[1:3], pdf[3:]], media_type="application/pdf", max_bytes=100)) == pdf
+    with pytest.raises(InvalidRequest, match="not application/pdf"):  # before: passed, only the first was checked
+        list(guarded_chunks([b"%", b"MZ an executable"], media_type="application/pdf", max_bytes=100))
+    with pytest.raises(InvalidRequest, match="not application/pdf"):  # shorter than the signature itself
+        list(guarded_chunks([b"%PD"], media_type="application/pdf", max_bytes=100))
+
+
+def test_a_pushed_material_whose_first_message_is_one_byte_is_still_checked_for_its_type(tmp_path: Path) -> None:
+    store = LocalFolderStore(tmp_path / "objects")
+    ctx = SimpleNamespace(store=store, uploads=PartialUploads(tmp_path / "transfers", store=store),
+                          max_material_bytes=1 << 20)
+    data = b"%MZ an executable, not a PDF" + bytes(100)
+    with pytest.raises(InvalidRequest, match="not application/pdf"):
+        DepartmentDesk(ctx).take_pushed_material(  # type: ignore[arg-type]
+            iter([(0, data[:1]), (1, data[1:])]), from_province="340000", case_number="340000-20261102-0000000A",
+            sha256=hashlib.sha256(data).hexdigest(), media_type="application/pdf", kind="id_card",
+            file_name="id.pdf", size=len(data), offset=0)
+    assert store.stat(hashlib.sha256(data).hexdigest()) is None

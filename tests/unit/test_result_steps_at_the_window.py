@@ -169,3 +169,17 @@ def test_a_mailed_result_names_its_carrier(ctx: NodeContext) -> None:
         WindowDesk(ctx).mail_result(number, carrier=" ", tracking_number="SF123", address="合肥市", actor=CLERK)
     mailed = WindowDesk(ctx).mail_result(number, carrier=" 顺丰 ", tracking_number="SF123", address="合肥市", actor=CLERK)
     assert mailed.status is CaseStatus.MAILED and mailed.delivery["carrier"] == "顺丰"
+
+
+def test_a_supplement_is_recorded_and_sent_as_the_store_holds_it_not_as_the_client_says(ctx: NodeContext) -> None:
+    case = forwarded(ctx)
+    case.request_supplement(missing=["营业执照"], note="", actor=CLERK, at=ctx.stamp())
+    ctx.save(case)
+    stored = ctx.store.put_bytes(b"%PDF-1.7 the licence", media_type="application/pdf", metadata={})
+    claimed = {"kind": "business_license", "file_name": "执照.pdf", "media_type": "image/png",
+               "size": stored.size + 1000, "sha256": stored.sha256}
+    supplemented = WindowDesk(ctx).supplement(case.case_number, materials=[claimed], actor=CLERK)
+    recorded = next(m for m in supplemented.materials if m["sha256"] == stored.sha256)
+    assert (recorded["size"], recorded["media_type"]) == (stored.size, "application/pdf")  # before: as claimed
+    sent = ctx.outbox.pending()[0].payload  # type: ignore[union-attr]
+    assert sent["detail"]["materials"][0]["media_type"] == "application/pdf"
