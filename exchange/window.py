@@ -85,7 +85,12 @@ class WindowDesk:
             earlier = ctx.outbox.inbox_case(submission)
             if earlier:
                 case = ctx.ledger.get_case(earlier)
-                if case.applicant.get("id_number") != applicant.get("id_number"):
+                # The same application sent again, as a console does when it did not hear the answer.
+                same = (case.applicant.get("id_number"), case.matter_code, case.competent_province,
+                        sorted(m["sha256"] for m in case.materials)) == (
+                    applicant.get("id_number"), ctx.catalog.get(matter_code).code, competent_province,
+                    sorted(m["sha256"] for m in materials))
+                if not same:
                     raise InvalidRequest("request_id", "this request id was already used for another application; "
                                          "use a new id for each application")
                 return case

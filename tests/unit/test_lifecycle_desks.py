@@ -222,9 +222,11 @@ def test_a_repeated_submission_returns_the_first_case_and_a_reused_id_for_anothe
                              kind="application_form", file_name="form.pdf", media_type="application/pdf"),
     ]
 
-    def submit(id_number: str, request_id: str = "r-1", actor: dict[str, str] = clerk) -> Case:
+    def submit(id_number: str, request_id: str = "r-1", actor: dict[str, str] = clerk,
+               competent_province: str = "340000") -> Case:
         return window.submit(
-            matter_code="KS2020-044", competent_province="340000", applicant={"name": "王小明", "id_number": id_number},
+            matter_code="KS2020-044", competent_province=competent_province,
+            applicant={"name": "王小明", "id_number": id_number},
             materials=materials, checklist={"id_card": True, "application_form": True}, actor=actor,
             identity={"method": "id_card_reader", "verified": True}, request_id=request_id)
 
@@ -234,6 +236,8 @@ def test_a_repeated_submission_returns_the_first_case_and_a_reused_id_for_anothe
     assert peers.forwarded == [first.case_number] and first.status is CaseStatus.FORWARDED
     with pytest.raises(InvalidRequest, match="request_id"):
         submit(another)
+    with pytest.raises(InvalidRequest, match="request_id"):  # the same applicant, another province's matter
+        submit(applicant, competent_province="320000")  # before: the first case came back, as if sent there
     other_clerk = {**clerk, "operator": "clerk-2"}
     assert submit(applicant, actor=other_clerk).case_number != first.case_number
 
