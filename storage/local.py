@@ -15,6 +15,10 @@ only when both files exist. A crash between the two steps leaves an orphan sidec
 invisible and is simply overwritten by the next put of the same bytes; a crash earlier leaves
 only a temp file in .incoming/. We never have a visible object whose metadata is missing, and
 we never need to rename two files atomically together.
+
+Temp files a killed process left (`.incoming/put-*.part`, `.meta-*.part` beside the sidecars)
+are removed when a store opens, once a day old: a writer in another process (a `tongban`
+command beside the node) may be filling a fresh one right now. S3 has a lifecycle rule for this.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from functools import partial
@@ -41,6 +46,10 @@ from storage.streams import VerifiedChunks, check_chunk_size
 _META_SUFFIX = ".meta.json"
 _RETENTION_SUFFIX = ".retention.json"
 _META_FORMAT = 1
+_PUT_TEMP = ("put-", ".part")  # prefix and suffix of an object being received
+_META_TEMP = (".meta-", ".part")  # prefix and suffix of a sidecar being written
+# A temp file untouched this long has no writer left: streaming writes refresh its mtime.
+_STALE_TEMP_AGE = 24 * 3600.0  # seconds
 
 
 class LocalFolderStore:
@@ -60,6 +69,7 @@ class LocalFolderStore:
         self._incoming = self._root / ".incoming"
         self._incoming.mkdir(parents=True, exist_ok=True)
         self._lock = commit_lock(self._root)
+        self._remove_stale_temp_files()
 
     @property
     def root(self) -> Path:
@@ -81,7 +91,7 @@ class LocalFolderStore:
         if expected_sha256 is not None:
             check_sha256(expected_sha256, field="expected_sha256")
 
-        fd, temp_name = tempfile.mkstemp(dir=self._incoming, prefix="put-", suffix=".part")
+        fd, temp_name = tempfile.mkstemp(dir=self._incoming, prefix=_PUT_TEMP[0], suffix=_PUT_TEMP[1])
         temp = Path(temp_name)
         try:
             digest = hashlib.sha256()
@@ -151,7 +161,7 @@ class LocalFolderStore:
                 os.fsync(out.fileno())
                 stored_size = os.fstat(out.fileno()).st_size
         else:
-            fd, temp_name = tempfile.mkstemp(dir=self._incoming, prefix="put-", suffix=".part")
+            fd, temp_name = tempfile.mkstemp(dir=self._incoming, prefix=_PUT_TEMP[0], suffix=_PUT_TEMP[1])
             temp = Path(temp_name)
             try:
                 with os.fdopen(fd, "wb") as out:
@@ -182,6 +192,18 @@ class LocalFolderStore:
                 return self._settled(sha256)
         finally:
             temp.unlink(missing_ok=True)  # still there only when the commit did not take it
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files of puts and sidecar writes a killed process left; nothing else removes them."""
+        cutoff = time.time() - _STALE_TEMP_AGE
+        _remove_older(self._incoming, _PUT_TEMP, cutoff)
+        shards = self._root / "sha256"
+        if not shards.is_dir():
+            return
+        with os.scandir(shards) as entries:
+            for shard in entries:
+                if shard.is_dir(follow_symlinks=False):  # sidecars are written in their shard
+                    _remove_older(Path(shard.path), _META_TEMP, cutoff)
 
     def _settled(self, sha256: str) -> StoredObject:
         """The object just committed, under the store's default retention."""
@@ -359,9 +381,22 @@ def _same_filesystem(path: Path, folder: Path) -> bool:
         return False
 
 
+def _remove_older(folder: Path, temp_name: tuple[str, str], cutoff: float) -> None:
+    prefix, suffix = temp_name
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not (entry.name.startswith(prefix) and entry.name.endswith(suffix)):
+                continue
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    os.unlink(entry.path)
+            except FileNotFoundError:
+                pass  # its writer finished, or another store opening removed it first
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     """Write to a sibling temp file, fsync, then rename over `path`."""
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".meta-", suffix=".part")
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=_META_TEMP[0], suffix=_META_TEMP[1])
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)

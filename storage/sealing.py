@@ -9,7 +9,12 @@ Scheme (one object):
     flagged segment). The data key is unique, so nonces never repeat under one key;
   * the data key is wrapped (AES-256-GCM, random nonce, the key id as associated data) by the
     node key and stored beside the object as its "envelope": `v1:<key id>:<base64 wrapped>`;
-  * the user metadata (file name, case number, kind) is sealed with the data key too.
+  * the user metadata (file name, case number, kind) is sealed with the data key too, under one
+    fixed nonce: each data key seals one metadata plaintext only (a partial upload's commit may
+    repeat it, always with the same fields);
+  * a partial upload's declaration (storage.transfers) is sealed under a key derived from the
+    data key for that use alone, with a random nonce kept in front of it. Sealing it under the
+    data key would put a second plaintext under the metadata nonce once the upload is committed.
 
 Rotation makes a new node key current and re-wraps every envelope: the object bytes are never
 read or uploaded again. Old keys stay in the keyring until `retire` removes them (after a
@@ -34,7 +39,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from exchange.errors import InvalidRequest, MaterialIntegrityError, TongbanError
 
@@ -44,6 +51,11 @@ SEALED_SEGMENT = SEGMENT + TAG
 _ENVELOPE_VERSION = "v1"
 SEGMENT_AAD = b"tongban/segment/v1"
 _METADATA_NONCE = b"\xff" * 11 + b"\x02"  # never a segment nonce (their last byte is 0 or 1)
+_METADATA_AAD = b"tongban/metadata/v1"
+# What the declaration key is derived for: no other key is derived from a data key with it.
+_DECLARATION_KEY_INFO = b"tongban/partial-upload-declaration/v1"
+_DECLARATION_AAD = b"tongban/declaration/v1"
+_NONCE = 12
 
 
 class NodeKeyUnavailable(TongbanError):
@@ -160,6 +172,10 @@ def _wrap_aad(kid: str) -> bytes:
     return b"tongban/data-key/v1/" + kid.encode("ascii")
 
 
+def _metadata_text(metadata: dict[str, str]) -> bytes:
+    return json.dumps(metadata, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
 class Sealer:
     """Seals objects for a store and opens them again; the store keeps the envelope beside
     each object as an opaque string."""
@@ -175,10 +191,11 @@ class Sealer:
         return open_segments(self.keyring.unwrap(envelope), sealed, where=where)
 
     def seal_metadata(self, envelope: str, metadata: dict[str, str]) -> str:
+        """The object's user metadata, sealed under its data key with the fixed metadata nonce
+        (the format every stored object's sidecar or S3 header already has)."""
         if not metadata:
             return ""
-        text = json.dumps(metadata, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
-        sealed = AESGCM(self.keyring.unwrap(envelope)).encrypt(_METADATA_NONCE, text, b"tongban/metadata/v1")
+        sealed = AESGCM(self.keyring.unwrap(envelope)).encrypt(_METADATA_NONCE, _metadata_text(metadata), _METADATA_AAD)
         return base64.b64encode(sealed).decode("ascii")
 
     def open_metadata(self, envelope: str, sealed: str) -> dict[str, str]:
@@ -186,11 +203,34 @@ class Sealer:
             return {}
         try:
             text = AESGCM(self.keyring.unwrap(envelope)).decrypt(
-                _METADATA_NONCE, base64.b64decode(sealed, validate=True), b"tongban/metadata/v1"
+                _METADATA_NONCE, base64.b64decode(sealed, validate=True), _METADATA_AAD
             )
         except (InvalidTag, ValueError):
             raise MaterialIntegrityError("the sealed metadata does not open with its data key; it was altered") from None
         return {str(k): str(v) for k, v in json.loads(text).items()}
+
+    def seal_declaration(self, envelope: str, declared: dict[str, str]) -> str:
+        """What a sender declared for a partial upload, for its header: `base64(nonce + sealed)`.
+
+        Not under the data key itself: when the upload is committed, its user metadata is
+        sealed under that key with the fixed metadata nonce, and two plaintexts under one key
+        and nonce give away their XOR and the key's GHASH subkey. The derived key seals
+        nothing else, and the random nonce keeps even a re-sealed declaration safe."""
+        nonce = os.urandom(_NONCE)
+        sealed = AESGCM(self._declaration_key(envelope)).encrypt(nonce, _metadata_text(declared), _DECLARATION_AAD)
+        return base64.b64encode(nonce + sealed).decode("ascii")
+
+    def open_declaration(self, envelope: str, sealed: str) -> dict[str, str]:
+        try:
+            raw = base64.b64decode(sealed, validate=True)
+            text = AESGCM(self._declaration_key(envelope)).decrypt(raw[:_NONCE], raw[_NONCE:], _DECLARATION_AAD)
+        except (InvalidTag, ValueError):
+            raise MaterialIntegrityError("the sealed declaration does not open with its data key; it was altered") from None
+        return {str(k): str(v) for k, v in json.loads(text).items()}
+
+    def _declaration_key(self, envelope: str) -> bytes:
+        data_key = self.keyring.unwrap(envelope)
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_DECLARATION_KEY_INFO).derive(data_key)
 
     def rewrap(self, envelope: str) -> str | None:
         """The envelope re-wrapped under the current node key, or None if it already is."""

@@ -2,8 +2,9 @@
 
 Layout under root (the node's data dir, not the object store: nothing here is visible as a
 material until the whole object has been re-hashed and put into the store):
-    <case number>.<sha256>.header.json   what the sender declared (sealed with the data key
-                                          when keyed: file names stay unreadable), the envelope
+    <case number>.<sha256>.header.json   what the sender declared (sealed when keyed, under a
+                                          key derived from the data key: file names stay
+                                          unreadable), the envelope
     <case number>.<sha256>.data          whole 1 MiB segments, in order (sealed if keyed)
     refusals.jsonl                        one line per refused material: when, who, why
 
@@ -19,10 +20,12 @@ committed to the store as it is: it is re-hashed (while it arrives, or by one re
 resume) but never decrypted and encrypted again.
 
 Only whole segments are written, so the confirmed offset is always a multiple of 1 MiB (or the
-whole size once complete). After a crash the data file is cut back to its last whole segment
-that still authenticates. Files are fsynced every 256 MiB and when a stream ends; a process
-that is killed loses nothing it wrote (the page cache survives it), a machine that loses
-power may confirm less than before, never more than it can read back.
+whole size once complete). Files are fsynced every 256 MiB, when a stream ends and when a
+stream takes over an upload; a process that is killed loses nothing it wrote (the page cache
+survives it), a machine that loses power may lose any of the segments written since the last
+fsync — at most the last 256. So after a crash those are read back and the data file is cut
+back to the first of them that does not authenticate: the confirmed offset may be less than
+before, never more than can be read back.
 """
 
 from __future__ import annotations
@@ -53,6 +56,12 @@ log = logging.getLogger(__name__)
 _HEADER = ".header.json"
 _DATA = ".data"
 _SYNC_EVERY = 256  # segments: fsync is slow, and the whole-object hash catches what a crash garbles
+_SEALED_DECLARATION = "sealed_declaration"
+# Headers before 2026-12 sealed the declaration under the data key itself, with the nonce the
+# store seals the object's metadata with at commit: committing such an upload would put two
+# plaintexts under one key and nonce. They are dropped at start, like the folder-per-case
+# layout before them, and their senders resend from the start (under a fresh data key).
+_OLD_SEALED_DECLARATION = "sealed_declared"
 
 
 class PartialUploads:
@@ -72,7 +81,8 @@ class PartialUploads:
             return 0
         # Read-only: a stream may be writing this upload right now (it holds the lock), so
         # whatever is half-written at the end is not counted, and not cut off either.
-        return self._load(header, data, repair=False).confirmed
+        upload = self._load(header, data, repair=False)
+        return upload.confirmed if upload is not None else 0
 
     def open(self, *, case_number: str, sha256: str, declared: Mapping[str, Any]) -> PartialUpload:
         """Resume the partial upload of (case, sha256), or start one. A partial upload whose
@@ -87,7 +97,7 @@ class PartialUploads:
         try:
             if header_path.exists():
                 upload = self._load(header_path, data_path)
-                if dict(upload.declared) == dict(declared):
+                if upload is not None and dict(upload.declared) == dict(declared):
                     upload.release = lock.release
                     return upload
                 data_path.unlink(missing_ok=True)
@@ -95,9 +105,10 @@ class PartialUploads:
             if self._sealer is not None:
                 envelope = self._sealer.begin()[1]
                 as_text = {k: json.dumps(v) for k, v in declared.items()}
-                header = {"envelope": envelope, "sealed_declared": self._sealer.seal_metadata(envelope, as_text)}
+                header = {"envelope": envelope, _SEALED_DECLARATION: self._sealer.seal_declaration(envelope, as_text)}
             _write_json(header_path, header)
             upload = self._load(header_path, data_path)
+            assert upload is not None, "a header just written is in the current format"
             upload.release = lock.release
             return upload
         except BaseException:
@@ -112,7 +123,7 @@ class PartialUploads:
         for header in sorted(self._root.glob("*" + _HEADER)):
             data = header.with_name(header.name[: -len(_HEADER)] + _DATA)
             last = max(header.stat().st_mtime, data.stat().st_mtime if data.exists() else 0.0)
-            if last < cutoff:
+            if last < cutoff or _sealed_before_declaration_key(json.loads(header.read_text(encoding="utf-8"))):
                 data.unlink(missing_ok=True)
                 header.unlink(missing_ok=True)
                 dropped += 1
@@ -164,8 +175,12 @@ class PartialUploads:
         stem = f"{case_number}.{check_sha256(sha256)}"
         return self._root / (stem + _HEADER), self._root / (stem + _DATA)
 
-    def _load(self, header_path: Path, data_path: Path, *, repair: bool = True) -> PartialUpload:
+    def _load(self, header_path: Path, data_path: Path, *, repair: bool = True) -> PartialUpload | None:
+        """The upload the header describes; None for a header sealed the old way, which is
+        as good as absent (the sender resends from the start)."""
         header = json.loads(header_path.read_text(encoding="utf-8"))
+        if _sealed_before_declaration_key(header):
+            return None
         data_key = None
         envelope = header.get("envelope")
         declared = header.get("declared")
@@ -173,7 +188,7 @@ class PartialUploads:
             if self._sealer is None:
                 raise InvalidRequest("sha256", "a sealed partial upload cannot be resumed without the node key")
             data_key = self._sealer.keyring.unwrap(envelope)
-            opened = self._sealer.open_metadata(envelope, header["sealed_declared"])
+            opened = self._sealer.open_declaration(envelope, header[_SEALED_DECLARATION])
             declared = {k: json.loads(v) for k, v in opened.items()}
         return PartialUpload(header_path, data_path, declared=declared, data_key=data_key, envelope=envelope,
                              store=self._store, repair=repair)
@@ -323,30 +338,58 @@ class PartialUpload:
             raise MaterialIntegrityError(f"segment {index} of the partial upload {self.data_path} is corrupt") from None
 
     def _recover(self, *, repair: bool) -> None:
-        """Count the data file's whole segments, not a last one that does not read back; with
-        `repair`, cut the file back to them."""
+        """Count the data file's whole segments up to the first that does not read back; with
+        `repair`, cut the file back to them and make that durable before a stream adds to it."""
         on_disk = self.data_path.stat().st_size if self.data_path.exists() else 0
-        last_plain = self.size - (max(0, -(-self.size // SEGMENT) - 1)) * SEGMENT
-        last_record = last_plain + (TAG if self._aead else 0)
-        full, rest = divmod(on_disk, self._record)
-        segments = full
-        # The short final segment is whole when exactly its length remains after the full ones.
-        if rest and full == -(-self.size // SEGMENT) - 1 and rest == last_record:
-            segments += 1
-            rest = 0
-        keep = full * self._record + (last_record if segments > full else 0)
-        if segments:
-            with self.data_path.open("rb") as handle:
-                handle.seek((segments - 1) * self._record)
-                try:
-                    self._open(segments - 1, handle.read(self._record))
-                except MaterialIntegrityError:
-                    segments -= 1
-                    keep = segments * self._record
-        if repair and keep != on_disk:
+        self._segments = self._authenticated_segments(self._whole_segments(on_disk))
+        if repair and self.data_path.exists():
             with self.data_path.open("r+b") as handle:
-                handle.truncate(keep)
-        self._segments = segments
+                if self._length_of(self._segments) != on_disk:
+                    handle.truncate(self._length_of(self._segments))
+                # What a killed stream wrote may still be only in the page cache; synced now,
+                # only segments this stream writes can be lost by a power cut, so the next
+                # recovery need not read further back than _SYNC_EVERY segments.
+                os.fsync(handle.fileno())
+
+    @property
+    def _last_record(self) -> int:
+        """Stored length of the final segment, short unless the size is a multiple of 1 MiB."""
+        return self._length_of(self._total_segments) - (self._total_segments - 1) * self._record
+
+    def _length_of(self, segments: int) -> int:
+        """Bytes the first `segments` segments take in the data file."""
+        if segments < self._total_segments:
+            return segments * self._record
+        last_plain = self.size - (self._total_segments - 1) * SEGMENT
+        return (self._total_segments - 1) * self._record + last_plain + (TAG if self._aead else 0)
+
+    def _whole_segments(self, on_disk: int) -> int:
+        full, rest = divmod(on_disk, self._record)
+        full = min(full, self._total_segments)
+        # The short final segment is whole when exactly its length remains after the full ones.
+        if rest and full == self._total_segments - 1 and rest == self._last_record:
+            return full + 1
+        return full
+
+    def _authenticated_segments(self, whole: int) -> int:
+        """How many of the `whole` segments on disk authenticate before the first that does
+        not. Every segment but the last _SYNC_EVERY was fsynced (see _recover and _write), so
+        only those are read: a power cut may have lost any of them, not only the last."""
+        if self._aead is None or whole == 0:
+            return whole  # plain segments cannot be checked; the whole-object hash is
+        first_unsynced = max(0, whole - _SYNC_EVERY)
+        with self.data_path.open("rb") as handle:
+            handle.seek(first_unsynced * self._record)
+            for index in range(first_unsynced, whole):
+                try:
+                    self._open(index, handle.read(self._record))
+                except MaterialIntegrityError:
+                    return index
+        return whole
+
+
+def _sealed_before_declaration_key(header: Mapping[str, Any]) -> bool:
+    return _OLD_SEALED_DECLARATION in header
 
 
 def _write_json(path: Path, record: Mapping[str, Any]) -> None:
