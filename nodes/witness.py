@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import grpc
@@ -20,13 +21,14 @@ from exchange.merkle import MerkleTree, verify_consistency
 from nodes.interceptors import caller
 from nodes.tls import PartnerStubs
 from signing.checkpoint import (
-    Signature, SignedCheckpoint, TrustAnchors, cosign, sign_checkpoint, verify_signed_checkpoint,
+    Checkpoint, Signature, SignedCheckpoint, TrustAnchors, cosign, cosignature_body, sign_checkpoint,
+    verify_signature, verify_signed_checkpoint,
 )
 from signing.errors import SigningError
 from signing.pki import Federation
-from storage.chain import LogStore
+from storage.chain import LogStore, PostgresLogStore
 from storage.eventstore import EventStoreSettings, open_log_store
-from storage.singleton import singleton_job
+from storage.singleton import lock_key, singleton_job
 from storage.logcheck import checkpoint_of, record_checkpoint, recorded_checkpoints
 from tongban_pb import audit_pb2, common_pb2, witness_pb2, witness_pb2_grpc
 
@@ -36,6 +38,15 @@ SEEN_NOTE = "seen"  # a checkpoint of a partner's log this node co-signed
 FORK_NOTE = "fork"  # two checkpoints signed by one partner that cannot both be true
 
 _UNREACHABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+# What one partner can make go wrong while witnessing a checkpoint: it is down or refuses, it saw
+# more than the log holds, or its answer is malformed or forged (bad JSON, a document of the wrong
+# shape, a co-signature that does not verify). Each means that partner declines this round; none
+# may cost the checkpoint the other partners' co-signatures.
+PARTNER_DECLINED = (PeerUnavailable, PeerRefused, IllegalTransition, NotFound,
+                    ValueError, TypeError, KeyError, SigningError)
+# Of those, the ones no honest partner causes: worth a warning naming the partner.
+_MISBEHAVING = (ValueError, TypeError, KeyError, SigningError)
 
 
 def trust_anchors(federation: Federation) -> TrustAnchors:
@@ -107,25 +118,110 @@ class LogKeeper:
         with self._checkpoint_lock, singleton_job(self.settings, "checkpoint", wait=True), self.open() as store:
             checkpoint = checkpoint_of(store, log=self.province, signed_at=now_iso())
             signed = sign_checkpoint(checkpoint, cert_pem=cert, key_pem=key)
-            tree: MerkleTree | None = None
+            proofs = ConsistencyProofs(store, checkpoint.size)
             witnessed, refused = [], []
             for partner in sorted(self.witnesses.peers):
                 try:
-                    last = self.witnesses.last_seen(partner, log=self.province)
-                    old_size = last.checkpoint.size if last else 0
-                    if old_size > checkpoint.size:
-                        raise IllegalTransition(f"{partner} saw {old_size} entries, the log has {checkpoint.size}")
-                    if tree is None:
-                        tree = MerkleTree(store.leaf_hashes(checkpoint.size))
-                    reply = self.witnesses.call(partner, "Witness", witness_pb2.WitnessRequest(
-                        checkpoint_json=signed.to_json(), old_size=old_size,
-                        consistency_proof=tree.consistency_proof(old_size, checkpoint.size)))
-                    signed = signed.with_cosignature(Signature(**json.loads(reply.cosignature_json)))
-                    witnessed.append(partner)
-                except (PeerUnavailable, PeerRefused, IllegalTransition, NotFound) as exc:
-                    refused.append(f"{partner}: {exc}")
+                    cosignature = self._cosignature_of(partner, signed, proofs)
+                except PARTNER_DECLINED as exc:
+                    refused.append(self._declined(partner, checkpoint, exc))
+                    continue
+                signed = signed.with_cosignature(cosignature)
+                witnessed.append(partner)
             record_checkpoint(store, signed)
         return signed, witnessed, refused
+
+    def _cosignature_of(self, partner: str, signed: SignedCheckpoint, proofs: ConsistencyProofs) -> Signature:
+        """Ask `partner` to witness `signed`, proving it extends what the partner last saw; return
+        its co-signature once it is known to be the partner's own over this very checkpoint."""
+        checkpoint = signed.checkpoint
+        last = self.witnesses.last_seen(partner, log=self.province)
+        old_size = last.checkpoint.size if last else 0
+        if old_size > checkpoint.size:
+            raise IllegalTransition(f"{partner} saw {old_size} entries, the log has {checkpoint.size}")
+        reply = self.witnesses.call(partner, "Witness", witness_pb2.WitnessRequest(
+            checkpoint_json=signed.to_json(), old_size=old_size, consistency_proof=proofs.from_size(old_size)))
+        cosignature = signature_from_json(reply.cosignature_json)
+        verify_cosignature(cosignature, checkpoint, witness=partner, anchors=self.anchors())
+        return cosignature
+
+    def _declined(self, partner: str, checkpoint: Checkpoint, exc: Exception) -> str:
+        if isinstance(exc, _MISBEHAVING):
+            log.warning("partner %s gave an unusable answer when asked to witness the log of %s at %d entries; "
+                        "the checkpoint is recorded without it: %s: %s",
+                        partner, self.province, checkpoint.size, type(exc).__name__, exc)
+            return f"{partner}: unusable answer ({type(exc).__name__}: {exc})"
+        return f"{partner}: {exc}"
+
+
+class ConsistencyProofs:
+    """Proofs that the log at `size` entries extends its first n entries, for any n a partner
+    last saw; the Merkle tree is built once, and only if some partner is asked."""
+
+    def __init__(self, store: LogStore, size: int) -> None:
+        self.store, self.size = store, size
+        self._tree: MerkleTree | None = None
+
+    def from_size(self, old_size: int) -> list[bytes]:
+        if self._tree is None:
+            self._tree = MerkleTree(self.store.leaf_hashes(self.size))
+        return self._tree.consistency_proof(old_size, self.size)
+
+
+_SIGNATURE_FIELDS = frozenset(f.name for f in fields(Signature))
+
+
+def signature_from_json(text: str) -> Signature:
+    """A signature sent by a partner: every field present and a string, before anything uses it."""
+    data = json.loads(text)
+    if not isinstance(data, dict) or set(data) != _SIGNATURE_FIELDS:
+        raise SigningError(f"malformed co-signature: expected the fields {sorted(_SIGNATURE_FIELDS)}")
+    if not all(type(value) is str for value in data.values()):
+        raise SigningError("malformed co-signature: every field must be a string")
+    return Signature(**data)
+
+
+def verify_cosignature(cosignature: Signature, checkpoint: Checkpoint, *, witness: str,
+                       anchors: TrustAnchors) -> None:
+    """Raise SigningError unless `witness`'s node key co-signed exactly `checkpoint`: a partner
+    must not be able to put a co-signature into our checkpoint that a verifier would reject, or
+    one in another province's name."""
+    body = cosignature_body(checkpoint, witness=witness, signed_at=cosignature.signed_at)
+    verify_signature(cosignature, body, anchors=anchors, province=witness)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a witness will not co-sign, returned out of its transaction so that what it recorded
+    while deciding (the evidence of a fork) is committed before the call is aborted."""
+
+    code: grpc.StatusCode
+    details: str
+
+
+@contextmanager
+def witnessing_turn(store: LogStore, settings: EventStoreSettings, sender: str) -> Iterator[None]:
+    """One transaction holding a lock on `sender`'s witnessing from before the witness reads what
+    it last saw of `sender` until it has recorded what it co-signs next. Without it two calls in
+    flight at once both check against the same last-seen checkpoint and the witness co-signs two
+    histories that disagree. The lock lives in the database, so it also holds between replicas of
+    this node sharing it; a lock in this process could not."""
+    if isinstance(store, PostgresLogStore):
+        # Keyed like the node's singleton jobs (database, schema, name), so every replica agrees on
+        # it; a transaction-level lock is released by COMMIT or ROLLBACK, and by a dying connection.
+        with store.conn.transaction():
+            store.conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(settings, f"witness:{sender}"),))
+            yield
+        return
+    # SQLite has one writer at a time: taking the write lock before the read serialises every
+    # Witness call on this database file (the store's connection is in autocommit mode).
+    store.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        store.conn.execute("ROLLBACK")
+        raise
+    store.conn.execute("COMMIT")
 
 
 class WitnessServicer(witness_pb2_grpc.WitnessServiceServicer):
@@ -149,31 +245,39 @@ class WitnessServicer(witness_pb2_grpc.WitnessServiceServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"checkpoint_json: {exc}")
         if new.checkpoint.log != sender:
             raise NotAuthorised(f"province {sender} can only submit its own log, not {new.checkpoint.log}'s")
-        with self.keeper.open() as store:
-            seen = store.notes(SEEN_NOTE, sender)
-            last = SignedCheckpoint.from_json(seen[-1].document) if seen else None
-            old_size = last.checkpoint.size if last else 0
-            if request.old_size != old_size:
-                context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                              f"old_size: this witness last saw {old_size} entries of {sender}, not {request.old_size}; "
-                              "ask LastSeen and prove consistency from there")
-            if last is not None and not verify_consistency(
-                old_size=old_size, new_size=new.checkpoint.size,
-                old_root=bytes.fromhex(last.checkpoint.root), new_root=bytes.fromhex(new.checkpoint.root),
-                proof=list(request.consistency_proof),
-            ):
-                store.add_note(kind=FORK_NOTE, subject=sender, document=json.dumps(
-                    {"witnessed": json.loads(last.to_json()), "presented": json.loads(new.to_json())}))
-                context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                              f"the log of {sender} at {new.checkpoint.size} entries does not extend the one this "
-                              f"witness co-signed at {old_size} entries ({last.checkpoint.signed_at}): "
-                              "its history was rewritten; the evidence is recorded")
-            cert, key = self.keeper.federation.node_tls(self.keeper.province)
-            cosignature = cosign(new.checkpoint, witness=self.keeper.province, signed_at=now_iso(),
-                                 cert_pem=cert, key_pem=key)
-            store.add_note(kind=SEEN_NOTE, subject=sender,
-                           document=SignedCheckpoint(new.checkpoint, new.signature, (cosignature,)).to_json())
-        return witness_pb2.WitnessReply(cosignature_json=json.dumps(vars(cosignature)))
+        with self.keeper.open() as store, witnessing_turn(store, self.keeper.settings, sender):
+            outcome = self._witness(store, sender, new, request)
+        if isinstance(outcome, Refusal):
+            context.abort(outcome.code, outcome.details)
+        return witness_pb2.WitnessReply(cosignature_json=json.dumps(vars(outcome)))
+
+    def _witness(self, store: LogStore, sender: str, new: SignedCheckpoint, request: Any) -> Signature | Refusal:
+        """Co-sign `new` and record it as seen if it extends what this witness last saw of
+        `sender`; run within `witnessing_turn`, so nothing is seen in between."""
+        seen = store.notes(SEEN_NOTE, sender)
+        last = SignedCheckpoint.from_json(seen[-1].document) if seen else None
+        old_size = last.checkpoint.size if last else 0
+        if request.old_size != old_size:
+            return Refusal(grpc.StatusCode.FAILED_PRECONDITION,
+                           f"old_size: this witness last saw {old_size} entries of {sender}, not {request.old_size}; "
+                           "ask LastSeen and prove consistency from there")
+        if last is not None and not verify_consistency(
+            old_size=old_size, new_size=new.checkpoint.size,
+            old_root=bytes.fromhex(last.checkpoint.root), new_root=bytes.fromhex(new.checkpoint.root),
+            proof=list(request.consistency_proof),
+        ):
+            store.add_note(kind=FORK_NOTE, subject=sender, document=json.dumps(
+                {"witnessed": json.loads(last.to_json()), "presented": json.loads(new.to_json())}))
+            return Refusal(grpc.StatusCode.FAILED_PRECONDITION,
+                           f"the log of {sender} at {new.checkpoint.size} entries does not extend the one this "
+                           f"witness co-signed at {old_size} entries ({last.checkpoint.signed_at}): "
+                           "its history was rewritten; the evidence is recorded")
+        cert, key = self.keeper.federation.node_tls(self.keeper.province)
+        cosignature = cosign(new.checkpoint, witness=self.keeper.province, signed_at=now_iso(),
+                             cert_pem=cert, key_pem=key)
+        store.add_note(kind=SEEN_NOTE, subject=sender,
+                       document=SignedCheckpoint(new.checkpoint, new.signature, (cosignature,)).to_json())
+        return cosignature
 
     def CaseEvents(self, request, context):  # type: ignore[no-untyped-def]
         sender = caller.get().province_code
@@ -235,7 +339,13 @@ class CheckpointTimer:
 
 def find_forks(checkpoints: list[SignedCheckpoint]) -> list[tuple[SignedCheckpoint, SignedCheckpoint]]:
     """Pairs of checkpoints of one log at the same size with different tree heads: both carry
-    the log owner's signature, so together they prove it showed two histories."""
+    the log owner's signature, so together they prove it showed two histories.
+
+    Two checkpoints of different sizes are not compared: telling whether the larger extends the
+    smaller needs a consistency proof between exactly those two sizes, and none is kept (a witness
+    checks the proof it is sent and stores only the checkpoint). Such a fork shows up instead when
+    the log is checked against the witnesses' checkpoints (nodes.audit), or is refused, with the
+    evidence kept, by the witness it is shown to."""
     by_key: dict[tuple[str, int], SignedCheckpoint] = {}
     forks = []
     for c in checkpoints:
