@@ -13,6 +13,7 @@ from exchange.errors import (
     IllegalTransition, InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised, TongbanError,
 )
 from exchange.materials import (
+    TransferBusy,
     TransferOffsetMismatch,
     check_content_complete, check_content_type,
     check_declared_size,
@@ -117,7 +118,15 @@ class DepartmentDesk:
             except InvalidRequest as exc:
                 refuse(exc)
                 raise
-            received = upload.sha256()
+            try:
+                received = upload.sha256()
+            except MaterialIntegrityError as exc:
+                # This node's own copy of what it took in earlier no longer reads back (a disk
+                # fault): not the sender's doing, so not refused. Dropped, the material is sent
+                # again from the start.
+                upload.discard()
+                raise TransferBusy(f"the part of material {sha256[:12]}… kept here did not read back intact ({exc}); "
+                                   "it was dropped: send the material again from the start") from None
             if received != sha256:
                 exc = MaterialIntegrityError(
                     f"received {size} bytes hashing to {received}, but the sender declared {sha256}; "

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from exchange.department import DepartmentDesk
-from exchange.errors import InvalidRequest
+from exchange.errors import InvalidRequest, MaterialIntegrityError
 from exchange.materials import check_file_name, guarded_chunks
 from exchange.people import check_resident_id, make_resident_id, mask_id
 from storage.local import LocalFolderStore
@@ -74,3 +74,27 @@ def test_a_pushed_material_whose_first_message_is_one_byte_is_still_checked_for_
             sha256=hashlib.sha256(data).hexdigest(), media_type="application/pdf", kind="id_card",
             file_name="id.pdf", size=len(data), offset=0)
     assert store.stat(hashlib.sha256(data).hexdigest()) is None
+
+
+def test_a_kept_part_that_no_longer_reads_back_is_dropped_and_resent_not_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exchange.materials import TransferBusy
+    from storage.transfers import PartialUpload
+
+    store = LocalFolderStore(tmp_path / "objects")
+    uploads = PartialUploads(tmp_path / "transfers", store=store)
+    ctx = SimpleNamespace(store=store, uploads=uploads, max_material_bytes=1 << 20)
+    data = b"%PDF-1.7 " + bytes(1000)
+    sha, number = hashlib.sha256(data).hexdigest(), "340000-20261102-0000000A"
+
+    def disk_fault(self: PartialUpload) -> str:
+        raise MaterialIntegrityError("segment 0 of the partial upload is corrupt")
+
+    monkeypatch.setattr(PartialUpload, "sha256", disk_fault)
+    with pytest.raises(TransferBusy, match="send the material again from the start"):  # ABORTED: the sender retries
+        DepartmentDesk(ctx).take_pushed_material(  # type: ignore[arg-type]
+            iter([(0, data)]), from_province="340000", case_number=number, sha256=sha,
+            media_type="application/pdf", kind="id_card", file_name="id.pdf", size=len(data), offset=0)
+    assert uploads.confirmed_offset(case_number=number, sha256=sha) == 0  # dropped: the resend starts over
+    assert store.stat(sha) is None
