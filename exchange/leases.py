@@ -29,22 +29,30 @@ class LeaseKeeper:
 
     @contextmanager
     def sending(self, message_id: str) -> Iterator[None]:
+        self.keep(message_id)
+        try:
+            yield
+        finally:
+            self.let_go(message_id)
+
+    def keep(self, message_id: str) -> None:
+        """Renew this message's lease until `let_go`: while it is sent, or while it waits in a
+        claimed batch behind a long send to the same partner (else another sender takes it)."""
         with self._lock:
             self._sending[message_id] = self._sending.get(message_id, 0) + 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="outbox-leases", daemon=True)
                 self._thread.start()
-        try:
-            yield
-        finally:
-            with self._lock:
-                left = self._sending[message_id] - 1
-                if left:
-                    self._sending[message_id] = left
-                else:
-                    del self._sending[message_id]
-                    if not self._sending:
-                        self._wake.notify()
+
+    def let_go(self, message_id: str) -> None:
+        with self._lock:
+            left = self._sending[message_id] - 1
+            if left:
+                self._sending[message_id] = left
+            else:
+                del self._sending[message_id]
+                if not self._sending:
+                    self._wake.notify()
 
     def _renew_all(self) -> None:
         with self._lock:

@@ -68,17 +68,32 @@ class OutboxRelay:
         return sent
 
     def _send_in_order(self, messages: list[OutboxMessage]) -> int:
-        """One partner's messages, oldest first; if it turns out to be down the rest wait."""
+        """One partner's messages, oldest first; if it turns out to be down the rest wait. The
+        claims of those waiting their turn are kept alive too: behind a long forward they would
+        run out, and another sender would send them a second time."""
+        leases = self.courier.leases
+        held = {message.message_id for message in messages}
+        for message_id in held:
+            leases.keep(message_id)
         sent = 0
-        for position, message in enumerate(messages):
-            if self._stop.is_set():
-                self.outbox.release([m.message_id for m in messages[position:]])  # type: ignore[attr-defined]
-                break
-            if self.courier.attempt(message):
-                sent += 1
-            elif self.courier.peer_states().get(message.peer) != "reachable":
-                self.outbox.release([m.message_id for m in messages[position + 1:]])  # type: ignore[attr-defined]
-                break
+        try:
+            for position, message in enumerate(messages):
+                if self._stop.is_set():
+                    self.outbox.release([m.message_id for m in messages[position:]])  # type: ignore[attr-defined]
+                    break
+                try:
+                    delivered = self.courier.attempt(message)
+                finally:
+                    held.discard(message.message_id)
+                    leases.let_go(message.message_id)
+                if delivered:
+                    sent += 1
+                elif self.courier.peer_states().get(message.peer) != "reachable":
+                    self.outbox.release([m.message_id for m in messages[position + 1:]])  # type: ignore[attr-defined]
+                    break
+        finally:
+            for message_id in held:  # not attempted: released above, or the round was cut short
+                leases.let_go(message_id)
         return sent
 
     def _run(self) -> None:
