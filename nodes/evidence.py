@@ -167,7 +167,13 @@ def verify_bundle(bundle: dict[str, Any], *, anchors: TrustAnchors, trust: Trust
                 raise _Failed(f"the side of {node} misses events (versions {versions})")
             findings.append(f"{node}: {len(versions)} events included in its log of {signed.checkpoint.size} "
                             f"entries, checkpoint of {signed.checkpoint.signed_at} co-signed by {', '.join(witnesses)}")
-        _check_handoffs(events, findings)
+        origin, competent = _parties(events)
+        missing = sorted({origin, competent} - set(events))
+        if missing:
+            # Without a party's own log, what it recorded of the hand-offs cannot be compared.
+            return BundleReport("INDETERMINATE", f"the bundle has no side from {', '.join(missing)}, a party to the "
+                                "case; fetch the bundle again when every party answers", tuple(findings))
+        _check_handoffs(events, findings, origin=origin, competent=competent)
         pdf_b64 = bundle.get("pdf")
         if pdf_b64:
             pdf = base64.b64decode(pdf_b64)
@@ -192,8 +198,24 @@ def verify_bundle(bundle: dict[str, Any], *, anchors: TrustAnchors, trust: Trust
     return BundleReport("TOTAL_PASSED", "", tuple(findings))
 
 
-def _check_handoffs(events: dict[str, dict[str, dict[str, Any]]], findings: list[str]) -> None:
-    """Both sides of each hand-off must tell the same story."""
+def _parties(events: dict[str, dict[str, dict[str, Any]]]) -> tuple[str, str]:
+    """The provinces that took the case in and decide it, as the events name them."""
+    named = {(f["origin_province"], f["competent_province"]) for mine in events.values() for f in mine.values()
+             if f.get("origin_province") and f.get("competent_province")}
+    if len(named) != 1:
+        raise _Failed(f"the events name {len(named)} pairs of origin and competent provinces; a case has one")
+    return named.pop()
+
+
+def _check_handoffs(events: dict[str, dict[str, dict[str, Any]]], findings: list[str], *,
+                    origin: str, competent: str) -> None:
+    """Both sides of each hand-off must tell the same story, read from either side: a side
+    that leaves out its half of a hand-off the other side recorded does not pass."""
+    if origin != competent:
+        if "Received" in events[competent] and "Forwarded" not in events[origin]:
+            raise _Failed(f"{competent} recorded receiving the case, whose forwarding {origin}'s log does not record")
+        if "ResultReceived" in events[origin] and "ResultDelivered" not in events[competent]:
+            raise _Failed(f"{origin} recorded receiving the result, whose delivery {competent}'s log does not record")
     for node, mine in events.items():
         if "Forwarded" in mine:
             to = mine["Forwarded"]["to_province"]

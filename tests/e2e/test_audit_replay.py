@@ -135,6 +135,12 @@ def test_auditors_replay_a_case_across_three_nodes_and_prove_its_result(tmp_path
             forged_path.write_text(json.dumps(forge), encoding="utf-8")
             refused = cli("verify-bundle", str(forged_path), "--pki", str(public))
             assert refused.returncode == 1 and "TOTAL_FAILED" in refused.stdout, (name, refused.stdout)
+        one_sided = {**bundle, "sides": bundle["sides"][:1]}  # a party's side left out (before: passed)
+        one_sided_path = tmp_path / "one-sided.json"
+        one_sided_path.write_text(json.dumps(one_sided), encoding="utf-8")
+        incomplete = cli("verify-bundle", str(one_sided_path), "--pki", str(public))
+        assert incomplete.returncode == 1 and "INDETERMINATE" in incomplete.stdout, incomplete.stdout
+        assert "the bundle has no side from" in incomplete.stdout
 
         # An administrator at the competent node erases its delivery of the result: its own log and
         # the window's hand-off check both say so.
@@ -194,6 +200,14 @@ def forgeries(bundle: dict) -> dict[str, dict]:  # type: ignore[type-arg]
     unwitnessed = copy.deepcopy(bundle)  # a checkpoint nobody co-signed
     unwitnessed["sides"][0]["checkpoint"]["cosignatures"] = []
     out["unwitnessed"] = unwitnessed
+    for side in range(len(bundle["sides"])):  # a side shortened by its last events (before: passed)
+        for drop in ("ResultDelivered", "Forwarded"):
+            shortened = copy.deepcopy(bundle)
+            entries = shortened["sides"][side]["entries"]
+            at = next((i for i, e in enumerate(entries) if e["topic"].endswith("." + drop)), None)
+            if at is not None:
+                del entries[at:]
+                out[f"without_{drop}"] = shortened
     return out
 
 
