@@ -50,8 +50,10 @@ _MISBEHAVING = (ValueError, TypeError, KeyError, SigningError)
 
 
 def trust_anchors(federation: Federation) -> TrustAnchors:
+    codes = sorted(federation.provinces)
     return TrustAnchors(root_pem=federation.root_pem(),
-                        province_ca_pems=[federation.province_ca_pem(c) for c in sorted(federation.provinces)])
+                        province_ca_pems=[federation.province_ca_pem(c) for c in codes],
+                        province_crl_pems=[federation.crl_pem(c) for c in codes])
 
 
 def now_iso() -> str:

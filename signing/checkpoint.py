@@ -11,6 +11,7 @@ import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -116,12 +117,37 @@ def cosign(checkpoint: Checkpoint, *, witness: str, signed_at: str, cert_pem: by
 
 @dataclass(frozen=True)
 class TrustAnchors:
-    """Public material only: the federation root and the province CAs."""
+    """Public material only: the federation root, the province CAs and their revocation lists."""
 
     root_pem: bytes
     province_ca_pems: Sequence[bytes]
+    province_crl_pems: Sequence[bytes] = ()
 
-    def check_node_certificate(self, cert_pem: str, *, province: str) -> x509.Certificate:
+    def check_node_certificate(self, cert_pem: str, *, province: str, signed_at: str = "") -> x509.Certificate:
+        """The node certificate of `province`, chained to the root and not revoked by the time
+        it signed (`signed_at`): a key revoked as compromised signs nothing that counts after."""
+        cert = self._chained_node_certificate(cert_pem, province=province)
+        revoked_on = self._revoked_on(cert)
+        if revoked_on is not None and not _signed_before(signed_at, revoked_on):
+            raise SigningError(f"the node certificate of {province} was revoked on {revoked_on.isoformat()}; "
+                               f"what it signed at {signed_at or 'an unknown time'} does not count")
+        return cert
+
+    def _revoked_on(self, cert: x509.Certificate) -> datetime | None:
+        for crl_pem in self.province_crl_pems:
+            crl = x509.load_pem_x509_crl(crl_pem)
+            if crl.issuer != cert.issuer:
+                continue
+            issuer = next((load_certificate(p) for p in self.province_ca_pems
+                           if load_certificate(p).subject == crl.issuer), None)
+            if issuer is None or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+                raise SigningError(f"the revocation list of {crl.issuer.rfc4514_string()} is not signed by its CA")
+            entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+            if entry is not None:
+                return entry.revocation_date_utc
+        return None
+
+    def _chained_node_certificate(self, cert_pem: str, *, province: str) -> x509.Certificate:
         cert = load_certificate(cert_pem.encode("ascii"))
         identity = identity_from_certificate(cert)
         if identity.role != "node" or identity.province_code != province:
@@ -147,7 +173,7 @@ def verify_signature(signature: Signature, body: bytes, *, anchors: TrustAnchors
     """Raise SigningError unless `signature` is `province`'s node key signing `body`."""
     if signature.signer != province:
         raise SigningError(f"signature claims signer {signature.signer}, expected {province}")
-    cert = anchors.check_node_certificate(signature.certificate, province=province)
+    cert = anchors.check_node_certificate(signature.certificate, province=province, signed_at=signature.signed_at)
     public = cert.public_key()
     assert isinstance(public, ec.EllipticCurvePublicKey)
     try:
@@ -169,3 +195,15 @@ def verify_signed_checkpoint(signed: SignedCheckpoint, *, anchors: TrustAnchors)
                          anchors=anchors, province=co.signer)
         witnesses.append(co.signer)
     return witnesses
+
+
+def _signed_before(signed_at: str, revoked_on: datetime) -> bool:
+    """The signature claims a time before the revocation. A key thief could claim an earlier
+    time; the witnesses' co-signatures, each under its own key and time, are what pin it."""
+    try:
+        when = datetime.fromisoformat(signed_at)
+    except ValueError:
+        return False
+    if when.tzinfo is None:
+        return False
+    return when < revoked_on

@@ -69,3 +69,25 @@ def test_an_operator_certificate_cannot_sign_a_checkpoint(federation: Federation
     with pytest.raises(SigningError, match="window certificate"):
         verify_signed_checkpoint(signed, anchors=trust_anchors(federation))
     assert json.loads(signed.to_json())["checkpoint"]["size"] == 12
+
+
+def test_what_a_revoked_node_key_signs_after_its_revocation_does_not_count(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime, timedelta, timezone
+
+    from nodes.demo import make_federation
+
+    federation = make_federation(tmp_path / "pki")  # its own: a revocation must not reach other tests
+    cert, key = federation.node_tls("330000")
+    federation.revoke("330000", cert_pem=cert)  # the key was stolen
+    now = datetime.now(timezone.utc)
+    before = dataclasses.replace(CHECKPOINT, log="330000", signed_at=(now - timedelta(days=1)).isoformat())
+    after = dataclasses.replace(CHECKPOINT, log="330000", signed_at=(now + timedelta(minutes=1)).isoformat())
+    anchors = trust_anchors(federation)
+    assert verify_signed_checkpoint(sign_checkpoint(before, cert_pem=cert, key_pem=key), anchors=anchors) == []
+    with pytest.raises(SigningError, match="the node certificate of 330000 was revoked on"):
+        verify_signed_checkpoint(sign_checkpoint(after, cert_pem=cert, key_pem=key), anchors=anchors)
+    witness_cert, witness_key = federation.node_tls("340000")  # a co-signature by the stolen key is refused too
+    signed = sign_checkpoint(dataclasses.replace(after, log="340000"), cert_pem=witness_cert, key_pem=witness_key)
+    stolen = cosign(signed.checkpoint, witness="330000", signed_at=after.signed_at, cert_pem=cert, key_pem=key)
+    with pytest.raises(SigningError, match="revoked"):
+        verify_signed_checkpoint(signed.with_cosignature(stolen), anchors=anchors)
