@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -286,6 +287,14 @@ class LogStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read inside sees the log as it stood at the first of them. Reads outside are
+        each on their own, so a node recording meanwhile can add events between two pages.
+        An event and its chain entry are written in one transaction (in the recorder on
+        SQLite, in a statement trigger on PostgreSQL), so a snapshot holds both or neither."""
+        raise NotImplementedError
+
     # events and chain, in pages
     def events_page(self, after: int, limit: int) -> list[EventRow]:
         rows = self._query(
@@ -384,6 +393,16 @@ class SQLiteLogStore(LogStore):
     def _t(self, table: str) -> str:
         return table
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        # A deferred read transaction: SQLite fixes what it sees at the first read. The node's
+        # file is in WAL mode (the library sets it), so the node keeps committing meanwhile.
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.rollback()  # nothing was written: just let the snapshot go
+
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.conn.execute(sql, tuple(params)).fetchall()
 
@@ -410,6 +429,14 @@ class PostgresLogStore(LogStore):
 
     def _t(self, table: str) -> str:
         return f'"{self.schema}"."{table}"'
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        # READ COMMITTED would take a new snapshot per statement. REPEATABLE READ keeps the
+        # first one; its ACCESS SHARE locks do not block the node's EXCLUSIVE lock on insert.
+        with self.conn.transaction():
+            self._execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.conn.cursor() as cur:

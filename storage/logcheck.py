@@ -82,6 +82,17 @@ def verify_log(
     store: LogStore, *, node: str, anchors: Sequence[Anchor] = (),
     progress: Callable[[int], None] | None = None,
 ) -> LogReport:
+    """The log as it stood when the check began. Events and chain are read in separate pages, so
+    on a node that keeps recording they must come from one snapshot: otherwise an event committed
+    after the events were read but before the chain was would look deleted. What the node records
+    meanwhile is left to the next check."""
+    with store.snapshot():
+        return _check_log(store, node=node, anchors=anchors, progress=progress)
+
+
+def _check_log(
+    store: LogStore, *, node: str, anchors: Sequence[Anchor], progress: Callable[[int], None] | None,
+) -> LogReport:
     problems: list[Problem] = []
     dropped = 0
 
