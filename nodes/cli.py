@@ -34,7 +34,7 @@ def _console(args: argparse.Namespace) -> int:
     import os
 
     from nodes.config import NodeConfig
-    from nodes.console.serve import keyring_of, serve_console, settings_for
+    from nodes.console.serve import is_loopback, keyring_of, serve_console, settings_for, split_listen
     from nodes.console.ukey import SignInRefused, enrol
 
     config = NodeConfig.load(Path(args.config))
@@ -59,6 +59,10 @@ def _console(args: argparse.Namespace) -> int:
         print("tongban: give both --tls-cert and --tls-key, or neither", file=sys.stderr)
         return 2
     tls = bool(args.tls_cert)
+    if not tls and not is_loopback(split_listen(args.listen)[0]):
+        print(f"tongban: the console would take clerks' PINs in clear on {args.listen}; beyond loopback give it "
+              "--tls-cert and --tls-key", file=sys.stderr)
+        return 2
     settings = settings_for(config, keyring=keyring, secure_cookies=tls)
     scheme = "https" if tls else "http"
     print(f"window console of {config.province} on {scheme}://{args.listen} (node {config.listen}, keyring {keyring})",
@@ -620,6 +624,15 @@ def main(argv: list[str] | None = None) -> int:
     except TongbanError as exc:
         print(f"tongban: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        grpc = sys.modules.get("grpc")  # imported by the commands that call a node, not here
+        if grpc is not None and isinstance(exc, grpc.RpcError):  # the node's answer, for a person
+            print(f"tongban: the node answered {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 2
+        if isinstance(exc, (ValueError, OSError)):  # an argument or a file the command cannot use
+            print(f"tongban: {exc}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

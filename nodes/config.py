@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from exchange.errors import TongbanError
 from storage.eventstore import EventStoreSettings
 from storage.factory import ObjectStoreSettings
 
@@ -84,9 +85,21 @@ class NodeConfig:
 
     @classmethod
     def load(cls, path: Path, env: Mapping[str, str] | None = None) -> NodeConfig:
-        with path.open("rb") as fh:
-            raw = tomllib.load(fh)
-        return cls.from_mapping(raw, base=path.parent, env=os.environ if env is None else env)
+        """The node's TOML file; a file that cannot be read or used is a TongbanError naming it."""
+        try:
+            with path.open("rb") as fh:
+                raw = tomllib.load(fh)
+        except OSError as exc:
+            raise TongbanError(f"cannot read the node configuration {path} ({exc.strerror})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise TongbanError(f"{path} is not valid TOML: {exc}") from None
+        try:
+            return cls.from_mapping(raw, base=path.parent, env=os.environ if env is None else env)
+        except KeyError as exc:
+            raise TongbanError(f"{path}: the setting {exc.args[0]!r} is missing") from None
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise TongbanError(f"{path}: a setting has the wrong type or value ({exc}); "
+                               "compare it with the node configuration in the README") from None
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], *, base: Path, env: Mapping[str, str]) -> NodeConfig:

@@ -142,7 +142,7 @@ def application_values(form: FormData, names: dict[str, str]) -> dict[str, Any]:
                 fields = {k: ref[k] for k in ("kind", "file_name", "media_type", "size", "sha256")}
                 common_pb2.MaterialRef(**fields)  # the right types, or not a reference at all
                 refs[kind] = fields
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 pass  # a mangled reference: the material counts as not uploaded
     return {
         **text, "applicant_id": text["applicant_id"].upper(), "agent_id": text["agent_id"].upper(),

@@ -70,7 +70,7 @@ def routes(kit: Kit) -> list[Route]:
         copies_text = str(form.get("copies", "1")).strip()
         reason = str(form.get("reprint_reason", "")).strip()
         try:
-            if not copies_text.isdigit():
+            if not (copies_text.isascii() and copies_text.isdigit() and len(copies_text) <= 2):
                 raise Refused(zh.Problem(zh.FIELD_HINTS["copies"]))
             # The node verifies again and records the print (clerk, copies, reason) before the
             # browser's print dialog opens: nothing is printed that was not recorded.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from pathlib import Path
 
@@ -22,6 +23,14 @@ def settings_for(config: NodeConfig, *, keyring: Path | None = None, secure_cook
     federation = Federation.open(config.pki_dir)
     return ConsoleSettings(federation=federation, province=config.province, node_address=config.listen,
                            keyring=keyring or keyring_of(config), secure_cookies=secure_cookies)
+
+
+def is_loopback(host: str) -> bool:
+    """Only this machine reaches the console: what a clerk types crosses no network."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def split_listen(listen: str) -> tuple[str, int]:

@@ -92,11 +92,10 @@ class Keyring:
         cert_path, key_path = _paths(self.directory, operator_id)
         if not cert_path.exists() or not key_path.exists():
             raise SignInRefused(f"本窗口没有工号 {operator_id} 的数字证书，请联系管理员办理证书登记（tongban console --enrol）")
-        self._check_not_locked(operator_id)
+        left = self._take_try(operator_id)
         try:
             key = serialization.load_pem_private_key(key_path.read_bytes(), password=pin.encode("utf-8") or None)
         except (ValueError, TypeError):
-            left = self._failed(operator_id)
             raise SignInRefused("PIN 不正确" + (f"，还可再试 {left} 次" if left else
                                 f"，证书已锁定 {LOCKOUT_SECONDS // 60} 分钟")) from None
         self._failures.pop(operator_id, None)
@@ -115,18 +114,16 @@ class Keyring:
                                   serialization.NoEncryption())
         return Clerk(identity=identity, cert_pem=cert_pem, key_pem=plain)
 
-    def _check_not_locked(self, operator_id: str) -> None:
+    def _take_try(self, operator_id: str) -> int:
+        """Count this try as failed before the PIN is checked (a success clears it), so tries
+        sent at once cannot all pass the lock-out check first; returns the tries left if it fails."""
         with self._lock:
             count, since = self._failures.get(operator_id, (0, 0.0))
             if count >= MAX_TRIES:
                 wait = since + LOCKOUT_SECONDS - time.monotonic()
                 if wait > 0:
                     raise SignInRefused(f"PIN 连续输错 {MAX_TRIES} 次，证书已锁定，请 {int(wait // 60) + 1} 分钟后再试")
-                self._failures.pop(operator_id, None)
-
-    def _failed(self, operator_id: str) -> int:
-        with self._lock:
-            count, _ = self._failures.get(operator_id, (0, 0.0))
+                count = 0
             self._failures[operator_id] = (count + 1, time.monotonic())
             return max(MAX_TRIES - count - 1, 0)
 

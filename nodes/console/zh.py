@@ -58,7 +58,7 @@ FIELD_HINTS = {
     "reprint_reason": "该结果已打印过，补打须填写原因。",
     "query": "请输入事项名称、编码或关键词。",
     "applicant_id_number": "身份证号码不正确（18位，最后一位是校验码），请核对后重新输入。",
-    "case_number": "该办件尚无结果。",
+    "case_number": "办件编号格式不正确（如 340000-20261123-1A2B3C4D），请核对后重新输入。",
     "kind": "请说明这是哪一项材料。",
     "file_name": "文件名不可用，请改名后重新上传（不要包含路径或特殊字符）。",
     "media_type": "文件内容与类型不符，或不支持该类型；请上传 PDF、JPG 或 PNG 扫描件。",
@@ -102,6 +102,8 @@ def problem_from_rpc(error: grpc.RpcError, *, materials: Mapping[str, str] | Non
         refused = re.match(r"(printing|mailing|online delivery) refused \((\w+)\): (.*)", detail, re.S)
         if refused:
             return Problem(f"拒绝{_REFUSED_STEPS[refused.group(1)]}：{refused.group(3)}", detail)
+        if "and has no result" in detail:
+            return Problem("该办件尚无结果，结果回传后才能核验、打印或送达。", detail)
         return Problem("办件当前状态不允许这一步操作，请刷新后查看办理进度。", detail)
     if code == grpc.StatusCode.NOT_FOUND:
         return Problem("没有找到该办件或事项，请核对编号后重试。", detail)

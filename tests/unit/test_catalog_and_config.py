@@ -49,3 +49,32 @@ def test_environment_variables_override_the_file_as_docker_compose_does(tmp_path
     assert config.event_store.schema == "tongban_330000"
     assert config.object_store.endpoint == "minio:9000"
     assert config.peers == {"340000": "node-anhui:50051"}
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    (None, "cannot read the node configuration"),
+    ("province = \n", "is not valid TOML"),
+    ('listen = "127.0.0.1:50051"\n', "the setting 'province' is missing"),
+    ('province = "340000"\nworkers = "many"\n', "a setting has the wrong type or value (invalid literal for int()"),
+])
+def test_a_config_file_with_a_mistake_is_named_in_a_sentence_not_a_traceback(tmp_path: Path, text: str | None,
+                                                                             says: str) -> None:
+    from exchange.errors import TongbanError
+
+    path = tmp_path / "node.toml"
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
+    with pytest.raises(TongbanError) as refused:
+        NodeConfig.load(path, env={})
+    assert says in str(refused.value) and str(path) in str(refused.value)
+
+
+def test_a_command_given_an_argument_it_cannot_use_says_so_and_exits_2(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from nodes.cli import main
+
+    config = tmp_path / "node.toml"
+    config.write_text(to_toml(NodeConfig(province="340000", listen="127.0.0.1:50051", data_dir=tmp_path / "data",
+                                         pki_dir=tmp_path / "pki")), encoding="utf-8")
+    assert main(["console", "--config", str(config), "--listen", "0.0.0.0:8340"]) == 2  # PINs in clear: refused
+    assert "beyond loopback give it --tls-cert and --tls-key" in capsys.readouterr().err

@@ -39,6 +39,27 @@ def test_wrong_pins_are_counted_and_then_the_key_is_locked(keyring: Keyring, mon
         keyring.unlock(CLERK, PIN)  # even the right PIN waits out the lock
 
 
+def test_wrong_pins_sent_at_once_are_all_counted_before_any_is_checked(keyring: Keyring) -> None:
+    import threading
+
+    start = threading.Barrier(20)
+    outcomes: list[str] = []
+
+    def guess() -> None:
+        start.wait()
+        try:
+            keyring.unlock(CLERK, "000000")
+        except SignInRefused as refused:
+            outcomes.append("locked" if "已锁定，请" in str(refused) else "tried")
+
+    threads = [threading.Thread(target=guess) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert outcomes.count("tried") == ukey.MAX_TRIES  # before: up to 26 PINs tried in one lock-out
+
+
 def test_an_officer_of_another_province_is_refused_in_plain_chinese(keyring: Keyring, federation: Federation) -> None:
     folder = federation.directory / "provinces" / COMPETENT_PROVINCE / "operators"
     write_ukey(keyring.directory, operator_id=OFFICER, cert_pem=(folder / f"{OFFICER}.pem").read_bytes(),
@@ -70,6 +91,9 @@ def test_an_unknown_operator_is_told_to_have_a_certificate_enrolled(keyring: Key
     (grpc.StatusCode.INVALID_ARGUMENT, "reprint_reason: the result was printed before", "补打须填写原因"),
     (grpc.StatusCode.FAILED_PRECONDITION, "printing refused (HASH_FAILURE): 文件内容与电子印章不符", "拒绝打印：文件内容与电子印章不符"),
     (grpc.StatusCode.FAILED_PRECONDITION, "mailing refused (REVOKED): 印章证书已吊销", "拒绝寄递：印章证书已吊销"),
+    (grpc.StatusCode.FAILED_PRECONDITION, "case 340000-20261123-1A2B3C4D is forwarded and has no result; a result is "
+     "verified, printed or delivered after it has arrived", "该办件尚无结果"),
+    (grpc.StatusCode.INVALID_ARGUMENT, "case_number: 'X-1' is not a case number", "办件编号格式不正确"),
     (grpc.StatusCode.UNAVAILABLE, "the node of 330000 is unreachable", "暂时无法连接节点"),
     (grpc.StatusCode.INTERNAL, "internal error; the node's log has reference abc", "联系系统管理员"),
 ])
