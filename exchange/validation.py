@@ -11,8 +11,9 @@ from datetime import date, datetime, timezone
 
 from exchange.errors import InvalidRequest
 
-PROVINCE_CODE = re.compile(r"^\d{6}$")
-CASE_NUMBER = re.compile(r"^(\d{6})-(\d{8})-([0-9A-F]{8})$")
+# [0-9], not \d: \d also takes full-width and Arabic-Indic digits, which no case number has.
+PROVINCE_CODE = re.compile(r"^[0-9]{6}$")
+CASE_NUMBER = re.compile(r"^([0-9]{6})-([0-9]{8})-([0-9A-F]{8})$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # material kinds, department keys, steps
 TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")  # operator ids, message ids, matter codes

@@ -64,13 +64,18 @@ class RefusalLog:
 
     A caller refused over and over (a misconfigured partner, a flood) would otherwise fill the
     store: each caller's refusals are recorded one by one up to `per_second` a second (bursts of
-    `burst`); beyond that they are counted and the count goes with its next recorded refusal."""
+    `burst`), and all callers' together up to `node_per_second` (bursts of `node_burst`), so
+    that many certificates at once cannot fill it either (at most ≈ 170 000 notes, ≈ 85 MB, a
+    day). Beyond that they are counted and the count goes with the caller's next recorded refusal."""
 
     def __init__(self, *, open_store: Callable[[], LogStore], per_second: float = 20.0, burst: int = 200,
+                 node_per_second: float = 2.0, node_burst: int = 600,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.open_store = open_store
         self.per_second, self.burst, self.clock = per_second, burst, clock
+        self.node_per_second, self.node_burst = node_per_second, node_burst
         self._allowance: dict[str, tuple[float, float, int]] = {}  # caller -> tokens, when, suppressed
+        self._node_allowance = (float(node_burst), clock())  # tokens, when
         self._lock = threading.Lock()
 
     def _admit(self, refusal: Refusal) -> Refusal | None:
@@ -78,12 +83,16 @@ class RefusalLog:
             now = self.clock()
             tokens, then, suppressed = self._allowance.get(refusal.caller_key, (float(self.burst), now, 0))
             tokens = min(float(self.burst), tokens + (now - then) * self.per_second)
-            if tokens < 1.0:
+            node_tokens, node_then = self._node_allowance
+            node_tokens = min(float(self.node_burst), node_tokens + (now - node_then) * self.node_per_second)
+            if tokens < 1.0 or node_tokens < 1.0:
                 self._allowance[refusal.caller_key] = (tokens, now, suppressed + 1)
+                self._node_allowance = (node_tokens, now)
                 return None
             if len(self._allowance) > 10_000:
                 self._allowance.clear()
             self._allowance[refusal.caller_key] = (tokens - 1.0, now, 0)
+            self._node_allowance = (node_tokens - 1.0, now)
         return replace(refusal, suppressed=suppressed) if suppressed else refusal
 
     def record(self, refusal: Refusal) -> None:

@@ -606,3 +606,20 @@ def test_certificates_of_a_province_whose_ca_the_root_revoked_are_refused(tmp_pa
         assert "revoked by the federation root" in refused.value.details()
     finally:
         node.stop()
+
+
+def test_a_flood_from_many_certificates_is_counted_against_the_whole_node_too(tmp_path: Path) -> None:
+    from nodes.refusals import Refusal, RefusalLog
+    from storage.eventstore import EventStoreSettings, open_log_store
+    from exchange.ledger import CaseLedger
+
+    settings = EventStoreSettings(kind="sqlite", sqlite_path=tmp_path / "events.sqlite")
+    CaseLedger(env=settings.application_env()).close()
+    now = [0.0]
+    refusals = RefusalLog(open_store=lambda: open_log_store(settings), node_per_second=1.0, node_burst=5,
+                          clock=lambda: now[0])
+    for n in range(50):  # fifty certificates, once each: each within its own allowance
+        refusals.record(Refusal.now(method="/tongban.v1.WindowService/Monitor", code="PERMISSION_DENIED",
+                                    reason="not this province's clerk", province=STRANGER, role="window",
+                                    operator=f"clerk-{n}"))
+    assert len(refusals.list()) == 5  # before: all fifty

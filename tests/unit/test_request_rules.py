@@ -131,3 +131,8 @@ def test_a_log_read_from_the_last_possible_position_is_refused_not_an_internal_e
     # Read from after + 1, which must fit the store's 64-bit column (before: OverflowError on SQLite).
     assert "outside 0..9223372036854775806" in refusal(audit_pb2.NodeLogRequest(after=(1 << 63) - 1), "after")
     check_request(audit_pb2.NodeLogRequest(after=(1 << 63) - 2), provinces=PROVINCES)
+
+
+@pytest.mark.parametrize("number", ["340000-２０２６０１０１-1A2B3C4D", "340000-٢٠٢٦٠١٠١-1A2B3C4D", "３４００００-20260101-1A2B3C4D"])
+def test_a_case_number_in_other_scripts_digits_is_refused_not_looked_for(number: str) -> None:
+    refusal(common_pb2.CaseRef(case_number=number), "case_number")  # before: accepted, then NOT_FOUND
