@@ -257,11 +257,18 @@ def _check_trust(status: PdfSignatureStatus, *, trust: TrustMaterial, moment: da
 
 
 def _check_competence(identity: CertIdentity | None, *, competent_province: str | None,
-                      competent_department: str | None, provinces: Mapping[str, Province]) -> None:
+                      competent_department: str | None, provinces: Mapping[str, Province],
+                      issuer_province: str | None) -> None:
     if identity is None:
         raise _Refusal(Reason.NOT_COMPETENT_SIGNER, "the signing certificate carries no usable tongban identity")
     if identity.role != "seal":
         raise _Refusal(Reason.NOT_COMPETENT_SIGNER, f"signed by a {identity.role!r} certificate, not a department seal")
+    if identity.province_code != issuer_province:
+        # A province's CA certifies its own departments only: with no competent province given
+        # (offline), nothing else would stop one province's CA from sealing in another's name.
+        raise _Refusal(Reason.NOT_COMPETENT_SIGNER,
+                       f"the seal certificate names province {identity.province_code} but was issued by the CA of "
+                       f"{issuer_province or 'no province'}")
     if competent_province is not None and identity.province_code != competent_province:
         raise _Refusal(Reason.NOT_COMPETENT_SIGNER,
                        f"sealed by province {identity.province_code}, but the competent province is {competent_province}")
@@ -449,7 +456,8 @@ def _verify(
             _check_trust(past, trust=past_trust, moment=stamp[0], archive_updates_allowed=bool(doc_timestamps))
             found["long_term"] = True
         _check_competence(identity, competent_province=competent_province,
-                          competent_department=competent_department, provinces=trust.provinces)
+                          competent_department=competent_department, provinces=trust.provinces,
+                          issuer_province=province_of_ca(trust, status.signing_cert.issuer.dump()))
         found.update(_printed_identifiers(reader))
         if issued_sha256 is not None and issued_sha256.lower() != digest:
             raise _Refusal(Reason.NOT_THE_ISSUED_DOCUMENT,
