@@ -321,3 +321,21 @@ def test_a_seal_reserves_what_its_first_seal_measured_and_retries_once_with_room
     with pytest.raises(SigningError, match="failed"):  # retried once only, then a plain refusal
         sealer.seal(pdf, department_key="market")
     assert reserved == [1000, 1200]
+
+
+def test_a_file_with_hundreds_of_objects_is_refused_before_it_is_read(fed: Federation, sealed: bytes) -> None:
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    from signing.verify import MAX_OBJECTS
+
+    # pyHanko's lookups in object streams grow with the square of the objects: 8 000 form fields
+    # in a 265 KB file held a verification for minutes. A sealed certificate has about 30.
+    writer = IncrementalPdfFileWriter(io.BytesIO(sealed), strict=False)
+    for n in range(MAX_OBJECTS):
+        writer.add_object(generic.DictionaryObject({generic.NameObject("/N"): generic.NumberObject(n)}))
+    out = io.BytesIO()
+    writer.write(out)
+    report = check(out.getvalue(), fed)
+    assert_refused(report, Reason.FORMAT_FAILURE)
+    assert "objects in" in report.detail and "a sealed certificate has a few dozen" in report.detail
