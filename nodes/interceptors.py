@@ -5,6 +5,7 @@ well-formed. The order is set in nodes/server.py (outermost first)."""
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
 import hashlib
 import logging
 import threading
@@ -30,6 +31,11 @@ from signing.pki import Federation
 log = logging.getLogger("tongban.rpc")
 
 caller: contextvars.ContextVar[CertIdentity] = contextvars.ContextVar("tongban_caller")
+# The client certificate CallerIdentityInterceptor verified for the current call (and who it speaks
+# for), so that the refusal record names a province only for a caller that province's CA vouches
+# for. RefusalRecordingInterceptor clears it at the start of each call.
+_verified: contextvars.ContextVar[tuple[bytes, CertIdentity] | None] = contextvars.ContextVar(
+    "tongban_verified_certificate", default=None)
 
 # Which role each service serves; health checking and reflection are open to any
 # certificate of the federation (mutual TLS has already checked that).
@@ -180,30 +186,42 @@ class CallerIdentityInterceptor(grpc.ServerInterceptor):
                 "no client certificate: connect with mutual TLS using a federation certificate",
             )
         try:
-            return self.certificates.identify(cert)
+            identity = self.certificates.identify(cert)
         except SigningError as exc:
             context.abort(grpc.StatusCode.UNAUTHENTICATED, f"unusable client certificate: {exc}")
-        raise AssertionError("unreachable")
+            raise AssertionError("unreachable") from None
+        _verified.set((cert, identity))
+        return identity
 
 
 class ClientCertificates:
-    """Who a client certificate speaks for, worked out once per certificate, and whether it is
-    revoked, checked on every call against CRLs re-read at most every `crl_refresh` seconds.
+    """Who a client certificate speaks for, worked out once per certificate; whether it is
+    within its validity period, and whether it or its CA is revoked, checked on every call (a
+    connection outlives the handshake that checked the certificate), against CRLs re-read at
+    most every `crl_refresh` seconds.
 
     A province CA speaks only for its own province: a certificate naming province X must be
     signed by X's CA (mutual TLS only proved it chains to the federation root, so a rogue or
-    careless province CA could otherwise issue certificates for its neighbours)."""
+    careless province CA could otherwise issue certificates for its neighbours).
+
+    A CRL that cannot be read refuses the certificates it would vouch for (fail closed): an
+    absent list is not an empty one. A CRL past its next update is still used, with a warning.
+    Nodes use the same checks for the servers they call (nodes.tls)."""
 
     MAX_KNOWN = 4096
 
     def __init__(self, federation: Federation | None, *, crl_refresh: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 now: Callable[[], dt.datetime] | None = None) -> None:
         self.federation = federation
         self.crl_refresh = crl_refresh
         self.clock = clock
-        self._known: dict[bytes, tuple[CertIdentity, int]] = {}
+        self.now = now or (lambda: utc_now())
+        # cert -> identity, serial, not valid before, not valid after
+        self._known: dict[bytes, tuple[CertIdentity, int, dt.datetime, dt.datetime]] = {}
         self._crls: dict[str | None, tuple[float, bytes, frozenset[int]]] = {}  # issuer -> read at, digest, serials
-        self._ca_serials: dict[str, int] = {}
+        self._stale_warned: set[bytes] = set()  # digests of CRLs already reported as past their next update
+        self._cas: dict[str, tuple[int, dt.datetime, dt.datetime]] = {}  # province -> CA serial, validity
         self._lock = threading.Lock()
 
     def identify(self, cert: bytes) -> CertIdentity:
@@ -213,49 +231,83 @@ class ClientCertificates:
             leaf = load_certificate(cert)
             if self.federation is not None:
                 _check_signed_by_province_ca(leaf, identity=identity, federation=self.federation)
-            known = (identity, leaf.serial_number)
+            known = (identity, leaf.serial_number, leaf.not_valid_before_utc, leaf.not_valid_after_utc)
             with self._lock:
                 if len(self._known) >= self.MAX_KNOWN:
                     self._known.clear()
                 self._known[cert] = known
-        identity, serial = known
+        identity, serial, not_before, not_after = known
+        _check_valid_now(f"certificate {identity.common_name!r}", not_before, not_after, self.now())
         if serial in self.revoked_serials(identity.province_code):
             raise SigningError(f"certificate {identity.common_name!r} has been revoked by the CA of "
                                f"{identity.province_code}; ask for a new one")
-        if self._ca_serial(identity.province_code) in self.revoked_serials(None):
-            raise SigningError(f"the CA of province {identity.province_code} has been revoked by the federation "
-                               "root; none of its certificates is accepted")
+        ca = self._ca(identity.province_code)
+        if ca is not None:
+            _check_valid_now(f"the CA of province {identity.province_code}", ca[1], ca[2], self.now())
+            if ca[0] in self.revoked_serials(None):
+                raise SigningError(f"the CA of province {identity.province_code} has been revoked by the federation "
+                                   "root; none of its certificates is accepted")
         return identity
 
-    def _ca_serial(self, province: str) -> int | None:
+    def _ca(self, province: str) -> tuple[int, dt.datetime, dt.datetime] | None:
         if self.federation is None:
             return None
-        if province not in self._ca_serials:
-            self._ca_serials[province] = load_certificate(self.federation.province_ca_pem(province)).serial_number
-        return self._ca_serials[province]
+        if province not in self._cas:
+            ca = load_certificate(self.federation.province_ca_pem(province))
+            self._cas[province] = (ca.serial_number, ca.not_valid_before_utc, ca.not_valid_after_utc)
+        return self._cas[province]
 
     def revoked_serials(self, province: str | None) -> frozenset[int]:
-        """Serials on a province CA's CRL, or on the root's for None."""
+        """Serials on a province CA's CRL, or on the root's for None. A CRL that cannot be read
+        is a SigningError (the caller is refused), never an empty list."""
         if self.federation is None:
             return frozenset()
         now = self.clock()
         cached = self._crls.get(province)
         if cached is not None and now - cached[0] < self.crl_refresh:
             return cached[2]
+        whose = "the federation root" if province is None else f"province {province}"
         try:
             pem = self.federation.crl_pem(province)
-        except (OSError, KeyError, SigningError):
-            return frozenset()
+        except (OSError, KeyError, SigningError) as exc:
+            raise SigningError(
+                f"the CRL of {whose} cannot be read ({exc}), so no certificate it would vouch for is "
+                "accepted; restore its crl.pem (the directory exchange or `tongban pki`)") from None
         digest = hashlib.sha256(pem).digest()
         if cached is not None and cached[1] == digest:
             serials = cached[2]
         else:
             from cryptography import x509
 
-            serials = frozenset(r.serial_number for r in x509.load_pem_x509_crl(pem))
+            try:
+                crl = x509.load_pem_x509_crl(pem)
+                serials = frozenset(r.serial_number for r in crl)
+            except ValueError as exc:
+                raise SigningError(
+                    f"the CRL of {whose} cannot be read (not a PEM CRL: {exc}), so no certificate it would "
+                    "vouch for is accepted; restore its crl.pem (the directory exchange or `tongban pki`)") from None
+            next_update = crl.next_update_utc
+            if next_update is not None and next_update < self.now() and digest not in self._stale_warned:
+                self._stale_warned.add(digest)
+                log.warning("the CRL of %s was due to be replaced at %s and has not been; it is still used, "
+                            "but revocations since then are unknown here: fetch a newer one", whose,
+                            next_update.isoformat(timespec="seconds"))
         with self._lock:
             self._crls[province] = (now, digest, serials)
         return serials
+
+
+def utc_now() -> dt.datetime:
+    """The time certificates and CRLs are checked against (one place, so tests can move it)."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _check_valid_now(what: str, not_before: dt.datetime, not_after: dt.datetime, now: dt.datetime) -> None:
+    if now < not_before:
+        raise SigningError(f"{what} is not valid before {not_before:%Y-%m-%d %H:%M:%S} UTC "
+                           "(or this node's clock is wrong)")
+    if now > not_after:
+        raise SigningError(f"{what} expired at {not_after:%Y-%m-%d %H:%M:%S} UTC; ask for a new one")
 
 
 def _check_signed_by_province_ca(leaf: Any, *, identity: CertIdentity, federation: Federation) -> None:
@@ -286,6 +338,7 @@ class RefusalRecordingInterceptor(grpc.ServerInterceptor):
 
         @contextmanager
         def recording(request: Any, context: grpc.ServicerContext) -> Iterator[None]:
+            verified = _verified.set(None)  # nothing verified yet for this call
             try:
                 yield
             except BaseException:
@@ -297,6 +350,8 @@ class RefusalRecordingInterceptor(grpc.ServerInterceptor):
                         case_number=number if isinstance(number, str) else "",
                         **who_called(context)))
                 raise
+            finally:
+                _verified.reset(verified)
 
         return _guarded(handler, recording)
 
@@ -308,23 +363,27 @@ def _text_of(details: str | bytes | None) -> str:
 
 
 def who_called(context: grpc.ServicerContext) -> dict[str, str]:
-    """The caller as its certificate describes it, for the record; best effort."""
+    """The caller, for the record; best effort. Province, role and operator only for a
+    certificate CallerIdentityInterceptor verified on this call (signed by the CA of the province
+    it names, valid, not revoked); any other is recorded by its subject and fingerprint alone, so
+    a forged certificate neither blames the province it names nor spends that province's
+    refusal allowance."""
     who = {"peer": context.peer() or ""}
     cert = _client_certificate(context)
     if cert is None:
         return who
+    verified = _verified.get()
+    if verified is not None and verified[0] == cert:
+        identity = verified[1]
+        return {**who, "province": identity.province_code, "role": identity.role,
+                "operator": identity.operator_id or "", "common_name": identity.common_name,
+                "fingerprint_sha256": identity.fingerprint_sha256}
     try:
-        identity = identity_from_certificate(cert)
+        leaf = load_certificate(cert)
     except SigningError:
-        try:
-            leaf = load_certificate(cert)
-            return {**who, "common_name": leaf.subject.rfc4514_string()[:200],
-                    "fingerprint_sha256": leaf.fingerprint(hashes.SHA256()).hex()}
-        except SigningError:
-            return who
-    return {**who, "province": identity.province_code, "role": identity.role,
-            "operator": identity.operator_id or "", "common_name": identity.common_name,
-            "fingerprint_sha256": identity.fingerprint_sha256}
+        return who
+    return {**who, "common_name": leaf.subject.rfc4514_string()[:200],
+            "fingerprint_sha256": leaf.fingerprint(hashes.SHA256()).hex()}
 
 
 class RateLimitInterceptor(grpc.ServerInterceptor):
