@@ -176,7 +176,31 @@ class CallerIdentityInterceptor(grpc.ServerInterceptor):
             finally:
                 caller.reset(token)
 
-        return _guarded(handler, checked)
+        return _guarded(self._rechecking_streams(handler), checked)
+
+    def _rechecking_streams(self, handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler | None:
+        """A stream outlives the check at its start: an upload, a push or a log read goes on
+        only while the caller's certificate stays valid and unrevoked, looked at again before
+        each message it sends and each reply it is given (the CRLs are re-read at most once a second)."""
+        if handler is not None and handler.stream_unary is not None:
+            behavior = handler.stream_unary
+
+            def uploading(request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
+                def messages() -> Iterator[Any]:
+                    for message in request_iterator:
+                        self._identify(context)
+                        yield message
+                return behavior(messages(), context)
+            return _rebuild(handler, grpc.stream_unary_rpc_method_handler, uploading)
+        if handler is not None and handler.unary_stream is not None:
+            replies_of = handler.unary_stream
+
+            def replying(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                for reply in replies_of(request, context):
+                    self._identify(context)
+                    yield reply
+            return _rebuild(handler, grpc.unary_stream_rpc_method_handler, replying)
+        return handler
 
     def _identify(self, context: grpc.ServicerContext) -> CertIdentity:
         cert = _client_certificate(context)

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import logging
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from concurrent import futures
@@ -266,6 +267,43 @@ def test_an_expired_certificate_is_refused_on_a_connection_already_open(
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert refused.value.details().startswith("unusable client certificate")  # the node refused it
     assert "'clerk-expiring-001' expired" in refused.value.details()
+
+
+def test_an_upload_stops_at_the_next_message_once_the_clerks_certificate_is_no_longer_valid(
+        fresh_federation: Federation, anhui_node: RunningNode, monkeypatch: pytest.MonkeyPatch) -> None:
+    from exchange.window import WindowDesk
+    from nodes.samples import scanned_id_card
+
+    cert, key = short_lived_clerk(fresh_federation, "clerk-leaving-002")
+    not_after = x509.load_pem_x509_certificate(cert).not_valid_after_utc
+    png = scanned_id_card()
+    taking = threading.Event()
+    take_material = WindowDesk.take_material
+
+    def watched(self: Any, chunks: Any, **kwargs: Any) -> Any:
+        def noticed() -> Iterator[bytes]:
+            for chunk in chunks:
+                taking.set()  # the desk is storing the upload: the call was let in
+                yield chunk
+        return take_material(self, noticed(), **kwargs)
+
+    monkeypatch.setattr(WindowDesk, "take_material", watched)
+
+    def messages() -> Iterator[common_pb2.MaterialChunk]:
+        yield common_pb2.MaterialChunk(header=common_pb2.MaterialHeader(
+            kind="id_card", file_name="id.png", media_type="image/png"))
+        yield common_pb2.MaterialChunk(data=png[:1000])
+        assert taking.wait(30)  # the node let the upload in and stores its first bytes
+        # Mid-stream the clerk's certificate ends (revoked would do the same, after the CRL's next read).
+        monkeypatch.setattr(interceptors, "utc_now", lambda: not_after + dt.timedelta(seconds=1), raising=False)
+        yield common_pb2.MaterialChunk(data=png[1000:])
+
+    with operator_channel(fresh_federation, anhui_node, cert, key) as channel:
+        with pytest.raises(grpc.RpcError) as refused:
+            window_pb2_grpc.WindowServiceStub(channel).UploadMaterial(messages(), timeout=30)
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED  # before: the upload was stored
+    assert "'clerk-leaving-002' expired" in refused.value.details()
+    assert anhui_node.node.context.store.stat(hashlib.sha256(png).hexdigest()) is None
 
 
 def test_a_forged_certificate_is_recorded_under_its_fingerprint_not_the_province_it_claims(
