@@ -126,28 +126,28 @@ class TrustAnchors:
     def check_node_certificate(self, cert_pem: str, *, province: str, signed_at: str = "") -> x509.Certificate:
         """The node certificate of `province`, chained to the root and not revoked by the time
         it signed (`signed_at`): a key revoked as compromised signs nothing that counts after."""
-        cert = self._chained_node_certificate(cert_pem, province=province)
-        revoked_on = self._revoked_on(cert)
+        cert, ca = self._chained_node_certificate(cert_pem, province=province)
+        revoked_on = self._revoked_on(cert, ca=ca)
         if revoked_on is not None and not _signed_before(signed_at, revoked_on):
             raise SigningError(f"the node certificate of {province} was revoked on {revoked_on.isoformat()}; "
                                f"what it signed at {signed_at or 'an unknown time'} does not count")
         return cert
 
-    def _revoked_on(self, cert: x509.Certificate) -> datetime | None:
+    def _revoked_on(self, cert: x509.Certificate, *, ca: x509.Certificate) -> datetime | None:
+        """When the CA that issued `cert` (found by the chain check) revoked it, if it did."""
         for crl_pem in self.province_crl_pems:
             crl = x509.load_pem_x509_crl(crl_pem)
-            if crl.issuer != cert.issuer:
+            if crl.issuer != ca.subject:
                 continue
-            issuer = next((load_certificate(p) for p in self.province_ca_pems
-                           if load_certificate(p).subject == crl.issuer), None)
-            if issuer is None or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+            if not crl.is_signature_valid(ca.public_key()):  # type: ignore[arg-type]
                 raise SigningError(f"the revocation list of {crl.issuer.rfc4514_string()} is not signed by its CA")
             entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
             if entry is not None:
                 return entry.revocation_date_utc
         return None
 
-    def _chained_node_certificate(self, cert_pem: str, *, province: str) -> x509.Certificate:
+    def _chained_node_certificate(self, cert_pem: str, *, province: str) -> tuple[x509.Certificate, x509.Certificate]:
+        """The node certificate of `province` and the province CA that issued it."""
         cert = load_certificate(cert_pem.encode("ascii"))
         identity = identity_from_certificate(cert)
         if identity.role != "node" or identity.province_code != province:
@@ -165,7 +165,7 @@ class TrustAnchors:
                 continue
             if identity_from_certificate(ca).province_code != province:
                 continue
-            return cert
+            return cert, ca
         raise SigningError(f"the node certificate of {province} does not chain to the federation root")
 
 
