@@ -17,7 +17,7 @@ The lifecycle, as the policy texts describe it::
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from enum import Enum
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -25,6 +25,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from exchange.errors import IllegalTransition, InvalidRequest
+from exchange.workdays import TimeLimit, time_limit
 
 Actor = dict[str, str]  # {"node": ..., "department": ..., "operator": ...}
 Material = dict[str, Any]  # {"kind", "file_name", "media_type", "size", "sha256"}
@@ -47,7 +48,6 @@ class CaseStatus(str, Enum):
     PRINTED = "printed"
     MAILED = "mailed"
     DELIVERED_ONLINE = "delivered_online"
-    EVALUATED = "evaluated"
     CLOSED = "closed"
 
 
@@ -57,9 +57,10 @@ UNDECIDED = (S.SUBMITTED, S.FORWARDED, S.RECEIVED, S.SUPPLEMENT_REQUESTED, S.ACC
 # The applicant has had an answer: a result in hand, or a decision against.
 CONCLUDED = (S.PRINTED, S.MAILED, S.DELIVERED_ONLINE, S.REJECTED, S.RETURNED, S.WITHDRAWN)
 # Personal data may be erased (依法删除) once nothing more is done for the applicant with it.
-ANSWERED = (*CONCLUDED, S.EVALUATED, S.CLOSED, S.RESULT_DELIVERED)
-# Open cases for monitoring: not yet decided (办结), at the department or at the window.
-OPEN = (S.RECEIVED, S.SUPPLEMENT_REQUESTED, S.ACCEPTED, S.SUBMITTED, S.FORWARDED)
+ANSWERED = (*CONCLUDED, S.CLOSED, S.RESULT_DELIVERED)
+# Open cases for monitoring: not yet decided at the department; at the window, until the
+# applicant has the answer (a result that came back is open until it is printed or sent).
+OPEN = (S.RECEIVED, S.SUPPLEMENT_REQUESTED, S.ACCEPTED, S.SUBMITTED, S.FORWARDED, S.RESULT_RECEIVED, S.VERIFIED)
 RATINGS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")  # 好差评 five grades
 
 
@@ -338,6 +339,7 @@ class Case(Aggregate):
         self.supplements.append({"missing": list(missing), "note": note, "requested_at": at})
         if self.clock:
             self.clock["paused_since"] = at
+            self.clock.setdefault("pauses", []).append([at, None])
 
     def supplement(self, *, materials: list[Material], actor: Actor, at: str = "") -> None:
         self._require("supplement", CaseStatus.SUPPLEMENT_REQUESTED)
@@ -353,10 +355,7 @@ class Case(Aggregate):
         self.materials = self.materials + [dict(m) for m in materials if m["sha256"] not in known]
         self.supplements[-1]["supplied_at"] = at
         self.supplements[-1]["materials"] = [m["sha256"] for m in materials]
-        if self.clock.get("paused_since"):
-            paused = parse_at(at) - parse_at(self.clock["paused_since"])
-            self.clock["paused_seconds"] += max(paused.total_seconds(), 0.0)
-            self.clock["paused_since"] = None
+        self._resume_clock(at)
 
     def open_tasks(self) -> list[str]:
         """多地联办: the partner provinces still working on their part (a part done is closed there)."""
@@ -493,12 +492,11 @@ class Case(Aggregate):
 
     @event("Evaluated")
     def _evaluated(self, *, rating: str, comment: str, actor: Actor, at: str = "") -> None:
-        self._resume_to = self.status.value
-        self.status = CaseStatus.EVALUATED
+        # A rating is kept beside the status, not as one: a reprint or a mailing may still follow.
         self.evaluation = {"rating": rating, "comment": comment, "at": at}
 
     def close(self, *, actor: Actor, at: str = "") -> None:
-        self._require("close", *CONCLUDED, CaseStatus.EVALUATED, CaseStatus.RESULT_DELIVERED)
+        self._require("close", *CONCLUDED, CaseStatus.RESULT_DELIVERED)
         self._closed(actor=actor, at=at)
 
     @event("Closed")
@@ -537,19 +535,28 @@ class Case(Aggregate):
 
     def _stop_clock(self, at: str) -> None:
         if self.clock and not self.clock.get("stopped_at"):
-            if self.clock.get("paused_since"):
-                paused = parse_at(at) - parse_at(self.clock["paused_since"])
-                self.clock["paused_seconds"] += max(paused.total_seconds(), 0.0)
-                self.clock["paused_since"] = None
+            self._resume_clock(at)
             self.clock["stopped_at"] = at
 
-    def due_at(self) -> datetime | None:
-        """办结时限: the limit in working days (工作日) from acceptance, extended by the time spent
-        waiting for 补正. Weekends are skipped in China time; public holidays are not modelled."""
+    def _resume_clock(self, at: str) -> None:
+        if self.clock.get("paused_since"):
+            paused = parse_at(at) - parse_at(self.clock["paused_since"])
+            self.clock["paused_seconds"] += max(paused.total_seconds(), 0.0)
+            self.clock["paused_since"] = None
+            self.clock["pauses"][-1][1] = at
+
+    def time_limit(self) -> TimeLimit | None:
+        """办结时限: working days from acceptance, the clock stopped while 补正 is awaited
+        (exchange.workdays says how the days are counted). None until accepted."""
         if not self.clock or not self.clock.get("accepted_at"):
             return None
-        due = add_working_days(parse_at(self.clock["accepted_at"]), self.clock["limit_days"])
-        return due + timedelta(seconds=self.clock["paused_seconds"])
+        pauses = [(parse_at(start), parse_at(end) if end else None) for start, end in self.clock.get("pauses", [])]
+        return time_limit(accepted_at=parse_at(self.clock["accepted_at"]), limit_days=self.clock["limit_days"],
+                          pauses=pauses)
+
+    def due_at(self) -> datetime | None:
+        limit = self.time_limit()
+        return limit.due_at if limit else None
 
     def handling_seconds(self) -> float | None:
         """From acceptance to the decision, not counting 补正 waits."""
@@ -559,19 +566,9 @@ class Case(Aggregate):
         return spent.total_seconds() - self.clock["paused_seconds"]
 
     def is_paused(self) -> bool:
-        return bool(self.clock.get("paused_since"))
-
-
-CHINA = timezone(timedelta(hours=8))
-
-
-def add_working_days(start: datetime, days: int) -> datetime:
-    moment = start.astimezone(CHINA)
-    while days > 0:
-        moment += timedelta(days=1)
-        if moment.weekday() < 5:
-            days -= 1
-    return moment.astimezone(start.tzinfo)
+        """Waiting for 补正 with time left; a case late before the 补正 was asked for stays late."""
+        limit = self.time_limit()
+        return bool(limit and limit.paused and not self.clock.get("stopped_at"))
 
 
 def _creation(fields: dict[str, Any]) -> dict[str, Any]:

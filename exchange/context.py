@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from exchange.case import Case
@@ -14,8 +14,6 @@ from exchange.errors import InvalidRequest, NotFound, TongbanError
 from exchange.ledger import CaseLedger
 from exchange.outbox import Outbox, OutboxMessage
 from exchange.ports import CoordinationGateway, ObjectStore, PeerGateway, PrintSpool, ResultIssuer, ResultVerifier
-
-CHINA_TIME = timezone(timedelta(hours=8), "CST")
 
 
 def utc_now() -> datetime:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from exchange.case import Actor, Case, CaseStatus
-from exchange.context import CHINA_TIME, NodeContext
+from exchange.context import NodeContext
 from exchange.errors import (
     IllegalTransition, InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised, TongbanError,
 )
@@ -24,6 +24,7 @@ from exchange.materials import (
 from exchange.outbox import ASSIGN_TASK, DELIVER_RESULT, NOTIFY_PROGRESS, REPORT_TASK, OutboxMessage, new_message
 from exchange.people import mask_id
 from exchange.ports import CertificateRequest
+from exchange.workdays import CHINA_TIME
 
 
 class DepartmentDesk:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from exchange.case import CaseStatus, add_working_days, parse_at
+from exchange.case import CaseStatus, parse_at
 from exchange.errors import InvalidRequest
 from exchange.people import check_resident_id
+from exchange.workdays import time_limit
 
 # Results that came back and are not yet in the applicant's hands on paper.
 AWAITING_PRINT = (CaseStatus.RESULT_RECEIVED, CaseStatus.VERIFIED)
@@ -86,8 +87,8 @@ class TimelineStep(Protocol):
 
 @dataclass(frozen=True)
 class Deadline:
-    """办结时限 as the competent province counts it: working days from acceptance, extended by
-    the time spent waiting for 补正."""
+    """办结时限 as the competent province counts it (exchange.workdays): working days from
+    acceptance, the clock stopped while 补正 is awaited."""
 
     due_at: datetime | None = None
     paused: bool = False
@@ -95,24 +96,28 @@ class Deadline:
 
 
 def deadline_from_timeline(steps: Sequence[TimelineStep], *, competent_province: str) -> Deadline:
-    accepted_at, limit, paused_seconds = None, 0, 0.0
-    paused_since: datetime | None = None
+    accepted_at, limit = None, 0
+    pauses: list[tuple[datetime, datetime | None]] = []
     stopped = False
     for step in _at(steps, competent_province):
         at = _moment(step.detail)
-        if step.event == "Accepted" and at is not None:
+        if stopped or at is None:
+            stopped = stopped or step.event in _STOPPING
+            continue
+        if step.event == "Accepted":
             accepted_at, limit = at, int(step.detail.get("time_limit_days") or 0)
-        elif step.event == "SupplementRequested" and accepted_at is not None and at is not None:
-            paused_since = at
-        elif step.event == "Supplemented" and paused_since is not None and at is not None:
-            paused_seconds += max((at - paused_since).total_seconds(), 0.0)
-            paused_since = None
-        elif step.event in _STOPPING:
+        elif step.event == "SupplementRequested" and accepted_at is not None:
+            pauses.append((at, None))
+        elif step.event == "Supplemented" and pauses and pauses[-1][1] is None:
+            pauses[-1] = (pauses[-1][0], at)
+        if step.event in _STOPPING:
             stopped = True
+            if pauses and pauses[-1][1] is None:
+                pauses[-1] = (pauses[-1][0], at)  # a decision or withdrawal ends the wait
     if accepted_at is None:
         return Deadline(stopped=stopped)
-    due = add_working_days(accepted_at, limit) + timedelta(seconds=paused_seconds)
-    return Deadline(due_at=due, paused=paused_since is not None and not stopped, stopped=stopped)
+    limit_now = time_limit(accepted_at=accepted_at, limit_days=limit, pauses=pauses)
+    return Deadline(due_at=limit_now.due_at, paused=limit_now.paused and not stopped, stopped=stopped)
 
 
 def _at(steps: Sequence[TimelineStep], province: str) -> Iterator[TimelineStep]:

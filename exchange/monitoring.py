@@ -13,10 +13,11 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from exchange.case import OPEN, Case, CaseStatus
 from exchange.errors import InvalidRequest
+from exchange.workdays import add_working_days
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Bucket:
     partner_province: str  # the other side; the node's own code for 全程网办 cases
     open: int = 0
     overdue: int = 0
-    due_soon: int = 0  # due within the asked number of days, not yet overdue
+    due_soon: int = 0  # due within the asked number of working days, not yet overdue
     paused: int = 0  # waiting for 补正: the clock is stopped
     overdue_cases: tuple[str, ...] = ()
 
@@ -65,7 +66,7 @@ class MonitoredCase:
     competent_province: str
     status: CaseStatus
     due_at: datetime | None  # None until accepted
-    paused: bool  # waiting for 补正
+    paused: bool  # waiting for 补正 with time left (a case late before it is counted late)
     stopped_at: datetime | None  # when the decision (or the withdrawal) stopped the clock
     outcome: str | None  # approved, rejected, returned, withdrawn; None before a decision
     handling_seconds: float | None
@@ -99,7 +100,7 @@ def monitor(
 ) -> Report:
     if due_within_days < 0:
         raise InvalidRequest("due_within_days", "give zero or more days")
-    soon = now + timedelta(days=due_within_days)
+    soon = add_working_days(now, due_within_days)
     open_: dict[tuple[str, str], dict[str, list[str] | int]] = {}
     decided: dict[str, list[MonitoredCase]] = {}
     for given in cases:

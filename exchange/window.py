@@ -11,7 +11,7 @@ from typing import Any
 
 from exchange import parties
 from exchange.case import Actor, Case, CaseStatus, Material
-from exchange.context import CHINA_TIME, NodeContext
+from exchange.context import NodeContext
 from exchange.errors import (
     CaseCatchingUp, IllegalTransition, InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised,
     NotFound, PeerRefused, PrintRefused, TongbanError,
@@ -20,6 +20,7 @@ from exchange.materials import check_file_name, check_media_type, guarded_chunks
 from exchange.outbox import FORWARD_CASE, NOTIFY_PROGRESS, new_message
 from exchange.people import check_resident_id
 from exchange.ports import VerificationOutcome
+from exchange.workdays import CHINA_TIME
 
 
 # A result from another province arrives as RESULT_RECEIVED; one issued here (多地联办 taken in

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from exchange.validation import moment as parse_moment
 from exchange.audit import case_log, csv_lines, json_line, render_timeline, replay_log, state_at
-from exchange.context import CHINA_TIME
+from exchange.workdays import CHINA_TIME
 from exchange.errors import InvalidRequest, NotAuthorised
 
 PII_ROLE = "auditor-pii"

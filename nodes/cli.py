@@ -383,7 +383,7 @@ def _monitor(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(MessageToDict(report, preserving_proto_field_name=True), ensure_ascii=False, indent=2))
         return 0
-    print(f"node {report.node} at {report.at}: due within {report.due_within_days} days")
+    print(f"node {report.node} at {report.at}: due within {report.due_within_days} working days")
     print(f"{'matter':<10} {'partner':<8} {'open':>5} {'overdue':>8} {'due':>5} {'补正':>5}")
     for b in report.buckets:
         print(f"{b.matter_code:<10} {b.partner_province:<8} {b.open:>5} {b.overdue:>8} {b.due_soon:>5} {b.paused:>5}")
@@ -595,7 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
     mon.add_argument("--province", required=True, help="the node's province (operators ask their own)")
     mon.add_argument("--operator", required=True)
     mon.add_argument("--role", choices=("window", "officer"), default="officer")
-    mon.add_argument("--days", type=int, default=3, help="count cases due within this many days")
+    mon.add_argument("--days", type=int, default=3, help="count cases due within this many working days (0: only the overdue)")
     mon.add_argument("--matter")
     mon.add_argument("--partner", help="partner province code")
     mon.add_argument("--since", help="ISO 8601: throughput of decisions from then on")

@@ -55,7 +55,7 @@ def run_monitor(ctx: NodeContext, request: Any) -> common_pb2.MonitorReport:
     since = parse_moment(request.since, field="since")
     report = monitor(
         ctx.ledger.index.monitored(), node=ctx.province_code, now=ctx.now(),
-        due_within_days=request.due_within_days if request.due_within_days else 3,
+        due_within_days=request.due_within_days if request.HasField("due_within_days") else 3,
         since=since, matter_code=ctx.catalog.get(request.matter_code).code if request.matter_code else "",
         partner_province=request.partner_province,
     )

@@ -20,7 +20,7 @@ STATUS = {
     "supplement_requested": "待补正", "accepted": "已受理", "approved": "已核准", "rejected": "不予许可（驳回）",
     "returned": "已退回", "withdrawn": "已撤回", "result_issued": "已出具结果", "result_delivered": "结果已回传",
     "result_received": "结果已送达本窗口，待核验", "verified": "已核验，待打印", "printed": "已打印",
-    "mailed": "已寄递", "delivered_online": "已网络送达", "evaluated": "已评价", "closed": "已办结",
+    "mailed": "已寄递", "delivered_online": "已网络送达", "closed": "已办结",
 }
 
 EVENT = {

@@ -154,7 +154,8 @@ def test_proxy_supplement_round_then_approval_mailed_rated_and_closed(nodes: Fed
         assert officer.approve(number).status == "result_delivered"
         mailed = window.mail(number, carrier="EMS", tracking_number="1180123456789", address="安徽省合肥市蜀山区")
         assert (mailed.status, mailed.progress.tracking_number) == ("mailed", "1180123456789")
-        assert window.evaluate(number, rating="满意").status == "evaluated"
+        rated = window.evaluate(number, rating="满意")
+        assert (rated.status, rated.progress.rating) == ("mailed", "满意")
         assert window.close(number).status == "closed"
     assert nodes.events(ANHUI, "auditor-a", number) == [
         "Submitted", "Forwarded", "SupplementRequested", "Supplemented", "ResultReceived", "Verified",
@@ -176,7 +177,8 @@ def test_proxy_rejection_reaches_the_window_with_its_legal_basis(nodes: Federate
             window.withdraw(number, reason="太晚了")
         assert withdraw.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "to withdraw it must be" in withdraw.value.details()
-        assert window.evaluate(number, rating="不满意", comment="").status == "evaluated"
+        rated = window.evaluate(number, rating="不满意", comment="")
+        assert (rated.status, rated.progress.rating) == ("rejected", "不满意")
 
 
 def test_proxy_withdrawal_before_a_decision_stops_both_sides(nodes: Federated) -> None:
@@ -276,6 +278,9 @@ def test_monitoring_over_grpc_and_the_command_line(nodes: Federated) -> None:
     [bucket] = [b for b in report.buckets if b.matter_code == "KS35-043"]
     assert bucket.partner_province == ANHUI and bucket.open >= 1 and bucket.due_soon >= 1
     assert any(t.matter_code == "KS35-043" and t.decided >= 2 for t in report.throughput)
+    with nodes.officer(ZHEJIANG, "officer-z") as officer:
+        overdue_only = officer.monitor(due_within_days=0, partner_province=ANHUI)
+    assert overdue_only.due_within_days == 0 and overdue_only.totals["due_soon"] == 0
     done = subprocess.run(
         [sys.executable, "-m", "nodes.cli", "monitor", "--node", nodes.addresses[ZHEJIANG],
          "--pki", str(nodes.federation.directory), "--province", ZHEJIANG, "--operator", "officer-z", "--json"],

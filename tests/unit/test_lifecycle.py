@@ -55,8 +55,8 @@ STEPS: dict[CaseStatus, tuple[CaseStatus | None, Callable[[Case], None]]] = {
     S.WITHDRAWN: (S.RECEIVED, lambda c: c.withdraw(reason="不再需要", actor=APPLICANT, at=at(1))),
     S.RESULT_ISSUED: (S.APPROVED, lambda c: c.issue_result(sha256="cd" * 32, object_key="k", verification_code="V", actor=OFFICER, at=at(1))),
     S.RESULT_DELIVERED: (S.RESULT_ISSUED, lambda c: c.deliver_result(to_province="340000", actor=OFFICER, at=at(1))),
-    S.EVALUATED: (S.PRINTED, lambda c: c.evaluate(rating="满意", comment="", actor=APPLICANT, at=at(3))),
-    S.CLOSED: (S.EVALUATED, lambda c: c.close(actor=WINDOW, at=at(3))),
+    S.CLOSED: (S.PRINTED, lambda c: (c.evaluate(rating="满意", comment="", actor=APPLICANT, at=at(3)),
+                                      c.close(actor=WINDOW, at=at(3))) and None),
     S.SUBMITTED: (None, lambda c: None),
     S.RECEIVED: (None, lambda c: None),
 }
@@ -90,8 +90,8 @@ ACTIONS: dict[str, tuple[Callable[[Case], None], set[CaseStatus]]] = {
     "withdraw": (STEPS[S.WITHDRAWN][1], {S.SUBMITTED, S.FORWARDED, S.RECEIVED, S.SUPPLEMENT_REQUESTED, S.ACCEPTED}),
     "issue": (STEPS[S.RESULT_ISSUED][1], {S.APPROVED}),
     "deliver": (STEPS[S.RESULT_DELIVERED][1], {S.RESULT_ISSUED}),
-    "evaluate": (STEPS[S.EVALUATED][1], {S.PRINTED, S.MAILED, S.DELIVERED_ONLINE, S.REJECTED, S.RETURNED, S.WITHDRAWN}),
-    "close": (STEPS[S.CLOSED][1], {S.PRINTED, S.MAILED, S.DELIVERED_ONLINE, S.REJECTED, S.RETURNED, S.WITHDRAWN, S.EVALUATED, S.RESULT_DELIVERED}),
+    "evaluate": (lambda c: c.evaluate(rating="满意", comment="", actor=APPLICANT, at=at(3)), {S.PRINTED, S.MAILED, S.DELIVERED_ONLINE, S.REJECTED, S.RETURNED, S.WITHDRAWN}),
+    "close": (lambda c: c.close(actor=WINDOW, at=at(3)), {S.PRINTED, S.MAILED, S.DELIVERED_ONLINE, S.REJECTED, S.RETURNED, S.WITHDRAWN, S.RESULT_DELIVERED}),
 }
 CASES = [(name, status, status in allowed) for name, (_, allowed) in ACTIONS.items() for status in CaseStatus]
 
@@ -170,11 +170,21 @@ def test_a_mailed_result_needs_a_tracking_number() -> None:
 
 
 def test_a_case_is_rated_once() -> None:
-    case = case_in(S.EVALUATED)
+    case = case_in(S.PRINTED)
+    case.evaluate(rating="满意", comment="", actor=APPLICANT, at=at(3))
     with pytest.raises(IllegalTransition, match="one rating per case"):
         case.evaluate(rating="不满意", comment="", actor=APPLICANT, at=at())
     with pytest.raises(InvalidRequest, match="rating"):
         case_in(S.PRINTED).evaluate(rating="5 stars", comment="", actor=APPLICANT, at=at())
+
+
+def test_a_rating_after_the_first_print_leaves_a_reprint_and_a_mailing_possible() -> None:
+    case = case_in(S.PRINTED)
+    case.evaluate(rating="满意", comment="窗口很快", actor=APPLICANT, at=at(3))
+    assert case.status is S.PRINTED and case.evaluation["rating"] == "满意"
+    case.print_result(copies=1, spool_ref="s2", report=PASSED, actor=WINDOW, at=at(4), reprint_reason="原件污损")
+    case.mail_result(carrier="EMS", tracking_number="1180000000001", address="合肥市", actor=WINDOW, at=at(4))
+    assert case.status is S.MAILED and len(case.prints) == 2 and case.evaluation["rating"] == "满意"
 
 
 def test_a_failed_verification_is_not_recorded_as_verified() -> None:
@@ -238,7 +248,7 @@ def test_auditors_see_the_agent_of_a_代办_case_masked_like_the_applicant(tmp_p
 
 
 def test_time_limits_count_working_days_in_china_time() -> None:
-    from exchange.case import add_working_days
+    from exchange.workdays import add_working_days
 
     friday_evening = datetime(2026, 11, 6, 10, 0, tzinfo=timezone.utc)  # 18:00 in Beijing
     assert add_working_days(friday_evening, 1) == friday_evening + timedelta(days=3)

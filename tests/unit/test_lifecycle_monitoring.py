@@ -70,7 +70,9 @@ def test_a_supplement_wait_moves_the_due_date_and_is_not_handling_time(ledger: C
     case.request_supplement(missing=["申请书"], note="未签字", actor=OFFICER, at=at(1))
     case.supplement(materials=[{"kind": "application_form", "file_name": "f.pdf", "media_type": "application/pdf",
                                 "size": 1, "sha256": "ef" * 32}], actor=OFFICER, at=at(3))
-    assert case.due_at() == T0 + timedelta(days=5)
+    # Accepted Monday 09:00 China time with 3 working days; one used before the wait (Tuesday
+    # to Thursday), two after it: due the next Monday, not on Saturday.
+    assert case.due_at() == T0 + timedelta(days=7)
     case.approve(actor=OFFICER, at=at(4))
     ledger.save(case)
     reread = ledger.get_case(case.case_number)
