@@ -45,7 +45,7 @@ class WorkingCalendar:
         return year in self.years
 
 
-# 国办发明电〔2024〕12号 (2025) and 国办发明电〔2025〕7号 (2026).
+# The notices for 2025 (国办发明电〔2024〕12号, 12 November 2024) and 2026 (4 November 2025).
 STATE_COUNCIL = WorkingCalendar(
     holidays=frozenset(
         _days("2025-01-01") | _span("2025-01-28", "2025-02-04") | _span("2025-04-04", "2025-04-06")
