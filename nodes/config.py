@@ -56,7 +56,7 @@ class NodeConfig:
         default_factory=lambda: ObjectStoreSettings(kind="local")
     )
     # Calls from clerks, officers and auditors served at once; up to `queued_calls` more wait
-    # for a turn, beyond that RESOURCE_EXHAUSTED. Partner nodes' calls have `partner_workers`
+    # for a turn, beyond that RESOURCE_EXHAUSTED. Partner nodes' calls never wait and have
     # threads of their own, so two busy nodes never wait on each other (nodes/server.py).
     # Two per core and two more keep the cores busy while calls wait on the disk, PostgreSQL
     # or a partner; more only hand the interpreter lock around (docs/performance.md).
@@ -66,7 +66,9 @@ class NodeConfig:
     # turn only while it works on a message (a slow link must not hold one), so they are
     # counted apart from the turns.
     uploads: int = 32
-    partner_workers: int = 8
+    # Calls from one partner node served at once (twice this from all partners); more are
+    # RESOURCE_EXHAUSTED and the partner's courier tries again.
+    partner_workers: int = 16
     # Worker processes that seal and verify (nodes/pools.py); 0 seals in the gRPC threads, a
     # negative number means one per core. Production nodes use a pool; tests start dozens of
     # small nodes and skip its start-up cost.
@@ -159,7 +161,7 @@ class NodeConfig:
             workers=int(env.get("TONGBAN_WORKERS", raw.get("workers", default_workers()))),
             queued_calls=int(env.get("TONGBAN_QUEUED_CALLS", raw.get("queued_calls", 64))),
             uploads=int(env.get("TONGBAN_UPLOADS", raw.get("uploads", 32))),
-            partner_workers=int(env.get("TONGBAN_PARTNER_WORKERS", raw.get("partner_workers", 8))),
+            partner_workers=int(env.get("TONGBAN_PARTNER_WORKERS", raw.get("partner_workers", 16))),
             signing_processes=int(env.get("TONGBAN_SIGNING_PROCESSES", raw.get("signing_processes", 0))),
             max_material_bytes=int(env.get("TONGBAN_MAX_MATERIAL_BYTES", raw.get("max_material_bytes", 2 << 30))),
             outbox=OutboxSettings.from_mapping(outbox),

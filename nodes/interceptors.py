@@ -482,21 +482,32 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
     makes the next reply, not while the client takes it in. A clerk scanning over a slow link,
     or an auditor's export on one, would otherwise keep a turn from everyone else for the whole
     transfer. Up to `uploads` streams run at once, each on a thread of its own; more are
-    RESOURCE_EXHAUSTED at once."""
+    RESOURCE_EXHAUSTED at once.
 
-    def __init__(self, *, active: int, queued: int, uploads: int) -> None:
-        if active < 1 or queued < 0 or uploads < 1:
-            raise ValueError(f"need at least one turn, one upload and no negative queue (got {active}, {queued}, {uploads})")
-        self.active, self.queued, self.uploads = active, queued, uploads
+    Partner nodes' calls are counted apart: up to `partner_calls` at once from one partner node
+    and twice that from all of them, more are RESOURCE_EXHAUSTED at once (the partner's courier
+    tries again). The server's pool keeps that many threads for them. Without a cap, a partner
+    that opened a hundred material pushes and sent nothing held every thread of the node, and
+    no clerk was answered."""
+
+    def __init__(self, *, active: int, queued: int, uploads: int, partner_calls: int = 16) -> None:
+        if active < 1 or queued < 0 or uploads < 1 or partner_calls < 1:
+            raise ValueError("need at least one turn, one upload, one partner call and no negative queue "
+                             f"(got {active}, {queued}, {uploads}, {partner_calls})")
+        self.active, self.queued, self.uploads, self.partner_calls = active, queued, uploads, partner_calls
         self._turns = threading.BoundedSemaphore(active)
         self._stream_slots = threading.BoundedSemaphore(uploads)
         self._lock = threading.Lock()
         self._waiting = 0
+        self._partners_open: dict[str, int] = {}
 
     def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
         handler = continuation(handler_call_details)
-        if SERVICE_ROLES.get(_service_of(handler_call_details.method)) in (None, "node"):
+        role = SERVICE_ROLES.get(_service_of(handler_call_details.method))
+        if role is None:
             return handler
+        if role == "node":
+            return _guarded(handler, self._partner_call)
         if handler is not None and handler.stream_unary is not None:
             return _rebuild(handler, grpc.stream_unary_rpc_method_handler, self._upload(handler.stream_unary))
         if handler is not None and handler.unary_stream is not None:
@@ -531,6 +542,30 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
             finally:
                 self._stream_slots.release()
         return wrapped
+
+    @contextmanager
+    def _partner_call(self, request: Any, context: grpc.ServicerContext) -> Iterator[None]:
+        who = caller.get(None)
+        province = who.province_code if who else "?"
+        with self._lock:
+            mine = self._partners_open.get(province, 0)
+            admitted = mine < self.partner_calls and sum(self._partners_open.values()) < 2 * self.partner_calls
+            if admitted:
+                self._partners_open[province] = mine + 1
+        if not admitted:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"this node serves at most {self.partner_calls} calls at once from one partner node and "
+                          f"{2 * self.partner_calls} from all (the node of {province} has {mine} open); "
+                          "nothing was done, try again in a moment")
+        try:
+            yield
+        finally:
+            with self._lock:
+                left = self._partners_open[province] - 1
+                if left:
+                    self._partners_open[province] = left
+                else:
+                    del self._partners_open[province]
 
     def _take_stream_slot(self, context: grpc.ServicerContext) -> None:
         if not self._stream_slots.acquire(blocking=False):

@@ -18,8 +18,9 @@ from tongban_pb import common_pb2, peer_pb2, peer_pb2_grpc
 PUSH_CHUNK = 1 << 20  # bytes per PushData message: larger ones cost more memory than they save time
 _READ_AHEAD = 4  # messages' worth of bytes read ahead of the stream
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
-# A push also waits out ABORTED (the receiver is taking the same material from another stream).
-_PUSH_RETRYABLE = _RETRYABLE | {grpc.StatusCode.ABORTED}
+# A push also waits out ABORTED (the receiver is taking the same material from another stream)
+# and RESOURCE_EXHAUSTED (it serves as many calls from this node as it takes at once).
+_PUSH_RETRYABLE = _RETRYABLE | {grpc.StatusCode.ABORTED, grpc.StatusCode.RESOURCE_EXHAUSTED}
 
 
 class GrpcPeerGateway:
@@ -44,7 +45,7 @@ class GrpcPeerGateway:
             return fn(*args, **kwargs)
         except grpc.RpcError as exc:
             code, details = exc.code(), exc.details()
-            if code == grpc.StatusCode.ABORTED:  # about this request only: the partner itself is fine
+            if code in (grpc.StatusCode.ABORTED, grpc.StatusCode.RESOURCE_EXHAUSTED):  # the partner itself is fine
                 raise PeerBusy(f"the node of {province} could not {what} just now ({details}); "
                                "nothing was lost, try again") from None
             if code in _RETRYABLE:

@@ -97,10 +97,10 @@ class RunningNode:
 
 
 def call_threads(config: NodeConfig) -> int:
-    """Desk calls hold at most workers + queued_calls + uploads threads (AdmissionInterceptor),
-    so partner nodes' calls always find one of their `partner_workers`: two nodes never wait on
-    each other."""
-    return config.workers + config.queued_calls + config.uploads + config.partner_workers
+    """Desk calls hold at most workers + queued_calls + uploads threads and partner nodes' calls
+    at most 2 × partner_workers (AdmissionInterceptor), so a partner's call always finds a
+    thread (two nodes never wait on each other) and partners never take the desks' threads."""
+    return config.workers + config.queued_calls + config.uploads + 2 * config.partner_workers
 
 
 def start_node(config: NodeConfig) -> RunningNode:
@@ -129,7 +129,8 @@ def start_node(config: NodeConfig) -> RunningNode:
             RateLimitInterceptor(rate=config.rate_limit_per_second, burst=config.rate_limit_burst,
                                  refusals=refusals),
             DeadlineInterceptor(),
-            AdmissionInterceptor(active=config.workers, queued=config.queued_calls, uploads=config.uploads),
+            AdmissionInterceptor(active=config.workers, queued=config.queued_calls, uploads=config.uploads,
+                                 partner_calls=config.partner_workers),
             AccessLogInterceptor(),
             ErrorMappingInterceptor(),
             ValidationInterceptor(provinces=sorted(node.federation.provinces)),

@@ -8,7 +8,9 @@ purpose hold the turns, so each test decides exactly who holds what.
   one else waiting, and an upload that finds the turns taken mid-stream waits, it is not
   thrown away.
 - A reply stream (an auditor reading the node's log) holds a turn only while it makes a reply,
-  not while the client takes it in; uploads and reply streams share the node's stream slots."""
+  not while the client takes it in; uploads and reply streams share the node's stream slots.
+- A partner node's calls are capped apart: one that opens pushes and sends nothing keeps its
+  own share busy, not the node's threads."""
 
 from __future__ import annotations
 
@@ -71,20 +73,26 @@ class Desk:
 def serve():  # type: ignore[no-untyped-def]
     servers: list[tuple[grpc.Server, Desk]] = []
 
-    def start(*, workers: int = 1, queued_calls: int = 1, uploads: int = 1) -> tuple[grpc.Channel, Desk]:
+    def start(*, workers: int = 1, queued_calls: int = 1, uploads: int = 1,
+              partner_workers: int = 2) -> tuple[grpc.Channel, Desk]:
         config = dataclasses.replace(
             NodeConfig(province="340000", listen="127.0.0.1:0", data_dir=Path("."), pki_dir=Path(".")),
-                                     workers=workers, queued_calls=queued_calls, uploads=uploads, partner_workers=2)
+                                     workers=workers, queued_calls=queued_calls, uploads=uploads,
+                                     partner_workers=partner_workers)
         desk = Desk()
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=call_threads(config)), interceptors=[
-            AdmissionInterceptor(active=config.workers, queued=config.queued_calls, uploads=config.uploads)])
+            AdmissionInterceptor(active=config.workers, queued=config.queued_calls, uploads=config.uploads,
+                                 partner_calls=config.partner_workers)])
         server.add_generic_rpc_handlers([
             grpc.method_handlers_generic_handler(WINDOW, {
                 "Hold": grpc.unary_unary_rpc_method_handler(desk.hold),
                 "Upload": grpc.stream_unary_rpc_method_handler(desk.upload),
                 "Replies": grpc.unary_stream_rpc_method_handler(desk.replies),
             }),
-            grpc.method_handlers_generic_handler(PEER, {"Ping": grpc.unary_unary_rpc_method_handler(desk.ping)}),
+            grpc.method_handlers_generic_handler(PEER, {
+                "Ping": grpc.unary_unary_rpc_method_handler(desk.ping),
+                "Push": grpc.stream_unary_rpc_method_handler(desk.upload),
+            }),
         ])
         port = server.add_insecure_port("127.0.0.1:0")
         server.start()
@@ -298,3 +306,31 @@ def test_uploads_and_reply_streams_share_the_nodes_stream_slots(serve) -> None: 
     desk.second_reply.set()
     assert 1 + sum(1 for _ in replies) == REPLIES
     assert channel.stream_unary(f"/{WINDOW}/Upload")(iter([b"header"]), timeout=10) == b"1"
+
+
+def test_a_partner_holding_idle_pushes_is_turned_away_beyond_its_share_and_clerks_are_still_served(serve) -> None:  # type: ignore[no-untyped-def]
+    channel, desk = serve(workers=1, queued_calls=1, uploads=1, partner_workers=2)
+    go_on = threading.Event()
+
+    def idle_push() -> Iterator[bytes]:
+        yield b"header"
+        go_on.wait(30)
+
+    # As many idle pushes as the node has threads: before, they held every one of them.
+    threads = call_threads(dataclasses.replace(
+        NodeConfig(province="340000", listen="127.0.0.1:0", data_dir=Path("."), pki_dir=Path(".")),
+        workers=1, queued_calls=1, uploads=1, partner_workers=2))
+    pushes = [Background(lambda: channel.stream_unary(f"/{PEER}/Push")(idle_push(), timeout=30))
+              for _ in range(threads)]
+    try:
+        assert channel.stream_unary(f"/{WINDOW}/Upload")(iter([b"header", b"chunk"]), timeout=5) == b"2"
+        with pytest.raises(grpc.RpcError) as refused:
+            _call(channel, f"/{PEER}/Ping", 5)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "at most 2 calls at once from one partner node" in refused.value.details()
+    finally:
+        go_on.set()
+    answers = [p.join() for p in pushes]
+    assert sum(a == b"1" for a in answers) == 2, "the partner's share ran"
+    assert all(a.code() == grpc.StatusCode.RESOURCE_EXHAUSTED for a in answers if a != b"1")
+    assert _call(channel, f"/{PEER}/Ping", 5) == b"pong", "its share is free again"
