@@ -47,6 +47,8 @@ def create_app(settings: ConsoleSettings) -> Starlette:
         return kit.render(request, "signin.html", None, operator="")
 
     async def signin(request: Request) -> Response:
+        if kit.from_another_site(request):
+            return Response("请在本系统的登录页面登录。", status_code=403, media_type="text/plain; charset=utf-8")
         form = await request.form()
         operator, pin = str(form.get("operator", "")), str(form.get("pin", ""))
         try:

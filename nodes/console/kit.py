@@ -78,6 +78,16 @@ class Kit:
         """gRPC calls block: they run in the thread pool, never on the event loop."""
         return await run_in_threadpool(fn, *args, **kwargs)
 
+    @staticmethod
+    def from_another_site(request: Request) -> bool:
+        """A form posted by another site's page (the browser says so). The sign-in form has no
+        session token yet, so this is what keeps a page elsewhere from signing a counter PC in
+        under someone else's key."""
+        if request.headers.get("sec-fetch-site") == "cross-site":
+            return True
+        origin = request.headers.get("origin")
+        return bool(origin) and origin != f"{request.url.scheme}://{request.url.netloc}"
+
     def signed_in(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         """Only for a signed-in clerk; a POST must carry the page's token (no cross-site forms)."""
 

@@ -18,6 +18,7 @@ from signing.pki import Federation
 IDLE_SECONDS = 30 * 60  # a counter PC left alone signs its clerk out
 MAX_SECONDS = 10 * 60 * 60  # one working day at most
 DOCUMENTS_KEPT = 4  # verified certificates kept per session for the viewer and print
+SESSIONS_PER_CLERK = 3  # signing in on a fourth PC signs the clerk out of the oldest
 
 
 @dataclass
@@ -60,7 +61,9 @@ class Sessions:
         now = time.monotonic()
         with self._lock:
             stale = [t for t, s in self._sessions.items() if s.expired(now)]
-            for token in stale:
+            mine = [t for t, s in self._sessions.items() if s.clerk.operator_id == clerk.operator_id and t not in stale]
+            # dicts keep insertion order: the clerk's oldest sessions come first
+            for token in stale + mine[:max(0, len(mine) - SESSIONS_PER_CLERK + 1)]:
                 self._sessions.pop(token).channel.close()
             self._sessions[session.token] = session
         return session

@@ -148,6 +148,19 @@ def test_only_a_window_clerk_of_this_province_signs_in(page, counter: Counter) -
     assert "/signin" in page.url
 
 
+def test_a_sign_in_posted_from_another_sites_page_is_refused(page, counter: Counter) -> None:  # type: ignore[no-untyped-def]
+    # A page elsewhere must not sign the counter PC in under a key of its choosing.
+    forged = page.request.post(f"{counter.url}/signin", form={"operator": CLERK, "pin": PIN},
+                               headers={"Origin": "https://elsewhere.example"}, max_redirects=0)
+    assert forged.status == 403 and "set-cookie" not in {k.lower() for k in forged.headers}
+    cross = page.request.post(f"{counter.url}/signin", form={"operator": CLERK, "pin": PIN},
+                              headers={"Sec-Fetch-Site": "cross-site"}, max_redirects=0)
+    assert cross.status == 403
+    own = page.request.post(f"{counter.url}/signin", form={"operator": CLERK, "pin": PIN},
+                            headers={"Origin": counter.url}, max_redirects=0)
+    assert own.status == 303
+
+
 def test_a_clerk_takes_an_application_and_prints_the_sealed_certificate(page, counter: Counter, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     sign_in_with_the_keyboard(page, counter)
     assert page.locator("#clerk").inner_text() == CLERK

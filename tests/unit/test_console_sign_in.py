@@ -111,3 +111,15 @@ def test_time_left_reads_as_days_and_hours_and_says_when_a_case_is_late() -> Non
     assert late.startswith("已超期 0 天 5 小时") and tone == "late"
     assert "暂停" in zh.time_left(soon, now=now, paused=True, stopped=False)[0]
     assert "尚未受理" in zh.time_left("", now=now, paused=False, stopped=False)[0]
+
+
+def test_a_clerk_signed_in_on_a_fourth_pc_is_signed_out_of_the_oldest(keyring: Keyring, federation: Federation) -> None:
+    from nodes.console.sessions import SESSIONS_PER_CLERK, Sessions
+
+    sessions = Sessions(federation=federation, province=WINDOW_PROVINCE, node_address="127.0.0.1:9")
+    clerk = keyring.unlock(CLERK, PIN)
+    opened = [sessions.open(clerk).token for _ in range(SESSIONS_PER_CLERK + 2)]
+    try:
+        assert [sessions.get(t) is not None for t in opened] == [False, False, True, True, True]
+    finally:
+        sessions.close_all()
