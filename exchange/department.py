@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from exchange import validation
 from exchange.case import Actor, Case, CaseStatus
 from exchange.context import NodeContext
 from exchange.errors import (
@@ -39,6 +40,8 @@ class DepartmentDesk:
         stored = self.ctx.store.stat(sha256)
         if stored is not None:
             return stored.size, True
+        # Senders ask here before they stream: one the case would refuse is told before a byte is sent.
+        self._check_material_wanted(case_number)
         return self.ctx.uploads.confirmed_offset(case_number=case_number, sha256=sha256), False
 
     def take_pushed_material(
@@ -135,7 +138,15 @@ class DepartmentDesk:
                 )
                 refuse(exc)
                 raise exc
-            upload.commit(sha256=sha256, metadata={"case": case_number, "kind": kind, "file_name": file_name})
+            # Checked as the material enters the store, under the case's lock: the officer may have
+            # decided the case (退回, 驳回) while it streamed in, and a store keeps what it takes.
+            with ctx.case_lock(case_number):
+                try:
+                    self._check_material_wanted(case_number)
+                except IllegalTransition:
+                    upload.discard()
+                    raise
+                upload.commit(sha256=sha256, metadata={"case": case_number, "kind": kind, "file_name": file_name})
             upload.discard()
         finally:
             upload.close()
@@ -147,6 +158,7 @@ class DepartmentDesk:
             raise NotAuthorised(f"{from_province} may only forward cases it took in itself")
         if envelope.get("competent_province") != ctx.province_code:
             raise InvalidRequest("competent_province", f"this node decides for {ctx.province_code} only")
+        materials = _named_materials(envelope["materials"])
         case_number = str(envelope["case_number"])
         matter = ctx.catalog.get(str(envelope["matter_code"]))
         if envelope.get("competent_department") != matter.lead_department:
@@ -155,7 +167,7 @@ class DepartmentDesk:
             existing = ctx.ledger.find_case(case_number)
             if existing is not None:
                 return existing  # a repeated forward changes nothing
-            for m in envelope["materials"]:
+            for m in materials:
                 if ctx.store.stat(m["sha256"]) is None:
                     raise MaterialNotFound(
                         f"material {m['kind']} ({m['sha256'][:12]}…) has not arrived; push it before forwarding"
@@ -165,7 +177,7 @@ class DepartmentDesk:
             if identity:  # recorded with the case, so it is never accepted without it
                 case.record_identity(identity=identity, agent=envelope.get("agent") or None, actor=actor, at=ctx.stamp())
             # Retained only once nothing can refuse the case: a refused forward locks no material.
-            retain_for_matter(ctx.store, matter=matter, materials=envelope["materials"], now=ctx.now())
+            retain_for_matter(ctx.store, matter=matter, materials=materials, now=ctx.now())
             ctx.save(case, inbox=message_id)
         return case
 
@@ -264,6 +276,7 @@ class DepartmentDesk:
             raise NotAuthorised(f"{from_province} may only hand out tasks of cases it accepted itself")
         if ctx.province_code not in envelope.get("partners", []):
             raise InvalidRequest("partners", f"case {envelope.get('case_number')} names no part for {ctx.province_code}")
+        _named_materials(envelope.get("materials", []))  # a part's case names them as a forward does
         matter = ctx.catalog.get(str(envelope["matter_code"]))
         matter.require_mode("joint")
         ctx.department_name(ctx.province_code, department)
@@ -303,7 +316,7 @@ class DepartmentDesk:
             if from_province != case.origin_province:
                 raise NotAuthorised(f"{from_province} did not take case {case_number} in")
             at = ctx.stamp()
-            materials = [dict(m) for m in detail.get("materials", [])]
+            materials = _named_materials(detail.get("materials", []))
             known = {m["sha256"] for m in case.materials}
             if ctx.already_applied(message_id, case_number=case_number):
                 return case
@@ -320,6 +333,7 @@ class DepartmentDesk:
             ):
                 return case  # a repeated notice (the sender retried) changes nothing
             if step == "supplemented":
+                _check_takes_supplement(case)  # before anything is looked up or put under retention
                 for m in materials:
                     if ctx.store.stat(m["sha256"]) is None:
                         raise MaterialNotFound(f"material {m['kind']} ({m['sha256'][:12]}…) has not arrived; push it first")
@@ -389,6 +403,12 @@ class DepartmentDesk:
         retain_for_matter(ctx.store, matter=matter, materials=[{"sha256": stored.sha256}], now=ctx.now())
         case.issue_result(sha256=stored.sha256, object_key=stored.key, verification_code=code, actor=actor, at=ctx.stamp())
 
+    def _check_material_wanted(self, case_number: str) -> None:
+        """Materials travel before their case does, or as 补正 for it once it is here."""
+        case = self.ctx.ledger.find_case(case_number)
+        if case is not None:
+            _check_takes_supplement(case)
+
     def _own_case(self, case_number: str) -> Case:
         case = self.ctx.ledger.get_case(case_number)
         if case.competent_province != self.ctx.province_code:
@@ -403,6 +423,32 @@ def _check_party(from_province: str, case_number: str) -> None:
     """Materials travel before their case does: the case number names the origin province."""
     if not case_number.startswith(from_province + "-"):
         raise NotAuthorised(f"{from_province} did not open case {case_number} and may not send its materials")
+
+
+def _check_takes_supplement(case: Case) -> None:
+    """补正材料 are stored and retained only for a case waiting for them: a case decided meanwhile
+    (退回, 驳回) or never asked for any would keep them for its matter's retention years, unused."""
+    if case.status is not CaseStatus.SUPPLEMENT_REQUESTED:
+        raise IllegalTransition(
+            f"case {case.case_number} is {case.status.value}; it takes 补正材料 only while a supplement is requested, "
+            f"so nothing was stored: do not send them again, the applicant is told the case is {case.status.value}"
+        )
+
+
+_NAME_IT = "name each material by the SHA-256 of its bytes (64 lower-case hex digits), the one it was pushed under"
+
+
+def _named_materials(materials: Iterable[Mapping[str, Any]], *, field: str = "materials") -> list[dict[str, Any]]:
+    """The materials another node names, each by a well-formed SHA-256: the store is keyed by it,
+    so a missing or malformed one is the sender's mistake, refused before anything is looked up."""
+    named = [dict(m) for m in materials]
+    for i, m in enumerate(named):
+        sha256 = m.get("sha256")
+        if sha256 is None:
+            raise InvalidRequest(f"{field}[{i}].sha256", f"missing; {_NAME_IT}")
+        if not isinstance(sha256, str) or not validation.SHA256.fullmatch(sha256):
+            raise InvalidRequest(f"{field}[{i}].sha256", f"{str(sha256)[:40]!r} is not a SHA-256; {_NAME_IT}")
+    return named
 
 
 _ENVELOPE_FIELDS = (

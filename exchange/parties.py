@@ -31,6 +31,15 @@ def require_party(case: Case, province: str) -> Case:
     return case
 
 
+def case_of_party(ledger: CaseLedger, case_number: str, province: str) -> Case:
+    """The case, if `province` is party to it. A case that is not here is refused as one the
+    province is no party to, in the same words: else a partner learns which numbers exist."""
+    case = ledger.find_case(case_number)
+    if case is None or province not in parties_of(case):
+        raise NotAuthorised(f"this node has no case {case_number} that province {province} is party to")
+    return case
+
+
 def require_opened_by(case_number: str, province: str, *, what: str) -> None:
     """Only the province that opened a case may send what it opened it with."""
     if opened_by(case_number) != province:

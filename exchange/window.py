@@ -261,7 +261,8 @@ class WindowDesk:
     ) -> Case:
         ctx = self.ctx
         with ctx.case_lock(case_number):
-            case = parties.require_competent(ctx.ledger.get_case(case_number), from_province, what="deliver its result")
+            case = parties.case_of_party(ctx.ledger, case_number, from_province)  # not here: refused alike
+            parties.require_competent(case, from_province, what="deliver its result")
             parties.require_origin(case, ctx.province_code, what="receive its result")
             if ctx.already_applied(message_id, case_number=case_number) or (case.result is not None and case.result["sha256"] == issued_sha256):
                 return case  # delivered before (the sender did not hear our answer)

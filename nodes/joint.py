@@ -55,7 +55,8 @@ class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
 
     def ReportTask(self, request, context):  # type: ignore[no-untyped-def]
         sender = sending_province(request.from_province, context)
-        parties.require_partner(self.ctx.ledger.get_case(request.case_number), sender, what="report a part of it")
+        parties.require_partner(parties.case_of_party(self.ctx.ledger, request.case_number, sender), sender,
+                                what="report a part of it")
         already = self.ctx.already_applied(request.message_id, case_number=request.case_number)
         case = self.department.record_task_report(
             case_number=request.case_number, from_province=sender, outcome=request.outcome,

@@ -339,7 +339,8 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         return peer_pb2.Ack(case_number=case.case_number, status=case.status.value, already_applied=already)
 
     def GetIssuedResult(self, request, context):  # type: ignore[no-untyped-def]
-        case = parties.require_origin(self.ctx.ledger.get_case(request.case_number), caller.get().province_code,
+        asking = caller.get().province_code
+        case = parties.require_origin(parties.case_of_party(self.ctx.ledger, request.case_number, asking), asking,
                                       what="ask what was issued for it")
         sha = self.department.issued_sha256(request.case_number, asking_province=caller.get().province_code, case=case)
         return peer_pb2.IssuedResult(case_number=request.case_number, sha256=sha or "")

@@ -283,7 +283,7 @@ class WitnessServicer(witness_pb2_grpc.WitnessServiceServicer):
 
     def CaseEvents(self, request, context):  # type: ignore[no-untyped-def]
         sender = caller.get().province_code
-        parties.require_party(self.ctx.ledger.get_case(request.case_number), sender)
+        parties.case_of_party(self.ctx.ledger, request.case_number, sender)  # a case not here: refused alike
         entries = case_log(self.ctx.ledger, request.case_number, node=self.ctx.province_code)
         return witness_pb2.CaseEventsReply(node=self.ctx.province_code,
                                            entries=[log_entry_to_pb(e) for e in entries])
@@ -292,7 +292,7 @@ class WitnessServicer(witness_pb2_grpc.WitnessServiceServicer):
         from nodes.evidence import case_side
 
         sender = caller.get().province_code
-        parties.require_party(self.ctx.ledger.get_case(request.case_number), sender)
+        parties.case_of_party(self.ctx.ledger, request.case_number, sender)  # a case not here: refused alike
         return witness_pb2.CaseEvidenceReply(side_json=json.dumps(case_side(self.keeper, request.case_number,
                                                                                    mapper=self.ctx.ledger.mapper)))
 
