@@ -7,11 +7,12 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from exchange import validation
+from exchange import parties, validation
 from exchange.case import Actor, Case, CaseStatus
 from exchange.context import NodeContext
 from exchange.errors import (
-    IllegalTransition, InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised, TongbanError,
+    IllegalTransition, InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised, NotFound,
+    TongbanError,
 )
 from exchange.materials import (
     TransferBusy,
@@ -22,7 +23,9 @@ from exchange.materials import (
     check_media_type,
     retain_for_matter,
 )
-from exchange.outbox import ASSIGN_TASK, DELIVER_RESULT, NOTIFY_PROGRESS, REPORT_TASK, OutboxMessage, new_message
+from exchange.outbox import (
+    ASSIGN_TASK, DELIVER_RESULT, NOTIFY_PROGRESS, REPORT_TASK, OutboxMessage, forward_message_id, new_message,
+)
 from exchange.people import mask_id
 from exchange.ports import CertificateRequest
 from exchange.workdays import CHINA_TIME
@@ -167,6 +170,9 @@ class DepartmentDesk:
             existing = ctx.ledger.find_case(case_number)
             if existing is not None:
                 return existing  # a repeated forward changes nothing
+            if ctx.outbox is not None and ctx.outbox.inbox_case(forward_message_id(case_number)) == case_number:
+                raise IllegalTransition(f"the applicant withdrew case {case_number} at the window before it arrived "
+                                        "here, so it was not opened; nothing was recorded")
             for m in materials:
                 if ctx.store.stat(m["sha256"]) is None:
                     raise MaterialNotFound(
@@ -304,6 +310,23 @@ class DepartmentDesk:
             case.complete_task(province=from_province, outcome=outcome, note=note, actor=actor, at=ctx.stamp())
             ctx.save(case, inbox=message_id)
         return case
+
+    def withdrawn_before_arrival(self, case_number: str, *, from_province: str) -> Case | None:
+        """A withdrawal for a case that has not arrived (its forward may still be on its way, from a
+        call the window stopped waiting for): its forward is barred, so it can never open the case
+        here, and NotFound tells the window it may record the withdrawal. Returns the case if it
+        arrived first after all (it is then withdrawn as any other)."""
+        ctx = self.ctx
+        parties.require_opened_by(case_number, from_province, what="withdraw it")
+        if ctx.outbox is None:
+            raise TongbanError("this node was started without an inbox; it cannot bar a forward")
+        with ctx.case_lock(case_number):
+            barred_now = ctx.outbox.bar_message(forward_message_id(case_number), case_number=case_number)
+            case = None if barred_now else ctx.ledger.find_case(case_number)
+            if case is None:  # barred now, or by an earlier notice of the same withdrawal
+                raise NotFound(f"case {case_number} has not arrived here; its forward is barred, "
+                               "so it will not be opened if it comes")
+            return case
 
     def record_applicant_step(
         self, *, case_number: str, from_province: str, step: str, detail: Mapping[str, Any], actor: Actor,

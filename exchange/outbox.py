@@ -33,8 +33,15 @@ class OutboxMessage:
 
 def new_message(*, peer: str, kind: str, case_number: str, payload: Mapping[str, Any], at: str) -> OutboxMessage:
     assert kind in KINDS, kind
-    return OutboxMessage(message_id=str(uuid.uuid4()), peer=peer, kind=kind, case_number=case_number,
+    # A case is forwarded once: its forward's id is known to both sides from the case number,
+    # so the competent node can bar a forward the applicant withdrew before it arrived.
+    message_id = forward_message_id(case_number) if kind == FORWARD_CASE else str(uuid.uuid4())
+    return OutboxMessage(message_id=message_id, peer=peer, kind=kind, case_number=case_number,
                          payload=dict(payload), created_at=at)
+
+
+def forward_message_id(case_number: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"urn:tongban:forward:{case_number}"))
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,10 @@ class Outbox(Protocol):
 
     def inbox_case(self, message_id: str) -> str | None:
         """The case a recorded message (or a client's request id) opened or changed."""
+
+    def bar_message(self, message_id: str, *, case_number: str) -> bool:
+        """Record `message_id` as applied without applying it, so that it never will be (saving
+        it then fails); False if it was applied (or barred) first."""
 
     def backlog(self) -> list[PeerBacklog]: ...
 

@@ -66,7 +66,11 @@ class CoordinationServicer(joint_pb2_grpc.CoordinationServiceServicer):
 
     def NotifyProgress(self, request, context):  # type: ignore[no-untyped-def]
         sender = sending_province(request.from_province, context)
-        parties.require_party(self.ctx.ledger.get_case(request.case_number), sender)
+        number = request.case_number
+        if request.step == "withdrawn" and parties.opened_by(number) == sender and self.ctx.ledger.find_case(number) is None:
+            # Its forward may still be on its way: barred here, it can never open the case.
+            self.department.withdrawn_before_arrival(number, from_province=sender)  # NotFound, unless it arrived
+        parties.case_of_party(self.ctx.ledger, number, sender)
         detail = {
             "missing": list(request.missing), "note": request.note, "legal_basis": request.legal_basis,
             "reason": request.reason, "materials": [material_from_pb(m) for m in request.materials],

@@ -238,6 +238,15 @@ class SqlOutbox:
         rows = self._run(f"SELECT case_number FROM {self.inbox} WHERE message_id = {self.p}", (message_id,), fetch=True)
         return str(rows[0][0]) if rows else None
 
+    def bar_message(self, message_id: str, *, case_number: str) -> bool:
+        # The inbox's primary key decides between this and the message's own save, whichever
+        # commits first, on every replica at once.
+        p = self.p
+        rows = self._run(f"INSERT INTO {self.inbox} (message_id, case_number, recorded_at) VALUES ({p}, {p}, {p}) "
+                         "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+                         (message_id, case_number, self.clock()), fetch=True)
+        return bool(rows)
+
     # -- status -------------------------------------------------------------------------------
 
     def backlog(self) -> list[PeerBacklog]:

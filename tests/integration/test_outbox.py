@@ -141,6 +141,21 @@ def test_a_received_message_id_is_recorded_with_its_events_and_only_once(ledger:
     assert ledger.get_case(number).version == 1
 
 
+def test_a_barred_message_can_never_be_applied_and_a_message_applied_first_cannot_be_barred(
+    ledger: CaseLedger, outbox: SqlOutbox,
+) -> None:
+    barred, applied = "340000-20261123-00000031", "340000-20261123-00000032"
+    forward_of = {n: forward(n).message_id for n in (barred, applied)}
+    assert outbox.bar_message(forward_of[barred], case_number=barred)
+    assert not outbox.bar_message(forward_of[barred], case_number=barred), "a second bar changes nothing"
+    with pytest.raises(IntegrityError):  # the forward that was on its way when the bar was recorded
+        ledger.save(submitted(barred), inbox=(forward_of[barred], barred))
+    assert ledger.find_case(barred) is None
+    ledger.save(submitted(applied), inbox=(forward_of[applied], applied))
+    assert not outbox.bar_message(forward_of[applied], case_number=applied)
+    assert forward(barred).message_id == forward_of[barred], "both sides know a case's forward id"
+
+
 def test_notice_payloads_keep_no_personal_data(ledger: CaseLedger, outbox: SqlOutbox) -> None:
     number = "340000-20261123-00000001"
     notice = new_message(peer="330000", kind=NOTIFY_PROGRESS, case_number=number, at=AT,
