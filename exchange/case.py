@@ -25,7 +25,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from exchange.errors import IllegalTransition, InvalidRequest
-from exchange.workdays import TimeLimit, time_limit
+from exchange.workdays import MAX_LIMIT_DAYS, TimeLimit, time_limit
 
 Actor = dict[str, str]  # {"node": ..., "department": ..., "operator": ...}
 Material = dict[str, Any]  # {"kind", "file_name", "media_type", "size", "sha256"}
@@ -60,7 +60,10 @@ CONCLUDED = (S.PRINTED, S.MAILED, S.DELIVERED_ONLINE, S.REJECTED, S.RETURNED, S.
 ANSWERED = (*CONCLUDED, S.CLOSED, S.RESULT_DELIVERED)
 # Open cases for monitoring: not yet decided at the department; at the window, until the
 # applicant has the answer (a result that came back is open until it is printed or sent).
-OPEN = (S.RECEIVED, S.SUPPLEMENT_REQUESTED, S.ACCEPTED, S.SUBMITTED, S.FORWARDED, S.RESULT_RECEIVED, S.VERIFIED)
+# RESULT_ISSUED: decided, its result not yet handed over (at the node's own window, or to the
+# window of the province that took it in).
+OPEN = (S.RECEIVED, S.SUPPLEMENT_REQUESTED, S.ACCEPTED, S.SUBMITTED, S.FORWARDED, S.RESULT_ISSUED,
+        S.RESULT_RECEIVED, S.VERIFIED)
 RATINGS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")  # 好差评 five grades
 
 
@@ -159,7 +162,9 @@ class Case(Aggregate):
         self.verification: dict[str, Any] | None = None
         self.evaluation: dict[str, Any] | None = None
         self.tasks: dict[str, dict[str, Any]] = {}  # 多地联办: province -> task
-        self.clock: dict[str, Any] = {}  # accepted_at, limit_days, paused_seconds, paused_since
+        # accepted_at, limit_days, pauses ([start, end or None] per 补正), paused_since,
+        # paused_seconds (calendar time, for handling_seconds), stopped_at
+        self.clock: dict[str, Any] = {}
         self.closed_at: str | None = None
         self.erasure: dict[str, Any] | None = None  # 依法删除: when, on what basis (never the data)
         self._resume_to: str | None = None
@@ -316,6 +321,8 @@ class Case(Aggregate):
         self._require("accept", CaseStatus.RECEIVED)
         if self.clock:
             raise IllegalTransition(f"case {self.case_number} was already accepted")
+        if not 0 <= time_limit_days <= MAX_LIMIT_DAYS:
+            raise InvalidRequest("time_limit_days", f"give 0 to {MAX_LIMIT_DAYS} working days")
         self._accepted(time_limit_days=time_limit_days, actor=actor, at=at)
 
     @event("Accepted")
@@ -567,8 +574,8 @@ class Case(Aggregate):
 
     def is_paused(self) -> bool:
         """Waiting for 补正 with time left; a case late before the 补正 was asked for stays late."""
-        limit = self.time_limit()
-        return bool(limit and limit.paused and not self.clock.get("stopped_at"))
+        limit = self.time_limit()  # a decision or withdrawal ends the wait (_stop_clock)
+        return bool(limit and limit.paused)
 
 
 def _creation(fields: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ log, so what any replica saved is listed and counted by all of them."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from uuid import UUID
 from exchange.case import Case, CaseStatus
 from exchange.monitoring import MonitoredCase
 
+log = logging.getLogger("tongban.case_index")
 
 class CaseLog(Protocol):
     """The ledger as the index reads it (exchange.ledger.CaseLedger)."""
@@ -87,8 +89,14 @@ class CaseIndex:
             case = self._log.case_by_id(originator_id)
             if case is None:
                 self._cases.pop(originator_id, None)
-            else:
+                continue
+            try:
                 self._cases[originator_id] = (CaseSummary.of(case), MonitoredCase.of(case))
+            except (ValueError, OverflowError) as exc:
+                # One case whose figures cannot be worked out (a clock stamped in year 9999) must
+                # not keep every other case from the list and the monitor.
+                self._cases.pop(originator_id, None)
+                log.error("case %s left out of the case list and monitoring: %s", case.case_number, exc)
         # Only once every changed case is read back: a look that fails part way (the store
         # unreachable) leaves the position where it was, so the next look reads those cases again.
         self._position = read_to

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from exchange.errors import InvalidRequest, NotFound
+from exchange.workdays import MAX_LIMIT_DAYS
 
 MODES = ("online", "proxy", "joint")  # 全程网办, 异地代收代办, 多地联办
 MODE_NAMES = {"online": "全程网办", "proxy": "异地代收代办", "joint": "多地联办"}
@@ -57,6 +58,9 @@ class Matter:
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Matter:
         modes = tuple(record["modes"])
+        limits = [int(record["time_limit_days"]), *(int(v) for v in record.get("time_limit_overrides", {}).values())]
+        if not all(0 <= days <= MAX_LIMIT_DAYS for days in limits):
+            raise ValueError(f"matter {record['code']}: time limits {limits} outside 0..{MAX_LIMIT_DAYS} working days")
         unknown = [m for m in modes if m not in MODES]
         if unknown or record["result_kind"] not in RESULT_KINDS:
             raise ValueError(f"matter {record['code']}: bad modes {unknown} or result kind {record['result_kind']!r}")

@@ -14,7 +14,7 @@ from typing import Any, Protocol, TypeVar
 from exchange.case import CaseStatus, parse_at
 from exchange.errors import InvalidRequest
 from exchange.people import check_resident_id
-from exchange.workdays import time_limit
+from exchange.workdays import MAX_LIMIT_DAYS, time_limit
 
 # Results that came back and are not yet in the applicant's hands on paper.
 AWAITING_PRINT = (CaseStatus.RESULT_RECEIVED, CaseStatus.VERIFIED)
@@ -81,6 +81,7 @@ def _concerns(case: Listed, id_number: str) -> bool:
 
 class TimelineStep(Protocol):
     node: str
+    version: int
     event: str
     detail: Mapping[str, Any]
 
@@ -96,16 +97,28 @@ class Deadline:
 
 
 def deadline_from_timeline(steps: Sequence[TimelineStep], *, competent_province: str) -> Deadline:
+    """The partner's side is read in its own order (versions, not clock times, which replicas'
+    clocks may disorder); a side whose times or limit cannot be read gives no due date, not an
+    error for the clerk who asked."""
+    try:
+        return _deadline(sorted(_at(steps, competent_province), key=lambda s: s.version))
+    except (InvalidRequest, ValueError, OverflowError):
+        return Deadline()
+
+
+def _deadline(steps: Sequence[TimelineStep]) -> Deadline:
     accepted_at, limit = None, 0
     pauses: list[tuple[datetime, datetime | None]] = []
     stopped = False
-    for step in _at(steps, competent_province):
+    for step in steps:
         at = _moment(step.detail)
         if stopped or at is None:
             stopped = stopped or step.event in _STOPPING
             continue
         if step.event == "Accepted":
             accepted_at, limit = at, int(step.detail.get("time_limit_days") or 0)
+            if not 0 <= limit <= MAX_LIMIT_DAYS:
+                raise ValueError(f"time limit of {limit} days")
         elif step.event == "SupplementRequested" and accepted_at is not None:
             pauses.append((at, None))
         elif step.event == "Supplemented" and pauses and pauses[-1][1] is None:

@@ -74,10 +74,12 @@ class MonitoredCase:
     @classmethod
     def of(cls, case: Case) -> MonitoredCase:
         stopped_at = case.clock.get("stopped_at") if case.clock else None
+        limit = case.time_limit()
         return cls(
             case_number=case.case_number, matter_code=case.matter_code, origin_province=case.origin_province,
-            competent_province=case.competent_province, status=case.status, due_at=case.due_at(),
-            paused=case.is_paused(), stopped_at=datetime.fromisoformat(stopped_at) if stopped_at else None,
+            competent_province=case.competent_province, status=case.status, due_at=limit.due_at if limit else None,
+            paused=bool(limit and limit.paused),
+            stopped_at=datetime.fromisoformat(stopped_at) if stopped_at else None,
             outcome=case.decision["outcome"] if case.decision else None, handling_seconds=case.handling_seconds(),
         )
 
@@ -111,7 +113,8 @@ def monitor(
         if case.status in OPEN:
             row = open_.setdefault((case.matter_code, partner), {"open": 0, "overdue": [], "due_soon": 0, "paused": 0})
             row["open"] += 1  # type: ignore[operator]
-            due = case.due_at
+            # A case decided here whose result waits at this node's own window is open, not late.
+            due = case.due_at if case.stopped_at is None else None
             if case.paused:
                 row["paused"] += 1  # type: ignore[operator]
             elif due is not None and due < now:

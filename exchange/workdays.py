@@ -7,7 +7,9 @@ time already used before a 补正 is not given back, and a case that was late be
 for a 补正 stays late.
 
 The holiday table is the State Council's yearly notice (国务院办公厅关于部分节假日安排的通知).
-A year not in the table is counted with weekends only: add its notice when it is published."""
+A year not in the table is counted with weekends and the holidays fixed by date in 全国年节及纪念日
+放假办法 (元旦, 1-2 May, 1-3 October) only, without the lunar holidays and the 调休 days the notice
+adds: add each year's notice when it is published (`covers` says whether a year's is here)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,11 @@ from datetime import date, datetime, time, timedelta, timezone
 
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
 DAY = 86400.0
-# A limit never reaches this far; a calendar with no working days must not loop for ever.
+MAX_LIMIT_DAYS = 365  # no matter's 办结时限 is longer; the clock's arithmetic is bounded by it
+# Fixed by law whatever the yearly notice adds (全国年节及纪念日放假办法, as revised in 2024).
+_STATUTORY_BY_DATE = frozenset({(1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3)})
+# MAX_LIMIT_DAYS working days never reach this far; a calendar with no working days must not
+# loop for ever.
 _HORIZON_DAYS = 3660
 
 
@@ -39,6 +45,8 @@ class WorkingCalendar:
     def is_working_day(self, day: date) -> bool:
         if day in self.working_weekends:
             return True
+        if day.year not in self.years and (day.month, day.day) in _STATUTORY_BY_DATE:
+            return False
         return day.weekday() < 5 and day not in self.holidays
 
     def covers(self, year: int) -> bool:

@@ -118,13 +118,14 @@ def chunk_stream(header: common_pb2.MaterialHeader, chunks: Iterator[bytes]) -> 
 
 
 def progress_to_pb(case: Case) -> common_pb2.CaseProgress:
-    due = case.due_at()
+    limit = case.time_limit()
+    due = limit.due_at if limit else None
     decision = case.decision or {}
     delivery = case.delivery or {}
     return common_pb2.CaseProgress(
         opened_at=case.opened_at,
         due_at=due.isoformat() if due else "",
-        clock_paused=case.is_paused(),
+        clock_paused=bool(limit and limit.paused),
         supplement_missing=case.supplements[-1]["missing"] if case.status.value == "supplement_requested" else [],
         decision=decision.get("outcome", ""),
         decision_reason=decision.get("reason", ""),

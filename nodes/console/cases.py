@@ -45,7 +45,8 @@ def routes(kit: Kit) -> list[Route]:
             return kit.render(request, "lookup.html", session, query=number, listed=[], status_code=404,
                           problem=zh.problem_from_rpc(exc))
         left, tone = zh.time_left(history.due_at, now=datetime.now(timezone.utc),
-                                  paused=history.clock_paused, stopped=history.clock_stopped)
+                                  paused=history.clock_paused, stopped=history.clock_stopped,
+                                  withdrawn=history.listing.case.status == "withdrawn")
         steps = [step_of(e) for e in history.entries]
         supplements = [s for s in steps if s["event"] == "SupplementRequested" and s["node"] != kit.province]
         materials: list[tuple[str, str]] = []

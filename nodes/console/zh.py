@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 import grpc
 
-CHINA = timezone(timedelta(hours=8))
+from exchange.workdays import CHINA_TIME as CHINA
+from exchange.workdays import DAY, working_seconds
 
 STATUS = {
     "submitted": "已收件，待转送", "forwarded": "已转送承办地", "received": "承办地已接收",
@@ -138,18 +139,36 @@ def operator(actor_operator: str) -> str:
     return actor_operator
 
 
-def time_left(due_iso: str, *, now: datetime, paused: bool, stopped: bool) -> tuple[str, str]:
-    """(text, tone) for the time left before a due date; tone is ok, soon, late or neutral."""
+def time_left(due_iso: str, *, now: datetime, paused: bool, stopped: bool,
+              withdrawn: bool = False) -> tuple[str, str]:
+    """(text, tone) for the time left before a due date, in working days as the limit is
+    counted (exchange.workdays); tone is ok, soon, late or neutral."""
     if stopped:
+        if withdrawn:
+            return "申请人已撤回，时限已停止计算", "neutral"
         return "已作出决定，时限已停止计算", "neutral"
     if not due_iso:
         return "承办地尚未受理，受理后开始计算办结时限", "neutral"
     due = datetime.fromisoformat(due_iso)
     if paused:
-        return f"等待补正，时限暂停计算（补正前的到期时间为 {when(due_iso)}）", "neutral"
-    left = due - now
-    if left.total_seconds() < 0:
-        late = -left
-        return f"已超期 {late.days} 天 {late.seconds // 3600} 小时（应于 {when(due_iso)} 前办结）", "late"
-    tone = "soon" if left <= timedelta(days=1) else "ok"
-    return f"剩余 {left.days} 天 {left.seconds // 3600} 小时（{when(due_iso)} 前办结）", tone
+        return f"等待补正，时限暂停计算（补正前的到期时间为 {deadline(due)}）", "neutral"
+    if due < now:
+        late = working_seconds(due, now)
+        over = f" {_working(late)}" if late >= 3600 else ""
+        return f"已超期{over}（应于 {deadline(due)} 前办结）", "late"
+    left = working_seconds(now, due)
+    tone = "soon" if left <= DAY else "ok"
+    return f"剩余 {_working(left)}（{deadline(due)} 前办结）", tone
+
+
+def deadline(due: datetime) -> str:
+    """A due time at midnight is the end of the day before (24:00), never the next day's 00:00."""
+    moment = due.astimezone(CHINA)
+    if moment.time() == time():
+        return f"{moment - timedelta(days=1):%Y年%m月%d日} 24:00"
+    return f"{moment:%Y年%m月%d日 %H:%M}"
+
+
+def _working(seconds: float) -> str:
+    days, rest = divmod(int(seconds), int(DAY))
+    return f"{days} 个工作日 {rest // 3600} 小时"

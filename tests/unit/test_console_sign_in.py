@@ -103,14 +103,26 @@ def test_the_nodes_refusals_become_a_chinese_sentence_with_the_original_kept(cod
     assert says in problem.message and problem.detail == details
 
 
-def test_time_left_reads_as_days_and_hours_and_says_when_a_case_is_late() -> None:
-    now = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)
+def test_time_left_reads_as_working_days_and_hours_and_says_when_a_case_is_late() -> None:
+    now = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)  # Monday 09:00 in Beijing
     soon = (now + timedelta(days=2, hours=3)).isoformat()
-    assert zh.time_left(soon, now=now, paused=False, stopped=False) == ("剩余 2 天 3 小时（2026年11月04日 12:00 前办结）", "ok")
+    assert zh.time_left(soon, now=now, paused=False, stopped=False) == (
+        "剩余 2 个工作日 3 小时（2026年11月04日 12:00 前办结）", "ok")
     late, tone = zh.time_left((now - timedelta(hours=5)).isoformat(), now=now, paused=False, stopped=False)
-    assert late.startswith("已超期 0 天 5 小时") and tone == "late"
+    assert late.startswith("已超期 0 个工作日 5 小时") and tone == "late"
     assert "暂停" in zh.time_left(soon, now=now, paused=True, stopped=False)[0]
     assert "尚未受理" in zh.time_left("", now=now, paused=False, stopped=False)[0]
+    assert "撤回" in zh.time_left(soon, now=now, paused=False, stopped=True, withdrawn=True)[0]
+
+
+def test_a_weekend_before_the_due_date_is_not_counted_as_time_left() -> None:
+    friday_evening = datetime(2026, 11, 6, 9, 0, tzinfo=timezone.utc)  # 17:00 in Beijing
+    monday_morning = datetime(2026, 11, 9, 1, 0, tzinfo=timezone.utc)  # 09:00
+    text, tone = zh.time_left(monday_morning.isoformat(), now=friday_evening, paused=False, stopped=False)
+    assert text.startswith("剩余 0 个工作日 16 小时") and tone == "soon"  # before: 2 天 16 小时, ok
+    midnight = datetime(2026, 11, 6, 16, 0, tzinfo=timezone.utc)  # Saturday 00:00 in Beijing
+    assert "2026年11月06日 24:00" in zh.time_left(midnight.isoformat(), now=friday_evening, paused=False,
+                                                  stopped=False)[0]
 
 
 def test_a_clerk_signed_in_on_a_fourth_pc_is_signed_out_of_the_oldest(keyring: Keyring, federation: Federation) -> None:

@@ -101,6 +101,7 @@ class Step:
     node: str
     event: str
     detail: dict[str, Any] = field(default_factory=dict)
+    version: int = 0  # equal versions keep the order given
 
 
 def test_the_due_date_runs_from_acceptance_in_working_days_and_stops_during_a_supplement_request() -> None:

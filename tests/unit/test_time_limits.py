@@ -103,16 +103,17 @@ def test_a_result_back_at_the_window_is_open_until_the_applicant_has_it() -> Non
 
 
 class Step:
-    def __init__(self, event: str, at: datetime, **detail: object) -> None:
-        self.node, self.event, self.detail = "330000", event, {"at": at.isoformat(), **detail}
+    def __init__(self, version: int, event: str, at: datetime, **detail: object) -> None:
+        self.node, self.version, self.event = "330000", version, event
+        self.detail = {"at": at.isoformat(), **detail}
 
 
 def test_the_window_reads_the_same_due_date_from_the_competent_timeline() -> None:
     steps = [
-        Step("Received", cst("2026-11-02")),
-        Step("Accepted", cst("2026-11-02"), time_limit_days=5),
-        Step("SupplementRequested", cst("2026-11-06", 10)),
-        Step("Supplemented", cst("2026-11-09", 10)),
+        Step(1, "Received", cst("2026-11-02")),
+        Step(2, "Accepted", cst("2026-11-02"), time_limit_days=5),
+        Step(3, "SupplementRequested", cst("2026-11-06", 10)),
+        Step(4, "Supplemented", cst("2026-11-09", 10)),
     ]
     deadline = deadline_from_timeline(steps, competent_province="330000")
     assert deadline.due_at == cst("2026-11-10") and not deadline.paused
@@ -124,3 +125,60 @@ def test_a_wait_begun_before_acceptance_stops_no_clock() -> None:
     limit = time_limit(accepted_at=cst("2026-11-02"), limit_days=1,
                        pauses=[(cst("2026-10-30"), cst("2026-11-02"))])
     assert limit.due_at == cst("2026-11-03") and not limit.paused
+
+
+def test_a_case_decided_in_time_whose_result_waits_at_its_own_window_is_open_not_late() -> None:
+    case = accepted(at=cst("2026-11-02"), limit_days=5)  # due 9 November
+    case.approve(actor=OFFICER, at=cst("2026-11-04").isoformat())
+    case.issue_result(sha256="cd" * 32, object_key="k", verification_code="V", actor=OFFICER,
+                      at=cst("2026-11-04").isoformat())
+    report = monitor([case], node="330000", now=cst("2026-11-12"))
+    assert (report.totals["open"], report.totals["overdue"]) == (1, 0)
+    case.record_verification(report=PASSED, actor=OFFICER, at=cst("2026-11-10").isoformat())
+    report = monitor([case], node="330000", now=cst("2026-11-12"))
+    assert (report.totals["open"], report.totals["overdue"]) == (1, 0), "before: open and overdue at once"
+    assert report.throughput[0].within_time_limit == 1
+
+
+def test_a_year_without_its_notice_still_keeps_the_holidays_fixed_by_date() -> None:
+    assert not STATE_COUNCIL.covers(2027)
+    assert not STATE_COUNCIL.is_working_day(cst("2027-01-01").date())
+    assert add_working_days(cst("2026-12-28"), 5) == cst("2027-01-05")
+
+
+def test_a_time_limit_longer_than_any_matter_s_is_refused() -> None:
+    import pytest
+
+    from exchange.catalog import Matter
+    from exchange.errors import InvalidRequest
+
+    case = Case.receive(
+        case_number="340000-20261102-00000077", matter_code="KS35-043", mode="proxy", origin_province="340000",
+        competent_province="330000", competent_department="market",
+        applicant={"name": "王小明", "id_number": "330106198503151234"}, materials=[], checklist={},
+        actor=OFFICER, at=cst("2026-11-02").isoformat(),
+    )
+    with pytest.raises(InvalidRequest, match="time_limit_days"):
+        case.accept(actor=OFFICER, time_limit_days=5000, at=cst("2026-11-02").isoformat())
+    record = {"code": "X1", "name": "x", "lead_department": "market", "modes": ["proxy"], "required_materials": [],
+              "time_limit_days": 5, "result_kind": "certificate", "time_limit_overrides": {"330000": 5000}}
+    with pytest.raises(ValueError, match="outside 0..365"):
+        Matter.from_record(record)
+
+
+def test_the_window_reads_the_partner_s_steps_in_their_recorded_order_not_by_clock() -> None:
+    steps = [
+        Step(2, "Accepted", cst("2026-11-02"), time_limit_days=5),
+        Step(4, "Supplemented", cst("2026-11-04", 9)),  # a replica whose clock ran behind
+        Step(3, "SupplementRequested", cst("2026-11-04", 10)),
+    ]
+    deadline = deadline_from_timeline(steps, competent_province="330000")
+    assert not deadline.paused, "before: read by clock time, the case looked paused for ever"
+
+
+def test_a_partner_timeline_that_cannot_be_read_gives_no_due_date_rather_than_an_error() -> None:
+    bad_limit = [Step(1, "Accepted", cst("2026-11-02"), time_limit_days=10**9)]
+    assert deadline_from_timeline(bad_limit, competent_province="330000").due_at is None
+    no_offset = [Step(1, "Accepted", cst("2026-11-02"), time_limit_days=5)]
+    no_offset[0].detail["at"] = "2026-11-02T09:00:00"
+    assert deadline_from_timeline(no_offset, competent_province="330000").due_at is None
