@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from concurrent import futures
+from datetime import datetime
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -16,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from exchange.case_index import CaseIndex
 from exchange.errors import TongbanError
 from exchange.window import WindowDesk
+from exchange.workdays import STATE_COUNCIL
 from nodes.config import NodeConfig
 from nodes.directory import DirectoryServicer, RevocationExchange, RevocationRefresher
 from nodes.interceptors import (
@@ -96,6 +98,14 @@ class RunningNode:
         self.node.close()
 
 
+def _warn_of_missing_holidays(now: datetime) -> None:
+    """Due dates run into next year from the autumn on: say so when its notice is missing."""
+    years = [now.year] + ([now.year + 1] if now.month >= 10 else [])
+    for year in (y for y in years if not STATE_COUNCIL.covers(y)):
+        log.warning("exchange/workdays.py has no State Council holiday notice for %d: due dates in %d skip "
+                    "weekends and the holidays fixed by date only; add the notice's days", year, year)
+
+
 def call_threads(config: NodeConfig) -> int:
     """Desk calls hold at most workers + queued_calls + uploads threads and partner nodes' calls
     at most 2 × partner_workers (AdmissionInterceptor), so a partner's call always finds a
@@ -107,6 +117,7 @@ def start_node(config: NodeConfig) -> RunningNode:
     checkpoint_interval = _checkpoint_interval()  # a bad setting is refused before anything starts
     node = build_node(config)
     ctx = node.context
+    _warn_of_missing_holidays(ctx.now())
     coordination = GrpcCoordinationGateway(
         province=config.province, peers=config.peers, credentials=node.peers.credentials,
     )

@@ -182,3 +182,15 @@ def test_a_partner_timeline_that_cannot_be_read_gives_no_due_date_rather_than_an
     no_offset = [Step(1, "Accepted", cst("2026-11-02"), time_limit_days=5)]
     no_offset[0].detail["at"] = "2026-11-02T09:00:00"
     assert deadline_from_timeline(no_offset, competent_province="330000").due_at is None
+
+
+def test_a_node_says_at_start_when_the_holiday_notice_its_due_dates_need_is_missing(caplog) -> None:  # type: ignore[no-untyped-def]
+    from nodes.server import _warn_of_missing_holidays
+
+    with caplog.at_level("WARNING", logger="tongban.node"):
+        _warn_of_missing_holidays(cst("2026-12-05"))
+    assert "no State Council holiday notice for 2027" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tongban.node"):
+        _warn_of_missing_holidays(cst("2026-06-01"))
+    assert caplog.text == ""
