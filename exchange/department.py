@@ -169,10 +169,11 @@ class DepartmentDesk:
         with ctx.case_lock(case_number):
             existing = ctx.ledger.find_case(case_number)
             if existing is not None:
-                return existing  # a repeated forward changes nothing
-            if ctx.outbox is not None and ctx.outbox.inbox_case(forward_message_id(case_number)) == case_number:
-                raise IllegalTransition(f"the applicant withdrew case {case_number} at the window before it arrived "
-                                        "here, so it was not opened; nothing was recorded")
+                # A repeated forward changes nothing, but retains again: a node stopped between
+                # the save and the retention below is made good by the sender's resend.
+                retain_for_matter(ctx.store, matter=matter, materials=existing.materials, now=ctx.now())
+                return existing
+            self._refuse_if_withdrawn_before_arrival(case_number)
             for m in materials:
                 if ctx.store.stat(m["sha256"]) is None:
                     raise MaterialNotFound(
@@ -182,10 +183,17 @@ class DepartmentDesk:
             identity = dict(envelope.get("identity") or {})
             if identity:  # recorded with the case, so it is never accepted without it
                 case.record_identity(identity=identity, agent=envelope.get("agent") or None, actor=actor, at=ctx.stamp())
-            # Retained only once nothing can refuse the case: a refused forward locks no material.
-            retain_for_matter(ctx.store, matter=matter, materials=materials, now=ctx.now())
             ctx.save(case, inbox=message_id)
+            # Retained only once the case is saved: a forward refused, or losing to a withdrawal
+            # on another replica, locks no material.
+            retain_for_matter(ctx.store, matter=matter, materials=materials, now=ctx.now())
         return case
+
+    def _refuse_if_withdrawn_before_arrival(self, case_number: str) -> None:
+        ctx = self.ctx
+        if ctx.outbox is not None and ctx.outbox.inbox_case(forward_message_id(case_number)) == case_number:
+            raise IllegalTransition(f"the applicant withdrew case {case_number} at the window before it arrived "
+                                    "here, so it is not opened and takes no materials; nothing was recorded")
 
     def issued_sha256(self, case_number: str, *, asking_province: str, case: Case | None = None) -> str | None:
         """`case`: already read by the caller (a result, once issued, never changes)."""
@@ -321,9 +329,11 @@ class DepartmentDesk:
         if ctx.outbox is None:
             raise TongbanError("this node was started without an inbox; it cannot bar a forward")
         with ctx.case_lock(case_number):
-            barred_now = ctx.outbox.bar_message(forward_message_id(case_number), case_number=case_number)
-            case = None if barred_now else ctx.ledger.find_case(case_number)
-            if case is None:  # barred now, or by an earlier notice of the same withdrawal
+            ctx.outbox.bar_message(forward_message_id(case_number), case_number=case_number)
+            # Looked for again under the lock: a forward sent under another id (a message recorded
+            # before forward ids were derived) may have opened it meanwhile.
+            case = ctx.ledger.find_case(case_number)
+            if case is None:
                 raise NotFound(f"case {case_number} has not arrived here; its forward is barred, "
                                "so it will not be opened if it comes")
             return case
@@ -431,6 +441,8 @@ class DepartmentDesk:
         case = self.ctx.ledger.find_case(case_number)
         if case is not None:
             _check_takes_supplement(case)
+        else:
+            self._refuse_if_withdrawn_before_arrival(case_number)
 
     def _own_case(self, case_number: str) -> Case:
         case = self.ctx.ledger.get_case(case_number)

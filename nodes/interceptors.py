@@ -463,6 +463,11 @@ class TokenBuckets:
             return (1.0 - tokens) / self.rate, not refusing
 
 
+def partner_share(partner_calls: int) -> int:
+    """Calls at once every partner node is granted, however busy the others are."""
+    return max(1, partner_calls // 4)
+
+
 class AdmissionInterceptor(grpc.ServerInterceptor):
     """Calls from clerks, officers and auditors take one of `active` turns; up to `queued` of
     them wait for one (until their deadline), more are RESOURCE_EXHAUSTED at once. Partner
@@ -486,7 +491,9 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
 
     Partner nodes' calls are counted apart: up to `partner_calls` at once from one partner node
     and twice that from all of them, more are RESOURCE_EXHAUSTED at once (the partner's courier
-    tries again). The server's pool keeps that many threads for them. Without a cap, a partner
+    tries again); but each partner is always granted its first quarter of `partner_calls`
+    (`partner_share`), so two busy partners cannot shut out a third. The server's pool keeps
+    threads for all of these (nodes/server.py). Without a cap, a partner
     that opened a hundred material pushes and sent nothing held every thread of the node, and
     no clerk was answered."""
 
@@ -549,7 +556,8 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
         province = who.province_code if who else "?"
         with self._lock:
             mine = self._partners_open.get(province, 0)
-            admitted = mine < self.partner_calls and sum(self._partners_open.values()) < 2 * self.partner_calls
+            admitted = mine < self.partner_calls and (
+                mine < partner_share(self.partner_calls) or sum(self._partners_open.values()) < 2 * self.partner_calls)
             if admitted:
                 self._partners_open[province] = mine + 1
         if not admitted:

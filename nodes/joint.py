@@ -12,14 +12,14 @@ from exchange import parties
 from exchange.context import NodeContext
 from exchange.department import DepartmentDesk
 from exchange.envelopes import check_handed_case, check_identity_notice
-from exchange.errors import InvalidRequest, PeerBusy, PeerRefused, PeerUnavailable
+from exchange.errors import InvalidRequest
 from exchange.window import WindowDesk
 from nodes.interceptors import peer_actor, sending_province
+from nodes.peers import partner_error
 from nodes.tls import PartnerStubs
 from nodes.translate import material_from_pb, material_to_pb, put_identity_and_agent
 from tongban_pb import common_pb2, joint_pb2, joint_pb2_grpc
 
-_RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 _TO_ORIGIN = {"supplement_requested", "rejected", "returned"}
 _TO_COMPETENT = {"identified", "supplemented", "withdrawn"}
 
@@ -117,17 +117,7 @@ class GrpcCoordinationGateway:
         try:
             return getattr(self._stub(province), method)(message, timeout=self.timeout)
         except grpc.RpcError as exc:
-            code, details = exc.code(), exc.details()
-            if code == grpc.StatusCode.ABORTED:  # about this request only: the partner itself is fine
-                raise PeerBusy(f"the node of {province} could not {what} just now ({details}); "
-                               "nothing was lost, try again") from None
-            if code in _RETRYABLE:
-                raise PeerUnavailable(
-                    f"could not {what} at the node of {province} ({code.name}: {details}); "
-                    "nothing was saved, try again when it is reachable"
-                ) from None
-            raise PeerRefused(f"the node of {province} refused to {what}: {code.name}: {details}",
-                              code=code.name) from None
+            raise partner_error(province, what, exc) from None
 
     def assign_task(
         self, province: str, *, envelope: Mapping[str, Any], department: str, task: str, message_id: str = "",

@@ -23,6 +23,22 @@ _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 _PUSH_RETRYABLE = _RETRYABLE | {grpc.StatusCode.ABORTED, grpc.StatusCode.RESOURCE_EXHAUSTED}
 
 
+def partner_error(province: str, what: str, exc: grpc.RpcError) -> Exception:
+    """A partner's gRPC answer as the domain's error: about this request only (PeerBusy), the
+    partner out of reach (PeerUnavailable), or a refusal that sending again will not change."""
+    code, details = exc.code(), exc.details()
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:  # it serves as many calls from here as it takes
+        return PeerBusy(f"the node of {province} is busy and could not {what} just now ({details}); "
+                        "nothing was lost, try again in a moment")
+    if code == grpc.StatusCode.ABORTED:  # about this request only: the partner itself is fine
+        return PeerBusy(f"the node of {province} could not {what} just now ({details}); "
+                        "nothing was lost, try again")
+    if code in _RETRYABLE:
+        return PeerUnavailable(f"could not {what} at the node of {province} ({code.name}: {details}); "
+                               "nothing was lost, try again when it is reachable")
+    return PeerRefused(f"the node of {province} refused to {what}: {code.name}: {details}", code=code.name)
+
+
 class GrpcPeerGateway:
     def __init__(
         self, *, province: str, peers: Mapping[str, str], credentials: grpc.ChannelCredentials,
@@ -44,17 +60,7 @@ class GrpcPeerGateway:
         try:
             return fn(*args, **kwargs)
         except grpc.RpcError as exc:
-            code, details = exc.code(), exc.details()
-            if code in (grpc.StatusCode.ABORTED, grpc.StatusCode.RESOURCE_EXHAUSTED):  # the partner itself is fine
-                raise PeerBusy(f"the node of {province} could not {what} just now ({details}); "
-                               "nothing was lost, try again") from None
-            if code in _RETRYABLE:
-                raise PeerUnavailable(
-                    f"could not {what} at the node of {province} ({code.name}: {details}); "
-                    "nothing was lost, try again when it is reachable"
-                ) from None
-            raise PeerRefused(f"the node of {province} refused to {what}: {code.name}: {details}",
-                              code=code.name) from None
+            raise partner_error(province, what, exc) from None
 
     def push_material(
         self, province: str, *, case_number: str, material: Mapping[str, Any], chunks: Iterable[bytes],
@@ -77,12 +83,16 @@ class GrpcPeerGateway:
         reader = Prefetched(coalesced(chunks, size=PUSH_CHUNK), depth=_READ_AHEAD, name=f"read-{material['sha256'][:12]}")
         with reader as ahead:
             self._push(province, ref=ref, material_header=material_header, size=size, what=what,
-                       source=ReplayableSource(ahead), progress=progress, ask=not first_push)
+                       source=ReplayableSource(ahead), progress=progress, ask=not first_push,
+                       wait_while_busy=not first_push)
 
     def _push(
         self, province: str, *, ref: peer_pb2.TransferRef, material_header: common_pb2.MaterialHeader, size: int,
         what: str, source: ReplayableSource, progress: Callable[[int, int], None] | None, ask: bool = True,
+        wait_while_busy: bool = True,
     ) -> None:
+        """`wait_while_busy`: wait out a partner at its cap of calls from this node. Not for a
+        clerk's submission, which holds the counter: the relay sends it a moment later."""
         stub = self._stub(province)
         deadline = time.monotonic() + self.resume_patience
         pause = 0.2
@@ -112,7 +122,8 @@ class GrpcPeerGateway:
                     # what it holds; one that refuses that too is answered below.
                     ask = False
                     continue
-                if exc.code() in _PUSH_RETRYABLE and time.monotonic() < deadline:
+                busy = exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                if exc.code() in _PUSH_RETRYABLE and time.monotonic() < deadline and (wait_while_busy or not busy):
                     time.sleep(pause)
                     pause = min(pause * 2, 2.0)
                     continue

@@ -22,8 +22,7 @@ from nodes.config import NodeConfig
 from nodes.directory import DirectoryServicer, RevocationExchange, RevocationRefresher
 from nodes.interceptors import (
     AccessLogInterceptor, AdmissionInterceptor, CallerIdentityInterceptor, CallsInFlight, DeadlineInterceptor,
-    ErrorMappingInterceptor,
-    RateLimitInterceptor, RefusalRecordingInterceptor, ValidationInterceptor,
+    ErrorMappingInterceptor, RateLimitInterceptor, RefusalRecordingInterceptor, ValidationInterceptor, partner_share,
 )
 from nodes.refusals import RefusalLog
 from nodes.audit import LogAuditServicer
@@ -108,9 +107,11 @@ def _warn_of_missing_holidays(now: datetime) -> None:
 
 def call_threads(config: NodeConfig) -> int:
     """Desk calls hold at most workers + queued_calls + uploads threads and partner nodes' calls
-    at most 2 × partner_workers (AdmissionInterceptor), so a partner's call always finds a
-    thread (two nodes never wait on each other) and partners never take the desks' threads."""
-    return config.workers + config.queued_calls + config.uploads + 2 * config.partner_workers
+    at most 2 × partner_workers, plus each partner's granted share (AdmissionInterceptor), so a
+    partner's call always finds a thread (two nodes never wait on each other) and partners never
+    take the desks' threads. The pool makes threads only as calls need them."""
+    partners = 2 * config.partner_workers + partner_share(config.partner_workers) * len(config.peers)
+    return config.workers + config.queued_calls + config.uploads + partners
 
 
 def start_node(config: NodeConfig) -> RunningNode:

@@ -63,6 +63,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
             sessions.close(session.token)
             return kit.render(request, "signin.html", None, status_code=403, operator=operator,
                               problem=zh.problem_from_rpc(exc))
+        sessions.keep_latest(session)
         response = RedirectResponse("/intake", status_code=303)
         response.set_cookie(COOKIE, session.token, httponly=True, samesite="strict", secure=settings.secure_cookies)
         return response

@@ -83,10 +83,11 @@ class Kit:
         """A form posted by another site's page (the browser says so). The sign-in form has no
         session token yet, so this is what keeps a page elsewhere from signing a counter PC in
         under someone else's key."""
-        if request.headers.get("sec-fetch-site") == "cross-site":
-            return True
-        origin = request.headers.get("origin")
-        return bool(origin) and origin != f"{request.url.scheme}://{request.url.netloc}"
+        site = request.headers.get("sec-fetch-site")
+        if site is not None:  # every current browser says where the form came from: trust it alone
+            return site not in ("same-origin", "none")
+        origin = request.headers.get("origin")  # an older browser; no header at all: not a browser form
+        return origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}"
 
     def signed_in(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         """Only for a signed-in clerk; a POST must carry the page's token (no cross-site forms)."""

@@ -60,13 +60,21 @@ class Sessions:
                           window=WindowClient(channel, timeout=60.0), csrf=secrets.token_urlsafe(24))
         now = time.monotonic()
         with self._lock:
-            stale = [t for t, s in self._sessions.items() if s.expired(now)]
-            mine = [t for t, s in self._sessions.items() if s.clerk.operator_id == clerk.operator_id and t not in stale]
-            # dicts keep insertion order: the clerk's oldest sessions come first
-            for token in stale + mine[:max(0, len(mine) - SESSIONS_PER_CLERK + 1)]:
+            for token in [t for t, s in self._sessions.items() if s.expired(now)]:
                 self._sessions.pop(token).channel.close()
             self._sessions[session.token] = session
         return session
+
+    def keep_latest(self, session: Session) -> None:
+        """Once the node has let the clerk in: sign the clerk out of the oldest PCs beyond
+        SESSIONS_PER_CLERK (a sign-in the node refused signs no one out)."""
+        with self._lock:
+            mine = [t for t, s in self._sessions.items() if s.clerk.operator_id == session.clerk.operator_id]
+            # dicts keep insertion order: the clerk's oldest sessions come first
+            retired = [self._sessions.pop(t) for t in mine[:max(0, len(mine) - SESSIONS_PER_CLERK)]
+                       if t != session.token]
+        for old in retired:
+            old.channel.close()
 
     def get(self, token: str | None) -> Session | None:
         if not token:

@@ -112,6 +112,8 @@ def problem_from_rpc(error: grpc.RpcError, *, materials: Mapping[str, str] | Non
         return Problem("您的证书无权进行此操作，请确认使用本省窗口人员证书登录。", detail)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return Problem("暂时无法连接节点（本省或承办地），请稍后重试；如持续出现请联系系统管理员。", detail)
+    if code == grpc.StatusCode.ABORTED and " is busy and could not " in detail:
+        return Problem("对方省份节点繁忙，本次未办理，请稍后重试。", detail)
     if code == grpc.StatusCode.ABORTED:
         return Problem("办件刚被其他操作更新，本次未保存，请重试。", detail)
     if code == grpc.StatusCode.UNAUTHENTICATED:

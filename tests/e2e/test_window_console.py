@@ -159,6 +159,11 @@ def test_a_sign_in_posted_from_another_sites_page_is_refused(page, counter: Coun
     own = page.request.post(f"{counter.url}/signin", form={"operator": CLERK, "pin": PIN},
                             headers={"Origin": counter.url}, max_redirects=0)
     assert own.status == 303
+    # A browser's own form says same-origin; behind a proxy that rewrites Host the Origin differs.
+    proxied = page.request.post(f"{counter.url}/signin", form={"operator": CLERK, "pin": PIN},
+                                headers={"Origin": "https://window.ah.gov.example", "Sec-Fetch-Site": "same-origin"},
+                                max_redirects=0)
+    assert proxied.status == 303
 
 
 def test_a_clerk_takes_an_application_and_prints_the_sealed_certificate(page, counter: Counter, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

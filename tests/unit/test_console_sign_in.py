@@ -130,7 +130,13 @@ def test_a_clerk_signed_in_on_a_fourth_pc_is_signed_out_of_the_oldest(keyring: K
 
     sessions = Sessions(federation=federation, province=WINDOW_PROVINCE, node_address="127.0.0.1:9")
     clerk = keyring.unlock(CLERK, PIN)
-    opened = [sessions.open(clerk).token for _ in range(SESSIONS_PER_CLERK + 2)]
+    opened = []
+    for _ in range(SESSIONS_PER_CLERK + 2):
+        session = sessions.open(clerk)
+        sessions.keep_latest(session)  # the node let the clerk in
+        opened.append(session.token)
+    refused = sessions.open(clerk)  # the node then refuses a sixth sign-in: no one is signed out for it
+    sessions.close(refused.token)
     try:
         assert [sessions.get(t) is not None for t in opened] == [False, False, True, True, True]
     finally:
