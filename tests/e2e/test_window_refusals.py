@@ -15,14 +15,15 @@ from exchange.people import make_resident_id
 from nodes.clients import AuditorClient, OfficerClient, WindowClient, operator_channel
 from nodes.demo import AUDITOR, CLERK, COMPETENT_PROVINCE, MATTER, OFFICER, WINDOW_PROVINCE
 from nodes.launch import loopback_configs
-from nodes.samples import scanned_id_card, signed_application_form
+from nodes.samples import scanned_id_card
 from nodes.server import RunningNode, start_node
 from nodes.tls import channel_credentials, secure_channel
 from signing.pki import Federation
 from signing.seal import DepartmentSealer
 from storage.keys import object_key
+from tests.fixtures.cases import submit_sample_case
 from tests.fixtures.signing_assets import flip_byte_in_page_content, overwrite_applicant_name, request
-from tongban_pb import common_pb2, peer_pb2, peer_pb2_grpc
+from tongban_pb import common_pb2, peer_pb2, peer_pb2_grpc, witness_pb2_grpc
 
 JIANGSU = "320000"
 
@@ -40,14 +41,16 @@ class Pair:
         return operator_channel(self.federation, province=COMPETENT_PROVINCE, operator_id=OFFICER,
                                 address=self.nodes[COMPETENT_PROVINCE].address)
 
-    def as_node(self, province: str, *, of: Federation | None = None) -> peer_pb2_grpc.PeerServiceStub:
-        """A peer client to the window's node presenting `province`'s node certificate."""
+    def channel_as(self, province: str, *, of: Federation | None = None) -> grpc.Channel:
+        """A channel to the window's node presenting `province`'s node certificate."""
         fed = of or self.federation
         cert, key = fed.node_tls(province)
         chain = cert + fed.province_ca_pem(province)
         creds = grpc.ssl_channel_credentials(self.federation.root_pem(), key, chain)
-        channel = secure_channel(self.nodes[WINDOW_PROVINCE].address, creds, province=WINDOW_PROVINCE)
-        return peer_pb2_grpc.PeerServiceStub(channel)
+        return secure_channel(self.nodes[WINDOW_PROVINCE].address, creds, province=WINDOW_PROVINCE)
+
+    def as_node(self, province: str, *, of: Federation | None = None) -> peer_pb2_grpc.PeerServiceStub:
+        return peer_pb2_grpc.PeerServiceStub(self.channel_as(province, of=of))
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +65,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory, federation: Federation) -> It
 
 def forwarded_case(pair: Pair) -> str:
     with pair.window() as ch:
-        window = WindowClient(ch)
-        scan = window.upload([scanned_id_card()], kind="id_card", file_name="id.png", media_type="image/png")
-        form = window.upload([signed_application_form(applicant="李四", id_masked="x", matter="补领")],
-                             kind="application_form", file_name="form.pdf", media_type="application/pdf")
-        case = window.submit(matter_code=MATTER, competent_province=COMPETENT_PROVINCE, applicant_name="李四",
-                             applicant_id=make_resident_id("34010219900101001"), materials=[scan, form],
-                             checklist={"id_card": True, "application_form": True})
+        case = submit_sample_case(WindowClient(ch))
     assert case.status == "forwarded"
     return case.case_number
 
@@ -217,3 +214,55 @@ def test_a_material_whose_content_is_not_its_declared_type_is_refused(pair: Pair
     with pair.window() as ch, pytest.raises(grpc.RpcError) as refused:
         WindowClient(ch).upload([scanned_id_card()], kind="id_card", file_name="id.pdf", media_type="application/pdf")
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+# -- a partner cannot learn which case numbers exist here ------------------------------------
+# DeliverResult, GetIssuedResult and the witness's CaseEvents and CaseEvidence answer a case that
+# is not here as one the caller is no party to (from a review with probes).
+
+EXISTENCE_PDF = b"%PDF-1.7 not a result anyone issued"
+
+
+def deliver(pair: Pair, *, as_province: str, number: str) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as refused:
+        pair.as_node(as_province).DeliverResult(peer_pb2.ResultEnvelope(
+            case_number=number, from_province=as_province, pdf=EXISTENCE_PDF,
+            issued_sha256=hashlib.sha256(EXISTENCE_PDF).hexdigest()), timeout=10)
+    return refused.value
+
+
+def test_deliver_result_answers_alike_for_a_case_not_here_and_a_case_the_caller_is_no_party_to(pair: Pair) -> None:
+    existing = forwarded_case(pair)  # taken in at the window, decided by Zhejiang: Jiangsu is no party
+    missing = f"{WINDOW_PROVINCE}-20261102-0BADCAFE"
+    answers = {
+        "existing, no party": (deliver(pair, as_province=JIANGSU, number=existing), existing, JIANGSU),
+        "missing": (deliver(pair, as_province=JIANGSU, number=missing), missing, JIANGSU),
+        # A partner that is party to other cases here learns no more about this one.
+        "missing, a partner": (deliver(pair, as_province=COMPETENT_PROVINCE, number=missing), missing,
+                               COMPETENT_PROVINCE),
+    }
+    codes = {what: error.code() for what, (error, _, _) in answers.items()}
+    # before: NOT_FOUND for a case number that does not exist, PERMISSION_DENIED for one that does
+    assert codes == dict.fromkeys(answers, grpc.StatusCode.PERMISSION_DENIED)
+    shapes = {error.details().replace(number, "<n>").replace(province, "<p>")
+              for error, number, province in answers.values()}
+    assert shapes == {"this node has no case <n> that province <p> is party to"}
+
+
+@pytest.mark.parametrize("ask", ["GetIssuedResult", "CaseEvents", "CaseEvidence"])
+def test_asking_about_a_case_answers_alike_for_one_not_here_and_one_the_caller_is_no_party_to(
+    pair: Pair, ask: str,
+) -> None:
+    existing = forwarded_case(pair)
+    missing = f"{WINDOW_PROVINCE}-20261102-0BADCAFF"
+    channel = pair.channel_as(JIANGSU)
+    stub = (peer_pb2_grpc.PeerServiceStub(channel) if ask == "GetIssuedResult"
+            else witness_pb2_grpc.WitnessServiceStub(channel))
+    answers = []
+    for number in (existing, missing):
+        with pytest.raises(grpc.RpcError) as refused:
+            getattr(stub, ask)(common_pb2.CaseRef(case_number=number), timeout=10)
+        answers.append((refused.value.code(), refused.value.details().replace(number, "<n>")))
+    channel.close()
+    assert answers[0] == answers[1], "before: NOT_FOUND for the number that does not exist"
+    assert answers[0][0] == grpc.StatusCode.PERMISSION_DENIED

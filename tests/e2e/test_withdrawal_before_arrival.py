@@ -15,13 +15,12 @@ import pytest
 
 from exchange.department import DepartmentDesk
 from exchange.errors import IllegalTransition
-from exchange.people import make_resident_id
 from nodes.clients import OfficerClient, WindowClient, operator_channel
-from nodes.demo import CLERK, COMPETENT_PROVINCE, MATTER, OFFICER, WINDOW_PROVINCE
+from nodes.demo import CLERK, COMPETENT_PROVINCE, OFFICER, WINDOW_PROVINCE
 from nodes.launch import loopback_configs
-from nodes.samples import scanned_id_card, signed_application_form
 from nodes.server import RunningNode, start_node
 from signing.pki import Federation
+from tests.fixtures.cases import submit_sample_case
 
 
 @dataclass
@@ -53,12 +52,7 @@ def pair(tmp_path, federation: Federation) -> Iterator[Pair]:  # type: ignore[no
 
 
 def submit(window: WindowClient) -> str:
-    scan = window.upload([scanned_id_card()], kind="id_card", file_name="id.png", media_type="image/png")
-    form = window.upload([signed_application_form(applicant="李四", id_masked="x", matter="补领")],
-                         kind="application_form", file_name="form.pdf", media_type="application/pdf")
-    case = window.submit(matter_code=MATTER, competent_province=COMPETENT_PROVINCE, applicant_name="李四",
-                         applicant_id=make_resident_id("34010219900101001"), materials=[scan, form],
-                         checklist={"id_card": True, "application_form": True})
+    case = submit_sample_case(window)
     assert case.status == "submitted", "the forward was still on its way when the window stopped waiting"
     return case.case_number
 
@@ -101,13 +95,7 @@ def test_a_forward_still_on_its_way_when_the_applicant_withdraws_never_opens_the
 def test_a_withdrawal_after_the_case_arrived_withdraws_it_on_both_sides(pair: Pair) -> None:
     pair.nodes[WINDOW_PROVINCE].node.peers.timeout = 30.0
     with pair.window() as window, pair.officer() as officer:
-        number = window.submit(
-            matter_code=MATTER, competent_province=COMPETENT_PROVINCE, applicant_name="李四",
-            applicant_id=make_resident_id("34010219900101001"),
-            materials=[window.upload([scanned_id_card()], kind="id_card", file_name="id.png", media_type="image/png"),
-                       window.upload([signed_application_form(applicant="李四", id_masked="x", matter="补领")],
-                                     kind="application_form", file_name="form.pdf", media_type="application/pdf")],
-            checklist={"id_card": True, "application_form": True}).case_number
+        number = submit_sample_case(window).case_number
         assert officer.get_case(number).status == "received"
         assert window.withdraw(number, reason="不再需要").status == "withdrawn"
         assert officer.get_case(number).status == "withdrawn"

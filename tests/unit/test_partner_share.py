@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from nodes.interceptors import AdmissionInterceptor, caller
+from tests.fixtures.rpc import RpcRefusal
 
 
 @dataclass(frozen=True)
@@ -40,17 +41,6 @@ def test_two_busy_partners_cannot_shut_out_a_third() -> None:
     assert admission._partners_open == {}
 
 
-class Answer(grpc.RpcError):
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        self._code, self._details = code, details
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-
 def test_a_partner_at_its_cap_is_busy_for_the_courier_and_says_so_to_the_clerk() -> None:
     from exchange.errors import PeerBusy
     from nodes.console import zh
@@ -59,8 +49,8 @@ def test_a_partner_at_its_cap_is_busy_for_the_courier_and_says_so_to_the_clerk()
     from nodes.peers import partner_error
 
     error = partner_error("330000", "record withdrawn for case 340000-20261102-0000000A",
-                          Answer(grpc.StatusCode.RESOURCE_EXHAUSTED, "this node serves at most 16 calls"))
+                          RpcRefusal(grpc.StatusCode.RESOURCE_EXHAUSTED, "this node serves at most 16 calls"))
     assert isinstance(error, PeerBusy), "before (CoordinationService): PeerRefused, FAILED_PRECONDITION"
     code = status_for(error)
     assert code == grpc.StatusCode.ABORTED
-    assert zh.problem_from_rpc(Answer(code, str(error))).message == "对方省份节点繁忙，本次未办理，请稍后重试。"
+    assert zh.problem_from_rpc(RpcRefusal(code, str(error))).message == "对方省份节点繁忙，本次未办理，请稍后重试。"
