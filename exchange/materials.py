@@ -129,9 +129,7 @@ def retain_for_matter(store: ObjectStore, *, matter: Matter, materials: Iterable
     """保管期限: once materials belong to a case, its matter decides how long they stay
     write-once (Matter.retention_years). The store applies it in its own retention mode and
     keeps any longer retention a material already has (the same bytes in another matter's
-    case). The window retains before its case records them; the competent node after (a
-    forward refused by the save retains nothing) and again on a resend; `tongban
-    sweep-unclaimed` retains any named material it finds left deletable."""
+    case). Done before the case records them, so no case holds a material left deletable."""
     until = matter.retained_until(now)
     for material in materials:
         store.retain_until(str(material["sha256"]), until=until)

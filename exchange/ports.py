@@ -50,13 +50,6 @@ class ObjectStore(Protocol):
         store's retention mode; a longer or stricter retention it has stays. False when the
         backend cannot retain (S3 without object lock)."""
 
-    def never_retained(self, *, stored_before: datetime) -> Iterator[str]:
-        """The SHA-256 of each object stored before `stored_before` that no retention holds or
-        ever held (with no object lock: every object stored before then)."""
-
-    def delete(self, sha256: str) -> None:
-        """Delete a material; refused (RetentionActive) while a retention holds it."""
-
 
 @dataclass(frozen=True)
 class CertificateRequest:

@@ -1,5 +1,5 @@
-"""`tongban erase` (依法删除), `tongban sweep-unclaimed` and `tongban event-keys ...`: personal
-data at rest, run on the node's host from its configuration (see docs/personal-data.md)."""
+"""`tongban erase` (依法删除) and `tongban event-keys ...`: personal data at rest, run on the
+node's host from its configuration (see docs/personal-data.md)."""
 
 from __future__ import annotations
 
@@ -49,30 +49,6 @@ def _erase(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sweep(args: argparse.Namespace) -> int:
-    from exchange.context import utc_now
-    from exchange.ledger import CaseLedger
-    from exchange.unclaimed import sweep_unclaimed
-    from nodes.config import NodeConfig
-    from nodes.wiring import load_catalog
-    from storage.factory import open_object_store
-
-    config = NodeConfig.load(Path(args.config))
-    ledger = CaseLedger(env=config.event_store.application_env())
-    try:
-        swept = sweep_unclaimed(cases=ledger.cases(), store=open_object_store(config.object_store),
-                                catalog=load_catalog(), now=utc_now(), keep_days=args.keep_days, dry_run=args.dry_run)
-    finally:
-        ledger.close()
-    verb = "would delete" if swept.dry_run else "deleted"
-    print(f"node {config.province}: {swept.examined} materials stored more than {args.keep_days} days ago and "
-          f"never retained; {verb} {len(swept.deleted)} that no case names; "
-          f"{'would retain' if swept.dry_run else 'retained'} {len(swept.retained)} that a case names")
-    for sha256 in swept.deleted:
-        print(f"  {verb} {sha256}")
-    return 0
-
-
 def _rotate(args: argparse.Namespace) -> int:
     from storage.eventcipher import open_event_keyring
     from storage.personal import open_case_keys
@@ -119,13 +95,6 @@ def add_privacy_parsers(sub: Any) -> None:
     erase.add_argument("--operator", required=True, help="who carries out the erasure")
     erase.add_argument("--department", help="the operator's department")
     erase.set_defaults(func=_erase)
-
-    sweep = sub.add_parser("sweep-unclaimed", help="delete materials no case names (never-submitted uploads, "
-                                                   "materials of cases that never arrived) after --keep-days")
-    sweep.add_argument("--config", required=True, help="the node's TOML configuration")
-    sweep.add_argument("--keep-days", type=int, default=30, help="leave younger materials alone (default 30)")
-    sweep.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
-    sweep.set_defaults(func=_sweep)
 
     keys = sub.add_parser("event-keys", help="the node key that encrypts events and wraps per-case keys")
     keys_sub = keys.add_subparsers(dest="event_keys_command", required=True)

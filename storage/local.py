@@ -352,18 +352,6 @@ class LocalFolderStore:
         except FileNotFoundError:
             return None
 
-    def never_retained(self, *, stored_before: datetime) -> Iterator[str]:
-        cutoff = stored_before.timestamp()
-        for meta_path in (self._root / "sha256").glob("*/*" + _META_SUFFIX):
-            path = meta_path.with_name(meta_path.name[:-len(_META_SUFFIX)])
-            try:
-                if (path.with_name(path.name + _RETENTION_SUFFIX).exists()
-                        or path.stat().st_mtime >= cutoff):
-                    continue
-            except FileNotFoundError:
-                continue  # deleted meanwhile
-            yield path.name
-
     def delete(self, sha256: str, *, bypass_governance: bool = False, now: datetime | None = None) -> None:
         """Delete a material; refused while a retention holds it (RetentionActive)."""
         with self._lock.holding(sha256):

@@ -428,16 +428,6 @@ class S3Store:
             return None
         return Retention(mode=mode.upper(), until=datetime.fromisoformat(until.replace("Z", "+00:00")))
 
-    def never_retained(self, *, stored_before: datetime) -> Iterator[str]:
-        with self._translated("listing stored materials"):
-            listed = list(self._client.list_objects(self._bucket, prefix="sha256/", recursive=True))
-        for item in listed:
-            sha256 = item.object_name.rsplit("/", 1)[-1]
-            if item.last_modified is None or item.last_modified >= stored_before:
-                continue
-            if self.retention(sha256) is None:
-                yield sha256
-
     def delete(self, sha256: str, *, bypass_governance: bool = False, now: datetime | None = None) -> None:
         """Delete every version of a material; refused while a retention holds it."""
         key = object_key(sha256)

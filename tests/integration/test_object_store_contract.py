@@ -687,17 +687,3 @@ def test_a_store_retains_for_the_matter_in_the_mode_it_was_configured_with(tmp_p
 def test_an_unknown_retention_mode_is_refused_naming_the_setting(tmp_path: Path) -> None:
     with pytest.raises(InvalidRequest, match="retention_mode"):
         LocalFolderStore(tmp_path / "objects", retention_mode="forever")
-
-
-def test_only_objects_stored_before_the_cutoff_that_no_retention_ever_held_are_listed_as_never_retained(
-    retaining_backend: Backend,
-) -> None:
-    store = retaining_backend.store
-    kept = store.put_bytes(b"%PDF- a case's application form", media_type=PDF)
-    store.retain_until(kept.sha256, until=datetime.now(timezone.utc) + timedelta(days=365))  # type: ignore[attr-defined]
-    abandoned = store.put_bytes(b"%PDF- scanned, never submitted", media_type=PDF)
-    later = datetime.now(timezone.utc) + timedelta(minutes=1)
-    assert set(store.never_retained(stored_before=later)) == {abandoned.sha256}  # type: ignore[attr-defined]
-    assert list(store.never_retained(stored_before=datetime.now(timezone.utc) - timedelta(days=1))) == []  # type: ignore[attr-defined]
-    store.delete(abandoned.sha256)  # type: ignore[attr-defined]
-    assert store.stat(abandoned.sha256) is None and store.stat(kept.sha256) is not None
