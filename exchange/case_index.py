@@ -20,6 +20,7 @@ from exchange.monitoring import MonitoredCase
 
 log = logging.getLogger("tongban.case_index")
 
+
 class CaseLog(Protocol):
     """The ledger as the index reads it (exchange.ledger.CaseLedger)."""
 

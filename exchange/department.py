@@ -319,7 +319,7 @@ class DepartmentDesk:
             ctx.save(case, inbox=message_id)
         return case
 
-    def withdrawn_before_arrival(self, case_number: str, *, from_province: str) -> Case | None:
+    def withdrawn_before_arrival(self, case_number: str, *, from_province: str) -> Case:
         """A withdrawal for a case that has not arrived (its forward may still be on its way, from a
         call the window stopped waiting for): its forward is barred, so it can never open the case
         here, and NotFound tells the window it may record the withdrawal. Returns the case if it
