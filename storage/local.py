@@ -39,6 +39,7 @@ from exchange.ports import StoredObject
 from storage.commit_lock import commit_lock
 from storage.keys import check_sha256, object_key
 from storage.metadata import check_media_type, check_metadata, check_sealed_metadata
+from storage.pagecache import forget_cached
 from storage.retention import Retention, RetentionPolicy, check_deletable, check_mode, extend_retention, utc_now
 from storage.sealing import SEALED_SEGMENT, NodeKeyUnavailable, Sealer, rechunk
 from storage.streams import VerifiedChunks, check_chunk_size
@@ -114,6 +115,7 @@ class LocalFolderStore:
                     sealed = {"envelope": envelope, "metadata": sealed_metadata, "stored_size": out.tell()}
                 out.flush()
                 os.fsync(out.fileno())
+                forget_cached(out.fileno())
             sha256 = digest.hexdigest()
             if expected_sha256 is not None and sha256 != expected_sha256:
                 raise MaterialIntegrityError(
@@ -159,6 +161,7 @@ class LocalFolderStore:
             temp = Path(stored_file)
             with temp.open("rb+") as out:
                 os.fsync(out.fileno())
+                forget_cached(out.fileno())
                 stored_size = os.fstat(out.fileno()).st_size
         else:
             fd, temp_name = tempfile.mkstemp(dir=self._incoming, prefix=_PUT_TEMP[0], suffix=_PUT_TEMP[1])
@@ -169,6 +172,7 @@ class LocalFolderStore:
                         out.write(chunk)
                     out.flush()
                     os.fsync(out.fileno())
+                    forget_cached(out.fileno())
                     stored_size = out.tell()
             except BaseException:
                 temp.unlink(missing_ok=True)
@@ -298,7 +302,11 @@ class LocalFolderStore:
                 self._require_sealer(sha256).open_stream(sealed["envelope"], raw, where=str(self._root)),
                 chunk_size,
             )
-        return VerifiedChunks(source, sha256=sha256, where=str(self._root), release=handle.close)
+        def release() -> None:
+            forget_cached(handle.fileno())
+            handle.close()
+
+        return VerifiedChunks(source, sha256=sha256, where=str(self._root), release=release)
 
     def read_bytes(self, sha256: str) -> bytes:
         with self.iter_chunks(sha256) as chunks:

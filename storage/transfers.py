@@ -49,6 +49,7 @@ from exchange.errors import InvalidRequest, MaterialIntegrityError
 from exchange.materials import TransferBusy
 from exchange.ports import ObjectStore, StoredObject
 from storage.keys import check_sha256
+from storage.pagecache import forget_cached
 from storage.sealing import SEGMENT, SEGMENT_AAD, TAG, Sealer, segment_nonce
 
 _CASE_NUMBER = re.compile(r"[0-9A-Za-z-]{1,64}")
@@ -327,6 +328,7 @@ class PartialUpload:
         if self._out is not None and self._unsynced:
             self._out.flush()
             os.fsync(self._out.fileno())
+            forget_cached(self._out.fileno())
         self._unsynced = 0
 
     def _open(self, index: int, record: bytes) -> bytes:
