@@ -1,0 +1,38 @@
+"""Distinguished-name comparison with a fast path for identical encodings.
+
+asn1crypto compares two names as RFC 5280 §7.1 says: every attribute value is string-prepped
+(case folded, spaces collapsed, Unicode normalised) at every comparison, nothing kept. pyHanko
+compares names many times per seal and per verification (issuer-and-serial matches, the ESS
+signing-certificate check, path building, CRL issuers); in a verification under load that was
+about a sixth of its CPU. Two names with the same DER encoding are equal under any rule, so
+`install()` answers those with one byte comparison and hands every other pair to asn1crypto's
+own comparison: names that differ only in case or spacing still match, different names still
+differ.
+
+Installed by the node's wiring (main process and signing workers), not on import, so that
+benchmarks of bare pyHanko in the same process stay bare."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from asn1crypto import x509
+
+_original: Any = None
+_lock = threading.Lock()
+
+
+def _equal(self: x509.RDNSequence, other: Any) -> bool:
+    if isinstance(other, x509.RDNSequence) and self.dump() == other.dump():
+        return True
+    return bool(_original(self, other))
+
+
+def install() -> None:
+    """Idempotent; safe from any thread."""
+    global _original
+    with _lock:
+        if _original is None:
+            _original = x509.RDNSequence.__eq__
+            x509.RDNSequence.__eq__ = _equal  # type: ignore[method-assign,assignment]
