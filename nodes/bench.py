@@ -66,6 +66,9 @@ class BenchOptions:
     max_material: int = 5_000_000
     seed: int = 2026
     dbname: str = "test"
+    # 127.0.0.1 (TCP) or a socket directory such as /var/run/postgresql, as a node beside its
+    # PostgreSQL server would connect: loopback TCP puts both ends' network stack on these cores.
+    pg_host: str = "127.0.0.1"
 
 
 @dataclass
@@ -144,7 +147,7 @@ def start_topology(workdir: Path, options: BenchOptions, *, federation: Federati
     if options.replicas > 1 and options.event_store != "postgres":
         raise ValueError("replicas share one event store: use --event-store postgres")
     store = EventStoreSettings(kind="sqlite") if options.event_store == "sqlite" else \
-        EventStoreSettings(kind="postgres", dbname=options.dbname, schema=schema)
+        EventStoreSettings(kind="postgres", dbname=options.dbname, schema=schema, host=options.pg_host)
     moto = None
     objects: ObjectStoreSettings | None = None
     if options.replicas > 1 and options.object_store == "local":
@@ -443,6 +446,7 @@ def run_bench(scenarios: list[BenchOptions], *,
         after = bare_seal_and_verify(federation)
         baselines = {name: min(before[name], after[name]) for name in before}
         baselines["append"] = bare_append_seconds(event_store=scenarios[0].event_store, dbname=scenarios[0].dbname,
+                                                  pg_host=scenarios[0].pg_host,
                                                   workdir=workdir, schema=f"{run_id}_bare")
         baselines["copy_mb_s"] = raw_loopback_mb_s()
         return results, baselines
@@ -574,14 +578,16 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--material-kb", type=int, nargs=2, metavar=("MIN", "MAX"),
                         default=(d.min_material // 1000, d.max_material // 1000),
                         help="material sizes, log-uniform between MIN and MAX KB (default %(default)s)")
-    parser.add_argument("--dbname", default=d.dbname, help="PostgreSQL database at 127.0.0.1 (trust auth)")
+    parser.add_argument("--dbname", default=d.dbname, help="PostgreSQL database (trust auth)")
+    parser.add_argument("--pg-host", default=d.pg_host,
+                        help="PostgreSQL host: an address (TCP) or a socket directory (default %(default)s)")
     parser.add_argument("--seed", type=int, default=d.seed)
 
 
 def scenarios_from(args: Any) -> list[BenchOptions]:
     base = BenchOptions(duration=args.duration, concurrency=args.concurrency, event_store=args.event_store,
                         object_store=args.object_store, signing_processes=args.signing_processes,
-                        dbname=args.dbname, seed=args.seed, replicas=args.replicas or 1,
+                        dbname=args.dbname, pg_host=args.pg_host, seed=args.seed, replicas=args.replicas or 1,
                         min_material=args.material_kb[0] * 1000, max_material=args.material_kb[1] * 1000)
     if args.replicas is not None:
         return [base]

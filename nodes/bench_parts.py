@@ -151,7 +151,8 @@ def bare_seal_and_verify(federation: Federation) -> dict[str, float]:
     return {"seal_b": seconds_per_call(sign_b), "seal_lt": seconds_per_call(sign_lt), "verify": seconds_per_call(verify)}
 
 
-def bare_append_seconds(*, event_store: str, dbname: str, workdir: Path, schema: str) -> float:
+def bare_append_seconds(*, event_store: str, dbname: str, workdir: Path, schema: str,
+                        pg_host: str = "127.0.0.1") -> float:
     """Seconds per bare eventsourcing save of one new aggregate with one event, on the same
     kind of store (PostgreSQL: a schema of its own, dropped after)."""
     from eventsourcing.application import Application
@@ -162,7 +163,7 @@ def bare_append_seconds(*, event_store: str, dbname: str, workdir: Path, schema:
             self.note = note
 
     store = EventStoreSettings(kind="sqlite", sqlite_path=workdir / "bare.sqlite") if event_store == "sqlite" \
-        else EventStoreSettings(kind="postgres", dbname=dbname, schema=schema)
+        else EventStoreSettings(kind="postgres", dbname=dbname, schema=schema, host=pg_host)
     # eventsourcing's own recorder: tongban's hash chain is part of what is measured, not of the bound.
     env = {k: v for k, v in store.application_env().items() if k != "APPLICATION_RECORDER_TOPIC"}
     app = Application(env=env)
