@@ -16,7 +16,7 @@ from uuid import UUID
 
 from exchange.case import Case, case_id
 from exchange.errors import InvalidRequest, NotFound
-from exchange.ledger import CaseLedger
+from exchange.ledger import CaseLedger, replay
 from exchange.people import mask_file_name, mask_person, mask_text
 
 _NOT_DETAIL = {"originator_id", "originator_version", "timestamp", "originator_topic", "actor"}
@@ -200,7 +200,7 @@ def state_at(ledger: CaseLedger, case_number: str, *, version: int | None = None
         version = last
     if not 1 <= version <= last:
         raise InvalidRequest("version", f"case {case_number} has versions 1..{last} at this node")
-    case = ledger.repository.get(case_id(case_number), version=version)
+    case = ledger.repository.get(case_id(case_number), version=version, projector_func=replay)
     assert isinstance(case, Case)
     return CaseState(case_number=case_number, version=version,
                      as_of=events[version - 1].timestamp, fields=_case_fields(case, reveal=reveal))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -11,6 +12,15 @@ from eventsourcing.persistence import Notification
 from exchange.case import Case, case_id
 from exchange.case_index import CaseIndex
 from exchange.errors import NotFound
+
+
+def replay(aggregate: Any, events: Iterable[Any]) -> Any:
+    """eventsourcing's project_aggregate without its per-event isinstance check against a
+    runtime Protocol (≈ 9 µs each, about a millisecond of every bench case's reads): the events
+    read here are this application's own aggregate events, all of which mutate."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
 
 
 class CaseLedger(Application):
@@ -33,7 +43,7 @@ class CaseLedger(Application):
 
     def get_case(self, case_number: str) -> Case:
         try:
-            case = self.repository.get(case_id(case_number))
+            case = self.repository.get(case_id(case_number), projector_func=replay)
         except AggregateNotFoundError:
             raise NotFound(
                 f"no case {case_number} at this node; check the case number on the receipt"
@@ -60,7 +70,7 @@ class CaseLedger(Application):
 
     def case_by_id(self, originator_id: UUID) -> Case | None:
         try:
-            aggregate = self.repository.get(originator_id)
+            aggregate = self.repository.get(originator_id, projector_func=replay)
         except AggregateNotFoundError:
             return None
         return aggregate if isinstance(aggregate, Case) else None
@@ -70,7 +80,7 @@ class CaseLedger(Application):
         (creation events only, so each case is read once)."""
         for note in self._notifications(after=0):
             if note.originator_version == 1 and _of_a_case(note):
-                aggregate = self.repository.get(note.originator_id)
+                aggregate = self.repository.get(note.originator_id, projector_func=replay)
                 if isinstance(aggregate, Case):
                     yield aggregate
 
