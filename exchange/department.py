@@ -44,7 +44,7 @@ class DepartmentDesk:
         if stored is not None:
             return stored.size, True
         # Senders ask here before they stream: one the case would refuse is told before a byte is sent.
-        self._check_material_wanted(case_number)
+        self._check_material_wanted(case_number, from_province=from_province)
         return self.ctx.uploads.confirmed_offset(case_number=case_number, sha256=sha256), False
 
     def take_pushed_material(
@@ -145,8 +145,8 @@ class DepartmentDesk:
             # decided the case (退回, 驳回) while it streamed in, and a store keeps what it takes.
             with ctx.case_lock(case_number):
                 try:
-                    self._check_material_wanted(case_number)
-                except IllegalTransition:
+                    self._check_material_wanted(case_number, from_province=from_province)
+                except (IllegalTransition, NotAuthorised):
                     upload.discard()
                     raise
                 upload.commit(sha256=sha256, metadata={"case": case_number, "kind": kind, "file_name": file_name})
@@ -169,6 +169,7 @@ class DepartmentDesk:
         with ctx.case_lock(case_number):
             existing = ctx.ledger.find_case(case_number)
             if existing is not None:
+                parties.require_origin(existing, from_province, what="forward it")
                 # A repeated forward changes nothing, but retains again: a node stopped between
                 # the save and the retention below is made good by the sender's resend.
                 retain_for_matter(ctx.store, matter=matter, materials=existing.materials, now=ctx.now())
@@ -436,10 +437,14 @@ class DepartmentDesk:
         retain_for_matter(ctx.store, matter=matter, materials=[{"sha256": stored.sha256}], now=ctx.now())
         case.issue_result(sha256=stored.sha256, object_key=stored.key, verification_code=code, actor=actor, at=ctx.stamp())
 
-    def _check_material_wanted(self, case_number: str) -> None:
-        """Materials travel before their case does, or as 补正 for it once it is here."""
+    def _check_material_wanted(self, case_number: str, *, from_province: str) -> None:
+        """Materials travel before their case does, or as 补正 for it once it is here: then only
+        from its window, and only to the province deciding it (checked on the case read here,
+        so a push reads the case once)."""
         case = self.ctx.ledger.find_case(case_number)
         if case is not None:
+            parties.require_origin(case, from_province, what="send its materials")
+            parties.require_competent(case, self.ctx.province_code, what="receive its materials")
             _check_takes_supplement(case)
         else:
             self._refuse_if_withdrawn_before_arrival(case_number)

@@ -79,13 +79,6 @@ def material_sender_check(ledger: CaseLedger, *, case_number: str, sender: str, 
         require_competent(case, here, what="receive its materials")
 
 
-def forward_check(ledger: CaseLedger, *, case_number: str, sender: str) -> None:
-    require_opened_by(case_number, sender, what="forward it")
-    case = ledger.find_case(case_number)
-    if case is not None:
-        require_origin(case, sender, what="forward it")
-
-
 def task_assignment_check(ledger: CaseLedger, *, case_number: str, sender: str) -> None:
     require_opened_by(case_number, sender, what="hand out its tasks")
     case = ledger.find_case(case_number)

@@ -266,8 +266,8 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         sender = sending_province(header.from_province, context)
         validation.case_number(header.case_number, field="header.material.case_number")
         validation.sha256(header.sha256, field="header.material.sha256")
-        parties.material_sender_check(self.ctx.ledger, case_number=header.case_number, sender=sender,
-                                      here=self.ctx.province_code)
+        # Who may send it is checked by the desk: the opening province at once, the case's parties
+        # on the case it reads under the case's lock before anything is stored.
 
         def chunks() -> Iterator[tuple[int, bytes]]:
             for message in request_iterator:
@@ -308,7 +308,9 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
 
     def ForwardCase(self, request, context):  # type: ignore[no-untyped-def]
         sender = sending_province(request.from_province, context)
-        parties.forward_check(self.ctx.ledger, case_number=request.case_number, sender=sender)
+        # The opening province at once; a case already here is checked against it by the desk,
+        # on the case it reads under the case's lock.
+        parties.require_opened_by(request.case_number, sender, what="forward it")
         envelope: dict[str, Any] = {
             "case_number": request.case_number,
             "matter_code": request.matter_code,

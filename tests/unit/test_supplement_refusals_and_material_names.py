@@ -19,7 +19,7 @@ import pytest
 from exchange.case import CaseStatus
 from exchange.context import NodeContext
 from exchange.department import DepartmentDesk
-from exchange.errors import IllegalTransition, InvalidRequest
+from exchange.errors import IllegalTransition, InvalidRequest, NotAuthorised
 from exchange.ledger import CaseLedger
 from exchange.people import make_resident_id
 from nodes.interceptors import status_for
@@ -239,3 +239,45 @@ def test_a_supplemented_material_without_a_usable_sha256_is_invalid_and_retains_
     assert zj.store.retention(good["sha256"]) is None
     after = zj.ledger.get_case(NUMBER)
     assert (after.status, after.version) == (before.status, before.version)
+
+
+# -- 3. who may send materials and forwards, checked on the case the desk reads ------------------
+
+def decided_elsewhere(zj: NodeContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The case Anhui opened is here, but (as a case of a joint matter may be) another province
+    decides it."""
+    received_case(zj)
+    elsewhere = zj.ledger.get_case(NUMBER)
+    elsewhere.competent_province = "440000"
+    monkeypatch.setattr(zj.ledger, "find_case", lambda number: elsewhere if number == NUMBER else None)
+
+
+def test_a_material_pushed_for_a_case_another_province_decides_is_refused_and_stores_nothing(
+    zj: NodeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decided_elsewhere(zj, monkeypatch)
+    sha = hashlib.sha256(SUPPLEMENT).hexdigest()
+    refused(lambda: push(zj, SUPPLEMENT), NotAuthorised, grpc.StatusCode.PERMISSION_DENIED,
+            "province 330000 is not a party to case")
+    assert zj.store.stat(sha) is None
+    assert zj.uploads.confirmed_offset(case_number=NUMBER, sha256=sha) == 0
+
+
+def test_a_sender_asking_where_to_resume_for_a_case_another_province_decides_is_refused(
+    zj: NodeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decided_elsewhere(zj, monkeypatch)
+    refused(lambda: DepartmentDesk(zj).pushed_material_offset(
+                from_province=ANHUI, case_number=NUMBER, sha256=hashlib.sha256(SUPPLEMENT).hexdigest()),
+            NotAuthorised, grpc.StatusCode.PERMISSION_DENIED, "province 330000 is not a party to case")
+
+
+def test_a_forward_of_a_case_here_is_taken_only_from_the_window_that_took_it_in(
+    zj: NodeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    materials = received_case(zj)
+    other_window = zj.ledger.get_case(NUMBER)
+    other_window.origin_province = "440000"
+    monkeypatch.setattr(zj.ledger, "find_case", lambda number: other_window if number == NUMBER else None)
+    refused(lambda: DepartmentDesk(zj).receive(envelope(materials), from_province=ANHUI, actor=FROM_ANHUI),
+            NotAuthorised, grpc.StatusCode.PERMISSION_DENIED, "province 340000 is not a party to case")
