@@ -156,6 +156,11 @@ class DepartmentDesk:
         return sha256
 
     def receive(self, envelope: Mapping[str, Any], *, from_province: str, actor: Actor, message_id: str = "") -> Case:
+        return self.take_forward(envelope, from_province=from_province, actor=actor, message_id=message_id)[0]
+
+    def take_forward(self, envelope: Mapping[str, Any], *, from_province: str, actor: Actor,
+                     message_id: str = "") -> tuple[Case, bool]:
+        """The forwarded case, and whether it was here already (a resend: nothing changes)."""
         ctx = self.ctx
         if envelope.get("origin_province") != from_province:
             raise NotAuthorised(f"{from_province} may only forward cases it took in itself")
@@ -173,8 +178,13 @@ class DepartmentDesk:
                 # A repeated forward changes nothing, but retains again: a node stopped between
                 # the save and the retention below is made good by the sender's resend.
                 retain_for_matter(ctx.store, matter=matter, materials=existing.materials, now=ctx.now())
-                return existing
+                return existing, True
+            # One inbox question, for the id the courier gives every forward, says both whether a
+            # withdrawal barred the case and whether that id went to another case; any other id
+            # is asked about on its own.
             self._refuse_if_withdrawn_before_arrival(case_number)
+            if message_id and message_id != forward_message_id(case_number):
+                ctx.already_applied(message_id, case_number=case_number)
             for m in materials:
                 if ctx.store.stat(m["sha256"]) is None:
                     raise MaterialNotFound(
@@ -188,7 +198,7 @@ class DepartmentDesk:
             # Retained only once the case is saved: a forward refused, or losing to a withdrawal
             # on another replica, locks no material.
             retain_for_matter(ctx.store, matter=matter, materials=materials, now=ctx.now())
-        return case
+        return case, False
 
     def _refuse_if_withdrawn_before_arrival(self, case_number: str) -> None:
         ctx = self.ctx

@@ -259,13 +259,22 @@ class WindowDesk:
         self, *, case_number: str, from_province: str, pdf: bytes, issued_sha256: str, actor: Actor,
         message_id: str = "",
     ) -> Case:
+        return self.take_result(case_number=case_number, from_province=from_province, pdf=pdf,
+                                issued_sha256=issued_sha256, actor=actor, message_id=message_id)[0]
+
+    def take_result(
+        self, *, case_number: str, from_province: str, pdf: bytes, issued_sha256: str, actor: Actor,
+        message_id: str = "",
+    ) -> tuple[Case, bool]:
+        """The case with the delivered result, and whether it had been delivered before (a
+        resend: nothing changes)."""
         ctx = self.ctx
         with ctx.case_lock(case_number):
             case = parties.case_of_party(ctx.ledger, case_number, from_province)  # not here: refused alike
             parties.require_competent(case, from_province, what="deliver its result")
             parties.require_origin(case, ctx.province_code, what="receive its result")
             if ctx.already_applied(message_id, case_number=case_number) or (case.result is not None and case.result["sha256"] == issued_sha256):
-                return case  # delivered before (the sender did not hear our answer)
+                return case, True  # delivered before (the sender did not hear our answer)
             _require_forwarded(case)
             # Everything that can refuse the delivery comes before the store: a refused result
             # leaves no file behind, and none under retention.
@@ -277,7 +286,7 @@ class WindowDesk:
                               now=ctx.now())
             case.receive_result(sha256=stored.sha256, object_key=stored.key, actor=actor, at=ctx.stamp())
             ctx.save(case, inbox=message_id)
-        return case
+        return case, False
 
     def verify_result(self, case_number: str, *,
                       case: Case | None = None) -> tuple[Case, VerificationOutcome, bytes | None]:

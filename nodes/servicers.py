@@ -326,15 +326,14 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         }
         check_handed_case(envelope, catalog=self.ctx.catalog, mode="proxy")
         actor = peer_actor(self.ctx.province_code, sender)
-        already = self.ctx.already_applied(request.message_id, case_number=envelope["case_number"])
-        case = self.department.receive(envelope, from_province=sender, actor=actor, message_id=request.message_id)
+        case, already = self.department.take_forward(envelope, from_province=sender, actor=actor,
+                                                     message_id=request.message_id)
         return peer_pb2.Ack(case_number=case.case_number, status=case.status.value, already_applied=already)
 
     def DeliverResult(self, request, context):  # type: ignore[no-untyped-def]
         sender = sending_province(request.from_province, context)
         actor = peer_actor(self.ctx.province_code, sender)
-        already = self.ctx.already_applied(request.message_id, case_number=request.case_number)
-        case = self.window.receive_result(
+        case, already = self.window.take_result(
             case_number=request.case_number, from_province=sender, pdf=request.pdf,
             issued_sha256=request.issued_sha256, actor=actor, message_id=request.message_id,
         )

@@ -62,20 +62,20 @@ def test_a_forward_still_on_its_way_when_the_applicant_withdraws_never_opens_the
 ) -> None:
     gate, arrived = threading.Event(), threading.Event()
     outcomes: list[object] = []
-    take_in = DepartmentDesk.receive
+    take_in = DepartmentDesk.take_forward
 
     def held_back(self: DepartmentDesk, *args: object, **kwargs: object) -> object:
         arrived.set()
         gate.wait(30)
         try:
-            case = take_in(self, *args, **kwargs)  # type: ignore[arg-type]
+            taken = take_in(self, *args, **kwargs)  # type: ignore[arg-type]
         except Exception as exc:
             outcomes.append(exc)
             raise
-        outcomes.append(case)
-        return case
+        outcomes.append(taken[0])
+        return taken
 
-    monkeypatch.setattr(DepartmentDesk, "receive", held_back)
+    monkeypatch.setattr(DepartmentDesk, "take_forward", held_back)
     with pair.window() as window, pair.officer() as officer:
         number = submit(window)
         assert arrived.wait(10)

@@ -21,6 +21,7 @@ from exchange.context import NodeContext
 from exchange.department import DepartmentDesk
 from exchange.errors import IllegalTransition, InvalidRequest, NotAuthorised
 from exchange.ledger import CaseLedger
+from exchange.outbox import forward_message_id
 from exchange.people import make_resident_id
 from nodes.interceptors import status_for
 from nodes.wiring import load_catalog
@@ -281,3 +282,44 @@ def test_a_forward_of_a_case_here_is_taken_only_from_the_window_that_took_it_in(
     monkeypatch.setattr(zj.ledger, "find_case", lambda number: other_window if number == NUMBER else None)
     refused(lambda: DepartmentDesk(zj).receive(envelope(materials), from_province=ANHUI, actor=FROM_ANHUI),
             NotAuthorised, grpc.StatusCode.PERMISSION_DENIED, "province 340000 is not a party to case")
+
+
+# -- 4. a resent forward is acknowledged as one, from the desk's own reads ------------------------
+
+def test_a_resent_forward_is_acknowledged_as_already_applied_and_changes_nothing(zj: NodeContext) -> None:
+    materials = received_case(zj)
+    version = zj.ledger.get_case(NUMBER).version
+
+    case, already = DepartmentDesk(zj).take_forward(envelope(materials), from_province=ANHUI, actor=FROM_ANHUI,
+                                                    message_id=forward_message_id(NUMBER))
+
+    assert already and case.version == version == zj.ledger.get_case(NUMBER).version
+
+
+def test_a_first_forward_is_not_acknowledged_as_a_resend(zj: NodeContext) -> None:
+    found = []
+    for kind in ("id_card", "application_form"):
+        data = f"%PDF-1.7 {kind}".encode()
+        zj.store.put_bytes(data, media_type="application/pdf", metadata={})
+        found.append(material(kind, data))
+
+    case, already = DepartmentDesk(zj).take_forward(envelope(found), from_province=ANHUI, actor=FROM_ANHUI,
+                                                    message_id=forward_message_id(NUMBER))
+
+    assert not already and case.status is CaseStatus.RECEIVED
+    assert zj.already_applied(forward_message_id(NUMBER), case_number=NUMBER)
+
+
+def test_a_forward_under_an_id_another_case_used_is_refused(zj: NodeContext) -> None:
+    other = f"{ANHUI}-20261102-0000000B"
+    assert zj.outbox is not None and zj.outbox.bar_message(forward_message_id(other), case_number=other)
+    found = []
+    for kind in ("id_card", "application_form"):
+        data = f"%PDF-1.7 {kind}".encode()
+        zj.store.put_bytes(data, media_type="application/pdf", metadata={})
+        found.append(material(kind, data))
+
+    refused(lambda: DepartmentDesk(zj).take_forward(envelope(found), from_province=ANHUI, actor=FROM_ANHUI,
+                                                    message_id=forward_message_id(other)),
+            InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT, f"applied here for case {other}")
+    assert zj.ledger.find_case(NUMBER) is None
