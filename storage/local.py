@@ -123,8 +123,7 @@ class LocalFolderStore:
                     f"{expected_sha256}; nothing was stored — ask the sender to resend"
                 )
             with self._lock.holding(sha256):
-                self._commit(temp, sha256, size, media_type, user_metadata, sealed)
-                return self._settled(sha256)
+                return self._settled(sha256, self._commit(temp, sha256, size, media_type, user_metadata, sealed))
         finally:
             temp.unlink(missing_ok=True)
 
@@ -192,8 +191,7 @@ class LocalFolderStore:
             elif stored_size != size:
                 raise MaterialIntegrityError(f"prepared material {sha256} has {stored_size} bytes, not {size}")
             with self._lock.holding(sha256):
-                self._commit(temp, sha256, size, media_type, user_metadata, sealed)
-                return self._settled(sha256)
+                return self._settled(sha256, self._commit(temp, sha256, size, media_type, user_metadata, sealed))
         finally:
             temp.unlink(missing_ok=True)  # still there only when the commit did not take it
 
@@ -209,9 +207,11 @@ class LocalFolderStore:
                 if shard.is_dir(follow_symlinks=False):  # sidecars are written in their shard
                     _remove_older(Path(shard.path), _META_TEMP, cutoff)
 
-    def _settled(self, sha256: str) -> StoredObject:
-        """The object just committed, under the store's default retention."""
-        stored = self.stat(sha256)
+    def _settled(self, sha256: str, written: StoredObject | None) -> StoredObject:
+        """The object just committed, under the store's default retention. `written`: what this
+        put wrote; None when the object was there already, and its own metadata is read back
+        (first metadata wins), which for a sealed store costs a key unwrap."""
+        stored = written or self.stat(sha256)
         assert stored is not None, "object vanished right after it was committed"
         if self._retention is not None:
             self._retention.apply_to(self, sha256)
@@ -220,11 +220,11 @@ class LocalFolderStore:
     def _commit(
         self, temp: Path, sha256: str, size: int, media_type: str, user_metadata: dict[str, str],
         sealed: dict[str, object] | None,
-    ) -> None:
+    ) -> StoredObject | None:
         """Under the object's commit lock: a sidecar of one writer beside the object of another
-        would hold the wrong data key."""
+        would hold the wrong data key. Returns what it stored, or None if the object was there."""
         if self._record(sha256) is not None:
-            return  # already stored (first metadata wins); the caller drops the temp file
+            return None  # already stored (first metadata wins); the caller drops the temp file
         path, meta_path = self._paths(sha256)
         path.parent.mkdir(parents=True, exist_ok=True)
         record: dict[str, object] = {
@@ -239,6 +239,8 @@ class LocalFolderStore:
         _write_atomically(meta_path, json.dumps(record, ensure_ascii=False).encode())
         os.replace(temp, path)  # the commit point
         fsync_directory(path.parent)
+        return StoredObject(key=object_key(sha256), sha256=sha256, size=size, media_type=media_type,
+                            metadata=dict(user_metadata))
 
     def put_bytes(
         self, data: bytes, *, media_type: str, metadata: Mapping[str, str] | None = None

@@ -103,13 +103,16 @@ class PartialUploads:
                     return upload
                 data_path.unlink(missing_ok=True)
             header: dict[str, Any] = {"declared": dict(declared)}
+            envelope, data_key = None, None
             if self._sealer is not None:
                 envelope = self._sealer.begin()[1]
+                data_key = self._sealer.keyring.unwrap(envelope)
                 as_text = {k: json.dumps(v) for k, v in declared.items()}
                 header = {"envelope": envelope, _SEALED_DECLARATION: self._sealer.seal_declaration(envelope, as_text)}
             _write_json(header_path, header)
-            upload = self._load(header_path, data_path)
-            assert upload is not None, "a header just written is in the current format"
+            # Built from what was just written rather than read back: a fresh upload is most of them.
+            upload = PartialUpload(header_path, data_path, declared=dict(declared), data_key=data_key,
+                                   envelope=envelope, store=self._store, repair=True)
             upload.release = lock.release
             return upload
         except BaseException:
