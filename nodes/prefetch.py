@@ -87,3 +87,34 @@ class Prefetched(Iterator[T], Generic[T]):
 
     def __del__(self) -> None:
         self._stopped.set()
+
+
+class Inline(Iterator[T], Generic[T]):
+    """The same interface over `items`, iterated and closed in the caller's thread only. (Not
+    for a request stream a gRPC client sends: gRPC iterates that in a thread of its own.)"""
+
+    def __init__(self, items: Iterable[T]) -> None:
+        self._items = iter(items)
+
+    def __next__(self) -> T:
+        return next(self._items)
+
+    def close(self) -> None:
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> Inline[T]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def read_ahead(items: Iterable[T], *, messages: int, depth: int, name: str) -> Prefetched[T] | Inline[T]:
+    """Prefetched when the stream has more than one message to overlap; a stream of one has
+    nothing to overlap, and a thread of its own would only add its start and two hand-offs
+    (most materials are under 1 MiB, one message). The receiving node's side of a push."""
+    if messages <= 1:
+        return Inline(items)
+    return Prefetched(items, depth=depth, name=name)

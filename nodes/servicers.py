@@ -21,7 +21,8 @@ from exchange.materials import TransferBusy
 from exchange.monitoring import monitor
 from exchange.window import WindowDesk
 from nodes.interceptors import caller, peer_actor, sending_province
-from nodes.prefetch import Prefetched
+from nodes.peers import PUSH_CHUNK
+from nodes.prefetch import read_ahead
 from nodes.translate import (
     case_to_pb, listing_to_pb, material_from_pb, material_to_pb, matter_to_pb, monitor_to_pb, report_to_pb, split_header,
 )
@@ -277,8 +278,9 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
 
         # The next messages are taken off the wire in a thread of their own while the desk
         # hashes, seals and writes the ones before (nodes.prefetch says why). A few suffice;
-        # more would only be lost, and sent again, when this node stops mid-stream.
-        ahead = Prefetched(chunks(), depth=3, name=f"receive-{header.sha256[:12]}")
+        # more would only be lost, and sent again, when this node stops mid-stream. A material
+        # of one message has nothing to overlap and is taken in this thread.
+        ahead = read_ahead(chunks(), messages=-(-push.size // PUSH_CHUNK), depth=3, name=f"receive-{header.sha256[:12]}")
         try:
             sha = self.department.take_pushed_material(
                 ahead, from_province=sender, case_number=header.case_number, sha256=header.sha256,

@@ -11,7 +11,7 @@ import pytest
 
 from exchange.errors import MaterialIntegrityError
 from nodes.peers import coalesced
-from nodes.prefetch import Prefetched
+from nodes.prefetch import Inline, Prefetched, read_ahead
 from storage.sealing import SEALED_SEGMENT, SEGMENT, SegmentSealer, open_segments
 
 
@@ -52,6 +52,28 @@ def test_prefetched_stays_at_most_depth_items_ahead_and_stops_when_closed() -> N
     ahead.close()
     assert closed.wait(2), "the producer was not stopped"
     assert len(taken) <= 5
+
+
+def test_a_stream_of_one_message_is_read_in_the_callers_thread_and_closed_with_it() -> None:
+    threads: list[str] = []
+    closed: list[bool] = []
+
+    def one() -> object:
+        try:
+            threads.append(threading.current_thread().name)
+            yield b"the whole material"
+        finally:
+            closed.append(True)
+
+    with read_ahead(one(), messages=1, depth=3, name="receive-x") as ahead:
+        assert isinstance(ahead, Inline)
+        assert next(ahead) == b"the whole material"
+    assert threads == [threading.current_thread().name] and closed == [True]
+
+
+def test_a_stream_of_several_messages_is_read_ahead_in_a_thread_of_its_own() -> None:
+    with read_ahead(iter([b"a", b"b", b"c"]), messages=3, depth=2, name="receive-y") as ahead:
+        assert isinstance(ahead, Prefetched) and list(ahead) == [b"a", b"b", b"c"]
 
 
 @pytest.mark.parametrize("sizes", [[10, 20, 30], [SEGMENT] * 3, [SEGMENT + 5, 7, SEGMENT * 2 - 12], [3]])
