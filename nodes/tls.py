@@ -22,6 +22,7 @@ from signing.pki import Federation
 log = logging.getLogger("tongban.tls")
 
 MAX_MESSAGE = 16 << 20
+_KNOWN_SERVERS = 256  # server certificates whose names are kept parsed
 
 
 def node_hostname(province: str) -> str:
@@ -59,6 +60,7 @@ class FederationCredentials(grpc.ChannelCredentials):
         from nodes.interceptors import ClientCertificates  # nodes.interceptors does not import this module
 
         self.certificates = ClientCertificates(federation)
+        self._dns_names: dict[bytes, frozenset[str]] = {}  # server certificate -> its DNS names
         self._probe_context: ssl.SSLContext | None = None
         self._lock = threading.Lock()
 
@@ -102,15 +104,26 @@ class FederationCredentials(grpc.ChannelCredentials):
             raise SigningError(
                 f"it presents certificate {identity.common_name!r} of role {identity.role!r} for province "
                 f"{identity.province_code}, not the node certificate of province {province}")
-        cert = x509.load_pem_x509_certificate(cert_pem)
-        try:
-            names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
-                x509.DNSName)
-        except x509.ExtensionNotFound:
-            names = []
-        if node_hostname(province) not in names:
+        if node_hostname(province) not in self._names_of(cert_pem):
             raise SigningError(f"its certificate {identity.common_name!r} does not carry the name "
                                f"{node_hostname(province)}")
+
+    def _names_of(self, cert_pem: bytes) -> frozenset[str]:
+        """Parsed once per certificate: check_server runs before every call to a partner, and
+        what can change between calls (validity, revocation) is checked by identify()."""
+        names = self._dns_names.get(cert_pem)
+        if names is None:
+            cert = x509.load_pem_x509_certificate(cert_pem)
+            try:
+                names = frozenset(cert.extensions.get_extension_for_class(
+                    x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName))
+            except x509.ExtensionNotFound:
+                names = frozenset()
+            with self._lock:
+                if len(self._dns_names) >= _KNOWN_SERVERS:
+                    self._dns_names.clear()
+                self._dns_names[cert_pem] = names
+        return names
 
 
 def secure_channel(
