@@ -24,7 +24,9 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
-from psycopg.sql import SQL, Identifier
+from eventsourcing.utils import retry
+from psycopg import InterfaceError, OperationalError
+from psycopg.sql import SQL, Composable, Identifier
 
 from exchange.errors import NotFound
 from exchange.merkle import leaf_hash
@@ -194,6 +196,41 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         self.sql_create_statements.extend(postgres_chain_ddl(datastore.schema, events_table_name))
         self.sql_create_statements.extend(postgres_outbox_ddl(datastore.schema, events_table_name))
+        # The library keeps its statements as psycopg Composed objects, which psycopg renders
+        # again (quoting every identifier) at each execution: a sixth of a save's Python time.
+        # Rendered once here, they are plain bytes, which psycopg's own cache then recognises.
+        self.insert_events_statement = _rendered(self.insert_events_statement)
+        self.lock_table_statements = [_rendered(q) for q in self.lock_table_statements]
+        self._notify_statement = _rendered(SQL("NOTIFY {0}").format(Identifier(self.channel_name)))
+        self._select_statements: dict[tuple[bool, bool, bool, bool], bytes] = {}
+
+    def _notify_channel(self, curs: Any) -> None:
+        curs.execute(self._notify_statement)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_events(self, originator_id: UUID | str, *, gt: int | None = None, lte: int | None = None,
+                      desc: bool = False, limit: int | None = None) -> Sequence[StoredEvent]:
+        """The library's select_events (eventsourcing 9.5.6), its statement rendered once per shape."""
+        shape = (gt is not None, lte is not None, desc, limit is not None)
+        statement = self._select_statements.get(shape)
+        if statement is None:
+            composed = self.select_events_statement
+            if gt is not None:
+                composed += SQL(" AND originator_version > %s")
+            if lte is not None:
+                composed += SQL(" AND originator_version <= %s")
+            composed += SQL(" ORDER BY originator_version") + SQL(" DESC" if desc else " ASC")
+            if limit is not None:
+                composed += SQL(" LIMIT %s")
+            statement = self._select_statements[shape] = _rendered(composed)
+        params = [originator_id, *(v for v in (gt, lte, limit) if v is not None)]
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, params, prepare=True)
+            return [
+                StoredEvent(originator_id=row["originator_id"], originator_version=row["originator_version"],
+                            topic=row["topic"], state=bytes(row["state"]))
+                for row in curs.fetchall()
+            ]
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         # Outbox rows are written under the events table's lock, so their ids (the order in
@@ -214,6 +251,11 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, (originator_id,))
             return [(int(r["originator_version"]), int(r["notification_id"])) for r in curs.fetchall()]
+
+
+def _rendered(query: Any) -> Any:
+    """A Composed statement as the bytes psycopg would render it at each execution."""
+    return query.as_bytes(None) if isinstance(query, Composable) else query
 
 
 def grant_append_only(conn: Any, *, schema: str, role: str, events_table: str = POSTGRES_EVENTS) -> None:
