@@ -105,12 +105,14 @@ def _warn_of_missing_holidays(now: datetime) -> None:
                     "weekends and the holidays fixed by date only; add the notice's days", year, year)
 
 
-def call_threads(config: NodeConfig) -> int:
+def call_threads(config: NodeConfig, *, provinces: int = 0) -> int:
     """Desk calls hold at most workers + queued_calls + uploads threads and partner nodes' calls
     at most 2 × partner_workers, plus each partner's granted share (AdmissionInterceptor), so a
     partner's call always finds a thread (two nodes never wait on each other) and partners never
-    take the desks' threads. The pool makes threads only as calls need them."""
-    partners = 2 * config.partner_workers + partner_share(config.partner_workers) * len(config.peers)
+    take the desks' threads. The pool makes threads only as calls need them. A partner is any
+    other province of the federation (`provinces` in all), whether this node calls it or not."""
+    callers = max(len(config.peers), provinces - 1)
+    partners = 2 * config.partner_workers + partner_share(config.partner_workers) * callers
     return config.workers + config.queued_calls + config.uploads + partners
 
 
@@ -132,7 +134,8 @@ def start_node(config: NodeConfig) -> RunningNode:
     refusals = RefusalLog(open_store=keeper.open)
     in_flight = CallsInFlight()
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=call_threads(config), thread_name_prefix=f"node-{config.province}"),
+        futures.ThreadPoolExecutor(max_workers=call_threads(config, provinces=len(node.federation.provinces)),
+                                   thread_name_prefix=f"node-{config.province}"),
         # Outermost first: a refusal by any layer below is recorded once, with the caller's identity.
         interceptors=[
             in_flight,

@@ -25,7 +25,7 @@ import grpc
 import pytest
 
 from nodes.config import NodeConfig
-from nodes.interceptors import AdmissionInterceptor
+from nodes.interceptors import AdmissionInterceptor, partner_share
 from nodes.server import call_threads
 
 WINDOW = "tongban.v1.WindowService"
@@ -334,3 +334,12 @@ def test_a_partner_holding_idle_pushes_is_turned_away_beyond_its_share_and_clerk
     assert sum(a == b"1" for a in answers) == 2, "the partner's share ran"
     assert all(a.code() == grpc.StatusCode.RESOURCE_EXHAUSTED for a in answers if a != b"1")
     assert _call(channel, f"/{PEER}/Ping", 5) == b"pong", "its share is free again"
+
+
+def test_the_pool_keeps_a_share_for_every_province_that_may_call_not_only_those_this_node_calls() -> None:
+    config = dataclasses.replace(
+        NodeConfig(province="340000", listen="127.0.0.1:0", data_dir=Path("."), pki_dir=Path(".")),
+        workers=1, queued_calls=1, uploads=1, partner_workers=8, peers={"330000": "127.0.0.1:1"})
+    calling_itself = call_threads(config, provinces=1)
+    # Before, only the one configured peer's share was counted; 30 other provinces may call too.
+    assert call_threads(config, provinces=31) == calling_itself + 29 * partner_share(8)
