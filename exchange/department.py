@@ -3,6 +3,7 @@ issue the sealed result and send it back to the window that took the application
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -77,6 +78,19 @@ class DepartmentDesk:
         check_declared_size(size, max_bytes=ctx.max_material_bytes)
         if ctx.store.stat(sha256) is not None:
             return sha256  # already here (sent before, or the same bytes for another case)
+        chunks = iter(chunks)
+        if offset == 0 and not ctx.uploads.holds(case_number=case_number, sha256=sha256):
+            first = next(chunks, None)
+            if first is not None and first[0] == 0 and len(first[1]) == size:
+                following = next(chunks, None)  # the stream's end, for a material of one message
+                if following is None:
+                    return self._take_whole_material(
+                        first[1], from_province=from_province, case_number=case_number, sha256=sha256,
+                        media_type=media_type, kind=kind, file_name=file_name,
+                    )
+                chunks = itertools.chain([first, following], chunks)
+            elif first is not None:
+                chunks = itertools.chain([first], chunks)
         upload = ctx.uploads.open(
             case_number=case_number, sha256=sha256,
             declared={"size": size, "media_type": media_type, "kind": kind, "file_name": file_name,
@@ -153,6 +167,35 @@ class DepartmentDesk:
             upload.discard()
         finally:
             upload.close()
+        return sha256
+
+    def _take_whole_material(
+        self, data: bytes, *, from_province: str, case_number: str, sha256: str, media_type: str,
+        kind: str, file_name: str,
+    ) -> str:
+        """A material that arrived whole in one message goes straight into the store: there is
+        nothing to resume, so no partial upload (a header file made and removed, a data file)
+        is kept for it. Checked as the partial upload path checks: type, completeness, and the
+        SHA-256 as it is stored, which leaves nothing behind when it does not match."""
+        ctx = self.ctx
+
+        def refuse(exc: Exception) -> None:
+            ctx.uploads.record_refusal(case_number=case_number, sha256=sha256, from_province=from_province, reason=str(exc))
+
+        try:
+            check_content_type(data, media_type=media_type, at=0)
+            check_content_complete(len(data), media_type=media_type)
+        except InvalidRequest as exc:
+            refuse(exc)
+            raise
+        with ctx.case_lock(case_number):
+            self._check_material_wanted(case_number, from_province=from_province)
+            try:
+                ctx.store.put_stream([data], media_type=media_type, expected_sha256=sha256,
+                                     metadata={"case": case_number, "kind": kind, "file_name": file_name})
+            except MaterialIntegrityError as exc:
+                refuse(exc)
+                raise
         return sha256
 
     def receive(self, envelope: Mapping[str, Any], *, from_province: str, actor: Actor, message_id: str = "") -> Case:

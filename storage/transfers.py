@@ -85,6 +85,10 @@ class PartialUploads:
         upload = self._load(header, data, repair=False)
         return upload.confirmed if upload is not None else 0
 
+    def holds(self, *, case_number: str, sha256: str) -> bool:
+        """Whether a partial upload of (case, sha256) is kept here, finished streaming or not."""
+        return self._paths(case_number, sha256)[0].exists()
+
     def open(self, *, case_number: str, sha256: str, declared: Mapping[str, Any]) -> PartialUpload:
         """Resume the partial upload of (case, sha256), or start one. A partial upload whose
         declaration differs (another size or type for the same digest) is started afresh."""

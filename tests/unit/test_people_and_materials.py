@@ -92,9 +92,10 @@ def test_a_kept_part_that_no_longer_reads_back_is_dropped_and_resent_not_refused
         raise MaterialIntegrityError("segment 0 of the partial upload is corrupt")
 
     monkeypatch.setattr(PartialUpload, "sha256", disk_fault)
+    # Two messages: a material that arrives whole in one message keeps no part to read back.
     with pytest.raises(TransferBusy, match="send the material again from the start"):  # ABORTED: the sender retries
         DepartmentDesk(ctx).take_pushed_material(  # type: ignore[arg-type]
-            iter([(0, data)]), from_province="340000", case_number=number, sha256=sha,
+            iter([(0, data[:500]), (500, data[500:])]), from_province="340000", case_number=number, sha256=sha,
             media_type="application/pdf", kind="id_card", file_name="id.pdf", size=len(data), offset=0)
     assert uploads.confirmed_offset(case_number=number, sha256=sha) == 0  # dropped: the resend starts over
     assert store.stat(sha) is None

@@ -19,7 +19,7 @@ import pytest
 from exchange.case import CaseStatus
 from exchange.context import NodeContext
 from exchange.department import DepartmentDesk
-from exchange.errors import IllegalTransition, InvalidRequest, NotAuthorised
+from exchange.errors import IllegalTransition, InvalidRequest, MaterialIntegrityError, NotAuthorised
 from exchange.ledger import CaseLedger
 from exchange.outbox import forward_message_id
 from exchange.people import make_resident_id
@@ -323,3 +323,59 @@ def test_a_forward_under_an_id_another_case_used_is_refused(zj: NodeContext) -> 
                                                     message_id=forward_message_id(other)),
             InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT, f"applied here for case {other}")
     assert zj.ledger.find_case(NUMBER) is None
+
+
+# -- 3. a material that arrives whole in one message ----------------------------------------------
+
+def transfer_files(zj: NodeContext) -> list[str]:
+    return sorted(p.name for p in zj.uploads._root.iterdir() if p.name != "refusals.jsonl")  # type: ignore[attr-defined]
+
+
+def test_a_material_that_arrives_whole_in_one_message_is_stored_without_a_partial_upload(
+    zj: NodeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    awaiting_supplement(zj)
+    monkeypatch.setattr(PartialUploads, "open", lambda *a, **k: pytest.fail("a partial upload was kept"))
+    sha = push(zj, SUPPLEMENT)
+    stored = zj.store.stat(sha)
+    assert stored is not None and stored.size == len(SUPPLEMENT)
+    assert stored.metadata == {"case": NUMBER, "kind": "application_form", "file_name": "form.pdf"}
+    assert transfer_files(zj) == []
+
+
+def test_a_one_message_material_that_does_not_hash_as_declared_is_refused_recorded_and_not_stored(
+    zj: NodeContext,
+) -> None:
+    awaiting_supplement(zj)
+    declared = hashlib.sha256(b"what the sender meant to send").hexdigest()
+    refused(lambda: DepartmentDesk(zj).take_pushed_material(
+        iter([(0, SUPPLEMENT)]), from_province=ANHUI, case_number=NUMBER, sha256=declared,
+        media_type="application/pdf", kind="application_form", file_name="form.pdf", size=len(SUPPLEMENT),
+        offset=0), MaterialIntegrityError, grpc.StatusCode.INVALID_ARGUMENT, "nothing was stored")
+    assert zj.store.stat(declared) is None and zj.store.stat(hashlib.sha256(SUPPLEMENT).hexdigest()) is None
+    assert [r["sha256"] for r in zj.uploads.refusals()] == [declared]  # type: ignore[union-attr]
+
+
+def test_a_one_message_material_not_of_its_declared_type_is_refused_recorded_and_not_stored(zj: NodeContext) -> None:
+    awaiting_supplement(zj)
+    data = b"MZ an executable" + bytes(200)
+    refused(lambda: push(zj, data), InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT, "not application/pdf")
+    assert zj.store.stat(hashlib.sha256(data).hexdigest()) is None
+    assert len(zj.uploads.refusals()) == 1 and transfer_files(zj) == []  # type: ignore[union-attr]
+
+
+def test_a_material_with_a_kept_part_is_finished_through_it_even_when_resent_whole(zj: NodeContext) -> None:
+    awaiting_supplement(zj)
+    sha = hashlib.sha256(SUPPLEMENT).hexdigest()
+
+    def cut_off() -> Iterator[tuple[int, bytes]]:
+        yield 0, SUPPLEMENT[:100]
+        raise ConnectionResetError("the sender's stream broke")
+
+    with pytest.raises(ConnectionResetError):
+        DepartmentDesk(zj).take_pushed_material(
+            cut_off(), from_province=ANHUI, case_number=NUMBER, sha256=sha, media_type="application/pdf",
+            kind="application_form", file_name="form.pdf", size=len(SUPPLEMENT), offset=0)
+    assert zj.uploads.holds(case_number=NUMBER, sha256=sha)  # type: ignore[union-attr]
+    assert push(zj, SUPPLEMENT) == sha  # the sender starts over in one message: the kept part is finished, not left
+    assert zj.store.stat(sha) is not None and transfer_files(zj) == []
