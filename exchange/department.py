@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from exchange import parties, validation
@@ -78,19 +78,14 @@ class DepartmentDesk:
         check_declared_size(size, max_bytes=ctx.max_material_bytes)
         if ctx.store.stat(sha256) is not None:
             return sha256  # already here (sent before, or the same bytes for another case)
-        chunks = iter(chunks)
-        if offset == 0 and not ctx.uploads.holds(case_number=case_number, sha256=sha256):
-            first = next(chunks, None)
-            if first is not None and first[0] == 0 and len(first[1]) == size:
-                following = next(chunks, None)  # the stream's end, for a material of one message
-                if following is None:
-                    return self._take_whole_material(
-                        first[1], from_province=from_province, case_number=case_number, sha256=sha256,
-                        media_type=media_type, kind=kind, file_name=file_name,
-                    )
-                chunks = itertools.chain([first, following], chunks)
-            elif first is not None:
-                chunks = itertools.chain([first], chunks)
+        whole, chunks = _whole_in_one_message(chunks, size=size) if offset == 0 else (None, chunks)
+        if whole is not None:
+            if not ctx.uploads.holds(case_number=case_number, sha256=sha256):
+                return self._take_whole_material(
+                    whole, from_province=from_province, case_number=case_number, sha256=sha256,
+                    media_type=media_type, kind=kind, file_name=file_name,
+                )
+            chunks = iter([(0, whole)])  # a part is kept from an earlier stream: finish it
         upload = ctx.uploads.open(
             case_number=case_number, sha256=sha256,
             declared={"size": size, "media_type": media_type, "kind": kind, "file_name": file_name,
@@ -99,7 +94,7 @@ class DepartmentDesk:
 
         def refuse(exc: Exception) -> None:
             upload.discard()
-            ctx.uploads.record_refusal(case_number=case_number, sha256=sha256, from_province=from_province, reason=str(exc))
+            self._record_refusal(exc, case_number=case_number, sha256=sha256, from_province=from_province)
 
         try:
             if offset > upload.confirmed:
@@ -178,15 +173,11 @@ class DepartmentDesk:
         is kept for it. Checked as the partial upload path checks: type, completeness, and the
         SHA-256 as it is stored, which leaves nothing behind when it does not match."""
         ctx = self.ctx
-
-        def refuse(exc: Exception) -> None:
-            ctx.uploads.record_refusal(case_number=case_number, sha256=sha256, from_province=from_province, reason=str(exc))
-
         try:
             check_content_type(data, media_type=media_type, at=0)
             check_content_complete(len(data), media_type=media_type)
         except InvalidRequest as exc:
-            refuse(exc)
+            self._record_refusal(exc, case_number=case_number, sha256=sha256, from_province=from_province)
             raise
         with ctx.case_lock(case_number):
             self._check_material_wanted(case_number, from_province=from_province)
@@ -194,9 +185,13 @@ class DepartmentDesk:
                 ctx.store.put_stream([data], media_type=media_type, expected_sha256=sha256,
                                      metadata={"case": case_number, "kind": kind, "file_name": file_name})
             except MaterialIntegrityError as exc:
-                refuse(exc)
+                self._record_refusal(exc, case_number=case_number, sha256=sha256, from_province=from_province)
                 raise
         return sha256
+
+    def _record_refusal(self, exc: Exception, *, case_number: str, sha256: str, from_province: str) -> None:
+        self.ctx.uploads.record_refusal(case_number=case_number, sha256=sha256, from_province=from_province,
+                                        reason=str(exc))
 
     def receive(self, envelope: Mapping[str, Any], *, from_province: str, actor: Actor, message_id: str = "") -> Case:
         return self.take_forward(envelope, from_province=from_province, actor=actor, message_id=message_id)[0]
@@ -510,6 +505,23 @@ class DepartmentDesk:
 
     def _as_department(self, case: Case, actor: Actor) -> Actor:
         return {**actor, "department": case.competent_department}
+
+
+def _whole_in_one_message(
+    chunks: Iterable[tuple[int, bytes]], *, size: int,
+) -> tuple[bytes | None, Iterator[tuple[int, bytes]]]:
+    """The material, if the stream carried all `size` bytes in its one message (read to the
+    stream's end), and the stream to take otherwise, nothing of it lost."""
+    chunks = iter(chunks)
+    first = next(chunks, None)
+    if first is None:
+        return None, chunks
+    if first[0] == 0 and len(first[1]) == size:
+        following = next(chunks, None)
+        if following is None:
+            return first[1], chunks
+        return None, itertools.chain([first, following], chunks)
+    return None, itertools.chain([first], chunks)
 
 
 def _check_party(from_province: str, case_number: str) -> None:
