@@ -78,10 +78,17 @@ class GrpcPeerGateway:
         )
         ref = peer_pb2.TransferRef(case_number=case_number, sha256=material["sha256"], from_province=self.province)
         what = f"receive material {material['kind']} ({material['sha256'][:12]}…)"  # file names may name the applicant
+        pieces = coalesced(chunks, size=PUSH_CHUNK)
+        if first_push and size <= PUSH_CHUNK:
+            # One message has nothing to overlap: read here, not in a thread of its own (its
+            # start and two hand-offs per material, and most are this small). Only when the
+            # stream is sent anyway: a resend first asks whether the receiver holds it all.
+            self._push(province, ref=ref, material_header=material_header, size=size, what=what,
+                       source=ReplayableSource(list(pieces)), progress=progress, ask=False, wait_while_busy=False)
+            return
         # Reading, opening and hashing the stored copy runs a few segments ahead in its own
         # thread, while gRPC frames and sends what is ready (nodes.prefetch says why).
-        reader = Prefetched(coalesced(chunks, size=PUSH_CHUNK), depth=_READ_AHEAD, name=f"read-{material['sha256'][:12]}")
-        with reader as ahead:
+        with Prefetched(pieces, depth=_READ_AHEAD, name=f"read-{material['sha256'][:12]}") as ahead:
             self._push(province, ref=ref, material_header=material_header, size=size, what=what,
                        source=ReplayableSource(ahead), progress=progress, ask=not first_push,
                        wait_while_busy=not first_push)
