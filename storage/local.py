@@ -1,20 +1,27 @@
 """The embedded default object store: a content-addressed folder on local disk.
 
 Layout under root:
-    sha256/ab/ab12…            the object's bytes, named by their SHA-256
-    sha256/ab/ab12….meta.json  media type, size, sha256 and user metadata
-    sha256/ab/ab12….retention.json  retain-until date and mode, when the material is retained
+    sha256/ab/ab12…            the object's bytes, named by their SHA-256; its extended
+                               attributes hold the metadata record (media type, size, sha256,
+                               user metadata) and, once retained, the retain-until date and mode
     .incoming/                 temp files being received (same filesystem, so renames are atomic)
 
-With a Sealer (storage.sealing) the object file holds the sealed segments and the sidecar the
-key envelope and the sealed user metadata; the key stays the SHA-256 of the plaintext.
+With a Sealer (storage.sealing) the object file holds the sealed segments and the record the key
+envelope and the sealed user metadata; the key stays the SHA-256 of the plaintext.
 
-Commit order: the metadata sidecar is written (atomically) first and the object is renamed into
-place last, so the object rename is the single commit point. `stat` treats an object as present
-only when both files exist. A crash between the two steps leaves an orphan sidecar that is
-invisible and is simply overwritten by the next put of the same bytes; a crash earlier leaves
-only a temp file in .incoming/. We never have a visible object whose metadata is missing, and
-we never need to rename two files atomically together.
+Commit: the record is attached to the temp file, which is then renamed into place, so the rename
+is the single commit point and an object is one file: no second inode is made, written, synced
+and renamed per object, which on a busy node was a tenth of its CPU (docs/performance.md).
+Object servers such as OpenStack Swift keep object metadata the same way. Back the folder up
+with its attributes (`rsync -aX`, `tar --xattrs`, `cp -a`): a copy without them holds no
+visible object.
+
+Where the filesystem keeps no user attributes (or a record is too large for them), the record
+goes to a sidecar `ab12….meta.json` and the retention to `ab12….retention.json`, and stores
+written before attributes were used keep theirs; both are read wherever they are. A sidecar is
+written (atomically) before the object is renamed into place, so the rename is still the commit
+point: a crash between the two leaves an orphan sidecar that is invisible and is overwritten by
+the next put of the same bytes.
 
 Temp files a killed process left (`.incoming/put-*.part`, `.meta-*.part` beside the sidecars)
 are removed when a store opens, once a day old: a writer in another process (a `tongban`
@@ -23,6 +30,7 @@ command beside the node) may be filling a fresh one right now. S3 has a lifecycl
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -44,7 +52,9 @@ from storage.retention import Retention, RetentionPolicy, check_deletable, check
 from storage.sealing import SEALED_SEGMENT, NodeKeyUnavailable, Sealer, rechunk
 from storage.streams import VerifiedChunks, check_chunk_size
 
-_META_SUFFIX = ".meta.json"
+_META_ATTR = "user.tongban.meta"
+_RETENTION_ATTR = "user.tongban.retention"
+_META_SUFFIX = ".meta.json"  # the record's sidecar, where attributes cannot hold it
 _RETENTION_SUFFIX = ".retention.json"
 _META_FORMAT = 1
 _PUT_TEMP = ("put-", ".part")  # prefix and suffix of an object being received
@@ -70,6 +80,7 @@ class LocalFolderStore:
         self._incoming = self._root / ".incoming"
         self._incoming.mkdir(parents=True, exist_ok=True)
         self._lock = commit_lock(self._root)
+        self._attributes = hasattr(os, "setxattr")  # Linux; until the filesystem refuses them
         self._remove_stale_temp_files()
 
     @property
@@ -236,7 +247,9 @@ class LocalFolderStore:
         }
         if sealed is not None:
             record["sealed"] = sealed
-        _write_atomically(meta_path, json.dumps(record, ensure_ascii=False).encode())
+        encoded = json.dumps(record, ensure_ascii=False).encode()
+        if not self._attach(temp, _META_ATTR, encoded):
+            _write_atomically(meta_path, encoded)
         os.replace(temp, path)  # the commit point
         fsync_directory(path.parent)
         return StoredObject(key=object_key(sha256), sha256=sha256, size=size, media_type=media_type,
@@ -263,7 +276,7 @@ class LocalFolderStore:
         Existence checks stop here: opening the sealed metadata costs a key unwrap."""
         path, meta_path = self._paths(sha256)
         try:
-            raw = meta_path.read_bytes()
+            raw = _attribute(path, _META_ATTR) or meta_path.read_bytes()
             size_on_disk = path.stat().st_size
         except FileNotFoundError:
             return None  # absent, or a put crashed before its commit point
@@ -321,17 +334,25 @@ class LocalFolderStore:
         Returns how many envelopes changed."""
         sealer = self._require_sealer("(all)")
         changed = 0
-        for meta_path in sorted((self._root / "sha256").rglob("*" + _META_SUFFIX)):
-            record = json.loads(meta_path.read_bytes())
-            sealed = record.get("sealed")
-            if sealed is None:
+        shards = self._root / "sha256"
+        for path in sorted(shards.rglob("*")) if shards.is_dir() else []:
+            if not _is_object_name(path.name):
                 continue
-            envelope = sealer.rewrap(sealed["envelope"])
-            if envelope is None:
-                continue
-            sealed["envelope"] = envelope
-            with self._lock.holding(meta_path.name):
-                _write_atomically(meta_path, json.dumps(record, ensure_ascii=False).encode())
+            with self._lock.holding(path.name):  # the commit lock of the object
+                record = self._record(path.name)
+                sealed = record.get("sealed") if record is not None else None
+                if sealed is None:
+                    continue
+                envelope = sealer.rewrap(sealed["envelope"])
+                if envelope is None:
+                    continue
+                sealed["envelope"] = envelope
+                encoded = json.dumps(record, ensure_ascii=False).encode()
+                in_attribute = _attribute(path, _META_ATTR) is not None
+                if not (in_attribute and self._attach(path, _META_ATTR, encoded)):
+                    _write_atomically(path.with_name(path.name + _META_SUFFIX), encoded)
+                    if in_attribute:  # it would be read before the sidecar
+                        os.removexattr(path, _META_ATTR)
             changed += 1
         return changed
 
@@ -347,7 +368,9 @@ class LocalFolderStore:
             if current is not None and not retention.extends(current):
                 raise current.refusal(sha256, action="shorten the retention of")
             path, _ = self._paths(sha256)
-            _write_atomically(path.with_name(path.name + _RETENTION_SUFFIX), retention.to_json().encode())
+            encoded = retention.to_json().encode()
+            if not self._attach(path, _RETENTION_ATTR, encoded):
+                _write_atomically(path.with_name(path.name + _RETENTION_SUFFIX), encoded)
 
     def retain_until(self, sha256: str, *, until: datetime) -> bool:
         """Keep the material until `until` (its matter's retention), in this store's mode."""
@@ -358,9 +381,11 @@ class LocalFolderStore:
     def retention(self, sha256: str) -> Retention | None:
         path, _ = self._paths(sha256)
         try:
-            return Retention.from_json(path.with_name(path.name + _RETENTION_SUFFIX).read_text())
+            # Where both are, the attribute is the later: it was checked to extend the sidecar's.
+            raw = _attribute(path, _RETENTION_ATTR) or path.with_name(path.name + _RETENTION_SUFFIX).read_bytes()
         except FileNotFoundError:
             return None
+        return Retention.from_json(raw.decode())
 
     def delete(self, sha256: str, *, bypass_governance: bool = False, now: datetime | None = None) -> None:
         """Delete a material; refused while a retention holds it (RetentionActive)."""
@@ -370,6 +395,27 @@ class LocalFolderStore:
             path.unlink(missing_ok=True)  # the object first: without it the sidecar is invisible
             meta_path.unlink(missing_ok=True)
             path.with_name(path.name + _RETENTION_SUFFIX).unlink(missing_ok=True)
+
+    def _attach(self, path: Path, name: str, value: bytes) -> bool:
+        """Set an extended attribute of `path` and make it durable. False when it must go to a
+        sidecar instead: the filesystem keeps no user attributes, or not one this large."""
+        if not self._attributes:
+            return False
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            try:
+                os.setxattr(fd, name, value)
+            except OSError as exc:
+                if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
+                    self._attributes = False
+                    return False
+                if exc.errno in (errno.E2BIG, errno.ERANGE, errno.ENOSPC):  # the inode's attribute space
+                    return False
+                raise
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return True
 
     def _require_sealer(self, sha256: str) -> Sealer:
         if self._sealer is None:
@@ -382,6 +428,23 @@ class LocalFolderStore:
     def _paths(self, sha256: str) -> tuple[Path, Path]:
         path = self._root / object_key(sha256)
         return path, path.with_name(path.name + _META_SUFFIX)
+
+
+def _attribute(path: Path, name: str) -> bytes | None:
+    """An extended attribute of `path`; None when it has none of that name (its record is in a
+    sidecar, or not there yet). FileNotFoundError when `path` is absent."""
+    if not hasattr(os, "getxattr"):
+        return None
+    try:
+        return os.getxattr(path, name)
+    except OSError as exc:
+        if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
+            return None
+        raise
+
+
+def _is_object_name(name: str) -> bool:
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
 
 
 def _same_filesystem(path: Path, folder: Path) -> bool:

@@ -4,6 +4,7 @@ each plain and sealed at rest (storage.sealing), plus retention on both."""
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import socket
 import tempfile
@@ -68,7 +69,7 @@ def local_backend(root: Path, sealer: Sealer | None = None) -> Backend:
 
     def raw(sha256: str) -> bytes:
         path = root / object_key(sha256)
-        return path.read_bytes() + path.with_name(path.name + ".meta.json").read_bytes()
+        return path.read_bytes() + b"".join(os.getxattr(path, name) for name in os.listxattr(path))
 
     return Backend(
         store, committed_keys, leftovers, corrupt, raw,

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-import storage.local as local
 from storage.commit_lock import LOCK_FILE, commit_lock
 from storage.local import LocalFolderStore
 from storage.retention import Retention
@@ -34,15 +33,16 @@ def test_two_writers_of_the_same_scan_leave_a_material_that_opens(
 ) -> None:
     scan = b"%PDF- the applicant's identity card, uploaded twice " + os.urandom(300_000)
     first_wrote_sidecar, second_done = threading.Event(), threading.Event()
-    write = local._write_atomically
+    attach = LocalFolderStore._attach
 
-    def sidecar_then_stall(path: Path, data: bytes) -> None:
-        write(path, data)
-        if threading.current_thread().name == "first" and path.name.endswith(".meta.json"):
+    def record_then_stall(self: LocalFolderStore, path: Path, name: str, value: bytes) -> bool:
+        attached = attach(self, path, name, value)
+        if threading.current_thread().name == "first" and name == "user.tongban.meta":
             first_wrote_sidecar.set()
             second_done.wait(STALL)  # before the fix the second writer's sidecar and object landed here
+        return attached
 
-    monkeypatch.setattr(local, "_write_atomically", sidecar_then_stall)
+    monkeypatch.setattr(LocalFolderStore, "_attach", record_then_stall)
     first = threading.Thread(target=store.put_bytes, args=(scan,), kwargs={"media_type": PDF}, name="first")
     first.start()
     assert first_wrote_sidecar.wait(5)

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 import storage.sealing
 import storage.transfers
+from storage.keys import object_key
 from storage.local import LocalFolderStore
 from storage.sealing import SEALED_SEGMENT, SEGMENT, SEGMENT_AAD, NodeKeyring, Sealer, segment_nonce
 from storage.transfers import PartialUploads
@@ -107,13 +108,13 @@ def test_metadata_sealed_before_this_change_still_opens(tmp_path: Path) -> None:
     sealer, store, _ = _node(tmp_path)
     data, sha = _material(5000)
     store.put_bytes(data, media_type="application/pdf", metadata={"file_name": "placeholder"})
-    sidecar = next((tmp_path / "objects").rglob("*.meta.json"))
-    record = json.loads(sidecar.read_text())
+    obj = tmp_path / "objects" / object_key(sha)
+    record = json.loads(os.getxattr(obj, "user.tongban.meta"))
     data_key = sealer.keyring.unwrap(record["sealed"]["envelope"])
     text = json.dumps({"file_name": "旧-身份证.pdf"}, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
     old_way = AESGCM(data_key).encrypt(b"\xff" * 11 + b"\x02", text, b"tongban/metadata/v1")
     record["sealed"]["metadata"] = base64.b64encode(old_way).decode("ascii")
-    sidecar.write_text(json.dumps(record, ensure_ascii=False))
+    os.setxattr(obj, "user.tongban.meta", json.dumps(record, ensure_ascii=False).encode())
 
     assert store.stat(sha).metadata == {"file_name": "旧-身份证.pdf"}
 
@@ -260,7 +261,7 @@ def test_sidecar_temp_files_a_killed_commit_left_are_removed_after_a_day(tmp_pat
     store = LocalFolderStore(root)
     data, sha = _material(5000)
     store.put_bytes(data, media_type="application/pdf")
-    shard = next(root.rglob("*.meta.json")).parent
+    shard = (root / object_key(sha)).parent
     stale = shard / ".meta-killed.part"
     stale.write_bytes(b'{"format": 1, "sha2')  # the process died while writing a sidecar
     _backdate(stale, TWO_DAYS)
