@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from contextlib import nullcontext
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -308,9 +309,13 @@ class SqlOutbox:
         if self.postgres:
             from psycopg.rows import tuple_row
 
-            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
-                cur.execute(sql, tuple(params))
-                return list(cur.fetchall()) if fetch else []
+            with self.datastore.get_connection() as conn:
+                # One statement commits on its own on the library's autocommit connections: a
+                # BEGIN and a COMMIT around it were two more round trips to the server.
+                with (nullcontext() if conn.autocommit else conn.transaction()), \
+                        conn.cursor(row_factory=tuple_row) as cur:
+                    cur.execute(sql, tuple(params))
+                    return list(cur.fetchall()) if fetch else []
         with self.datastore.transaction(commit=True) as cur:
             cur.execute(sql, tuple(params))
             return [tuple(r) for r in cur.fetchall()] if fetch else []
