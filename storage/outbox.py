@@ -124,6 +124,15 @@ class SqlOutbox:
             cursor.execute(f"INSERT INTO {self.inbox} (message_id, case_number, recorded_at) VALUES ({p}, {p}, {p})",
                            (message_id, case_number, now))
 
+    def append_arguments(self, *, outbox: Sequence[OutboxMessage] = (), delivered: Sequence[str] = (),
+                         inbox: tuple[str, str] | None = None) -> tuple[Any, ...]:
+        """What write_in_transaction writes, as the arguments of the PostgreSQL append function
+        (storage.chain.postgres_append_ddl), which writes it with the events in one statement."""
+        message_id, case_number = inbox if inbox is not None else (None, None)
+        return ([m.message_id for m in outbox], [m.peer for m in outbox], [m.kind for m in outbox],
+                [m.case_number for m in outbox], [self._seal(m.payload) for m in outbox],
+                [m.created_at for m in outbox], list(delivered), message_id, case_number, self.clock())
+
     # -- the relay's side ------------------------------------------------------------------
 
     def _eligible(self, alias: str) -> str:
