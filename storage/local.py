@@ -14,7 +14,8 @@ is the single commit point and an object is one file: no second inode is made, w
 and renamed per object, which on a busy node was a tenth of its CPU (docs/performance.md).
 Object servers such as OpenStack Swift keep object metadata the same way. Back the folder up
 with its attributes (`rsync -aX`, `tar --xattrs`, `cp -a`): a copy without them holds no
-visible object.
+visible object. The change is one way: tongban before 2026-12-05 reads sidecars only, so it
+sees no object (and no retention) this version committed; do not run it against such a folder.
 
 Where the filesystem keeps no user attributes (or a record is too large for them), the record
 goes to a sidecar `ab12….meta.json` and the retention to `ab12….retention.json`, and stores
@@ -272,7 +273,7 @@ class LocalFolderStore:
                             media_type=str(record["media_type"]), metadata=metadata)
 
     def _record(self, sha256: str) -> dict[str, Any] | None:
-        """The object's sidecar record, checked against the file on disk; None when absent.
+        """The object's metadata record, checked against the file on disk; None when absent.
         Existence checks stop here: opening the sealed metadata costs a key unwrap."""
         path, meta_path = self._paths(sha256)
         try:
@@ -291,7 +292,8 @@ class LocalFolderStore:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise MaterialIntegrityError(
                 f"metadata of stored material {sha256} in {self._root} is unreadable ({exc}); "
-                "restore the sidecar file from a backup or store the material again"
+                "restore the object file with its attributes (or its sidecar) from a backup, or store "
+                "the material again"
             ) from exc
         if record.get("sha256") != sha256 or expected_on_disk != size_on_disk:
             raise MaterialIntegrityError(
@@ -339,8 +341,11 @@ class LocalFolderStore:
             if not _is_object_name(path.name):
                 continue
             with self._lock.holding(path.name):  # the commit lock of the object
-                record = self._record(path.name)
-                sealed = record.get("sealed") if record is not None else None
+                try:  # the record as stored: a damaged object's key is re-wrapped all the same
+                    record = json.loads(_attribute(path, _META_ATTR) or path.with_name(path.name + _META_SUFFIX).read_bytes())
+                except FileNotFoundError:
+                    continue
+                sealed = record.get("sealed")
                 if sealed is None:
                     continue
                 envelope = sealer.rewrap(sealed["envelope"])
@@ -353,6 +358,7 @@ class LocalFolderStore:
                     _write_atomically(path.with_name(path.name + _META_SUFFIX), encoded)
                     if in_attribute:  # it would be read before the sidecar
                         os.removexattr(path, _META_ATTR)
+                        _sync(path)
             changed += 1
         return changed
 
@@ -380,12 +386,21 @@ class LocalFolderStore:
 
     def retention(self, sha256: str) -> Retention | None:
         path, _ = self._paths(sha256)
-        try:
-            # Where both are, the attribute is the later: it was checked to extend the sidecar's.
-            raw = _attribute(path, _RETENTION_ATTR) or path.with_name(path.name + _RETENTION_SUFFIX).read_bytes()
-        except FileNotFoundError:
-            return None
-        return Retention.from_json(raw.decode())
+        held: list[Retention] = []
+        for read in (lambda: _attribute(path, _RETENTION_ATTR),
+                     lambda: path.with_name(path.name + _RETENTION_SUFFIX).read_bytes()):
+            try:
+                raw = read()
+            except FileNotFoundError:
+                continue
+            if raw:
+                held.append(Retention.from_json(raw.decode()))
+        if len(held) == 2:
+            # Both are there when one retention went to the sidecar because the attribute could
+            # not take it (or the store predates attributes): each was written to extend what
+            # was read, so one extends the other, and that one holds.
+            return held[0] if held[0].extends(held[1]) else held[1]
+        return held[0] if held else None
 
     def delete(self, sha256: str, *, bypass_governance: bool = False, now: datetime | None = None) -> None:
         """Delete a material; refused while a retention holds it (RetentionActive)."""
@@ -441,6 +456,14 @@ def _attribute(path: Path, name: str) -> bytes | None:
         if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
             return None
         raise
+
+
+def _sync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _is_object_name(name: str) -> bool:

@@ -69,7 +69,9 @@ def local_backend(root: Path, sealer: Sealer | None = None) -> Backend:
 
     def raw(sha256: str) -> bytes:
         path = root / object_key(sha256)
-        return path.read_bytes() + b"".join(os.getxattr(path, name) for name in os.listxattr(path))
+        sidecar = path.with_name(path.name + ".meta.json")  # where the filesystem keeps no attributes
+        attributes = b"".join(os.getxattr(path, name) for name in os.listxattr(path)) if hasattr(os, "listxattr") else b""
+        return path.read_bytes() + attributes + (sidecar.read_bytes() if sidecar.exists() else b"")
 
     return Backend(
         store, committed_keys, leftovers, corrupt, raw,

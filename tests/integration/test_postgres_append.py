@@ -82,4 +82,4 @@ def test_a_save_that_lost_a_race_writes_neither_its_events_nor_its_messages(ledg
     assert [m.message_id for m in outbox.pending()] == ["won"]
     assert outbox.inbox_case("330000-progress-2") is None
     assert ledger.get_case(NUMBER).status.value == "forwarded"
-    assert [n for n, _ in ledger.case_changes(after=0)] == [1, 2], "no notification id went to the lost save"
+    assert [n for n, _ in ledger.case_changes(after=0)] == [1, 2], "the lost save recorded no event"

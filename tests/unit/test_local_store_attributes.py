@@ -34,14 +34,18 @@ def _without_attributes(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOTSUP, "Operation not supported")
 
-    monkeypatch.setattr(os, "setxattr", refuse)
+    monkeypatch.setattr(os, "setxattr", refuse, raising=False)  # absent where Python has no xattrs
+
+
+def _attributes_kept(path: Path) -> None:
+    try:
+        os.setxattr(path, "user.tongban.probe", b"1")
+    except (OSError, AttributeError) as exc:
+        pytest.skip(f"the test folder's filesystem (or this Python) keeps no user attributes ({exc})")
 
 
 def test_a_retained_material_is_one_file_with_its_record_attached(tmp_path: Path) -> None:
-    try:
-        os.setxattr(tmp_path, "user.tongban.probe", b"1")
-    except OSError as exc:
-        pytest.skip(f"the test folder's filesystem keeps no user attributes ({exc.strerror})")
+    _attributes_kept(tmp_path)
     store = _sealed_store(tmp_path)
     stored = store.put_bytes(LICENCE, media_type=PDF, metadata={"file_name": "营业执照.pdf"})
     store.retain_until(stored.sha256, until=IN_TEN_YEARS)
@@ -98,3 +102,38 @@ def test_rotating_the_node_key_rewraps_records_in_attributes_and_in_sidecars(
     assert store.rewrap_keys() == 2
     assert store.rewrap_keys() == 0
     assert store.read_bytes(in_sidecar) == b"%PDF- an older scan" and store.read_bytes(in_attribute) == LICENCE
+
+
+def test_a_longer_retention_the_attribute_cannot_take_still_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _attributes_kept(tmp_path)
+    store = _sealed_store(tmp_path)
+    sha = store.put_bytes(LICENCE, media_type=PDF).sha256
+    now = datetime.now(timezone.utc)
+    store.retain(sha, Retention(mode="GOVERNANCE", until=now + timedelta(days=30)))
+    set_attribute = os.setxattr
+
+    def full_for_retentions(path: object, name: str, *args: object) -> None:
+        if name == "user.tongban.retention":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        set_attribute(path, name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "setxattr", full_for_retentions)
+    store.retain_until(sha, until=IN_TEN_YEARS)  # goes to the sidecar; the 30 days stay in the attribute
+
+    assert store.retention(sha).until == IN_TEN_YEARS
+    with pytest.raises(RetentionActive):
+        store.delete(sha, now=now + timedelta(days=31))
+
+
+def test_rotating_the_node_key_goes_past_a_damaged_object(tmp_path: Path) -> None:
+    store = _sealed_store(tmp_path)
+    damaged = store.put_bytes(b"%PDF- a scan whose file was cut short", media_type=PDF).sha256
+    intact = store.put_bytes(LICENCE, media_type=PDF).sha256
+    with open(store.root / object_key(damaged), "r+b") as f:
+        f.truncate(10)
+    store._sealer.keyring.rotate()  # type: ignore[union-attr]
+
+    assert store.rewrap_keys() == 2
+    assert store.read_bytes(intact) == LICENCE

@@ -4,6 +4,7 @@ writer at the step where another used to slip in, and lets the second run meanwh
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from storage.commit_lock import LOCK_FILE, commit_lock
+import storage.local as local
 from storage.local import LocalFolderStore
 from storage.retention import Retention
 from storage.sealing import NodeKeyring, Sealer
@@ -28,24 +30,48 @@ def store(tmp_path: Path) -> LocalFolderStore:
     return LocalFolderStore(tmp_path / "objects", sealer=Sealer(NodeKeyring.open(tmp_path / "keys.json")))
 
 
+@pytest.mark.parametrize("attributes", [True, False], ids=["record in attributes", "record in sidecars"])
 def test_two_writers_of_the_same_scan_leave_a_material_that_opens(
-    store: LocalFolderStore, monkeypatch: pytest.MonkeyPatch
+    store: LocalFolderStore, monkeypatch: pytest.MonkeyPatch, attributes: bool
 ) -> None:
+    """The first writer stalls right after writing its record; the second, meanwhile, must not
+    commit an object beside it (the sidecar of one writer beside the object of another held the
+    wrong data key). A record in attributes travels with its own object, so only the commit lock
+    keeps the sidecar path right."""
     scan = b"%PDF- the applicant's identity card, uploaded twice " + os.urandom(300_000)
-    first_wrote_sidecar, second_done = threading.Event(), threading.Event()
-    attach = LocalFolderStore._attach
+    first_wrote_record, second_done = threading.Event(), threading.Event()
 
-    def record_then_stall(self: LocalFolderStore, path: Path, name: str, value: bytes) -> bool:
-        attached = attach(self, path, name, value)
-        if threading.current_thread().name == "first" and name == "user.tongban.meta":
-            first_wrote_sidecar.set()
+    def stall_if_first() -> None:
+        if threading.current_thread().name == "first":
+            first_wrote_record.set()
             second_done.wait(STALL)  # before the fix the second writer's sidecar and object landed here
-        return attached
 
-    monkeypatch.setattr(LocalFolderStore, "_attach", record_then_stall)
+    if attributes:
+        attach = LocalFolderStore._attach
+
+        def record_then_stall(self: LocalFolderStore, path: Path, name: str, value: bytes) -> bool:
+            attached = attach(self, path, name, value)
+            if name == "user.tongban.meta":
+                stall_if_first()
+            return attached
+
+        monkeypatch.setattr(LocalFolderStore, "_attach", record_then_stall)
+    else:
+        def no_attributes(*args: object) -> None:
+            raise OSError(errno.ENOTSUP, "Operation not supported")
+
+        monkeypatch.setattr(os, "setxattr", no_attributes, raising=False)
+        write = local._write_atomically
+
+        def sidecar_then_stall(path: Path, data: bytes) -> None:
+            write(path, data)
+            if path.name.endswith(".meta.json"):
+                stall_if_first()
+
+        monkeypatch.setattr(local, "_write_atomically", sidecar_then_stall)
     first = threading.Thread(target=store.put_bytes, args=(scan,), kwargs={"media_type": PDF}, name="first")
     first.start()
-    assert first_wrote_sidecar.wait(5)
+    assert first_wrote_record.wait(5)
     second = threading.Thread(target=lambda: (store.put_bytes(scan, media_type=PDF), second_done.set()), name="second")
     second.start()
     first.join(5)
