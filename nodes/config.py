@@ -128,6 +128,8 @@ class NodeConfig:
             password=es.get("password", ""),
             schema=es.get("schema", f"tongban_{province}"),
             key_file=_event_key_file(es, data_dir, path),
+            # false where the node's role only reads and appends (storage.chain.grant_append_only)
+            create_schema=str(es.get("create_schema", "true")).lower() in {"1", "true", "yes"},
         )
         object_store = ObjectStoreSettings(
             kind=os_kind,
@@ -223,6 +225,7 @@ def to_toml(config: NodeConfig) -> str:
         lines += [
             f'host = "{es.host}"', f"port = {es.port}", f'dbname = "{es.dbname}"',
             f'user = "{es.user}"', f'password = "{es.password}"', f'schema = "{es.schema}"',
+            f'create_schema = "{str(es.create_schema).lower()}"',
         ]
     lines += ["", "[object_store]", f'kind = "{os_.kind}"']
     lines.append(f'key_file = "{os_.key_file}"' if os_.key_file else 'encrypt = "false"')

@@ -189,7 +189,7 @@ def postgres_chain_ddl(schema: str, events_table: str = POSTGRES_EVENTS) -> list
 
 
 def postgres_append_ddl(schema: str, events_table: str, *, originator_id_type: str, lock_timeout: int,
-                        channel: str) -> Any:
+                        channel: str) -> list[Any]:
     """One function that appends a save: what the library's recorder sends as six statements
     in a pipelined transaction (lock timeout, table lock, NOTIFY, the INSERT … RETURNING, BEGIN
     and COMMIT) plus the outbox and inbox rows of the save, as one statement. Same order: the
@@ -197,11 +197,14 @@ def postgres_append_ddl(schema: str, events_table: str, *, originator_id_type: s
     order; the outbox rows before the events; one statement, so all of it or none."""
     from storage.outbox import inbox_table, outbox_table
 
-    return SQL(
+    create = SQL(
         "CREATE OR REPLACE FUNCTION {schema}.{fn}(ids {id_type}[], versions bigint[], topics text[], "
         "states bytea[], out_ids text[], out_peers text[], out_kinds text[], out_cases text[], "
         "out_payloads text[], out_created text[], delivered text[], inbox_id text, inbox_case text, "
-        "now_ double precision) RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$\n"
+        "now_ double precision) RETURNS SETOF bigint LANGUAGE plpgsql\n"
+        # With its owner's rights: a node role that may only read and append (grant_append_only)
+        # may not take the EXCLUSIVE lock itself. Only roles granted EXECUTE may call it.
+        "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $BODY$\n"
         "BEGIN\n"
         "  SET LOCAL lock_timeout = '{lock_timeout}s';\n"
         "  LOCK TABLE {schema}.{events} IN EXCLUSIVE MODE;\n"
@@ -220,6 +223,9 @@ def postgres_append_ddl(schema: str, events_table: str, *, originator_id_type: s
              lock_timeout=SQL(str(int(lock_timeout))), events=Identifier(events_table),
              out=Identifier(outbox_table(events_table)), inbox=Identifier(inbox_table(events_table)),
              channel=Identifier(channel))
+    revoke = SQL("REVOKE ALL ON FUNCTION {}.{} FROM PUBLIC").format(
+        Identifier(schema), Identifier(append_function(events_table)))
+    return [create, revoke]
 
 
 def append_function(events_table: str) -> str:
@@ -236,7 +242,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         self.sql_create_statements.extend(postgres_chain_ddl(datastore.schema, events_table_name))
         self.sql_create_statements.extend(postgres_outbox_ddl(datastore.schema, events_table_name))
-        self.sql_create_statements.append(postgres_append_ddl(
+        self.sql_create_statements.extend(postgres_append_ddl(
             datastore.schema, events_table_name, originator_id_type=datastore.originator_id_type,
             lock_timeout=datastore.lock_timeout, channel=self.channel_name))
         # Rendered once, as the bytes psycopg would render at each execution of a Composed
@@ -311,6 +317,16 @@ def grant_append_only(conn: Any, *, schema: str, role: str, events_table: str = 
         conn.execute(SQL("REVOKE ALL ON {}.{} FROM {}").format(sid, tid, rid))
         conn.execute(SQL("GRANT SELECT, INSERT ON {}.{} TO {}").format(sid, tid, rid))
     conn.execute(SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(sid, rid))
+    # Saves go through the append function, which takes the table lock with its owner's rights.
+    conn.execute(SQL("GRANT EXECUTE ON FUNCTION {}.{} TO {}").format(sid, Identifier(append_function(events_table)), rid))
+    # The outbox is the node's working state, not its log: messages are leased, marked sent or
+    # refused, and a partner's backoff is set and cleared.
+    from storage.outbox import inbox_table, outbox_table, peers_table
+
+    for table, rights in ((outbox_table(events_table), "SELECT, INSERT, UPDATE"),
+                          (inbox_table(events_table), "SELECT, INSERT"),
+                          (peers_table(events_table), "SELECT, INSERT, UPDATE, DELETE")):
+        conn.execute(SQL("GRANT " + rights + " ON {}.{} TO {}").format(sid, Identifier(table), rid))
 
 
 # -- reading the log ------------------------------------------------------------------------

@@ -26,6 +26,9 @@ class EventStoreSettings:
     # The node's event key file (storage.eventcipher): events holding personal data are encrypted
     # and each case's personal fields sealed under a per-case key. None keeps events in clear.
     key_file: Path | None = None
+    # False for a node whose PostgreSQL role may only read and append (storage.chain.
+    # grant_append_only): the schema's owner creates the schema and its tables, once.
+    create_schema: bool = True
 
     def application_env(self) -> dict[str, str]:
         """The environment an eventsourcing Application reads its persistence from. Without
@@ -43,6 +46,7 @@ class EventStoreSettings:
         if self.kind == "postgres":
             has_events = ensure_postgres_schema(self)
             return {
+                "CREATE_TABLE": "yes" if self.create_schema else "no",
                 **self._protection_env(has_events=has_events),
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
                 "POSTGRES_DBNAME": self.dbname,
@@ -121,7 +125,8 @@ def ensure_postgres_schema(settings: EventStoreSettings) -> bool:
         autocommit=True,
         connect_timeout=5,
     ) as conn:
-        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.schema}"')
+        if settings.create_schema:  # a role that only appends may not, even where it exists
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.schema}"')
         table = conn.execute("SELECT to_regclass(%s)", (f'"{settings.schema}".tongban_events',)).fetchone()[0]
         return table is not None and conn.execute(
             f'SELECT 1 FROM "{settings.schema}".tongban_events LIMIT 1').fetchone() is not None

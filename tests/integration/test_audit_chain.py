@@ -13,12 +13,14 @@ import pytest
 
 from exchange.case import Case
 from exchange.ledger import CaseLedger
+from exchange.outbox import NOTIFY_PROGRESS, new_message
 from exchange.people import make_resident_id
 from signing.checkpoint import TrustAnchors, sign_checkpoint, verify_signed_checkpoint
 from signing.pki import Federation
 from storage.chain import LogStore, grant_append_only
 from storage.eventstore import EventStoreSettings, open_log_store
 from storage.logcheck import anchors_from, checkpoint_of, record_checkpoint, recorded_checkpoints, verify_log
+from storage.outbox import outbox_of
 
 NODE = "340000"
 ACTOR = {"node": NODE, "department": "", "operator": "clerk-hefei-001"}
@@ -256,3 +258,45 @@ def test_the_command_line_verifies_a_log_and_locates_tampering(tmp_path: Path, f
     found = audit("verify", "--quiet")
     assert found.returncode == 1 and "TOTAL_FAILED" in found.stdout
     assert "altered       entry 4 notification 4" in found.stdout, found.stdout
+
+
+@pytest.mark.postgres
+def test_a_node_running_as_its_append_only_role_records_and_sends_cases(
+    postgres_schema: EventStoreSettings,
+) -> None:
+    """The deployment grant_append_only is for: the schema's owner creates it once, the node
+    runs as a role that may read and append, and still saves (under the table lock), queues and
+    confirms messages; what it may not do is rewrite the log."""
+    owner = dataclasses.replace(postgres_schema, schema=f"{postgres_schema.schema}_{NODE}")
+    CaseLedger(env=owner.application_env()).close()  # the owner creates the schema
+    role = f"{owner.schema}_node"
+    with psycopg.connect(host=owner.host, port=owner.port, dbname=owner.dbname, user=owner.user,
+                         autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        try:
+            grant_append_only(admin, schema=owner.schema, role=role)
+            as_node = dataclasses.replace(owner, user=role, create_schema=False)
+            ledger = CaseLedger(env=as_node.application_env())
+            try:
+                [number] = record_cases(ledger, 1)
+                case = ledger.get_case(number)
+                case.withdraw(reason="不再需要", actor=ACTOR)
+                message = new_message(peer="330000", kind=NOTIFY_PROGRESS, case_number=number,
+                                      payload={"step": "withdrawn"}, at=_now())
+                ledger.save(case, outbox=[message], inbox=("330000-progress-9", number))
+                outbox = outbox_of(ledger.recorder)
+                assert [m.message_id for m in outbox.claim(owner="relay", lease_seconds=30)] == [message.message_id]
+                outbox.delivered(message.message_id)
+                assert outbox.pending() == []
+                assert ledger.get_case(number).status.value == "withdrawn"
+            finally:
+                ledger.close()
+            with psycopg.connect(host=owner.host, port=owner.port, dbname=owner.dbname, user=role,
+                                 autocommit=True) as node:
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    node.execute(f'UPDATE "{owner.schema}".tongban_events SET topic = topic')
+            with open_log_store(owner) as store:
+                assert verify_log(store, node=NODE).problems == ()
+        finally:
+            admin.execute(f'DROP OWNED BY "{role}"')
+            admin.execute(f'DROP ROLE "{role}"')

@@ -29,7 +29,7 @@ def test_a_config_written_by_to_toml_reads_back_the_same(tmp_path: Path) -> None
     config = NodeConfig(
         province="330000", listen="127.0.0.1:5000", data_dir=tmp_path / "d", pki_dir=tmp_path / "pki",
         peers={"340000": "127.0.0.1:5001"},
-        event_store=EventStoreSettings(kind="postgres", dbname="test", schema="zj"),
+        event_store=EventStoreSettings(kind="postgres", dbname="test", schema="zj", create_schema=False),
         object_store=ObjectStoreSettings(kind="s3", endpoint="127.0.0.1:9000", bucket="b", access_key="a", secret_key="s"),
     )
     path = tmp_path / "node.toml"
