@@ -129,7 +129,7 @@ class NodeConfig:
             schema=es.get("schema", f"tongban_{province}"),
             key_file=_event_key_file(es, data_dir, path),
             # false where the node's role only reads and appends (storage.chain.grant_append_only)
-            create_schema=str(es.get("create_schema", "true")).lower() in {"1", "true", "yes"},
+            create_schema=_flag(es, "create_schema", default=True),
         )
         object_store = ObjectStoreSettings(
             kind=os_kind,
@@ -139,10 +139,10 @@ class NodeConfig:
             access_key=os_.get("access_key"),
             secret_key=os_.get("secret_key"),
             bucket=os_.get("bucket"),
-            secure=str(os_.get("secure", "false")).lower() in {"1", "true", "yes"},
+            secure=_flag(os_, "secure", default=False),
             region=os_.get("region"),
             key_file=_key_file(os_, data_dir, path),
-            object_lock=str(os_.get("object_lock", "false")).lower() in {"1", "true", "yes"},
+            object_lock=_flag(os_, "object_lock", default=False),
             retention_days=int(os_.get("retention_days", 0)),
             retention_mode=str(os_.get("retention_mode", "GOVERNANCE")),
         )
@@ -192,6 +192,11 @@ def _event_key_file(section: Mapping[str, Any], data_dir: Path, path: Any) -> Pa
 
 def _section_env(env: Mapping[str, str], prefix: str) -> dict[str, str]:
     return {k.removeprefix(prefix).lower(): v for k, v in env.items() if k.startswith(prefix)}
+
+
+def _flag(section: Mapping[str, Any], key: str, *, default: bool) -> bool:
+    """A yes/no setting, from TOML (a boolean or a string) or from the environment (a string)."""
+    return str(section.get(key, default)).lower() in {"1", "true", "yes"}
 
 
 def to_toml(config: NodeConfig) -> str:

@@ -318,7 +318,8 @@ def grant_append_only(conn: Any, *, schema: str, role: str, events_table: str = 
         conn.execute(SQL("GRANT SELECT, INSERT ON {}.{} TO {}").format(sid, tid, rid))
     conn.execute(SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(sid, rid))
     # Saves go through the append function, which takes the table lock with its owner's rights.
-    conn.execute(SQL("GRANT EXECUTE ON FUNCTION {}.{} TO {}").format(sid, Identifier(append_function(events_table)), rid))
+    append = Identifier(append_function(events_table))
+    conn.execute(SQL("GRANT EXECUTE ON FUNCTION {}.{} TO {}").format(sid, append, rid))
     # The outbox is the node's working state, not its log: messages are leased, marked sent or
     # refused, and a partner's backoff is set and cleared.
     from storage.outbox import inbox_table, outbox_table, peers_table

@@ -275,9 +275,9 @@ class LocalFolderStore:
     def _record(self, sha256: str) -> dict[str, Any] | None:
         """The object's metadata record, checked against the file on disk; None when absent.
         Existence checks stop here: opening the sealed metadata costs a key unwrap."""
-        path, meta_path = self._paths(sha256)
+        path, _ = self._paths(sha256)
         try:
-            raw = _attribute(path, _META_ATTR) or meta_path.read_bytes()
+            raw, _ = _record_bytes(path)
             size_on_disk = path.stat().st_size
         except FileNotFoundError:
             return None  # absent, or a put crashed before its commit point
@@ -342,9 +342,10 @@ class LocalFolderStore:
                 continue
             with self._lock.holding(path.name):  # the commit lock of the object
                 try:  # the record as stored: a damaged object's key is re-wrapped all the same
-                    record = json.loads(_attribute(path, _META_ATTR) or path.with_name(path.name + _META_SUFFIX).read_bytes())
+                    raw, in_attribute = _record_bytes(path)
                 except FileNotFoundError:
                     continue
+                record = json.loads(raw)
                 sealed = record.get("sealed")
                 if sealed is None:
                     continue
@@ -353,7 +354,6 @@ class LocalFolderStore:
                     continue
                 sealed["envelope"] = envelope
                 encoded = json.dumps(record, ensure_ascii=False).encode()
-                in_attribute = _attribute(path, _META_ATTR) is not None
                 if not (in_attribute and self._attach(path, _META_ATTR, encoded)):
                     _write_atomically(path.with_name(path.name + _META_SUFFIX), encoded)
                     if in_attribute:  # it would be read before the sidecar
@@ -386,15 +386,9 @@ class LocalFolderStore:
 
     def retention(self, sha256: str) -> Retention | None:
         path, _ = self._paths(sha256)
-        held: list[Retention] = []
-        for read in (lambda: _attribute(path, _RETENTION_ATTR),
-                     lambda: path.with_name(path.name + _RETENTION_SUFFIX).read_bytes()):
-            try:
-                raw = read()
-            except FileNotFoundError:
-                continue
-            if raw:
-                held.append(Retention.from_json(raw.decode()))
+        stored = (_attribute_if_present(path, _RETENTION_ATTR),
+                  _bytes_if_present(path.with_name(path.name + _RETENTION_SUFFIX)))
+        held = [Retention.from_json(raw.decode()) for raw in stored if raw]
         if len(held) == 2:
             # Both are there when one retention went to the sidecar because the attribute could
             # not take it (or the store predates attributes): each was written to extend what
@@ -456,6 +450,29 @@ def _attribute(path: Path, name: str) -> bytes | None:
         if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
             return None
         raise
+
+
+def _attribute_if_present(path: Path, name: str) -> bytes | None:
+    try:
+        return _attribute(path, name)
+    except FileNotFoundError:
+        return None
+
+
+def _bytes_if_present(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _record_bytes(path: Path) -> tuple[bytes, bool]:
+    """An object's metadata record as stored, and whether it is in the attribute (else in the
+    sidecar, read only then). FileNotFoundError when it is in neither."""
+    attached = _attribute(path, _META_ATTR)
+    if attached:
+        return attached, True
+    return path.with_name(path.name + _META_SUFFIX).read_bytes(), False
 
 
 def _sync(path: Path) -> None:

@@ -4,6 +4,7 @@ stored log through SQL (as a database administrator could) is detected and locat
 from __future__ import annotations
 
 import dataclasses
+from contextlib import contextmanager
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -205,19 +206,26 @@ def test_a_node_role_with_append_only_grants_cannot_update_or_delete(
     ledger = CaseLedger(env=settings.application_env())
     record_cases(ledger, 1)
     ledger.close()
+    with append_only_role(settings) as role, psycopg.connect(
+        host=settings.host, port=settings.port, dbname=settings.dbname, user=role, autocommit=True,
+    ) as node:
+        assert node.execute(f'SELECT count(*) FROM "{settings.schema}".tongban_events').fetchone() == (2,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            node.execute(f'DELETE FROM "{settings.schema}".tongban_events_chain')
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            node.execute(f'ALTER TABLE "{settings.schema}".tongban_events DISABLE TRIGGER USER')
+
+
+@contextmanager
+def append_only_role(settings: EventStoreSettings) -> Iterator[str]:
+    """A login role holding grant_append_only's rights on the node's schema, dropped afterwards."""
     role = f"{settings.schema}_node"
     with psycopg.connect(host=settings.host, port=settings.port, dbname=settings.dbname,
                          user=settings.user, autocommit=True) as admin:
         admin.execute(f'CREATE ROLE "{role}" LOGIN')
         try:
             grant_append_only(admin, schema=settings.schema, role=role)
-            with psycopg.connect(host=settings.host, port=settings.port, dbname=settings.dbname,
-                                 user=role, autocommit=True) as node:
-                assert node.execute(f'SELECT count(*) FROM "{settings.schema}".tongban_events').fetchone() == (2,)
-                with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                    node.execute(f'DELETE FROM "{settings.schema}".tongban_events_chain')
-                with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                    node.execute(f'ALTER TABLE "{settings.schema}".tongban_events DISABLE TRIGGER USER')
+            yield role
         finally:
             admin.execute(f'DROP OWNED BY "{role}"')
             admin.execute(f'DROP ROLE "{role}"')
@@ -269,34 +277,25 @@ def test_a_node_running_as_its_append_only_role_records_and_sends_cases(
     confirms messages; what it may not do is rewrite the log."""
     owner = dataclasses.replace(postgres_schema, schema=f"{postgres_schema.schema}_{NODE}")
     CaseLedger(env=owner.application_env()).close()  # the owner creates the schema
-    role = f"{owner.schema}_node"
-    with psycopg.connect(host=owner.host, port=owner.port, dbname=owner.dbname, user=owner.user,
-                         autocommit=True) as admin:
-        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+    with append_only_role(owner) as role:
+        ledger = CaseLedger(env=dataclasses.replace(owner, user=role, create_schema=False).application_env())
         try:
-            grant_append_only(admin, schema=owner.schema, role=role)
-            as_node = dataclasses.replace(owner, user=role, create_schema=False)
-            ledger = CaseLedger(env=as_node.application_env())
-            try:
-                [number] = record_cases(ledger, 1)
-                case = ledger.get_case(number)
-                case.withdraw(reason="不再需要", actor=ACTOR)
-                message = new_message(peer="330000", kind=NOTIFY_PROGRESS, case_number=number,
-                                      payload={"step": "withdrawn"}, at=_now())
-                ledger.save(case, outbox=[message], inbox=("330000-progress-9", number))
-                outbox = outbox_of(ledger.recorder)
-                assert [m.message_id for m in outbox.claim(owner="relay", lease_seconds=30)] == [message.message_id]
-                outbox.delivered(message.message_id)
-                assert outbox.pending() == []
-                assert ledger.get_case(number).status.value == "withdrawn"
-            finally:
-                ledger.close()
-            with psycopg.connect(host=owner.host, port=owner.port, dbname=owner.dbname, user=role,
-                                 autocommit=True) as node:
-                with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                    node.execute(f'UPDATE "{owner.schema}".tongban_events SET topic = topic')
-            with open_log_store(owner) as store:
-                assert verify_log(store, node=NODE).problems == ()
+            [number] = record_cases(ledger, 1)
+            case = ledger.get_case(number)
+            case.withdraw(reason="不再需要", actor=ACTOR)
+            message = new_message(peer="330000", kind=NOTIFY_PROGRESS, case_number=number,
+                                  payload={"step": "withdrawn"}, at=_now())
+            ledger.save(case, outbox=[message], inbox=("330000-progress-9", number))
+            outbox = outbox_of(ledger.recorder)
+            assert [m.message_id for m in outbox.claim(owner="relay", lease_seconds=30)] == [message.message_id]
+            outbox.delivered(message.message_id)
+            assert outbox.pending() == []
+            assert ledger.get_case(number).status.value == "withdrawn"
         finally:
-            admin.execute(f'DROP OWNED BY "{role}"')
-            admin.execute(f'DROP ROLE "{role}"')
+            ledger.close()
+        with psycopg.connect(host=owner.host, port=owner.port, dbname=owner.dbname, user=role,
+                             autocommit=True) as node:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                node.execute(f'UPDATE "{owner.schema}".tongban_events SET topic = topic')
+    with open_log_store(owner) as store:
+        assert verify_log(store, node=NODE).problems == ()

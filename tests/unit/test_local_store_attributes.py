@@ -16,6 +16,7 @@ from storage.keys import object_key
 from storage.local import LocalFolderStore
 from storage.retention import Retention, RetentionActive
 from storage.sealing import NodeKeyring, Sealer
+from tests.fixtures.attributes import refuse_user_attributes
 
 PDF = "application/pdf"
 LICENCE = b"%PDF-1.7 a business licence, issued again after the original was lost " + os.urandom(40_000)
@@ -28,13 +29,6 @@ def _sealed_store(tmp_path: Path) -> LocalFolderStore:
 
 def _files_beside(store: LocalFolderStore, sha256: str) -> list[str]:
     return sorted(p.name for p in (store.root / object_key(sha256)).parent.iterdir())
-
-
-def _without_attributes(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise OSError(errno.ENOTSUP, "Operation not supported")
-
-    monkeypatch.setattr(os, "setxattr", refuse, raising=False)  # absent where Python has no xattrs
 
 
 def _attributes_kept(path: Path) -> None:
@@ -60,7 +54,7 @@ def test_a_retained_material_is_one_file_with_its_record_attached(tmp_path: Path
 
 
 def test_a_filesystem_without_user_attributes_keeps_sidecars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _without_attributes(monkeypatch)
+    refuse_user_attributes(monkeypatch)
     store = _sealed_store(tmp_path)
     stored = store.put_bytes(LICENCE, media_type=PDF, metadata={"file_name": "营业执照.pdf"})
     store.retain_until(stored.sha256, until=IN_TEN_YEARS)
@@ -75,7 +69,7 @@ def test_a_store_written_with_sidecars_opens_and_its_retention_only_grows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as before_attributes:
-        _without_attributes(before_attributes)
+        refuse_user_attributes(before_attributes)
         old = _sealed_store(tmp_path)
         sha = old.put_bytes(LICENCE, media_type=PDF, metadata={"file_name": "营业执照.pdf"}).sha256
         old.retain_until(sha, until=IN_TEN_YEARS)
@@ -93,7 +87,7 @@ def test_rotating_the_node_key_rewraps_records_in_attributes_and_in_sidecars(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as before_attributes:
-        _without_attributes(before_attributes)
+        refuse_user_attributes(before_attributes)
         in_sidecar = _sealed_store(tmp_path).put_bytes(b"%PDF- an older scan", media_type=PDF).sha256
     store = _sealed_store(tmp_path)
     in_attribute = store.put_bytes(LICENCE, media_type=PDF).sha256

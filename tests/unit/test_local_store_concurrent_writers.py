@@ -4,7 +4,6 @@ writer at the step where another used to slip in, and lets the second run meanwh
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import subprocess
@@ -20,6 +19,7 @@ import storage.local as local
 from storage.local import LocalFolderStore
 from storage.retention import Retention
 from storage.sealing import NodeKeyring, Sealer
+from tests.fixtures.attributes import refuse_user_attributes
 
 PDF = "application/pdf"
 STALL = 0.3  # seconds the first writer waits for the second to finish (it cannot, under the lock)
@@ -57,10 +57,7 @@ def test_two_writers_of_the_same_scan_leave_a_material_that_opens(
 
         monkeypatch.setattr(LocalFolderStore, "_attach", record_then_stall)
     else:
-        def no_attributes(*args: object) -> None:
-            raise OSError(errno.ENOTSUP, "Operation not supported")
-
-        monkeypatch.setattr(os, "setxattr", no_attributes, raising=False)
+        refuse_user_attributes(monkeypatch)
         write = local._write_atomically
 
         def sidecar_then_stall(path: Path, data: bytes) -> None:
