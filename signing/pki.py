@@ -164,8 +164,9 @@ def _issue(
         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=ca_path_length), critical=True)
         .add_extension(x509.KeyUsage(**usage), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key or key.public_key()), critical=False)
-        .add_extension(x509.SubjectAlternativeName(san), critical=False)
     )
+    if san:  # RFC 5280 4.2.1.6: the extension holds at least one name (cryptography >= 51 refuses an empty one)
+        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
     if issuer:
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer[1].public_key()), critical=False)

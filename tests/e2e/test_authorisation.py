@@ -388,7 +388,7 @@ def test_tongban_audit_refusals_lists_what_the_node_refused(fed: Federated, caps
 
 # -- identities that are not usable at all: UNAUTHENTICATED -----------------------------------------
 
-def forged(federation: Federation, *, signed_by: str, uris: list[str]) -> tuple[bytes, bytes]:
+def forged(federation: Federation, *, signed_by: str, uris: list[str], dns: tuple[str, ...] = ()) -> tuple[bytes, bytes]:
     """A client certificate issued by `signed_by`'s CA with whatever URIs we like."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -397,7 +397,7 @@ def forged(federation: Federation, *, signed_by: str, uris: list[str]) -> tuple[
 
     ca_cert, ca_key, _ = federation._ca(signed_by)
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = _issue(subject=_name("forger", organization="x"), key=key, issuer=(ca_cert, ca_key), days=1, uris=uris,
+    cert = _issue(subject=_name("forger", organization="x"), key=key, issuer=(ca_cert, ca_key), days=1, uris=uris, dns=dns,
                   key_usage={"digital_signature": True}, eku=[ExtendedKeyUsageOID.CLIENT_AUTH])
     return _pem(cert), key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                          serialization.NoEncryption())
@@ -413,10 +413,16 @@ def call_with(fed: Federated, cert: bytes, key: bytes, *, issuer: str) -> grpc.R
 
 def test_a_certificate_without_a_federation_identity_is_unauthenticated_and_recorded(fed: Federated) -> None:
     before = fed.refusals(WINDOW)
-    cert, key = forged(fed.federation, signed_by=COMPETENT, uris=[])
+    cert, key = forged(fed.federation, signed_by=COMPETENT, uris=[], dns=("forger.example.org",))
     error = call_with(fed, cert, key, issuer=COMPETENT)
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED and "urn:tongban:province" in error.details()
     assert fed.refusals(WINDOW) == before + 1
+
+
+def test_a_certificate_without_any_alternative_name_is_unauthenticated(fed: Federated) -> None:
+    cert, key = forged(fed.federation, signed_by=COMPETENT, uris=[])
+    error = call_with(fed, cert, key, issuer=COMPETENT)
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED and "has no subjectAltName" in error.details()
 
 
 def test_a_province_ca_cannot_issue_certificates_for_another_province(fed: Federated) -> None:
