@@ -263,7 +263,9 @@ def coalesced(chunks: Iterable[bytes], *, size: int) -> Iterator[bytes]:
             continue
         pending += chunk
         while len(pending) >= size:
-            yield bytes(pending[:size])
+            with memoryview(pending) as view:  # one copy, not a slice and then its bytes
+                piece = bytes(view[:size])
             del pending[:size]
+            yield piece
     if pending:
         yield bytes(pending)

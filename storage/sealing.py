@@ -245,25 +245,42 @@ class Sealer:
 
 class SegmentSealer:
     """Incremental encryption: feed plaintext of any chunk size, get sealed segments back.
-    Holds at most one segment plus one input chunk in memory."""
+    Holds at most one segment plus one input chunk in memory. A whole segment that arrives as
+    (part of) a `bytes` chunk is sealed from that chunk, uncopied: on a node every uploaded
+    megabyte passed through two extra copies here (docs/performance.md)."""
 
     def __init__(self, data_key: bytes) -> None:
         self._aead = AESGCM(data_key)
-        self._buffer = bytearray()
+        # A whole segment, sealed only once more data is known to follow (the last one gets
+        # the final flag): a view into an immutable chunk, or a filled buffer.
+        self._held: memoryview | bytearray | None = None
+        self._buffer = bytearray()  # a segment being put together from pieces
         self._index = 0
 
     def update(self, chunk: bytes) -> bytes:
-        self._buffer += chunk
         out = []
-        # A segment is sealed only once more data is known to follow: the last one gets the flag.
-        while len(self._buffer) > SEGMENT:
-            out.append(self._seal(bytes(self._buffer[:SEGMENT]), final=False))
-            del self._buffer[:SEGMENT]
-        return b"".join(out)
+        # A view may only be kept into bytes: a caller may reuse a mutable buffer.
+        view = memoryview(chunk if isinstance(chunk, bytes) else bytes(chunk))
+        at = 0
+        while at < len(view):
+            if self._held is not None:
+                out.append(self._seal(self._held, final=False))
+                self._held = None
+            if not self._buffer and len(view) - at >= SEGMENT:
+                self._held = view[at:at + SEGMENT]
+                at += SEGMENT
+                continue
+            take = min(SEGMENT - len(self._buffer), len(view) - at)
+            self._buffer += view[at:at + take]
+            at += take
+            if len(self._buffer) == SEGMENT:
+                self._held, self._buffer = self._buffer, bytearray()
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def finish(self) -> bytes:
-        sealed = self._seal(bytes(self._buffer), final=True)
-        self._buffer.clear()
+        last, self._held = (self._held if self._held is not None else self._buffer), None
+        sealed = self._seal(last, final=True)
+        self._buffer = bytearray()
         return sealed
 
     def stream(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -273,7 +290,7 @@ class SegmentSealer:
                 yield sealed
         yield self.finish()
 
-    def _seal(self, plain: bytes, *, final: bool) -> bytes:
+    def _seal(self, plain: bytes | bytearray | memoryview, *, final: bool) -> bytes:
         sealed = self._aead.encrypt(segment_nonce(self._index, final=final), plain, SEGMENT_AAD)
         self._index += 1
         return sealed
@@ -304,8 +321,10 @@ def open_segments(data_key: bytes, sealed: Iterable[bytes], *, where: str) -> It
                 continue
             buffer.extend(chunk)
             while len(buffer) >= SEALED_SEGMENT:
-                yield bytes(buffer[:SEALED_SEGMENT])
+                with memoryview(buffer) as view:  # one copy, not a slice and then its bytes
+                    record = bytes(view[:SEALED_SEGMENT])
                 del buffer[:SEALED_SEGMENT]
+                yield record
 
     held: bytes | None = None  # a whole record: opened once it is known not to be the last
     for record in whole_records():

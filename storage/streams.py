@@ -47,7 +47,8 @@ class HashingReader:
             data = bytes(self._buffer)
             self._buffer.clear()
         else:
-            data = bytes(self._buffer[:size])
+            with memoryview(self._buffer) as view:  # one copy, not a slice and then its bytes
+                data = bytes(view[:size])
             del self._buffer[:size]
         return data
 

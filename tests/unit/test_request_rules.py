@@ -136,3 +136,15 @@ def test_a_log_read_from_the_last_possible_position_is_refused_not_an_internal_e
 @pytest.mark.parametrize("number", ["340000-２０２６０１０１-1A2B3C4D", "340000-٢٠٢٦٠١٠١-1A2B3C4D", "３４００００-20260101-1A2B3C4D"])
 def test_a_case_number_in_other_scripts_digits_is_refused_not_looked_for(number: str) -> None:
     refusal(common_pb2.CaseRef(case_number=number), "case_number")  # before: accepted, then NOT_FOUND
+
+
+def test_a_material_message_over_the_chunk_limit_is_refused_and_one_at_it_passes() -> None:
+    from nodes.request_rules import MAX_CHUNK
+
+    at_limit = peer_pb2.MaterialPush()
+    at_limit.data.data = b"\0" * MAX_CHUNK
+    check_request(at_limit, provinces=PROVINCES)
+    over = peer_pb2.MaterialPush()
+    over.data.data = b"\0" * (MAX_CHUNK + 1)
+    assert "more than the limit" in refusal(over, "data.data")
+    assert "more than the limit" in refusal(common_pb2.MaterialChunk(data=b"\0" * (MAX_CHUNK + 1)), "data")

@@ -99,3 +99,22 @@ def test_open_segments_refuses_a_copy_cut_at_a_record_boundary(cut: int) -> None
     sealed = b"".join(SegmentSealer(key).stream([os.urandom(3 * SEGMENT)]))
     with pytest.raises(MaterialIntegrityError):
         b"".join(open_segments(key, [sealed[:cut]], where="test"))
+
+
+@pytest.mark.parametrize("cuts", [[], [SEGMENT], [1, SEGMENT], [SEGMENT - 1, 2 * SEGMENT + 1], [70_000, 2 * SEGMENT],
+                                  [SEGMENT, 2 * SEGMENT, 3 * SEGMENT]])
+def test_a_sealed_stream_is_the_same_whatever_the_chunking(cuts: list[int]) -> None:
+    key, plain = os.urandom(32), os.urandom(3 * SEGMENT)
+    chunks = [plain[a:b] for a, b in zip([0, *cuts], [*cuts, len(plain)])]
+    assert b"".join(SegmentSealer(key).stream(chunks)) == b"".join(SegmentSealer(key).stream([plain]))
+
+
+def test_the_sealer_keeps_no_view_into_a_buffer_its_caller_reuses() -> None:
+    key, plain = os.urandom(32), os.urandom(2 * SEGMENT)
+    sealer, reused, out = SegmentSealer(key), bytearray(SEGMENT), []
+    for at in (0, SEGMENT):
+        reused[:] = plain[at:at + SEGMENT]
+        out.append(sealer.update(reused))
+    reused[:] = bytes(SEGMENT)  # the caller's next read; the held segment must not change with it
+    out.append(sealer.finish())
+    assert b"".join(open_segments(key, [b"".join(out)], where="test")) == plain
