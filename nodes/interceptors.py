@@ -747,23 +747,31 @@ class ValidationInterceptor(grpc.ServerInterceptor):
 
     def __init__(self, *, provinces: Collection[str]) -> None:
         self.provinces = frozenset(provinces)
+        self._decoded = threading.local()  # (message, size of its encoding) just decoded in this thread
 
     def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
         handler = continuation(handler_call_details)
         if handler is None or SERVICE_ROLES.get(_service_of(handler_call_details.method)) is None:
             return handler
         decode = handler.request_deserializer
+        decoded = self._decoded
 
         def tolerant(data: bytes) -> Any:
             try:
-                return decode(data)
+                message = decode(data)
             except Exception as exc:  # DecodeError, bad UTF-8: the caller's bytes, not our fault
                 return _Undecodable(f"{type(exc).__name__}: {exc}"[:200])
+            decoded.last = (message, len(data))
+            return message
 
         def checked(message: Any) -> Any:
             if isinstance(message, _Undecodable):
                 raise InvalidRequest("request", f"not a valid message of this RPC ({message.problem})")
-            check_request(message, provinces=self.provinces)
+            # gRPC decodes a request in the thread that then hands it in here. The size is used
+            # only for that very message; otherwise every field is read.
+            last, decoded.last = getattr(decoded, "last", None), None
+            size = last[1] if last is not None and last[0] is message else None
+            check_request(message, provinces=self.provinces, encoded_size=size)
             return message
 
         for kind, factory, _ in _KINDS:

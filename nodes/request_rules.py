@@ -8,6 +8,7 @@ is a defect: tests/unit/test_request_rules.py walks every service's request mess
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,7 @@ MAX_COUNTER = (1 << 63) - 1
 class Rule:
     check: Check | None = None  # None: a nested message, checked field by field
     max_items: int = 0  # repeated and map fields: how many elements at most
-    # A bytes field's limit: a message that encodes in no more bytes is not looked into, since
+    # A bytes field's limit: in a request that arrived in no more bytes it is not read, since
     # reading a bytes field copies it (a megabyte per material message, twice with the servicer).
     max_bytes: int = 0
 
@@ -186,54 +187,90 @@ def rule_for(message: Descriptor, field: FieldDescriptor) -> Rule | None:
     return BY_MESSAGE_FIELD.get(f"{message.name}.{field.name}") or BY_FIELD.get(field.name)
 
 
-def _is_set(message: Message, field: FieldDescriptor, value: Any) -> bool:
-    if _is_map(field) or _is_repeated(field):
-        return len(value) > 0
-    if field.message_type is not None or field.containing_oneof is not None:
-        return message.HasField(field.name)
-    return bool(value)
-
-
 def _is_map(field: FieldDescriptor) -> bool:
     return field.message_type is not None and field.message_type.GetOptions().map_entry
 
 
-def _is_repeated(field: FieldDescriptor) -> bool:
-    return bool(field.is_repeated)
+# How a field is checked; worked out once per message type (descriptor calls such as
+# GetOptions cost more than most checks).
+_UNRULED, _MAP, _REPEATED_MESSAGES, _REPEATED, _MESSAGE, _ONEOF_SCALAR, _SCALAR = range(7)
 
 
-def check_request(message: Message, *, provinces: Collection[str], prefix: str = "") -> None:
-    """Raise InvalidRequest for the first field of `message` that breaks its rule."""
-    descriptor = message.DESCRIPTOR
+@dataclass(frozen=True)
+class _Step:
+    name: str
+    kind: int
+    rule: Rule | None
+
+
+@functools.cache
+def _plan(descriptor: Descriptor) -> tuple[_Step, ...]:
+    steps = []
     for field in descriptor.fields:
-        path = f"{prefix}{field.name}"
         rule = rule_for(descriptor, field)
-        if rule is not None and rule.max_bytes and message.ByteSize() <= rule.max_bytes:
-            continue  # the field is no longer than the whole message
-        value = getattr(message, field.name)
-        if rule is None:  # fail closed: a value in a field nobody thought about is not accepted
-            if _is_set(message, field, value):
-                raise InvalidRequest(path, "this node has no rule for this field; it cannot be accepted")
+        if rule is None:
+            kind = _UNRULED
+        elif _is_map(field):
+            kind = _MAP
+        elif field.is_repeated:
+            kind = _REPEATED_MESSAGES if field.message_type is not None else _REPEATED
+        elif field.message_type is not None:
+            kind = _MESSAGE
+        elif field.containing_oneof is not None:
+            kind = _ONEOF_SCALAR
+        else:
+            kind = _SCALAR
+        steps.append(_Step(field.name, kind, rule))
+    return tuple(steps)
+
+
+def _is_set(message: Message, step: _Step, field: FieldDescriptor) -> bool:
+    value = getattr(message, step.name)
+    if field.is_repeated:  # maps too
+        return len(value) > 0
+    if field.message_type is not None or field.containing_oneof is not None:
+        return message.HasField(step.name)
+    return bool(value)
+
+
+def check_request(
+    message: Message, *, provinces: Collection[str], prefix: str = "", encoded_size: int | None = None,
+) -> None:
+    """Raise InvalidRequest for the first field of `message` that breaks its rule.
+    `encoded_size`: the size of the encoded request this message is (part of), when known; a
+    bytes field with a limit it is within is not read, since reading one copies it."""
+    for step in _plan(message.DESCRIPTOR):
+        rule, kind = step.rule, step.kind
+        if kind == _UNRULED:  # fail closed: a value in a field nobody thought about is not accepted
+            if _is_set(message, step, message.DESCRIPTOR.fields_by_name[step.name]):
+                raise InvalidRequest(prefix + step.name, "this node has no rule for this field; it cannot be accepted")
             continue
-        if _is_map(field):
+        assert rule is not None
+        if kind == _MESSAGE:
+            if message.HasField(step.name):
+                check_request(getattr(message, step.name), provinces=provinces, prefix=f"{prefix}{step.name}.",
+                              encoded_size=encoded_size)
+            continue
+        if kind == _ONEOF_SCALAR and not message.HasField(step.name):
+            continue  # the other part of a oneof
+        if rule.max_bytes and encoded_size is not None and encoded_size <= rule.max_bytes:
+            continue  # the field is no longer than the whole request
+        path = prefix + step.name
+        value = getattr(message, step.name)
+        if kind == _MAP:
             if len(value) > rule.max_items:
                 raise InvalidRequest(path, f"{len(value)} entries; at most {rule.max_items}")
-            for key in value:
-                if rule.check is not None:
+            if rule.check is not None:
+                for key in value:
                     rule.check(key, f"{path}[{key[:40]!r}]", provinces)
-        elif _is_repeated(field):
+        elif kind in (_REPEATED, _REPEATED_MESSAGES):
             if len(value) > rule.max_items:
                 raise InvalidRequest(path, f"{len(value)} entries; at most {rule.max_items}")
             for i, item in enumerate(value):
-                if field.message_type is not None:
-                    check_request(item, provinces=provinces, prefix=f"{path}[{i}].")
+                if kind == _REPEATED_MESSAGES:
+                    check_request(item, provinces=provinces, prefix=f"{path}[{i}].", encoded_size=encoded_size)
                 elif rule.check is not None:
                     rule.check(item, f"{path}[{i}]", provinces)
-        elif field.message_type is not None:
-            if message.HasField(field.name):
-                check_request(value, provinces=provinces, prefix=f"{path}.")
-        elif field.containing_oneof is not None and not message.HasField(field.name):
-            continue  # the other part of a oneof
         elif rule.check is not None:
             rule.check(value, path, provinces)
 

@@ -356,3 +356,18 @@ def test_well_formed_forwards_with_hostile_contents_are_accepted_or_refused_neve
     except grpc.RpcError as exc:
         assert exc.code() not in {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}, exc.details()
         assert event_count(nodes[WINDOW_PROVINCE]) == before, "a refused forward records nothing"
+
+
+def test_an_upload_message_over_the_chunk_limit_is_refused_naming_the_field(window) -> None:
+    from nodes.request_rules import MAX_CHUNK
+
+    PDF_HEAD = b"%PDF-1.7\n"
+    header = common_pb2.MaterialHeader(kind="id_card", file_name="身份证.pdf", media_type="application/pdf")
+    with pytest.raises(grpc.RpcError) as refused:
+        window.UploadMaterial(iter([common_pb2.MaterialChunk(header=header),
+                                    common_pb2.MaterialChunk(data=PDF_HEAD + b"\0" * MAX_CHUNK)]), timeout=30)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.details().startswith("data:") and "more than the limit" in refused.value.details()
+    stored = window.UploadMaterial(iter([common_pb2.MaterialChunk(header=header),
+                                         common_pb2.MaterialChunk(data=PDF_HEAD + b"\0" * (MAX_CHUNK - len(PDF_HEAD)))]), timeout=30)
+    assert stored.size == MAX_CHUNK
