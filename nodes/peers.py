@@ -13,6 +13,7 @@ from exchange.errors import InvalidRequest, PeerBusy, PeerRefused, PeerUnavailab
 from nodes.prefetch import Prefetched
 from nodes.tls import PartnerStubs
 from nodes.translate import material_to_pb, put_identity_and_agent
+from nodes.wire import encode_push_data, serialize_push
 from tongban_pb import common_pb2, peer_pb2, peer_pb2_grpc
 
 PUSH_CHUNK = 1 << 20  # bytes per PushData message: larger ones cost more memory than they save time
@@ -39,6 +40,19 @@ def partner_error(province: str, what: str, exc: grpc.RpcError) -> Exception:
     return PeerRefused(f"the node of {province} refused to {what}: {code.name}: {details}", code=code.name)
 
 
+_PEER_SERVICE = peer_pb2.DESCRIPTOR.services_by_name["PeerService"].full_name
+
+
+class _PeerStub(peer_pb2_grpc.PeerServiceStub):
+    """The generated stub, but a material push takes data messages already encoded (nodes.wire)."""
+
+    def __init__(self, channel: Any) -> None:
+        super().__init__(channel)
+        self.PushMaterial = channel.stream_unary(
+            f"/{_PEER_SERVICE}/PushMaterial", request_serializer=serialize_push,
+            response_deserializer=common_pb2.MaterialRef.FromString, _registered_method=True)
+
+
 class GrpcPeerGateway:
     def __init__(
         self, *, province: str, peers: Mapping[str, str], credentials: grpc.ChannelCredentials,
@@ -50,7 +64,7 @@ class GrpcPeerGateway:
         self.timeout = timeout
         self.stream_timeout = stream_timeout
         self.resume_patience = resume_patience
-        self._partners = PartnerStubs(peers=peers, credentials=credentials, stub_class=peer_pb2_grpc.PeerServiceStub,
+        self._partners = PartnerStubs(peers=peers, credentials=credentials, stub_class=_PeerStub,
                                       missing=lambda p: InvalidRequest("competent_province", f"this node has no peer address for province {p}"))
 
     def _stub(self, province: str) -> peer_pb2_grpc.PeerServiceStub:
@@ -186,15 +200,12 @@ def _reraise(exc: BaseException) -> None:
 def _push_messages(
     header: peer_pb2.PushHeader, source: ReplayableSource, failure: list[BaseException],
     progress: Callable[[int, int], None] | None, size: int,
-) -> Iterator[peer_pb2.MaterialPush]:
+) -> Iterator[peer_pb2.MaterialPush | bytes]:
     """gRPC pulls these as the transport accepts them, so a slow receiver slows the reads."""
     yield peer_pb2.MaterialPush(header=header)
     try:
         for offset, data in source.chunks():
-            message = peer_pb2.MaterialPush()  # filled in place: a PushData passed in is copied again
-            message.data.offset = offset
-            message.data.data = data
-            yield message
+            yield encode_push_data(offset, data)
             if progress:
                 progress(offset + len(data), size)
     except Exception as exc:

@@ -12,6 +12,7 @@ import pytest
 
 from exchange.errors import PeerRefused
 from nodes.peers import GrpcPeerGateway
+from nodes.wire import serialize_push
 from tongban_pb import common_pb2, peer_pb2
 from tests.fixtures.rpc import RpcRefusal
 
@@ -24,7 +25,9 @@ class Replica:
         self.held = held  # bytes of the material this replica's partial upload holds
         self.streams: list[int] = []  # the offset each stream it took started at
 
-    def push(self, messages: Iterator[peer_pb2.MaterialPush]) -> common_pb2.MaterialRef:
+    def push(self, sent: Iterator[peer_pb2.MaterialPush | bytes]) -> common_pb2.MaterialRef:
+        # As the receiver sees them: data messages leave the gateway encoded (nodes.wire).
+        messages = (peer_pb2.MaterialPush.FromString(serialize_push(m)) for m in sent)
         header = next(messages).header
         self.streams.append(header.offset)
         if header.offset > self.held:
