@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 from cryptography.exceptions import InvalidSignature
@@ -77,6 +77,14 @@ class _Undecodable:
 
     def __init__(self, problem: str) -> None:
         self.problem = problem
+
+
+class _Sized(NamedTuple):
+    """A streamed request message and the size of its encoding, until it is validated: reading a
+    bytes field copies it, and a field within its limit in a request no larger need not be read."""
+
+    message: Any
+    size: int
 
 
 Guard = Callable[[Any, grpc.ServicerContext], AbstractContextManager[None]]
@@ -747,30 +755,28 @@ class ValidationInterceptor(grpc.ServerInterceptor):
 
     def __init__(self, *, provinces: Collection[str]) -> None:
         self.provinces = frozenset(provinces)
-        self._decoded = threading.local()  # (message, size of its encoding) just decoded in this thread
 
     def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
         handler = continuation(handler_call_details)
         if handler is None or SERVICE_ROLES.get(_service_of(handler_call_details.method)) is None:
             return handler
         decode = handler.request_deserializer
-        decoded = self._decoded
+        # A streamed request (a material's megabytes) carries the size it arrived in through the
+        # interceptors outside this one, which only pass stream messages on; a unary request is
+        # the message itself, since they read fields of it (from_province, case_number).
+        sized = handler.request_streaming
 
         def tolerant(data: bytes) -> Any:
             try:
                 message = decode(data)
             except Exception as exc:  # DecodeError, bad UTF-8: the caller's bytes, not our fault
                 return _Undecodable(f"{type(exc).__name__}: {exc}"[:200])
-            decoded.last = (message, len(data))
-            return message
+            return _Sized(message, len(data)) if sized else message
 
-        def checked(message: Any) -> Any:
-            if isinstance(message, _Undecodable):
-                raise InvalidRequest("request", f"not a valid message of this RPC ({message.problem})")
-            # gRPC decodes a request in the thread that then hands it in here. The size is used
-            # only for that very message; otherwise every field is read.
-            last, decoded.last = getattr(decoded, "last", None), None
-            size = last[1] if last is not None and last[0] is message else None
+        def checked(request: Any) -> Any:
+            if isinstance(request, _Undecodable):
+                raise InvalidRequest("request", f"not a valid message of this RPC ({request.problem})")
+            message, size = (request.message, request.size) if isinstance(request, _Sized) else (request, None)
             check_request(message, provinces=self.provinces, encoded_size=size)
             return message
 

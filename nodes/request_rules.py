@@ -198,6 +198,7 @@ _UNRULED, _MAP, _REPEATED_MESSAGES, _REPEATED, _MESSAGE, _ONEOF_SCALAR, _SCALAR 
 
 @dataclass(frozen=True)
 class _Step:
+    field: FieldDescriptor
     name: str
     kind: int
     rule: Rule | None
@@ -220,15 +221,15 @@ def _plan(descriptor: Descriptor) -> tuple[_Step, ...]:
             kind = _ONEOF_SCALAR
         else:
             kind = _SCALAR
-        steps.append(_Step(field.name, kind, rule))
+        steps.append(_Step(field, field.name, kind, rule))
     return tuple(steps)
 
 
-def _is_set(message: Message, step: _Step, field: FieldDescriptor) -> bool:
+def _is_set(message: Message, step: _Step) -> bool:
     value = getattr(message, step.name)
-    if field.is_repeated:  # maps too
+    if step.field.is_repeated:  # maps too
         return len(value) > 0
-    if field.message_type is not None or field.containing_oneof is not None:
+    if step.field.message_type is not None or step.field.containing_oneof is not None:
         return message.HasField(step.name)
     return bool(value)
 
@@ -242,7 +243,7 @@ def check_request(
     for step in _plan(message.DESCRIPTOR):
         rule, kind = step.rule, step.kind
         if kind == _UNRULED:  # fail closed: a value in a field nobody thought about is not accepted
-            if _is_set(message, step, message.DESCRIPTOR.fields_by_name[step.name]):
+            if _is_set(message, step):
                 raise InvalidRequest(prefix + step.name, "this node has no rule for this field; it cannot be accepted")
             continue
         assert rule is not None

@@ -19,7 +19,8 @@ _LENGTH_DELIMITED, _VARINT = 2, 0
 
 def _field(message: Any, name: str, kind: int) -> int:
     field = message.DESCRIPTOR.fields_by_name[name]
-    assert field.type == kind, f"{message.DESCRIPTOR.name}.{name} changed type; update nodes/wire.py"
+    if field.type != kind:
+        raise RuntimeError(f"{message.DESCRIPTOR.name}.{name} changed type; update nodes/wire.py")
     return int(field.number)
 
 
@@ -35,6 +36,8 @@ def _varint(value: int) -> bytes:
 _PUSH_DATA = _varint(_field(peer_pb2.MaterialPush, "data", FieldDescriptor.TYPE_MESSAGE) << 3 | _LENGTH_DELIMITED)
 _OFFSET = _varint(_field(peer_pb2.PushData, "offset", FieldDescriptor.TYPE_UINT64) << 3 | _VARINT)
 _DATA = _varint(_field(peer_pb2.PushData, "data", FieldDescriptor.TYPE_BYTES) << 3 | _LENGTH_DELIMITED)
+if _field(peer_pb2.PushData, "offset", FieldDescriptor.TYPE_UINT64) > _field(peer_pb2.PushData, "data", FieldDescriptor.TYPE_BYTES):
+    raise RuntimeError("PushData's fields were renumbered: protobuf writes them in number order; update nodes/wire.py")
 
 
 def encode_push_data(offset: int, data: bytes) -> bytes:

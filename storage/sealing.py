@@ -259,8 +259,9 @@ class SegmentSealer:
 
     def update(self, chunk: bytes) -> bytes:
         out = []
-        # A view may only be kept into bytes: a caller may reuse a mutable buffer.
-        view = memoryview(chunk if isinstance(chunk, bytes) else bytes(chunk))
+        view = memoryview(chunk)
+        if not isinstance(chunk, bytes):  # a view may only be kept into bytes: a caller may reuse a buffer
+            view = memoryview(bytes(view))
         at = 0
         while at < len(view):
             if self._held is not None:

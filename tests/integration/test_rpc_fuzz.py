@@ -371,3 +371,25 @@ def test_an_upload_message_over_the_chunk_limit_is_refused_naming_the_field(wind
     stored = window.UploadMaterial(iter([common_pb2.MaterialChunk(header=header),
                                          common_pb2.MaterialChunk(data=PDF_HEAD + b"\0" * (MAX_CHUNK - len(PDF_HEAD)))]), timeout=30)
     assert stored.size == MAX_CHUNK
+
+
+def test_a_streamed_material_message_is_validated_knowing_the_size_it_arrived_in(
+    window, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """So its megabyte is not copied out only to be measured (nodes.request_rules.Rule.max_bytes)."""
+    import nodes.interceptors as interceptors
+
+    sizes: list[int | None] = []
+    check = interceptors.check_request
+
+    def noting(message, *, provinces, encoded_size=None):  # type: ignore[no-untyped-def]
+        sizes.append(encoded_size)
+        return check(message, provinces=provinces, encoded_size=encoded_size)
+
+    monkeypatch.setattr(interceptors, "check_request", noting)
+    header = common_pb2.MaterialHeader(kind="id_card", file_name="身份证.pdf", media_type="application/pdf")
+    data = b"%PDF-1.7\n" + bytes(2 << 20)
+    messages = [common_pb2.MaterialChunk(header=header)] + [
+        common_pb2.MaterialChunk(data=data[at:at + (1 << 20)]) for at in range(0, len(data), 1 << 20)]
+    assert window.UploadMaterial(iter(messages), timeout=30).size == len(data)
+    assert sizes == [m.ByteSize() for m in messages]

@@ -118,3 +118,8 @@ def test_the_sealer_keeps_no_view_into_a_buffer_its_caller_reuses() -> None:
     reused[:] = bytes(SEGMENT)  # the caller's next read; the held segment must not change with it
     out.append(sealer.finish())
     assert b"".join(open_segments(key, [b"".join(out)], where="test")) == plain
+
+
+def test_the_sealer_refuses_what_is_not_bytes_like() -> None:
+    with pytest.raises(TypeError):
+        SegmentSealer(os.urandom(32)).update(5)  # type: ignore[arg-type]  # bytes(5) would be five zero bytes
