@@ -21,7 +21,7 @@ from exchange.merkle import MerkleTree, verify_consistency
 from nodes.interceptors import caller
 from nodes.tls import PartnerStubs
 from signing.checkpoint import (
-    Checkpoint, Signature, SignedCheckpoint, TrustAnchors, cosign, cosignature_body, sign_checkpoint,
+    Checkpoint, Signature, SignedCheckpoint, TrustAnchors, cosign, cosignature_body, parse_json, sign_checkpoint,
     verify_signature, verify_signed_checkpoint,
 )
 from signing.errors import SigningError
@@ -175,7 +175,7 @@ _SIGNATURE_FIELDS = frozenset(f.name for f in fields(Signature))
 
 def signature_from_json(text: str) -> Signature:
     """A signature sent by a partner: every field present and a string, before anything uses it."""
-    data = json.loads(text)
+    data = parse_json(text, what="co-signature")
     if not isinstance(data, dict) or set(data) != _SIGNATURE_FIELDS:
         raise SigningError(f"malformed co-signature: expected the fields {sorted(_SIGNATURE_FIELDS)}")
     if not all(type(value) is str for value in data.values()):

@@ -25,6 +25,15 @@ CHECKPOINT_TAG = "tongban-checkpoint-v1"
 COSIGNATURE_TAG = "tongban-cosignature-v1"
 
 
+def parse_json(text: str, *, what: str) -> object:
+    """JSON from elsewhere; arrays nested past the parser's recursion limit are malformed, not
+    an internal error (the json module raises RecursionError for them)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise SigningError(f"malformed {what}: nested too deeply") from None
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     log: str  # the province code whose log this is
@@ -83,7 +92,7 @@ class SignedCheckpoint:
 
     @classmethod
     def from_json(cls, text: str) -> SignedCheckpoint:
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(parse_json(text, what="checkpoint document"))
 
     def with_cosignature(self, cosignature: Signature) -> SignedCheckpoint:
         others = tuple(c for c in self.cosignatures if c.signer != cosignature.signer)

@@ -31,6 +31,7 @@ from nodes.witness import FORK_NOTE, SEEN_NOTE, LogKeeper, WitnessGateway, Witne
 from signing.checkpoint import (
     Checkpoint, Signature, SignedCheckpoint, cosign, sign_checkpoint, verify_signed_checkpoint,
 )
+from signing.errors import SigningError
 from signing.pki import Federation
 from storage.eventstore import EventStoreSettings
 from storage.logcheck import recorded_checkpoints
@@ -372,3 +373,12 @@ def test_a_partner_answering_garbage_does_not_stop_the_checkpoint(
         outcome = keeper.make_checkpoint()
 
     assert_recorded_with_the_honest_cosignature_only(keeper, federation, outcome, caplog.text)
+
+
+@pytest.mark.parametrize("parse", [SignedCheckpoint.from_json, witness_module.signature_from_json])
+def test_a_document_nested_past_the_json_parsers_limit_is_malformed_not_an_internal_error(
+    parse: Callable[[str], Any],
+) -> None:
+    # Found by the RPC fuzz test: a witness answered INTERNAL to a checkpoint_json of 2 045 '['.
+    with pytest.raises(SigningError, match="nested too deeply"):
+        parse("[" * 100_000)
