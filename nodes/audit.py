@@ -15,7 +15,7 @@ from exchange.merkle import MerkleTree
 from exchange.parties import parties_of
 from nodes.servicers import AuditServicer
 from nodes.witness import LogKeeper, log_entry_to_pb, trust_anchors
-from signing.checkpoint import verify_signed_checkpoint
+from signing.checkpoint import parse_json, verify_signed_checkpoint
 from signing.errors import SigningError
 from storage.logcheck import Anchor, LogReport, Problem, anchors_from, recorded_checkpoints, verify_log
 from tongban_pb import audit_pb2, common_pb2
@@ -213,7 +213,7 @@ class LogAuditServicer(AuditServicer):
         sides = [case_side(self.keeper, number, mapper=self.ctx.ledger.mapper)]
         for partner in sorted({case.origin_province, case.competent_province} - {self.ctx.province_code}):
             reply = self.keeper.witnesses.call(partner, "CaseEvidence", common_pb2.CaseRef(case_number=number))
-            sides.append(json.loads(reply.side_json))
+            sides.append(_partner_side(partner, reply.side_json))
         pdf, report = None, None
         if case.result and self.ctx.store.stat(case.result["sha256"]) is not None:
             pdf = self.ctx.store.read_bytes(case.result["sha256"])
@@ -225,6 +225,16 @@ class LogAuditServicer(AuditServicer):
         bundle = assemble_bundle(case_number=number, sides=sides, pdf=pdf, report=report,
                                  assembled_by=self.ctx.province_code, assembled_at=now_iso())
         return audit_pb2.EvidenceBundleReply(bundle_json=json.dumps(bundle, ensure_ascii=False, default=str))
+
+
+def _partner_side(partner: str, side_json: str) -> Any:
+    """A partner's side as it sent it (the bundle's verifier checks it); what is not JSON at all
+    is the partner's fault, not an internal error of this node."""
+    try:
+        return parse_json(side_json, what="case evidence")
+    except (SigningError, ValueError) as exc:
+        raise PeerRefused(f"the node of {partner} sent case evidence that is not a JSON document ({exc}); "
+                          "no bundle was assembled; ask that node's operator") from None
 
 
 def _entry_from_pb(e: audit_pb2.LogEntry) -> Any:
