@@ -14,6 +14,7 @@ from nodes.prefetch import Prefetched
 from nodes.tls import PartnerStubs
 from nodes.translate import material_to_pb, put_identity_and_agent
 from nodes.wire import encode_push_data, serialize_push
+from storage.streams import take_front
 from tongban_pb import common_pb2, peer_pb2, peer_pb2_grpc
 
 PUSH_CHUNK = 1 << 20  # bytes per PushData message: larger ones cost more memory than they save time
@@ -274,9 +275,6 @@ def coalesced(chunks: Iterable[bytes], *, size: int) -> Iterator[bytes]:
             continue
         pending += chunk
         while len(pending) >= size:
-            with memoryview(pending) as view:  # one copy, not a slice and then its bytes
-                piece = bytes(view[:size])
-            del pending[:size]
-            yield piece
+            yield take_front(pending, size)
     if pending:
         yield bytes(pending)

@@ -199,7 +199,7 @@ _UNRULED, _MAP, _REPEATED_MESSAGES, _REPEATED, _MESSAGE, _ONEOF_SCALAR, _SCALAR 
 @dataclass(frozen=True)
 class _Step:
     field: FieldDescriptor
-    name: str
+    name: str  # field.name, read at every check of every message
     kind: int
     rule: Rule | None
 

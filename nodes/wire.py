@@ -33,11 +33,13 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-_PUSH_DATA = _varint(_field(peer_pb2.MaterialPush, "data", FieldDescriptor.TYPE_MESSAGE) << 3 | _LENGTH_DELIMITED)
-_OFFSET = _varint(_field(peer_pb2.PushData, "offset", FieldDescriptor.TYPE_UINT64) << 3 | _VARINT)
-_DATA = _varint(_field(peer_pb2.PushData, "data", FieldDescriptor.TYPE_BYTES) << 3 | _LENGTH_DELIMITED)
-if _field(peer_pb2.PushData, "offset", FieldDescriptor.TYPE_UINT64) > _field(peer_pb2.PushData, "data", FieldDescriptor.TYPE_BYTES):
+_OFFSET_NUMBER = _field(peer_pb2.PushData, "offset", FieldDescriptor.TYPE_UINT64)
+_DATA_NUMBER = _field(peer_pb2.PushData, "data", FieldDescriptor.TYPE_BYTES)
+if _OFFSET_NUMBER > _DATA_NUMBER:
     raise RuntimeError("PushData's fields were renumbered: protobuf writes them in number order; update nodes/wire.py")
+_PUSH_DATA = _varint(_field(peer_pb2.MaterialPush, "data", FieldDescriptor.TYPE_MESSAGE) << 3 | _LENGTH_DELIMITED)
+_OFFSET = _varint(_OFFSET_NUMBER << 3 | _VARINT)
+_DATA = _varint(_DATA_NUMBER << 3 | _LENGTH_DELIMITED)
 
 
 def encode_push_data(offset: int, data: bytes) -> bytes:

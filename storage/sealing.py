@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from exchange.errors import InvalidRequest, MaterialIntegrityError, TongbanError
+from storage.streams import take_front
 
 SEGMENT = 1 << 20  # plaintext bytes per sealed segment
 TAG = 16
@@ -276,7 +277,7 @@ class SegmentSealer:
             at += take
             if len(self._buffer) == SEGMENT:
                 self._held, self._buffer = self._buffer, bytearray()
-        return out[0] if len(out) == 1 else b"".join(out)
+        return b"".join(out)  # one segment is returned as it is, uncopied
 
     def finish(self) -> bytes:
         last, self._held = (self._held if self._held is not None else self._buffer), None
@@ -322,10 +323,7 @@ def open_segments(data_key: bytes, sealed: Iterable[bytes], *, where: str) -> It
                 continue
             buffer.extend(chunk)
             while len(buffer) >= SEALED_SEGMENT:
-                with memoryview(buffer) as view:  # one copy, not a slice and then its bytes
-                    record = bytes(view[:SEALED_SEGMENT])
-                del buffer[:SEALED_SEGMENT]
-                yield record
+                yield take_front(buffer, SEALED_SEGMENT)
 
     held: bytes | None = None  # a whole record: opened once it is known not to be the last
     for record in whole_records():

@@ -9,6 +9,15 @@ from types import TracebackType
 from exchange.errors import InvalidRequest, MaterialIntegrityError
 
 
+def take_front(buffer: bytearray, size: int) -> bytes:
+    """The first `size` bytes of `buffer`, removed from it: one copy (a slice of a bytearray is a
+    copy of its own, which bytes() would copy again)."""
+    with memoryview(buffer) as view:
+        front = bytes(view[:size])
+    del buffer[:size]
+    return front
+
+
 def check_chunk_size(chunk_size: int) -> None:
     if not isinstance(chunk_size, int) or chunk_size <= 0:
         raise InvalidRequest(
@@ -47,9 +56,7 @@ class HashingReader:
             data = bytes(self._buffer)
             self._buffer.clear()
         else:
-            with memoryview(self._buffer) as view:  # one copy, not a slice and then its bytes
-                data = bytes(view[:size])
-            del self._buffer[:size]
+            data = take_front(self._buffer, size)
         return data
 
     def hexdigest(self) -> str:
