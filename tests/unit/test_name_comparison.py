@@ -45,3 +45,28 @@ def test_install_is_idempotent() -> None:
     first = x509.RDNSequence.__eq__
     names.install()
     assert x509.RDNSequence.__eq__ is first
+
+
+def test_a_names_lookup_key_is_what_asn1crypto_prepares_for_it() -> None:
+    names.install()
+    for name in (_name("Seal  CA", organisation="Zhejiang"), _name("seal ca", organisation="ZHEJIANG"),
+                 _name("Seal CA", organisation="Zhejiang", printable=True), _name("浙江省 税务局")):
+        twice = [_reparsed(name).hashable, _reparsed(name).hashable]  # the second from the table
+        assert twice == [names._original_hashable(_reparsed(name).chosen)] * 2
+    assert _reparsed(_name("Seal  CA")).hashable == _reparsed(_name("seal ca")).hashable
+    assert _reparsed(_name("Seal CA")).hashable != _reparsed(_name("Other CA")).hashable
+
+
+def test_a_name_changed_after_it_was_looked_up_gets_the_key_of_its_new_value() -> None:
+    names.install()
+    name = _reparsed(_name("Seal CA"))
+    before = name.hashable
+    name.chosen[0][0]["value"] = x509.DirectoryString(name="utf8_string", value="Other CA")
+    assert name.hashable != before and "other  ca" in name.hashable  # prepped: spaces doubled
+
+
+def test_the_table_of_lookup_keys_stays_bounded() -> None:
+    names.install()
+    for n in range(names._MAX_HASHABLES + 10):
+        _reparsed(_name(f"stranger {n}")).hashable
+    assert len(names._hashables) <= names._MAX_HASHABLES
