@@ -199,12 +199,17 @@ def proxy_matters(federation: Federation) -> list[Matter]:
 
 # Random bytes cost the load generator ≈ 3 ms per MB to draw (as much CPU as a node spends on a
 # material's hashing and sealing at rest), so each case's materials are cut from one pool drawn
-# once; a unique prefix per case and material still makes every SHA-256 different.
+# once; a unique prefix per case and material still makes every SHA-256 different. Each message
+# is cut straight from the pool, one copy per byte: a whole material put together first and then
+# cut into messages cost the load generator two more copies of every byte it sends.
 _POOL = os.urandom(16 << 20)
+_POOL_VIEW = memoryview(_POOL)
+MESSAGE = 1 << 20  # bytes per upload message, as a clerk's console sends them
 
 
-def material(kind: str, size: int, rng: random.Random, *, unique: str) -> tuple[bytes, str, str]:
-    """Bytes of a scan (PNG) or a form (PDF), unique per case so storage cannot deduplicate them."""
+def material(kind: str, size: int, rng: random.Random, *, unique: str) -> tuple[list[bytes], str, str]:
+    """The upload messages of a scan (PNG) or a form (PDF) of about `size` bytes, unique per case
+    so storage cannot deduplicate them."""
     if kind in {"id_card", "photo", "household_register"}:
         head, name, media = b"\x89PNG\r\n\x1a\n", f"{kind}.png", "image/png"
     else:
@@ -212,7 +217,10 @@ def material(kind: str, size: int, rng: random.Random, *, unique: str) -> tuple[
     head += f"{unique}/{kind}\n".encode()
     body = max(size - len(head), 0)
     start = rng.randrange(len(_POOL) - body + 1)
-    return head + _POOL[start:start + body], name, media
+    first = min(body, MESSAGE - len(head))
+    chunks = [b"".join((head, _POOL_VIEW[start:start + first]))]
+    chunks += [_POOL[at:min(at + MESSAGE, start + body)] for at in range(start + first, start + body, MESSAGE)]
+    return chunks, name, media
 
 
 def log_uniform(rng: random.Random, low: int, high: int) -> int:
@@ -297,10 +305,9 @@ class Traffic:
 
         try:
             refs = timed("upload", lambda: [
-                self._retrying(lambda data=data, kind=kind, name=name, media=media: window.upload(
-                    [data[j:j + (1 << 20)] for j in range(0, len(data), 1 << 20)],
-                    kind=kind, file_name=name, media_type=media))
-                for kind, data, name, media in files])
+                self._retrying(lambda chunks=chunks, kind=kind, name=name, media=media: window.upload(
+                    chunks, kind=kind, file_name=name, media_type=media))
+                for kind, chunks, name, media in files])
             case = timed("submit+forward", lambda: self._until(window, window.submit(
                 matter_code=matter.code, competent_province=COMPETENT_PROVINCE, applicant_name="测试申请人",
                 applicant_id=make_resident_id(f"3401021990{index % 10**7:07d}"), materials=refs,
@@ -318,7 +325,7 @@ class Traffic:
             return
         if record:
             with self._lock:
-                self.moved += sum(len(data) for _, data, _, _ in files)
+                self.moved += sum(len(chunk) for _, chunks, _, _ in files for chunk in chunks)
                 for step, seconds in marks.items():
                     self.latencies[step].append(seconds)
                 self.latencies["case"].append(sum(marks.values()))
