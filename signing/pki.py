@@ -4,6 +4,7 @@ and the node, seal and operator certificates those CAs issue. EC P-256 throughou
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import json
 import os
@@ -198,6 +199,15 @@ def _crl(
     return builder.sign(key, hashes.SHA256())
 
 
+@functools.lru_cache(maxsize=128)
+def _crl_der(pem: bytes) -> bytes:
+    """A CRL file's DER, converted once per content: the trust material is read at every seal and
+    verification (so a new CRL applies at once), and parsing a CRL of thousands of entries each
+    time cost more than the rest of reading it. The same bytes object each time, too, so what is
+    looked up by it (signing.validation) does not hash it again."""
+    return x509.load_pem_x509_crl(pem).public_bytes(serialization.Encoding.DER)
+
+
 def _crl_url(code: str) -> str:
     return f"{CRL_BASE}/{code}.crl"
 
@@ -291,7 +301,7 @@ class Federation:
     def crls_der(self) -> list[bytes]:
         paths = [self.directory / "root" / "crl.pem"]
         paths += [self._province_dir(code) / "crl.pem" for code in sorted(self.provinces)]
-        return [x509.load_pem_x509_crl(self._read(p)).public_bytes(serialization.Encoding.DER) for p in paths]
+        return [_crl_der(self._read(p)) for p in paths]
 
     def chain_trust(self, code: str) -> TrustMaterial:
         """What a sealer of province `code` validates its own chain with: the root, the province's
@@ -302,8 +312,7 @@ class Federation:
         return TrustMaterial(
             root_pem=self.root_pem(),
             intermediate_pems=(self.province_ca_pem(code),),
-            crls_der=tuple(x509.load_pem_x509_crl(self.crl_pem(c)).public_bytes(serialization.Encoding.DER)
-                           for c in (None, code)),
+            crls_der=tuple(_crl_der(self.crl_pem(c)) for c in (None, code)),
             provinces=self.provinces,
         )
 
