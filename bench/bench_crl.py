@@ -1,0 +1,96 @@
+"""Node seal and verification as a province CA's CRL grows: pyHanko's own revocation lookup
+(a walk of every entry, several times per seal and per verification) against tongban's
+(signing.crl_lookup: entries indexed by serial once per parsed CRL), in the same run, one core.
+No thresholds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+
+from exchange.ports import CertificateRequest  # noqa: E402
+from signing import crl_lookup, names, pdfhex  # noqa: E402
+from signing.pki import Federation, _crl, default_provinces, init_federation  # noqa: E402
+from signing.render import render_certificate  # noqa: E402
+from signing.seal import DepartmentSealer  # noqa: E402
+from signing.verify import SealVerifier  # noqa: E402
+
+
+SIZES = (0, 1000, 5000)
+PROVINCE = "330000"
+REQUEST = CertificateRequest(
+    case_number="KS-330000-20251123-000042", matter_code="KS2020-044", matter_name="营业执照遗失补领、换发",
+    applicant_name="王小明", applicant_id_masked="330106********1234", province_code=PROVINCE,
+    department_key="market", department_name="浙江省市场监督管理局", issued_on=dt.date(2025, 11, 23),
+    verification_code="7Q4K-9XW2-MD3P",
+)
+
+
+def per_call_ms(fn: Callable[[], object], repeat: int = 20) -> float:
+    fn()
+    started = time.process_time()
+    for _ in range(repeat):
+        fn()
+    return 1000 * (time.process_time() - started) / repeat
+
+
+def grow(fed: Federation, entries: int) -> None:
+    ca_cert, ca_key, folder = fed._ca(PROVINCE)
+    rng = random.Random(entries)
+    when = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
+    revoked = [x509.RevokedCertificateBuilder().serial_number(rng.getrandbits(100) | 1 << 110)
+               .revocation_date(when).build() for _ in range(entries)]
+    crl = _crl(issuer=ca_cert, key=ca_key, number=1000 + entries, revoked=revoked)
+    (folder / "crl.pem").write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+
+
+def measure(workdir: Path, entries: int) -> tuple[float, float]:
+    fed = init_federation(workdir / f"pki-{entries}-{crl_lookup._original is not None}", provinces=default_provinces())
+    grow(fed, entries)
+    sealer = DepartmentSealer(federation=fed, province_code=PROVINCE)
+    verifier = SealVerifier(trust_source=fed.trust)
+    pdf = render_certificate(REQUEST, province_name="浙江省")
+    sealed = sealer.seal(pdf, department_key="market")
+
+    def verify() -> None:
+        report = verifier.verify(sealed, competent_province=PROVINCE, competent_department="market", issued_sha256=None)
+        assert report.passed, report.render()
+
+    return per_call_ms(lambda: sealer.seal(pdf, department_key="market")), per_call_ms(verify)
+
+
+def main() -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    logging.disable(logging.WARNING)
+    pdfhex.install()
+    names.install()
+    workdir = Path(tempfile.mkdtemp(prefix="tongban-bench-crl-"))
+    try:
+        walked = {n: measure(workdir, n) for n in SIZES}  # pyHanko's lookup: installed below
+        crl_lookup.install()
+        indexed = {n: measure(workdir, n) for n in SIZES}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print("one core; CPU ms per node seal / node verification (B-LT) as the province CA's CRL grows")
+    print(f"  {'CRL entries':>12}  {'seal: walk':>11}  {'indexed':>8}  {'verify: walk':>13}  {'indexed':>8}")
+    for n in SIZES:
+        (seal_w, verify_w), (seal_i, verify_i) = walked[n], indexed[n]
+        print(f"  {n:>12}  {seal_w:>11.1f}  {seal_i:>8.1f}  {verify_w:>13.1f}  {verify_i:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()
