@@ -12,7 +12,9 @@ differ.
 The same string preparation makes a name's `hashable` form, the key pyHanko's certificate
 registry and revocation checks look names up by: 35 times per verification, 1.2 ms of its
 9.5 ms. That form depends on the encoding alone, so it is kept per encoding (a bounded table;
-the federation has a few dozen names) and each name is prepared once per process.
+the federation has a few dozen names) and each name is prepared once per process. Only names of
+up to 1 KiB are kept: a document to verify brings certificates of its signer's choosing, and
+4 096 names of a megabyte each would hold gigabytes.
 
 Installed by the node's wiring (main process and signing workers), not on import, so that
 benchmarks of bare pyHanko in the same process stay bare."""
@@ -29,6 +31,7 @@ _original_hashable: Any = None
 _lock = threading.Lock()
 _hashables: dict[bytes, str] = {}
 _MAX_HASHABLES = 4096  # a federation's names fit many times over; a flood of strangers cannot grow it
+_MAX_KEPT_NAME = 1024  # bytes of DER: the federation's names are a few hundred; a document may bring any
 
 
 def _equal(self: x509.RDNSequence, other: Any) -> bool:
@@ -39,6 +42,8 @@ def _equal(self: x509.RDNSequence, other: Any) -> bool:
 
 def _hashable(self: x509.RDNSequence) -> str:
     der = self.dump()
+    if len(der) > _MAX_KEPT_NAME:  # a stranger's certificate may carry any name: not kept
+        return str(_original_hashable(self))
     known = _hashables.get(der)
     if known is None:
         known = _original_hashable(self)

@@ -1,11 +1,14 @@
 """signing.crl_lookup answers every revocation question as pyHanko's own walk of the CRL does,
 from an index, and checks a CRL's signature once per issuer key; a node still refuses a seal
-revoked in a CRL of thousands of entries."""
+revoked in a CRL of thousands of entries. Each test runs with the lookup installed and leaves it
+as it found it."""
 
 from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,15 @@ NOW = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
 CA_KEY = ec.generate_private_key(ec.SECP256R1())
 CA_NAME = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")])
 OTHER_NAME = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Delegating CA")])
+
+
+@pytest.fixture(autouse=True)
+def lookup_installed() -> Iterator[None]:
+    installed_before = crl_lookup._original is not None  # by a node's wiring in an earlier test
+    crl_lookup.install()
+    yield
+    if not installed_before:
+        crl_lookup.uninstall()
 
 
 def entry(serial: int, *, days_ago: int = 3, reason: x509.ReasonFlags | None = None,
@@ -63,7 +75,6 @@ def certificate(serial: int) -> asn1_x509.Certificate:
 
 def both_answers(serial: int, issuer: x509.Name, listing: asn1_crl.CertificateList) -> list[tuple[object, object]]:
     """(pyHanko's walk, the index), each as (date, reason name); the same CRL object for both."""
-    crl_lookup.install()
     cert = certificate(serial)
     issuer_name = asn1_x509.Name.load(issuer.public_bytes())
     authority = asn1_x509.Name.load(CA_NAME.public_bytes())
@@ -106,7 +117,6 @@ def test_an_indirect_crl_names_the_issuer_of_each_entry_as_pyhanko_reads_it() ->
 
 def test_an_entry_with_an_unknown_critical_extension_is_refused_as_pyhanko_refuses_it() -> None:
     listing = certificate_list([entry(21), entry(22, unknown_critical=True), entry(23)])
-    crl_lookup.install()
     args = (asn1_x509.Name.load(CA_NAME.public_bytes()), listing, asn1_x509.Name.load(CA_NAME.public_bytes()))
     for lookup in (crl_lookup._original, crl_lookup.find_cert_in_list):
         with pytest.raises(NotImplementedError):
@@ -115,7 +125,6 @@ def test_an_entry_with_an_unknown_critical_extension_is_refused_as_pyhanko_refus
 
 
 def test_a_crl_signature_is_checked_once_per_issuer_key_and_a_bad_one_every_time() -> None:
-    crl_lookup.install()
     listing = certificate_list([entry(31)])
     good = asn1_keys.PublicKeyInfo.load(CA_KEY.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
@@ -139,8 +148,17 @@ def test_a_crl_signature_is_checked_once_per_issuer_key_and_a_bad_one_every_time
     assert checked.count(good) == 1 and checked.count(stranger) == 3
 
 
-def test_a_seal_revoked_in_a_crl_of_thousands_is_refused_and_cannot_seal(tmp_path: Path) -> None:
-    crl_lookup.install()
+def test_a_seal_revoked_in_a_crl_of_thousands_is_refused_and_cannot_seal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    indexed = []
+    index_of = crl_lookup._entries_by_serial
+
+    def noting(listing: asn1_crl.CertificateList) -> object:
+        index = index_of(listing)
+        indexed.append(index is not None and len(listing["tbs_cert_list"]["revoked_certificates"]))
+        return index
+
+    monkeypatch.setattr(crl_lookup, "_entries_by_serial", noting)
     small = make_federation(tmp_path / "fed", provinces=[
         Province(COMPETENT, "浙江省", {"market": "浙江省市场监督管理局"}),
         Province(OTHER, "安徽省", {"market": "安徽省市场监督管理局"})])
@@ -154,8 +172,37 @@ def test_a_seal_revoked_in_a_crl_of_thousands_is_refused_and_cannot_seal(tmp_pat
     report = verify_sealed_pdf(pdf, trust=small.trust(), competent_province=COMPETENT, competent_department="market",
                                issued_sha256=None)
     assert report.reason is Reason.REVOKED and not report.passed, report.render()
+    assert 4001 in indexed  # answered from the index of the grown CRL, not by pyHanko's walk
     with pytest.raises(Exception, match="failed"):
         sealer.issue(request())
+
+
+def test_an_index_is_used_only_by_the_thread_that_built_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parsed CRLs are kept per thread (asn1crypto parses lazily); one that reached another
+    thread anyway is answered by pyHanko's own walk there."""
+    listing = certificate_list([entry(41, reason=x509.ReasonFlags.key_compromise)])
+    assert both_answers(41, CA_NAME, listing)[1][1] == "key_compromise"  # indexed in this thread
+    walked = []
+    original = crl_lookup._original
+    monkeypatch.setattr(crl_lookup, "_original", lambda *args: walked.append(args) or original(*args))
+    answers: list[object] = []
+    thread = threading.Thread(target=lambda: answers.append(crl_lookup.find_cert_in_list(
+        certificate(41), asn1_x509.Name.load(CA_NAME.public_bytes()), listing,
+        asn1_x509.Name.load(CA_NAME.public_bytes()))))
+    thread.start()
+    thread.join()
+    assert len(walked) == 1 and answers[0][1].native == "key_compromise"  # type: ignore[index]
+
+
+def test_uninstall_gives_pyhanko_its_own_lookups_back() -> None:
+    ours = (validate_crl.find_cert_in_list, validate_crl._verify_crl_signature)
+    assert ours == (crl_lookup.find_cert_in_list, crl_lookup.verify_crl_signature)
+    theirs = (crl_lookup._original, crl_lookup._original_signature_check)
+    crl_lookup.uninstall()
+    try:
+        assert (validate_crl.find_cert_in_list, validate_crl._verify_crl_signature) == theirs
+    finally:
+        crl_lookup.install()
 
 
 def grow_crl(fed: Federation, code: str, *, strangers: int) -> None:

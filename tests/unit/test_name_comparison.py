@@ -70,3 +70,11 @@ def test_the_table_of_lookup_keys_stays_bounded() -> None:
     for n in range(names._MAX_HASHABLES + 10):
         _reparsed(_name(f"stranger {n}")).hashable
     assert len(names._hashables) <= names._MAX_HASHABLES
+
+
+def test_a_name_too_long_for_the_federation_is_prepared_each_time_not_kept() -> None:
+    names.install()
+    long = _reparsed(_name("x" * 2000))
+    before = len(names._hashables)
+    assert long.hashable == names._original_hashable(long.chosen) and "x" * 100 in long.hashable
+    assert len(names._hashables) == before and long.dump() not in names._hashables
