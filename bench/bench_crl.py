@@ -12,8 +12,6 @@ import random
 import shutil
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -21,30 +19,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 
-from exchange.ports import CertificateRequest  # noqa: E402
 from signing import crl_lookup, names, pdfhex  # noqa: E402
 from signing.pki import Federation, _crl, default_provinces, init_federation  # noqa: E402
 from signing.render import render_certificate  # noqa: E402
 from signing.seal import DepartmentSealer  # noqa: E402
 from signing.verify import SealVerifier  # noqa: E402
 
+from bench_seal import REQUEST, rate  # noqa: E402  (this folder is the script's own)
+
 
 SIZES = (0, 1000, 5000)
 PROVINCE = "330000"
-REQUEST = CertificateRequest(
-    case_number="KS-330000-20251123-000042", matter_code="KS2020-044", matter_name="营业执照遗失补领、换发",
-    applicant_name="王小明", applicant_id_masked="330106********1234", province_code=PROVINCE,
-    department_key="market", department_name="浙江省市场监督管理局", issued_on=dt.date(2025, 11, 23),
-    verification_code="7Q4K-9XW2-MD3P",
-)
-
-
-def per_call_ms(fn: Callable[[], object], repeat: int = 20) -> float:
-    fn()
-    started = time.process_time()
-    for _ in range(repeat):
-        fn()
-    return 1000 * (time.process_time() - started) / repeat
 
 
 def grow(fed: Federation, entries: int) -> None:
@@ -70,7 +55,7 @@ def measure(workdir: Path, entries: int, *, indexed: bool) -> tuple[float, float
         report = verifier.verify(sealed, competent_province=PROVINCE, competent_department="market", issued_sha256=None)
         assert report.passed, report.render()
 
-    return per_call_ms(lambda: sealer.seal(pdf, department_key="market")), per_call_ms(verify)
+    return 1000 / rate(lambda: sealer.seal(pdf, department_key="market")), 1000 / rate(verify)
 
 
 def main() -> None:
@@ -91,7 +76,7 @@ def main() -> None:
                 kept[n] = (min(f[0] for f in figures), min(f[1] for f in figures))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print("one core; CPU ms per node seal / node verification (B-LT) as the province CA's CRL grows "
+    print("one core; ms per node seal / node verification (B-LT) as the province CA's CRL grows "
           "(each measured twice, in both orders; the faster counts)")
     print(f"  {'CRL entries':>12}  {'seal: walk':>11}  {'indexed':>8}  {'verify: walk':>13}  {'indexed':>8}")
     for n in SIZES:

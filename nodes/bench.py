@@ -40,6 +40,7 @@ from nodes.bench_parts import (
 from nodes.clients import OfficerClient, WindowClient, operator_channel
 from nodes.config import usable_cores
 from nodes.demo import CLERK, COMPETENT_PROVINCE, OFFICER, WINDOW_PROVINCE, make_federation
+from nodes.translate import CHUNK_SIZE
 from nodes.launch import (
     NodeProcess, free_port, loopback_configs, replica_configs, replica_target, spawn_node, wait_serving,
 )
@@ -204,7 +205,6 @@ def proxy_matters(federation: Federation) -> list[Matter]:
 # cut into messages cost the load generator two more copies of every byte it sends.
 _POOL = os.urandom(16 << 20)
 _POOL_VIEW = memoryview(_POOL)
-MESSAGE = 1 << 20  # bytes per upload message, as a clerk's console sends them
 
 
 def material(kind: str, size: int, rng: random.Random, *, unique: str) -> tuple[list[bytes], str, str]:
@@ -217,9 +217,9 @@ def material(kind: str, size: int, rng: random.Random, *, unique: str) -> tuple[
     head += f"{unique}/{kind}\n".encode()
     body = max(size - len(head), 0)
     start = rng.randrange(len(_POOL) - body + 1)
-    first = min(body, MESSAGE - len(head))
+    first = min(body, CHUNK_SIZE - len(head))  # the messages a console sends (nodes.translate.chunk_stream)
     chunks = [b"".join((head, _POOL_VIEW[start:start + first]))]
-    chunks += [_POOL[at:min(at + MESSAGE, start + body)] for at in range(start + first, start + body, MESSAGE)]
+    chunks += [_POOL[at:min(at + CHUNK_SIZE, start + body)] for at in range(start + first, start + body, CHUNK_SIZE)]
     return chunks, name, media
 
 

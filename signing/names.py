@@ -43,7 +43,7 @@ def _equal(self: x509.RDNSequence, other: Any) -> bool:
 def _hashable(self: x509.RDNSequence) -> str:
     der = self.dump()
     if len(der) > _MAX_KEPT_NAME:  # a stranger's certificate may carry any name: not kept
-        return str(_original_hashable(self))
+        return _original_hashable(self)
     known = _hashables.get(der)
     if known is None:
         known = _original_hashable(self)
