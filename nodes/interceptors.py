@@ -860,6 +860,7 @@ class AccessLogInterceptor(grpc.ServerInterceptor):
         @contextmanager
         def logged(request: Any, context: grpc.ServicerContext) -> Iterator[None]:
             started = time.perf_counter()
+            cpu_started = time.thread_time()
             outcome = "OK"
             try:
                 yield
@@ -869,9 +870,9 @@ class AccessLogInterceptor(grpc.ServerInterceptor):
             finally:
                 who = caller.get(None)
                 log.info(
-                    "%s caller=%s outcome=%s %.1fms", method,
+                    "%s caller=%s outcome=%s %.1fms cpu=%.2fms", method,
                     f"{who.province_code}/{who.role}/{who.common_name}" if who else "-",
-                    outcome, (time.perf_counter() - started) * 1000,
+                    outcome, (time.perf_counter() - started) * 1000, (time.thread_time() - cpu_started) * 1000,
                 )
 
         return _guarded(handler, logged)
