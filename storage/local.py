@@ -126,16 +126,18 @@ class LocalFolderStore:
                     out.write(segments.finish())
                     sealed = {"envelope": envelope, "metadata": sealed_metadata, "stored_size": out.tell()}
                 out.flush()
-                os.fsync(out.fileno())
+                sha256 = digest.hexdigest()
+                if expected_sha256 is not None and sha256 != expected_sha256:
+                    raise MaterialIntegrityError(
+                        f"received {size} bytes hashing to {sha256}, but the sender declared "
+                        f"{expected_sha256}; nothing was stored — ask the sender to resend"
+                    )
+                record = _encoded_record(sha256, size, media_type, user_metadata, sealed)
+                labelled = self._label(out.fileno(), record)
+                os.fsync(out.fileno())  # the bytes and their record, in one
                 forget_cached(out.fileno())
-            sha256 = digest.hexdigest()
-            if expected_sha256 is not None and sha256 != expected_sha256:
-                raise MaterialIntegrityError(
-                    f"received {size} bytes hashing to {sha256}, but the sender declared "
-                    f"{expected_sha256}; nothing was stored — ask the sender to resend"
-                )
             with self._lock.holding(sha256):
-                return self._settled(sha256, self._commit(temp, sha256, size, media_type, user_metadata, sealed))
+                return self._settled(sha256, self._commit(temp, sha256, size, media_type, user_metadata, record, labelled))
         finally:
             temp.unlink(missing_ok=True)
 
@@ -170,10 +172,7 @@ class LocalFolderStore:
             # Committed where it lies: a temp file made only to be replaced would cost an inode
             # made and freed per material, which on ext4 slows every later creation.
             temp = Path(stored_file)
-            with temp.open("rb+") as out:
-                os.fsync(out.fileno())
-                forget_cached(out.fileno())
-                stored_size = os.fstat(out.fileno()).st_size
+            stored_size = temp.stat().st_size
         else:
             fd, temp_name = tempfile.mkstemp(dir=self._incoming, prefix=_PUT_TEMP[0], suffix=_PUT_TEMP[1])
             temp = Path(temp_name)
@@ -181,9 +180,6 @@ class LocalFolderStore:
                 with os.fdopen(fd, "wb") as out:
                     for chunk in stored_chunks:
                         out.write(chunk)
-                    out.flush()
-                    os.fsync(out.fileno())
-                    forget_cached(out.fileno())
                     stored_size = out.tell()
             except BaseException:
                 temp.unlink(missing_ok=True)
@@ -202,8 +198,16 @@ class LocalFolderStore:
                     raise MaterialIntegrityError(f"prepared material {sha256} has {stored_size} sealed bytes for {size} plain ones")
             elif stored_size != size:
                 raise MaterialIntegrityError(f"prepared material {sha256} has {stored_size} bytes, not {size}")
+            record = _encoded_record(sha256, size, media_type, user_metadata, sealed)
+            fd = os.open(temp, os.O_RDONLY)
+            try:
+                labelled = self._label(fd, record)
+                os.fsync(fd)  # the bytes and their record, in one
+                forget_cached(fd)
+            finally:
+                os.close(fd)
             with self._lock.holding(sha256):
-                return self._settled(sha256, self._commit(temp, sha256, size, media_type, user_metadata, sealed))
+                return self._settled(sha256, self._commit(temp, sha256, size, media_type, user_metadata, record, labelled))
         finally:
             temp.unlink(missing_ok=True)  # still there only when the commit did not take it
 
@@ -231,26 +235,18 @@ class LocalFolderStore:
 
     def _commit(
         self, temp: Path, sha256: str, size: int, media_type: str, user_metadata: dict[str, str],
-        sealed: dict[str, object] | None,
+        record: bytes, labelled: bool,
     ) -> StoredObject | None:
         """Under the object's commit lock: a sidecar of one writer beside the object of another
-        would hold the wrong data key. Returns what it stored, or None if the object was there."""
+        would hold the wrong data key. `temp` is durable with its `record` as an attribute if
+        `labelled`, else the record goes to a sidecar first. Returns what it stored, or None
+        if the object was there."""
         if self._record(sha256) is not None:
             return None  # already stored (first metadata wins); the caller drops the temp file
         path, meta_path = self._paths(sha256)
         path.parent.mkdir(parents=True, exist_ok=True)
-        record: dict[str, object] = {
-            "format": _META_FORMAT,
-            "sha256": sha256,
-            "size": size,
-            "media_type": media_type,
-            "metadata": user_metadata if sealed is None else {},
-        }
-        if sealed is not None:
-            record["sealed"] = sealed
-        encoded = json.dumps(record, ensure_ascii=False).encode()
-        if not self._attach(temp, _META_ATTR, encoded):
-            _write_atomically(meta_path, encoded)
+        if not labelled:
+            _write_atomically(meta_path, record)
         os.replace(temp, path)  # the commit point
         fsync_directory(path.parent)
         return StoredObject(key=object_key(sha256), sha256=sha256, size=size, media_type=media_type,
@@ -412,18 +408,28 @@ class LocalFolderStore:
             return False
         fd = os.open(path, os.O_RDONLY)
         try:
-            try:
-                os.setxattr(fd, name, value)
-            except OSError as exc:
-                if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
-                    self._attributes = False
-                    return False
-                if exc.errno in (errno.E2BIG, errno.ERANGE, errno.ENOSPC):  # the inode's attribute space
-                    return False
-                raise
+            if not self._label(fd, value, name=name):
+                return False
             os.fsync(fd)
         finally:
             os.close(fd)
+        return True
+
+    def _label(self, fd: int, value: bytes, *, name: str = _META_ATTR) -> bool:
+        """Set an extended attribute of the open file `fd`, durable at its next fsync. False
+        when it must go to a sidecar instead: the filesystem keeps no user attributes, or not
+        one this large."""
+        if not self._attributes:
+            return False
+        try:
+            os.setxattr(fd, name, value)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
+                self._attributes = False
+                return False
+            if exc.errno in (errno.E2BIG, errno.ERANGE, errno.ENOSPC):  # the inode's attribute space
+                return False
+            raise
         return True
 
     def _require_sealer(self, sha256: str) -> Sealer:
@@ -505,6 +511,22 @@ def _remove_older(folder: Path, temp_name: tuple[str, str], cutoff: float) -> No
                     os.unlink(entry.path)
             except FileNotFoundError:
                 pass  # its writer finished, or another store opening removed it first
+
+
+def _encoded_record(
+    sha256: str, size: int, media_type: str, user_metadata: dict[str, str], sealed: dict[str, object] | None,
+) -> bytes:
+    """An object's metadata record as stored: in its attribute or its sidecar."""
+    record: dict[str, object] = {
+        "format": _META_FORMAT,
+        "sha256": sha256,
+        "size": size,
+        "media_type": media_type,
+        "metadata": user_metadata if sealed is None else {},
+    }
+    if sealed is not None:
+        record["sealed"] = sealed
+    return json.dumps(record, ensure_ascii=False).encode()
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -5,6 +5,7 @@ and filesystems without user attributes, keep working."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 from datetime import datetime, timedelta, timezone
@@ -131,3 +132,35 @@ def test_rotating_the_node_key_goes_past_a_damaged_object(tmp_path: Path) -> Non
 
     assert store.rewrap_keys() == 2
     assert store.read_bytes(intact) == LICENCE
+
+
+@pytest.mark.parametrize("prepared", [False, True], ids=["streamed", "prepared file moved in"])
+def test_a_new_material_and_its_record_are_made_durable_by_one_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prepared: bool
+) -> None:
+    """The record is set on the file before its fsync, so one fsync makes the bytes and the
+    record durable before the rename that commits them (then one of the directory)."""
+    _attributes_kept(tmp_path)
+    store = LocalFolderStore(tmp_path / "objects")  # unsealed: a prepared file is then the plaintext
+    synced: list[str] = []
+    fsync = os.fsync
+
+    def noted(fd: int) -> None:
+        synced.append("directory" if os.path.isdir(f"/proc/self/fd/{fd}") else "file")
+        fsync(fd)
+
+    if prepared:
+        received = store.root / ".incoming" / "received.data"
+        received.write_bytes(LICENCE)
+        monkeypatch.setattr(os, "fsync", noted)
+        sha256 = hashlib.sha256(LICENCE).hexdigest()
+        stored = store.put_prepared([], sha256=sha256, size=len(LICENCE), media_type=PDF, metadata=None,
+                                    envelope=None, stored_file=received)
+    else:
+        monkeypatch.setattr(os, "fsync", noted)
+        stored = store.put_bytes(LICENCE, media_type=PDF)
+    monkeypatch.undo()
+
+    assert synced == ["file", "directory"]
+    assert json.loads(os.getxattr(store.root / object_key(stored.sha256), "user.tongban.meta"))["size"] == len(LICENCE)
+    assert LocalFolderStore(tmp_path / "objects").read_bytes(stored.sha256) == LICENCE

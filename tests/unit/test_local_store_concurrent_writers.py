@@ -47,15 +47,15 @@ def test_two_writers_of_the_same_scan_leave_a_material_that_opens(
             second_done.wait(STALL)  # before the fix the second writer's sidecar and object landed here
 
     if attributes:
-        attach = LocalFolderStore._attach
+        label = LocalFolderStore._label
 
-        def record_then_stall(self: LocalFolderStore, path: Path, name: str, value: bytes) -> bool:
-            attached = attach(self, path, name, value)
+        def record_then_stall(self: LocalFolderStore, fd: int, value: bytes, *, name: str = "user.tongban.meta") -> bool:
+            labelled = label(self, fd, value, name=name)
             if name == "user.tongban.meta":
                 stall_if_first()
-            return attached
+            return labelled
 
-        monkeypatch.setattr(LocalFolderStore, "_attach", record_then_stall)
+        monkeypatch.setattr(LocalFolderStore, "_label", record_then_stall)
     else:
         refuse_user_attributes(monkeypatch)
         write = local._write_atomically
