@@ -133,9 +133,7 @@ class LocalFolderStore:
                         f"{expected_sha256}; nothing was stored — ask the sender to resend"
                     )
                 record = _encoded_record(sha256, size, media_type, user_metadata, sealed)
-                labelled = self._label(out.fileno(), record)
-                os.fsync(out.fileno())  # the bytes and their record, in one
-                forget_cached(out.fileno())
+                labelled = self._made_durable(out.fileno(), record)
             with self._lock.holding(sha256):
                 return self._settled(sha256, self._commit(temp, sha256, size, media_type, user_metadata, record, labelled))
         finally:
@@ -201,9 +199,7 @@ class LocalFolderStore:
             record = _encoded_record(sha256, size, media_type, user_metadata, sealed)
             fd = os.open(temp, os.O_RDONLY)
             try:
-                labelled = self._label(fd, record)
-                os.fsync(fd)  # the bytes and their record, in one
-                forget_cached(fd)
+                labelled = self._made_durable(fd, record)
             finally:
                 os.close(fd)
             with self._lock.holding(sha256):
@@ -414,6 +410,15 @@ class LocalFolderStore:
         finally:
             os.close(fd)
         return True
+
+    def _made_durable(self, fd: int, record: bytes) -> bool:
+        """Set the object's record on its file, then make the bytes and the record durable with
+        one fsync (and drop the file's pages: storage.pagecache). False: the file keeps no
+        attribute, and the commit writes the record to a sidecar."""
+        labelled = self._label(fd, record)
+        os.fsync(fd)
+        forget_cached(fd)
+        return labelled
 
     def _label(self, fd: int, value: bytes, *, name: str = _META_ATTR) -> bool:
         """Set an extended attribute of the open file `fd`, durable at its next fsync. False
