@@ -35,7 +35,7 @@ import grpc
 from exchange.people import make_resident_id
 from nodes.bench_parts import (
     bare_append_seconds, bare_seal_and_verify, child_pids, drop_schemas, journal_less_ext4, machine_ticks,
-    peak_rss_mb, postgres_cpu_seconds, raw_loopback_mb_s, tree_cpu_seconds,
+    peak_rss_mb, postgres_cpu_seconds, raw_loopback_mb_s, spread_from_earlier_runs, tree_cpu_seconds,
 )
 from nodes.clients import OfficerClient, WindowClient, operator_channel
 from nodes.config import usable_cores
@@ -441,14 +441,16 @@ def run_bench(scenarios: list[BenchOptions], *,
     logging.disable(logging.WARNING)  # pyHanko warns that fetching is off, by design
     workdir = Path(tempfile.mkdtemp(prefix="tongban-bench-"))
     run_id = f"bench_{uuid4().hex[:8]}"  # this run's PostgreSQL schemas, dropped after
+    spread_from_earlier_runs(workdir)
     try:
         federation = make_federation(workdir / "federation")
         progress("bare pyHanko alone, before the load")
         # Measured before and after the load, the faster counting: a machine still busy with the
         # load's aftermath (writeback, a server shutting down) must not make the bound look low.
         before = bare_seal_and_verify(federation)
-        results = [run_scenario(o, federation=federation, workdir=workdir / f"scenario{i}", schema=f"{run_id}_{i}",
-                                progress=progress) for i, o in enumerate(scenarios)]
+        # Named per run: ext4 places each in a block group picked by a hash of its name.
+        results = [run_scenario(o, federation=federation, workdir=workdir / f"scenario{i}-{run_id}",
+                                schema=f"{run_id}_{i}", progress=progress) for i, o in enumerate(scenarios)]
         progress("the irreducible parts alone: bare pyHanko, bare eventsourcing, raw loopback")
         after = bare_seal_and_verify(federation)
         baselines = {name: min(before[name], after[name]) for name in before}
@@ -561,7 +563,8 @@ def render(results: list[BenchResult], baselines: Mapping[str, float]) -> str:
     ]
     if journal_less_ext4(Path(tempfile.gettempdir())):
         lines.append("  the nodes' folders are on an ext4 without a journal: each file made scans past the inodes "
-                     "freed there in the last minutes, so runs after other work cost more (docs/performance.md)")
+                     "freed near it in the last minutes; each run's folders are placed apart from earlier runs' "
+                     "(docs/performance.md)")
     for r in results:
         for failure in r.failures[:5]:
             lines.append(f"  failure ({scenario_name(r.options)}): {failure}")
