@@ -10,8 +10,9 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from exchange.case import Case, CaseStatus
 from exchange.context import NodeContext
@@ -31,6 +32,25 @@ PERMANENT_REFUSALS = frozenset({
     "INVALID_ARGUMENT", "FAILED_PRECONDITION", "PERMISSION_DENIED", "UNAUTHENTICATED", "NOT_FOUND",
     "ALREADY_EXISTS", "OUT_OF_RANGE", "UNIMPLEMENTED",
 })
+
+
+# A material this small goes inside the forward, up to this much in all: a stream per material
+# costs both nodes more than its bytes do, and most scans are under a megabyte. The rest are
+# pushed in resumable streams, which a forward of many megabytes would not be.
+CARRIED_EACH = 1 << 20
+CARRIED_IN_ALL = 4 << 20
+
+
+def carried_with_forward(materials: Sequence[Mapping[str, Any]]) -> list[str]:
+    """SHA-256s of the materials that travel inside the forward, in the case's order."""
+    chosen: list[str] = []
+    total = 0
+    for material in materials:
+        size = int(material["size"])
+        if size <= CARRIED_EACH and total + size <= CARRIED_IN_ALL and material["sha256"] not in chosen:
+            chosen.append(material["sha256"])
+            total += size
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -179,11 +199,17 @@ class Courier:
             if case.status is not CaseStatus.SUBMITTED:
                 self._outbox().delivered(m.message_id)  # withdrawn here first: nothing to forward
                 return None
+            # On the first try the small materials travel inside the forward; a resend pushes
+            # them, asking first what the partner already holds, rather than send them again.
+            carried = {sha256: ctx.store.read_bytes(sha256)
+                       for sha256 in (carried_with_forward(case.materials) if fresh else [])}
             for material in case.materials:
-                ctx.peers.push_material(m.peer, case_number=case.case_number, material=material,
-                                        chunks=ctx.store.iter_chunks(material["sha256"]), first_push=fresh)
+                if material["sha256"] not in carried:
+                    ctx.peers.push_material(m.peer, case_number=case.case_number, material=material,
+                                            chunks=ctx.store.iter_chunks(material["sha256"]), first_push=fresh)
             # The envelope carries 身份核验 and 代办 too: the competent node records them with the case.
-            self._count(ctx.peers.forward_case(m.peer, envelope=envelope_of(case), message_id=m.message_id))
+            self._count(ctx.peers.forward_case(m.peer, envelope=envelope_of(case), message_id=m.message_id,
+                                               carried=carried))
             return self._confirm(m, case, lambda c: c.forward(actor=_actor(m), at=ctx.stamp()))
 
     def _deliver_result(self, m: OutboxMessage) -> Case | None:

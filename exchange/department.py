@@ -172,22 +172,52 @@ class DepartmentDesk:
         nothing to resume, so no partial upload (a header file made and removed, a data file)
         is kept for it. Checked as the partial upload path checks: type, completeness, and the
         SHA-256 as it is stored, which leaves nothing behind when it does not match."""
-        ctx = self.ctx
+        self._check_whole(data, media_type=media_type, case_number=case_number, sha256=sha256,
+                          from_province=from_province)
+        with self.ctx.case_lock(case_number):
+            self._check_material_wanted(case_number, from_province=from_province)
+            self._store_whole(data, case_number=case_number, sha256=sha256, media_type=media_type, kind=kind,
+                              file_name=file_name, from_province=from_province)
+        return sha256
+
+    def _check_whole(self, data: bytes, *, media_type: str, case_number: str, sha256: str,
+                     from_province: str) -> None:
         try:
             check_content_type(data, media_type=media_type, at=0)
             check_content_complete(len(data), media_type=media_type)
         except InvalidRequest as exc:
             self._record_refusal(exc, case_number=case_number, sha256=sha256, from_province=from_province)
             raise
-        with ctx.case_lock(case_number):
-            self._check_material_wanted(case_number, from_province=from_province)
-            try:
-                ctx.store.put_stream([data], media_type=media_type, expected_sha256=sha256,
-                                     metadata={"case": case_number, "kind": kind, "file_name": file_name})
-            except MaterialIntegrityError as exc:
-                self._record_refusal(exc, case_number=case_number, sha256=sha256, from_province=from_province)
-                raise
-        return sha256
+
+    def _store_whole(self, data: bytes, *, case_number: str, sha256: str, media_type: str, kind: str,
+                     file_name: str, from_province: str) -> None:
+        """Stored only if its SHA-256 is `sha256`; a mismatch leaves nothing and is recorded."""
+        try:
+            self.ctx.store.put_stream([data], media_type=media_type, expected_sha256=sha256,
+                                      metadata={"case": case_number, "kind": kind, "file_name": file_name})
+        except MaterialIntegrityError as exc:
+            self._record_refusal(exc, case_number=case_number, sha256=sha256, from_province=from_province)
+            raise
+
+    def _carried(self, carried: Mapping[str, bytes], materials: list[dict[str, Any]], *, case_number: str,
+                 from_province: str) -> list[tuple[dict[str, Any], bytes]]:
+        """The materials a forward carries, each one of those it lists, of the size and type it
+        declares; checked before the case is read, as a pushed material is before it is stored."""
+        listed = {m["sha256"]: m for m in materials}
+        taken = []
+        for sha256, data in carried.items():
+            material = listed.get(sha256)
+            if material is None:
+                raise InvalidRequest("carried", f"material {sha256[:12]}… is carried but not among the case's "
+                                                "materials; list every material the forward carries")
+            check_declared_size(int(material["size"]), max_bytes=self.ctx.max_material_bytes)
+            if len(data) != int(material["size"]):
+                raise InvalidRequest("carried", f"material {material['kind']} ({sha256[:12]}…) is listed with "
+                                                f"{material['size']} bytes but {len(data)} are carried")
+            self._check_whole(data, media_type=str(material["media_type"]), case_number=case_number,
+                              sha256=sha256, from_province=from_province)
+            taken.append((material, data))
+        return taken
 
     def _record_refusal(self, exc: Exception, *, case_number: str, sha256: str, from_province: str) -> None:
         self.ctx.uploads.record_refusal(case_number=case_number, sha256=sha256, from_province=from_province,
@@ -197,8 +227,10 @@ class DepartmentDesk:
         return self.take_forward(envelope, from_province=from_province, actor=actor, message_id=message_id)[0]
 
     def take_forward(self, envelope: Mapping[str, Any], *, from_province: str, actor: Actor,
-                     message_id: str = "") -> tuple[Case, bool]:
-        """The forwarded case, and whether it was here already (a resend: nothing changes)."""
+                     message_id: str = "", carried: Mapping[str, bytes] | None = None) -> tuple[Case, bool]:
+        """The forwarded case, and whether it was here already (a resend: nothing changes).
+        `carried`: whole materials sent inside the forward (SHA-256 -> bytes), stored as a pushed
+        one would be, on the same checks, before the case is taken."""
         ctx = self.ctx
         if envelope.get("origin_province") != from_province:
             raise NotAuthorised(f"{from_province} may only forward cases it took in itself")
@@ -209,6 +241,7 @@ class DepartmentDesk:
         matter = ctx.catalog.get(str(envelope["matter_code"]))
         if envelope.get("competent_department") != matter.lead_department:
             raise InvalidRequest("competent_department", f"{matter.name} is decided by {matter.lead_department}")
+        taken = self._carried(carried or {}, materials, case_number=case_number, from_province=from_province)
         with ctx.case_lock(case_number):
             existing = ctx.ledger.find_case(case_number)
             if existing is not None:
@@ -223,6 +256,13 @@ class DepartmentDesk:
             self._refuse_if_withdrawn_before_arrival(case_number)
             if message_id and message_id != forward_message_id(case_number):
                 ctx.already_applied(message_id, case_number=case_number)
+            # The checks a pushed material passes as it enters the store are the ones just made
+            # for the case itself: the sender opened it, and no withdrawal barred it.
+            for material, data in taken:
+                if ctx.store.stat(material["sha256"]) is None:
+                    self._store_whole(data, case_number=case_number, sha256=material["sha256"],
+                                      media_type=str(material["media_type"]), kind=str(material["kind"]),
+                                      file_name=str(material["file_name"]), from_province=from_province)
             for m in materials:
                 if ctx.store.stat(m["sha256"]) is None:
                     raise MaterialNotFound(

@@ -108,7 +108,10 @@ class PeerGateway(Protocol):
 
     # The message id lets the receiver apply a resent message once; each returns True when the
     # receiver says it had already applied it.
-    def forward_case(self, province: str, *, envelope: Mapping[str, Any], message_id: str = "") -> bool: ...
+    def forward_case(self, province: str, *, envelope: Mapping[str, Any], message_id: str = "",
+                     carried: Mapping[str, bytes] | None = None) -> bool:
+        """`carried`: whole materials of the envelope (SHA-256 -> bytes) sent inside the forward
+        instead of pushed before it."""
 
     def deliver_result(
         self, province: str, *, case_number: str, pdf: bytes, issued_sha256: str, message_id: str = ""

@@ -151,7 +151,8 @@ class GrpcPeerGateway:
                     continue
                 self._call(province, what, _reraise, exc)
 
-    def forward_case(self, province: str, *, envelope: Mapping[str, Any], message_id: str = "") -> bool:
+    def forward_case(self, province: str, *, envelope: Mapping[str, Any], message_id: str = "",
+                     carried: Mapping[str, bytes] | None = None) -> bool:
         msg = peer_pb2.CaseEnvelope(
             case_number=envelope["case_number"],
             matter_code=envelope["matter_code"],
@@ -164,6 +165,7 @@ class GrpcPeerGateway:
             checklist=envelope["checklist"],
             from_province=self.province,
             message_id=message_id,
+            carried=[peer_pb2.CarriedMaterial(sha256=sha256, data=data) for sha256, data in (carried or {}).items()],
         )
         put_identity_and_agent(msg, envelope)
         stub = self._stub(province)

@@ -124,6 +124,7 @@ BY_FIELD: Mapping[str, Rule] = {
     "checklist": Rule(_identifier(), max_items=64),  # keys: material kinds
     # materials
     "materials": Rule(max_items=64),
+    "carried": Rule(max_items=64),  # materials inside a forward, each one listed in its materials
     "material": NESTED,
     "header": NESTED,
     "kind": Rule(_identifier()),

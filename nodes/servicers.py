@@ -329,7 +329,8 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         check_handed_case(envelope, catalog=self.ctx.catalog, mode="proxy")
         actor = peer_actor(self.ctx.province_code, sender)
         case, already = self.department.take_forward(envelope, from_province=sender, actor=actor,
-                                                     message_id=request.message_id)
+                                                     message_id=request.message_id,
+                                                     carried={c.sha256: c.data for c in request.carried})
         return peer_pb2.Ack(case_number=case.case_number, status=case.status.value, already_applied=already)
 
     def DeliverResult(self, request, context):  # type: ignore[no-untyped-def]

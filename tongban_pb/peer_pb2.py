@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from tongban_pb import common_pb2 as tongban__pb_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15tongban_pb/peer.proto\x12\ntongban.v1\x1a\x17tongban_pb/common.proto\"\xd7\x03\n\x0c\x43\x61seEnvelope\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x13\n\x0bmatter_code\x18\x02 \x01(\t\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\x17\n\x0forigin_province\x18\x04 \x01(\t\x12\x1a\n\x12\x63ompetent_province\x18\x05 \x01(\t\x12\x1c\n\x14\x63ompetent_department\x18\x06 \x01(\t\x12(\n\tapplicant\x18\x07 \x01(\x0b\x32\x15.tongban.v1.Applicant\x12*\n\tmaterials\x18\x08 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\x12:\n\tchecklist\x18\t \x03(\x0b\x32\'.tongban.v1.CaseEnvelope.ChecklistEntry\x12\x15\n\rfrom_province\x18\n \x01(\t\x12\x12\n\nmessage_id\x18\x0b \x01(\t\x12+\n\x08identity\x18\x0c \x01(\x0b\x32\x19.tongban.v1.IdentityCheck\x12 \n\x05\x61gent\x18\r \x01(\x0b\x32\x11.tongban.v1.Agent\x1a\x30\n\x0e\x43hecklistEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"t\n\x0eResultEnvelope\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x15\n\rfrom_province\x18\x02 \x01(\t\x12\x0b\n\x03pdf\x18\x03 \x01(\x0c\x12\x15\n\rissued_sha256\x18\x04 \x01(\t\x12\x12\n\nmessage_id\x18\x05 \x01(\t\"3\n\x0cIssuedResult\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\"C\n\x03\x41\x63k\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x17\n\x0f\x61lready_applied\x18\x03 \x01(\x08\"f\n\x0cMaterialPush\x12(\n\x06header\x18\x01 \x01(\x0b\x32\x16.tongban.v1.PushHeaderH\x00\x12$\n\x04\x64\x61ta\x18\x02 \x01(\x0b\x32\x14.tongban.v1.PushDataH\x00\x42\x06\n\x04part\"X\n\nPushHeader\x12,\n\x08material\x18\x01 \x01(\x0b\x32\x1a.tongban.v1.MaterialHeader\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x0e\n\x06offset\x18\x03 \x01(\x04\"(\n\x08PushData\x12\x0e\n\x06offset\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"I\n\x0bTransferRef\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x15\n\rfrom_province\x18\x03 \x01(\t\"<\n\x0eTransferOffset\x12\x18\n\x10\x63onfirmed_offset\x18\x01 \x01(\x04\x12\x10\n\x08\x63omplete\x18\x02 \x01(\x08\x32\xd6\x02\n\x0bPeerService\x12\x43\n\x0cPushMaterial\x12\x18.tongban.v1.MaterialPush\x1a\x17.tongban.v1.MaterialRef(\x01\x12H\n\x11GetTransferOffset\x12\x17.tongban.v1.TransferRef\x1a\x1a.tongban.v1.TransferOffset\x12\x38\n\x0b\x46orwardCase\x12\x18.tongban.v1.CaseEnvelope\x1a\x0f.tongban.v1.Ack\x12<\n\rDeliverResult\x12\x1a.tongban.v1.ResultEnvelope\x1a\x0f.tongban.v1.Ack\x12@\n\x0fGetIssuedResult\x12\x13.tongban.v1.CaseRef\x1a\x18.tongban.v1.IssuedResultb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15tongban_pb/peer.proto\x12\ntongban.v1\x1a\x17tongban_pb/common.proto\"\x85\x04\n\x0c\x43\x61seEnvelope\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x13\n\x0bmatter_code\x18\x02 \x01(\t\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\x17\n\x0forigin_province\x18\x04 \x01(\t\x12\x1a\n\x12\x63ompetent_province\x18\x05 \x01(\t\x12\x1c\n\x14\x63ompetent_department\x18\x06 \x01(\t\x12(\n\tapplicant\x18\x07 \x01(\x0b\x32\x15.tongban.v1.Applicant\x12*\n\tmaterials\x18\x08 \x03(\x0b\x32\x17.tongban.v1.MaterialRef\x12:\n\tchecklist\x18\t \x03(\x0b\x32\'.tongban.v1.CaseEnvelope.ChecklistEntry\x12\x15\n\rfrom_province\x18\n \x01(\t\x12\x12\n\nmessage_id\x18\x0b \x01(\t\x12+\n\x08identity\x18\x0c \x01(\x0b\x32\x19.tongban.v1.IdentityCheck\x12 \n\x05\x61gent\x18\r \x01(\x0b\x32\x11.tongban.v1.Agent\x12,\n\x07\x63\x61rried\x18\x0e \x03(\x0b\x32\x1b.tongban.v1.CarriedMaterial\x1a\x30\n\x0e\x43hecklistEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"/\n\x0f\x43\x61rriedMaterial\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"t\n\x0eResultEnvelope\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x15\n\rfrom_province\x18\x02 \x01(\t\x12\x0b\n\x03pdf\x18\x03 \x01(\x0c\x12\x15\n\rissued_sha256\x18\x04 \x01(\t\x12\x12\n\nmessage_id\x18\x05 \x01(\t\"3\n\x0cIssuedResult\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\"C\n\x03\x41\x63k\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x17\n\x0f\x61lready_applied\x18\x03 \x01(\x08\"f\n\x0cMaterialPush\x12(\n\x06header\x18\x01 \x01(\x0b\x32\x16.tongban.v1.PushHeaderH\x00\x12$\n\x04\x64\x61ta\x18\x02 \x01(\x0b\x32\x14.tongban.v1.PushDataH\x00\x42\x06\n\x04part\"X\n\nPushHeader\x12,\n\x08material\x18\x01 \x01(\x0b\x32\x1a.tongban.v1.MaterialHeader\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x0e\n\x06offset\x18\x03 \x01(\x04\"(\n\x08PushData\x12\x0e\n\x06offset\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"I\n\x0bTransferRef\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x15\n\rfrom_province\x18\x03 \x01(\t\"<\n\x0eTransferOffset\x12\x18\n\x10\x63onfirmed_offset\x18\x01 \x01(\x04\x12\x10\n\x08\x63omplete\x18\x02 \x01(\x08\x32\xd6\x02\n\x0bPeerService\x12\x43\n\x0cPushMaterial\x12\x18.tongban.v1.MaterialPush\x1a\x17.tongban.v1.MaterialRef(\x01\x12H\n\x11GetTransferOffset\x12\x17.tongban.v1.TransferRef\x1a\x1a.tongban.v1.TransferOffset\x12\x38\n\x0b\x46orwardCase\x12\x18.tongban.v1.CaseEnvelope\x1a\x0f.tongban.v1.Ack\x12<\n\rDeliverResult\x12\x1a.tongban.v1.ResultEnvelope\x1a\x0f.tongban.v1.Ack\x12@\n\x0fGetIssuedResult\x12\x13.tongban.v1.CaseRef\x1a\x18.tongban.v1.IssuedResultb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,25 +35,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CASEENVELOPE_CHECKLISTENTRY']._loaded_options = None
   _globals['_CASEENVELOPE_CHECKLISTENTRY']._serialized_options = b'8\001'
   _globals['_CASEENVELOPE']._serialized_start=63
-  _globals['_CASEENVELOPE']._serialized_end=534
-  _globals['_CASEENVELOPE_CHECKLISTENTRY']._serialized_start=486
-  _globals['_CASEENVELOPE_CHECKLISTENTRY']._serialized_end=534
-  _globals['_RESULTENVELOPE']._serialized_start=536
-  _globals['_RESULTENVELOPE']._serialized_end=652
-  _globals['_ISSUEDRESULT']._serialized_start=654
-  _globals['_ISSUEDRESULT']._serialized_end=705
-  _globals['_ACK']._serialized_start=707
-  _globals['_ACK']._serialized_end=774
-  _globals['_MATERIALPUSH']._serialized_start=776
-  _globals['_MATERIALPUSH']._serialized_end=878
-  _globals['_PUSHHEADER']._serialized_start=880
-  _globals['_PUSHHEADER']._serialized_end=968
-  _globals['_PUSHDATA']._serialized_start=970
-  _globals['_PUSHDATA']._serialized_end=1010
-  _globals['_TRANSFERREF']._serialized_start=1012
-  _globals['_TRANSFERREF']._serialized_end=1085
-  _globals['_TRANSFEROFFSET']._serialized_start=1087
-  _globals['_TRANSFEROFFSET']._serialized_end=1147
-  _globals['_PEERSERVICE']._serialized_start=1150
-  _globals['_PEERSERVICE']._serialized_end=1492
+  _globals['_CASEENVELOPE']._serialized_end=580
+  _globals['_CASEENVELOPE_CHECKLISTENTRY']._serialized_start=532
+  _globals['_CASEENVELOPE_CHECKLISTENTRY']._serialized_end=580
+  _globals['_CARRIEDMATERIAL']._serialized_start=582
+  _globals['_CARRIEDMATERIAL']._serialized_end=629
+  _globals['_RESULTENVELOPE']._serialized_start=631
+  _globals['_RESULTENVELOPE']._serialized_end=747
+  _globals['_ISSUEDRESULT']._serialized_start=749
+  _globals['_ISSUEDRESULT']._serialized_end=800
+  _globals['_ACK']._serialized_start=802
+  _globals['_ACK']._serialized_end=869
+  _globals['_MATERIALPUSH']._serialized_start=871
+  _globals['_MATERIALPUSH']._serialized_end=973
+  _globals['_PUSHHEADER']._serialized_start=975
+  _globals['_PUSHHEADER']._serialized_end=1063
+  _globals['_PUSHDATA']._serialized_start=1065
+  _globals['_PUSHDATA']._serialized_end=1105
+  _globals['_TRANSFERREF']._serialized_start=1107
+  _globals['_TRANSFERREF']._serialized_end=1180
+  _globals['_TRANSFEROFFSET']._serialized_start=1182
+  _globals['_TRANSFEROFFSET']._serialized_end=1242
+  _globals['_PEERSERVICE']._serialized_start=1245
+  _globals['_PEERSERVICE']._serialized_end=1587
 # @@protoc_insertion_point(module_scope)

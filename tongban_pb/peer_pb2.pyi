@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CaseEnvelope(_message.Message):
-    __slots__ = ("case_number", "matter_code", "mode", "origin_province", "competent_province", "competent_department", "applicant", "materials", "checklist", "from_province", "message_id", "identity", "agent")
+    __slots__ = ("case_number", "matter_code", "mode", "origin_province", "competent_province", "competent_department", "applicant", "materials", "checklist", "from_province", "message_id", "identity", "agent", "carried")
     class ChecklistEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,7 @@ class CaseEnvelope(_message.Message):
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     IDENTITY_FIELD_NUMBER: _ClassVar[int]
     AGENT_FIELD_NUMBER: _ClassVar[int]
+    CARRIED_FIELD_NUMBER: _ClassVar[int]
     case_number: str
     matter_code: str
     mode: str
@@ -42,7 +43,16 @@ class CaseEnvelope(_message.Message):
     message_id: str
     identity: _common_pb2.IdentityCheck
     agent: _common_pb2.Agent
-    def __init__(self, case_number: _Optional[str] = ..., matter_code: _Optional[str] = ..., mode: _Optional[str] = ..., origin_province: _Optional[str] = ..., competent_province: _Optional[str] = ..., competent_department: _Optional[str] = ..., applicant: _Optional[_Union[_common_pb2.Applicant, _Mapping]] = ..., materials: _Optional[_Iterable[_Union[_common_pb2.MaterialRef, _Mapping]]] = ..., checklist: _Optional[_Mapping[str, bool]] = ..., from_province: _Optional[str] = ..., message_id: _Optional[str] = ..., identity: _Optional[_Union[_common_pb2.IdentityCheck, _Mapping]] = ..., agent: _Optional[_Union[_common_pb2.Agent, _Mapping]] = ...) -> None: ...
+    carried: _containers.RepeatedCompositeFieldContainer[CarriedMaterial]
+    def __init__(self, case_number: _Optional[str] = ..., matter_code: _Optional[str] = ..., mode: _Optional[str] = ..., origin_province: _Optional[str] = ..., competent_province: _Optional[str] = ..., competent_department: _Optional[str] = ..., applicant: _Optional[_Union[_common_pb2.Applicant, _Mapping]] = ..., materials: _Optional[_Iterable[_Union[_common_pb2.MaterialRef, _Mapping]]] = ..., checklist: _Optional[_Mapping[str, bool]] = ..., from_province: _Optional[str] = ..., message_id: _Optional[str] = ..., identity: _Optional[_Union[_common_pb2.IdentityCheck, _Mapping]] = ..., agent: _Optional[_Union[_common_pb2.Agent, _Mapping]] = ..., carried: _Optional[_Iterable[_Union[CarriedMaterial, _Mapping]]] = ...) -> None: ...
+
+class CarriedMaterial(_message.Message):
+    __slots__ = ("sha256", "data")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    data: bytes
+    def __init__(self, sha256: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class ResultEnvelope(_message.Message):
     __slots__ = ("case_number", "from_province", "pdf", "issued_sha256", "message_id")

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from exchange.courier import Courier, RetryPolicy
+from exchange.courier import CARRIED_EACH, CARRIED_IN_ALL, Courier, RetryPolicy, carried_with_forward
 from exchange.errors import PeerBusy, PeerRefused, PeerUnavailable
 from storage.errors import ObjectStoreUnavailable
 from exchange.outbox import REPORT_TASK, new_message
@@ -90,3 +90,20 @@ def test_an_unreachable_or_busy_partner_is_retried_and_a_refusal_is_parked(answe
                                               and not isinstance(answer, PeerBusy) else [])
     if outcome == "delivered":
         assert courier.already_applied == 1  # the partner said it had applied it before
+
+
+def material(sha: str, size: int) -> dict[str, object]:
+    return {"sha256": sha * 64, "size": size, "kind": "scan", "file_name": "a.pdf", "media_type": "application/pdf"}
+
+
+def test_a_forward_carries_small_materials_in_the_cases_order_until_its_budget_is_spent() -> None:
+    materials = [material("a", 300_000), material("b", CARRIED_EACH + 1), material("c", CARRIED_EACH),
+                 material("d", CARRIED_EACH), material("e", CARRIED_EACH), material("g", CARRIED_EACH),
+                 material("f", 200_000)]
+    chosen = carried_with_forward(materials)
+    assert chosen == ["a" * 64, "c" * 64, "d" * 64, "e" * 64, "f" * 64]  # b is too large; g would pass the budget
+    assert sum(int(m["size"]) for m in materials if m["sha256"] in chosen) <= CARRIED_IN_ALL
+
+
+def test_the_same_bytes_listed_twice_are_carried_once() -> None:
+    assert carried_with_forward([material("a", 10), material("a", 10)]) == ["a" * 64]

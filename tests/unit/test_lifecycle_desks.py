@@ -64,7 +64,7 @@ class FakePeers:
         if province in self.down:
             raise PeerUnavailable(f"{province} is down")
 
-    def forward_case(self, province: str, *, envelope: Any, message_id: str = "") -> bool:
+    def forward_case(self, province: str, *, envelope: Any, message_id: str = "", carried: Any = None) -> bool:
         if province in self.down:
             raise PeerUnavailable(f"{province} is down")
         self.forwarded.append(envelope["case_number"])

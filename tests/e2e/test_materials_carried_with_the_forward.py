@@ -1,0 +1,185 @@
+"""Small materials travel inside the forward itself, a stream each saved; larger ones are pushed
+first. Two real nodes (in this process) on loopback over mutual TLS, and a node's own gRPC
+gateway sending forwards that carry good and bad materials."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from exchange.errors import PeerRefused
+from exchange.people import make_resident_id
+from nodes.clients import WindowClient, operator_channel
+from nodes.demo import CLERK, COMPETENT_PROVINCE, MATTER, WINDOW_PROVINCE
+from nodes.launch import loopback_configs
+from nodes.peers import GrpcPeerGateway
+from nodes.samples import scanned_id_card, signed_application_form
+from nodes.server import RunningNode, start_node
+from signing.pki import Federation
+from tongban_pb import common_pb2, peer_pb2
+
+MiB = 1 << 20
+
+
+@dataclass
+class Pair:
+    federation: Federation
+    nodes: dict[str, RunningNode]
+
+    def window(self) -> WindowClient:
+        return WindowClient(operator_channel(self.federation, province=WINDOW_PROVINCE, operator_id=CLERK,
+                                             address=self.nodes[WINDOW_PROVINCE].address))
+
+    @property
+    def gateway(self) -> GrpcPeerGateway:
+        """The window node's own gateway to the competent node."""
+        return self.nodes[WINDOW_PROVINCE].node.peers
+
+    def competent_has(self, sha256: str) -> bool:
+        return self.nodes[COMPETENT_PROVINCE].node.context.store.stat(sha256) is not None
+
+    def refusals(self) -> str:
+        path = Path(self.nodes[COMPETENT_PROVINCE].node.config.data_dir) / "transfers" / "refusals.jsonl"
+        return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory, federation: Federation) -> Iterator[Pair]:
+    configs = loopback_configs(tmp_path_factory.mktemp("carried"), [WINDOW_PROVINCE, COMPETENT_PROVINCE],
+                               pki_dir=federation.directory)
+    nodes = {code: start_node(c) for code, c in configs.items()}
+    yield Pair(federation, nodes)
+    for n in nodes.values():
+        n.stop()
+
+
+@pytest.fixture
+def pushes(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SHA-256 of each material the window node pushes in a stream of its own."""
+    pushed: list[str] = []
+    push = pair.gateway.push_material
+
+    def counted(province: str, **kwargs: Any) -> None:
+        pushed.append(kwargs["material"]["sha256"])
+        push(province, **kwargs)
+
+    monkeypatch.setattr(pair.gateway, "push_material", counted)
+    return pushed
+
+
+def a_drawing(size: int, seed: int) -> bytes:
+    body = hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1)
+    return (b"%PDF-1.7\n" + body)[:size - 6] + b"%%EOF\n"
+
+
+def test_a_case_forwards_its_small_materials_inside_the_forward_and_streams_the_large_one(
+    pair: Pair, pushes: list[str],
+) -> None:
+    window = pair.window()
+    scan = window.upload([scanned_id_card()], kind="id_card", file_name="id.png", media_type="image/png")
+    form = window.upload([signed_application_form(applicant="李四", id_masked="x", matter="补领")],
+                         kind="application_form", file_name="form.pdf", media_type="application/pdf")
+    drawing = a_drawing(3 * MiB, seed=1)
+    large = window.upload([drawing], kind="business_licence", file_name="执照.pdf", media_type="application/pdf")
+    case = window.submit(matter_code=MATTER, competent_province=COMPETENT_PROVINCE, applicant_name="李四",
+                         applicant_id=make_resident_id("34010219900101001"), materials=[scan, form, large],
+                         checklist={"id_card": True, "application_form": True})
+    assert case.status == "forwarded"
+    assert pushes == [large.sha256]  # the scan and the form went inside the forward
+    assert all(pair.competent_has(m.sha256) for m in (scan, form, large))
+
+
+ID_CARD = scanned_id_card()
+
+
+def envelope(number: str, form: bytes, *, form_type: str = "application/pdf") -> dict[str, Any]:
+    """A forward of the demo's matter: the applicant's ID card scan and an application form."""
+    materials = [("id_card", "id.png", ID_CARD, "image/png"), ("application_form", "form.pdf", form, form_type)]
+    return {
+        "case_number": number, "matter_code": MATTER, "mode": "proxy", "origin_province": WINDOW_PROVINCE,
+        "competent_province": COMPETENT_PROVINCE, "competent_department": "market",
+        "applicant": {"name": "李四", "id_number": make_resident_id("34010219900101001")},
+        "materials": [{"kind": kind, "file_name": name, "media_type": media, "size": len(data),
+                       "sha256": hashlib.sha256(data).hexdigest()} for kind, name, data, media in materials],
+        "checklist": {"id_card": True, "application_form": True},
+    }
+
+
+def both(sent: dict[str, Any], form: bytes) -> dict[str, bytes]:
+    """The ID card and `form` as the forward carries them, by the SHA-256s it lists."""
+    return {sent["materials"][0]["sha256"]: ID_CARD, sent["materials"][1]["sha256"]: form}
+
+
+def number(tag: str) -> str:
+    return f"{WINDOW_PROVINCE}-20261206-{hashlib.sha256(tag.encode()).hexdigest()[:8].upper()}"
+
+
+def test_a_forward_that_carries_every_material_is_taken_without_any_push(pair: Pair) -> None:
+    form = a_drawing(200_000, seed=2)
+    sent = envelope(number("CARRY001"), form)
+    assert pair.gateway.forward_case(COMPETENT_PROVINCE, envelope=sent, carried=both(sent, form)) is False
+    assert all(pair.competent_has(m["sha256"]) for m in sent["materials"])
+    # Sent again (the answer was lost): applied once.
+    assert pair.gateway.forward_case(COMPETENT_PROVINCE, envelope=sent, carried=both(sent, form)) is True
+
+
+def refused(pair: Pair, sent: dict[str, Any], carried: dict[str, bytes]) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as raised:
+        stub = pair.gateway._stub(COMPETENT_PROVINCE)
+        stub.ForwardCase(peer_pb2.CaseEnvelope(
+            case_number=sent["case_number"], matter_code=sent["matter_code"], mode=sent["mode"],
+            origin_province=WINDOW_PROVINCE, competent_province=COMPETENT_PROVINCE,
+            competent_department=sent["competent_department"], applicant=common_pb2.Applicant(**sent["applicant"]),
+            materials=[common_pb2.MaterialRef(**m) for m in sent["materials"]], checklist=sent["checklist"],
+            from_province=WINDOW_PROVINCE,
+            carried=[peer_pb2.CarriedMaterial(sha256=s, data=d) for s, d in carried.items()],
+        ), timeout=10)
+    return raised.value
+
+
+def test_a_carried_material_that_does_not_hash_to_its_sha256_is_refused_recorded_and_the_case_not_taken(
+    pair: Pair,
+) -> None:
+    sent = envelope(number("CARRY002"), a_drawing(150_000, seed=3))
+    declared = sent["materials"][1]["sha256"]
+    error = refused(pair, sent, both(sent, a_drawing(150_000, seed=4)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and declared in error.details()
+    assert not pair.competent_has(declared)
+    assert declared in pair.refusals()
+    with pytest.raises(PeerRefused, match="has no case"):  # the case was not taken either
+        pair.gateway.issued_result_sha256(COMPETENT_PROVINCE, case_number=sent["case_number"])
+
+
+def test_a_carried_material_the_forward_does_not_list_is_refused_naming_the_field(pair: Pair) -> None:
+    form = a_drawing(120_000, seed=5)
+    stray = a_drawing(120_000, seed=6)
+    sent = envelope(number("CARRY003"), form)
+    error = refused(pair, sent, {**both(sent, form), hashlib.sha256(stray).hexdigest(): stray})
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "carried" in error.details()
+    assert not pair.competent_has(hashlib.sha256(stray).hexdigest())
+    assert not pair.competent_has(sent["materials"][1]["sha256"])  # refused before anything is stored
+
+
+def test_a_carried_material_whose_content_is_not_its_declared_type_is_refused_and_recorded(pair: Pair) -> None:
+    not_a_pdf = b"\x89PNG\r\n\x1a\n" + a_drawing(90_000, seed=8)
+    sent = envelope(number("CARRY004"), not_a_pdf)
+    sha256 = sent["materials"][1]["sha256"]
+    error = refused(pair, sent, both(sent, not_a_pdf))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "application/pdf" in error.details()
+    assert not pair.competent_has(sha256)
+    assert sha256 in pair.refusals()
+
+
+def test_a_carried_material_of_another_size_than_listed_is_refused(pair: Pair) -> None:
+    form = a_drawing(100_000, seed=7)
+    sent = envelope(number("CARRY005"), form)
+    sent["materials"][1]["size"] = len(form) + 1
+    error = refused(pair, sent, both(sent, form))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "carried" in error.details()
+    assert not pair.competent_has(sent["materials"][1]["sha256"])
