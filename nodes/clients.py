@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -27,14 +28,30 @@ def file_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
+# A scan of up to a megabyte, most of them, goes in one call: a stream costs the window more
+# than such a material's bytes do.
+WHOLE_UPLOAD = CHUNK_SIZE
+
+
 class WindowClient:
     def __init__(self, channel: grpc.Channel, *, timeout: float = 60.0) -> None:
         self.stub = window_pb2_grpc.WindowServiceStub(channel)
         self.timeout = timeout
 
     def upload(self, chunks: Iterable[bytes], *, kind: str, file_name: str, media_type: str) -> common_pb2.MaterialRef:
+        """A material of up to one message (`WHOLE_UPLOAD` bytes) in one call, a larger one streamed."""
         header = common_pb2.MaterialHeader(kind=kind, file_name=file_name, media_type=media_type)
-        return self.stub.UploadMaterial(chunk_stream(header, iter(chunks)), timeout=self.timeout)
+        chunks = iter(chunks)
+        held: list[bytes] = []
+        size = 0
+        for chunk in chunks:
+            held.append(chunk)
+            size += len(chunk)
+            if size > WHOLE_UPLOAD:
+                return self.stub.UploadMaterial(chunk_stream(header, itertools.chain(held, chunks)),
+                                                timeout=self.timeout)
+        return self.stub.UploadWholeMaterial(window_pb2.WholeMaterial(header=header, data=b"".join(held)),
+                                             timeout=self.timeout)
 
     def submit(
         self, *, matter_code: str, competent_province: str, applicant_name: str, applicant_id: str,

@@ -83,6 +83,17 @@ class WindowServicer(window_pb2_grpc.WindowServiceServicer):
         )
         return material_to_pb(material)
 
+    def UploadWholeMaterial(self, request, context):  # type: ignore[no-untyped-def]
+        if not request.HasField("header"):
+            raise InvalidRequest("header", "a material sent in one message carries its header (kind, file name, "
+                                           "media type) with its bytes")
+        header = request.header
+        material = self.desk.take_material(
+            iter([request.data]), kind=header.kind, file_name=header.file_name,
+            media_type=header.media_type, declared_sha256=header.sha256 or None,
+        )
+        return material_to_pb(material)
+
     def SubmitApplication(self, request, context):  # type: ignore[no-untyped-def]
         case = self.desk.submit(
             matter_code=request.matter_code,

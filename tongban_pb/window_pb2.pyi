@@ -205,3 +205,11 @@ class ResultDocument(_message.Message):
     pdf: bytes
     file_name: str
     def __init__(self, report: _Optional[_Union[_common_pb2.VerificationReport, _Mapping]] = ..., pdf: _Optional[bytes] = ..., file_name: _Optional[str] = ...) -> None: ...
+
+class WholeMaterial(_message.Message):
+    __slots__ = ("header", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: _common_pb2.MaterialHeader
+    data: bytes
+    def __init__(self, header: _Optional[_Union[_common_pb2.MaterialHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...

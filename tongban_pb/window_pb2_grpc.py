@@ -42,6 +42,11 @@ class WindowServiceStub:
                 request_serializer=tongban__pb_dot_common__pb2.MaterialChunk.SerializeToString,
                 response_deserializer=tongban__pb_dot_common__pb2.MaterialRef.FromString,
                 _registered_method=True)
+        self.UploadWholeMaterial = channel.unary_unary(
+                '/tongban.v1.WindowService/UploadWholeMaterial',
+                request_serializer=tongban__pb_dot_window__pb2.WholeMaterial.SerializeToString,
+                response_deserializer=tongban__pb_dot_common__pb2.MaterialRef.FromString,
+                _registered_method=True)
         self.SubmitApplication = channel.unary_unary(
                 '/tongban.v1.WindowService/SubmitApplication',
                 request_serializer=tongban__pb_dot_window__pb2.SubmitApplicationRequest.SerializeToString,
@@ -136,6 +141,14 @@ class WindowServiceServicer:
 
     def UploadMaterial(self, request_iterator, context):
         """收件: stream one scanned material into the node's object store.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UploadWholeMaterial(self, request, context):
+        """收件 of a material that fits one message (most scans): the same checks and the same reply
+        as UploadMaterial, in one call instead of a stream.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -266,6 +279,11 @@ def add_WindowServiceServicer_to_server(servicer, server):
                     request_deserializer=tongban__pb_dot_common__pb2.MaterialChunk.FromString,
                     response_serializer=tongban__pb_dot_common__pb2.MaterialRef.SerializeToString,
             ),
+            'UploadWholeMaterial': grpc.unary_unary_rpc_method_handler(
+                    servicer.UploadWholeMaterial,
+                    request_deserializer=tongban__pb_dot_window__pb2.WholeMaterial.FromString,
+                    response_serializer=tongban__pb_dot_common__pb2.MaterialRef.SerializeToString,
+            ),
             'SubmitApplication': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitApplication,
                     request_deserializer=tongban__pb_dot_window__pb2.SubmitApplicationRequest.FromString,
@@ -380,6 +398,33 @@ class WindowService:
             target,
             '/tongban.v1.WindowService/UploadMaterial',
             tongban__pb_dot_common__pb2.MaterialChunk.SerializeToString,
+            tongban__pb_dot_common__pb2.MaterialRef.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadWholeMaterial(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tongban.v1.WindowService/UploadWholeMaterial',
+            tongban__pb_dot_window__pb2.WholeMaterial.SerializeToString,
             tongban__pb_dot_common__pb2.MaterialRef.FromString,
             options,
             channel_credentials,

@@ -187,6 +187,9 @@ ANY_OTHER_NODE_OF = {W: {f"node:{C}", f"node:{STRANGER}"}, C: {f"node:{W}", f"no
 MATRIX = [
     # WindowService at the window's node: its own clerks only; writes only on cases taken in here.
     rpc(window_pb2_grpc.WindowServiceStub, "UploadMaterial", W, CLERK_W, upload),
+    rpc(window_pb2_grpc.WindowServiceStub, "UploadWholeMaterial", W, CLERK_W,
+        lambda n, p: window_pb2.WholeMaterial(header=common_pb2.MaterialHeader(
+            kind="id_card", file_name="a.png", media_type="image/png"))),
     rpc(window_pb2_grpc.WindowServiceStub, "SubmitApplication", W, CLERK_W,
         lambda n, p: window_pb2.SubmitApplicationRequest(matter_code=MATTER, competent_province=C)),
     rpc(window_pb2_grpc.WindowServiceStub, "SubmitOnline", W, CLERK_W,

@@ -1,6 +1,7 @@
-"""Small materials travel inside the forward itself, a stream each saved; larger ones are pushed
-first. Two real nodes (in this process) on loopback over mutual TLS, and a node's own gRPC
-gateway sending forwards that carry good and bad materials."""
+"""Small materials travel in one message, a stream each saved: a clerk's upload in one call, and
+inside the forward to the competent node; larger ones are streamed. Two real nodes (in this
+process) on loopback over mutual TLS, a clerk's client, and a node's own gRPC gateway sending
+forwards that carry good and bad materials."""
 
 from __future__ import annotations
 
@@ -15,14 +16,14 @@ import pytest
 
 from exchange.errors import PeerRefused
 from exchange.people import make_resident_id
-from nodes.clients import WindowClient, operator_channel
+from nodes.clients import WHOLE_UPLOAD, WindowClient, operator_channel
 from nodes.demo import CLERK, COMPETENT_PROVINCE, MATTER, WINDOW_PROVINCE
 from nodes.launch import loopback_configs
 from nodes.peers import GrpcPeerGateway
 from nodes.samples import scanned_id_card, signed_application_form
 from nodes.server import RunningNode, start_node
 from signing.pki import Federation
-from tongban_pb import common_pb2, peer_pb2
+from tongban_pb import common_pb2, peer_pb2, window_pb2
 
 MiB = 1 << 20
 
@@ -183,3 +184,62 @@ def test_a_carried_material_of_another_size_than_listed_is_refused(pair: Pair) -
     error = refused(pair, sent, both(sent, form))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "carried" in error.details()
     assert not pair.competent_has(sent["materials"][1]["sha256"])
+
+
+# --- a clerk's upload ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> tuple[WindowClient, list[str]]:
+    """A clerk's client at the window, and the upload methods it called, in order."""
+    made: list[str] = []
+    original = WindowClient.__init__
+
+    def counting(self: WindowClient, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        for method in ("UploadMaterial", "UploadWholeMaterial"):
+            call = getattr(self.stub, method)
+            setattr(self.stub, method, lambda *a, _m=method, _c=call, **k: (made.append(_m), _c(*a, **k))[1])
+
+    monkeypatch.setattr(WindowClient, "__init__", counting)
+    return made
+
+
+def test_a_scan_of_up_to_a_megabyte_is_uploaded_in_one_call_and_a_larger_one_streamed(
+    pair: Pair, calls: list[str],
+) -> None:
+    window = pair.window()
+    small = a_drawing(WHOLE_UPLOAD, seed=9)
+    large = a_drawing(WHOLE_UPLOAD + 1, seed=10)
+    in_pieces = [small[:1000], small[1000:]]  # a console may read a file in any pieces
+    refs = [window.upload(chunks, kind="application_form", file_name="form.pdf", media_type="application/pdf")
+            for chunks in ([small], in_pieces, [large[:WHOLE_UPLOAD], large[WHOLE_UPLOAD:]])]
+    assert calls == ["UploadWholeMaterial", "UploadWholeMaterial", "UploadMaterial"]
+    assert [r.sha256 for r in refs] == [hashlib.sha256(d).hexdigest() for d in (small, small, large)]
+    assert [r.size for r in refs] == [len(small), len(small), len(large)]
+
+
+def whole(pair: Pair, data: bytes, *, media_type: str = "application/pdf", sha256: str = "") -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as refused:
+        pair.window().stub.UploadWholeMaterial(window_pb2.WholeMaterial(
+            header=common_pb2.MaterialHeader(kind="application_form", file_name="form.pdf", media_type=media_type,
+                                             sha256=sha256), data=data), timeout=10)
+    return refused.value
+
+
+def test_an_upload_in_one_call_is_refused_as_a_streamed_one_is(pair: Pair) -> None:
+    empty = whole(pair, b"")
+    assert empty.code() == grpc.StatusCode.INVALID_ARGUMENT
+    png = b"\x89PNG\r\n\x1a\n" + a_drawing(5_000, seed=11)
+    mistyped = whole(pair, png)
+    assert mistyped.code() == grpc.StatusCode.INVALID_ARGUMENT and "application/pdf" in mistyped.details()
+    data = a_drawing(5_000, seed=12)
+    declared = hashlib.sha256(b"what the console meant").hexdigest()
+    altered = whole(pair, data, sha256=declared)
+    assert altered.code() == grpc.StatusCode.INVALID_ARGUMENT and declared in altered.details()
+    store = pair.nodes[WINDOW_PROVINCE].node.context.store
+    assert all(store.stat(hashlib.sha256(d).hexdigest()) is None for d in (png, data))
+    nameless = pair.window().stub.UploadWholeMaterial
+    with pytest.raises(grpc.RpcError) as no_header:
+        nameless(window_pb2.WholeMaterial(data=data), timeout=10)
+    assert no_header.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "header" in no_header.value.details()
