@@ -18,11 +18,11 @@ from exchange.errors import PeerRefused
 from exchange.people import make_resident_id
 from nodes.clients import WHOLE_UPLOAD, WindowClient, operator_channel
 from nodes.demo import CLERK, COMPETENT_PROVINCE, MATTER, WINDOW_PROVINCE
-from nodes.launch import loopback_configs
 from nodes.peers import GrpcPeerGateway
 from nodes.samples import scanned_id_card, signed_application_form
-from nodes.server import RunningNode, start_node
+from nodes.server import RunningNode
 from signing.pki import Federation
+from tests.fixtures.nodes import nodes_on_loopback
 from tongban_pb import common_pb2, peer_pb2, window_pb2
 
 MiB = 1 << 20
@@ -52,12 +52,8 @@ class Pair:
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory, federation: Federation) -> Iterator[Pair]:
-    configs = loopback_configs(tmp_path_factory.mktemp("carried"), [WINDOW_PROVINCE, COMPETENT_PROVINCE],
-                               pki_dir=federation.directory)
-    nodes = {code: start_node(c) for code, c in configs.items()}
-    yield Pair(federation, nodes)
-    for n in nodes.values():
-        n.stop()
+    with nodes_on_loopback(tmp_path_factory.mktemp("carried"), federation) as nodes:
+        yield Pair(federation, nodes)
 
 
 @pytest.fixture

@@ -14,14 +14,14 @@ import pytest
 from exchange.people import make_resident_id
 from nodes.clients import AuditorClient, OfficerClient, WindowClient, operator_channel
 from nodes.demo import AUDITOR, CLERK, COMPETENT_PROVINCE, MATTER, OFFICER, WINDOW_PROVINCE
-from nodes.launch import loopback_configs
 from nodes.samples import scanned_id_card
-from nodes.server import RunningNode, start_node
+from nodes.server import RunningNode
 from nodes.tls import channel_credentials, secure_channel
 from signing.pki import Federation
 from signing.seal import DepartmentSealer
 from storage.keys import object_key
 from tests.fixtures.cases import submit_sample_case
+from tests.fixtures.nodes import nodes_on_loopback
 from tests.fixtures.signing_assets import flip_byte_in_page_content, overwrite_applicant_name, request
 from tongban_pb import common_pb2, peer_pb2, peer_pb2_grpc, witness_pb2_grpc
 
@@ -55,12 +55,8 @@ class Pair:
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory, federation: Federation) -> Iterator[Pair]:
-    configs = loopback_configs(tmp_path_factory.mktemp("pair"), [WINDOW_PROVINCE, COMPETENT_PROVINCE],
-                               pki_dir=federation.directory)
-    nodes = {code: start_node(c) for code, c in configs.items()}
-    yield Pair(federation, nodes)
-    for n in nodes.values():
-        n.stop()
+    with nodes_on_loopback(tmp_path_factory.mktemp("pair"), federation) as nodes:
+        yield Pair(federation, nodes)
 
 
 def forwarded_case(pair: Pair) -> str:
