@@ -19,6 +19,7 @@ from exchange.context import NodeContext
 from exchange.department import task_envelope
 from exchange.errors import PeerBusy, PeerRefused, PeerUnavailable, TongbanError, Unavailable
 from exchange.leases import LeaseKeeper
+from exchange.materials import CARRIED_EACH, CARRIED_IN_ALL
 from exchange.outbox import (
     ASSIGN_TASK, DELIVER_RESULT, FORWARD_CASE, NOTIFY_PROGRESS, REPORT_TASK, OutboxMessage,
 )
@@ -32,13 +33,6 @@ PERMANENT_REFUSALS = frozenset({
     "INVALID_ARGUMENT", "FAILED_PRECONDITION", "PERMISSION_DENIED", "UNAUTHENTICATED", "NOT_FOUND",
     "ALREADY_EXISTS", "OUT_OF_RANGE", "UNIMPLEMENTED",
 })
-
-
-# A material this small goes inside the forward, up to this much in all: a stream per material
-# costs both nodes more than its bytes do, and most scans are under a megabyte. The rest are
-# pushed in resumable streams, which a forward of many megabytes would not be.
-CARRIED_EACH = 1 << 20
-CARRIED_IN_ALL = 4 << 20
 
 
 def carried_with_forward(materials: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -16,6 +16,8 @@ from exchange.errors import (
     TongbanError,
 )
 from exchange.materials import (
+    CARRIED_EACH,
+    CARRIED_IN_ALL,
     TransferBusy,
     TransferOffsetMismatch,
     check_content_complete, check_content_type,
@@ -204,12 +206,24 @@ class DepartmentDesk:
         """The materials a forward carries, each one of those it lists, of the size and type it
         declares; checked before the case is read, as a pushed material is before it is stored."""
         listed = {m["sha256"]: m for m in materials}
+        total = sum(len(data) for data in carried.values())
+        if total > CARRIED_IN_ALL:
+            raise InvalidRequest("carried", f"{total} bytes of materials carried in one forward, more than "
+                                            f"{CARRIED_IN_ALL}; push the larger ones with PushMaterial")
         taken = []
         for sha256, data in carried.items():
             material = listed.get(sha256)
             if material is None:
                 raise InvalidRequest("carried", f"material {sha256[:12]}… is carried but not among the case's "
                                                 "materials; list every material the forward carries")
+            if len(data) > CARRIED_EACH:
+                raise InvalidRequest("carried", f"material {material['kind']} ({sha256[:12]}…) of {len(data)} "
+                                                f"bytes is carried; over {CARRIED_EACH} push it with PushMaterial")
+            # What a push's header is checked for, before its bytes are looked at.
+            if not material.get("kind"):
+                raise InvalidRequest("kind", "say which material this is (e.g. id_card)")
+            check_file_name(str(material["file_name"]))
+            check_media_type(str(material["media_type"]))
             check_declared_size(int(material["size"]), max_bytes=self.ctx.max_material_bytes)
             if len(data) != int(material["size"]):
                 raise InvalidRequest("carried", f"material {material['kind']} ({sha256[:12]}…) is listed with "
@@ -256,18 +270,20 @@ class DepartmentDesk:
             self._refuse_if_withdrawn_before_arrival(case_number)
             if message_id and message_id != forward_message_id(case_number):
                 ctx.already_applied(message_id, case_number=case_number)
+            carried_here = {material["sha256"] for material, _ in taken}
+            for m in materials:
+                if m["sha256"] not in carried_here and ctx.store.stat(m["sha256"]) is None:
+                    raise MaterialNotFound(
+                        f"material {m['kind']} ({m['sha256'][:12]}…) has not arrived; push it before forwarding"
+                    )
             # The checks a pushed material passes as it enters the store are the ones just made
-            # for the case itself: the sender opened it, and no withdrawal barred it.
+            # for the case itself: the sender opened it, and no withdrawal barred it. Stored only
+            # once every other material is here, so a forward refused for one leaves none.
             for material, data in taken:
                 if ctx.store.stat(material["sha256"]) is None:
                     self._store_whole(data, case_number=case_number, sha256=material["sha256"],
                                       media_type=str(material["media_type"]), kind=str(material["kind"]),
                                       file_name=str(material["file_name"]), from_province=from_province)
-            for m in materials:
-                if ctx.store.stat(m["sha256"]) is None:
-                    raise MaterialNotFound(
-                        f"material {m['kind']} ({m['sha256'][:12]}…) has not arrived; push it before forwarding"
-                    )
             case = Case.receive(**{k: envelope[k] for k in _ENVELOPE_FIELDS}, actor=actor, at=ctx.stamp())
             identity = dict(envelope.get("identity") or {})
             if identity:  # recorded with the case, so it is never accepted without it

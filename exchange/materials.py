@@ -9,6 +9,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from exchange.errors import IllegalTransition, InvalidRequest
 
+# A material this small goes inside the forward, up to this much in all: a stream per material
+# costs both nodes more than its bytes do, and most scans are under a megabyte. The rest are
+# pushed in resumable streams, which a forward of many megabytes would not be. The receiver
+# holds a forward to the same limits.
+CARRIED_EACH = 1 << 20
+CARRIED_IN_ALL = 4 << 20
+
 if TYPE_CHECKING:
     from exchange.catalog import Matter
     from exchange.ports import ObjectStore

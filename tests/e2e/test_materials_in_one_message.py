@@ -182,6 +182,38 @@ def test_a_carried_material_of_another_size_than_listed_is_refused(pair: Pair) -
     assert not pair.competent_has(sent["materials"][1]["sha256"])
 
 
+@pytest.mark.parametrize("field,value", [("media_type", "text/plain"), ("file_name", "a/../b.pdf")])
+def test_a_carried_material_with_a_type_or_name_a_push_would_refuse_is_refused_the_same_way(
+    pair: Pair, field: str, value: str,
+) -> None:
+    form = a_drawing(80_000, seed=13 if field == "media_type" else 14)
+    sent = envelope(number(f"CARRY6{field}"), form)
+    sent["materials"][1][field] = value
+    error = refused(pair, sent, both(sent, form))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert not pair.competent_has(sent["materials"][1]["sha256"])
+
+
+def test_a_forward_carrying_more_than_its_budget_is_refused_before_anything_is_stored(pair: Pair) -> None:
+    forms = [a_drawing(1 << 20, seed=20 + i) for i in range(5)]
+    sent = envelope(number("CARRY007"), forms[0])
+    sent["materials"] += [{**sent["materials"][1], "sha256": hashlib.sha256(f).hexdigest()} for f in forms[1:]]
+    error = refused(pair, sent, {**both(sent, forms[0]), **{hashlib.sha256(f).hexdigest(): f for f in forms[1:]}})
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "PushMaterial" in error.details()
+    assert not any(pair.competent_has(hashlib.sha256(f).hexdigest()) for f in forms)
+
+
+def test_a_forward_missing_a_pushed_material_stores_none_of_those_it_carries(pair: Pair) -> None:
+    form = a_drawing(70_000, seed=30)
+    sent = envelope(number("CARRY008"), form)
+    never_pushed = a_drawing(2 << 20, seed=31)
+    sent["materials"].append({**sent["materials"][1], "kind": "business_licence",
+                              "size": len(never_pushed), "sha256": hashlib.sha256(never_pushed).hexdigest()})
+    error = refused(pair, sent, {sent["materials"][1]["sha256"]: form})
+    assert error.code() == grpc.StatusCode.NOT_FOUND and "has not arrived" in error.details()
+    assert not pair.competent_has(sent["materials"][1]["sha256"])
+
+
 # --- a clerk's upload ---------------------------------------------------------------------------
 
 
