@@ -73,11 +73,7 @@ class DepartmentDesk:
         of it stays; a stream that merely broke keeps its confirmed segments for the resume."""
         ctx = self.ctx
         _check_party(from_province, case_number)
-        if not kind:
-            raise InvalidRequest("kind", "say which material this is (e.g. id_card)")
-        check_file_name(file_name)
-        check_media_type(media_type)
-        check_declared_size(size, max_bytes=ctx.max_material_bytes)
+        self._check_header(kind=kind, file_name=file_name, media_type=media_type, size=size)
         if ctx.store.stat(sha256) is not None:
             return sha256  # already here (sent before, or the same bytes for another case)
         whole, chunks = _whole_in_one_message(chunks, size=size) if offset == 0 else (None, chunks)
@@ -182,6 +178,14 @@ class DepartmentDesk:
                               file_name=file_name, from_province=from_province)
         return sha256
 
+    def _check_header(self, *, kind: str, file_name: str, media_type: str, size: int) -> None:
+        """What a material's header is checked for, pushed or carried, before its bytes are looked at."""
+        if not kind:
+            raise InvalidRequest("kind", "say which material this is (e.g. id_card)")
+        check_file_name(file_name)
+        check_media_type(media_type)
+        check_declared_size(size, max_bytes=self.ctx.max_material_bytes)
+
     def _check_whole(self, data: bytes, *, media_type: str, case_number: str, sha256: str,
                      from_province: str) -> None:
         try:
@@ -219,12 +223,8 @@ class DepartmentDesk:
             if len(data) > CARRIED_EACH:
                 raise InvalidRequest("carried", f"material {material['kind']} ({sha256[:12]}…) of {len(data)} "
                                                 f"bytes is carried; over {CARRIED_EACH} push it with PushMaterial")
-            # What a push's header is checked for, before its bytes are looked at.
-            if not material.get("kind"):
-                raise InvalidRequest("kind", "say which material this is (e.g. id_card)")
-            check_file_name(str(material["file_name"]))
-            check_media_type(str(material["media_type"]))
-            check_declared_size(int(material["size"]), max_bytes=self.ctx.max_material_bytes)
+            self._check_header(kind=str(material.get("kind") or ""), file_name=str(material["file_name"]),
+                               media_type=str(material["media_type"]), size=int(material["size"]))
             if len(data) != int(material["size"]):
                 raise InvalidRequest("carried", f"material {material['kind']} ({sha256[:12]}…) is listed with "
                                                 f"{material['size']} bytes but {len(data)} are carried")

@@ -76,20 +76,17 @@ class WindowServicer(window_pb2_grpc.WindowServiceServicer):
         return case_number
 
     def UploadMaterial(self, request_iterator, context):  # type: ignore[no-untyped-def]
-        header, data = split_header(request_iterator)
-        material = self.desk.take_material(
-            data, kind=header.kind, file_name=header.file_name,
-            media_type=header.media_type, declared_sha256=header.sha256 or None,
-        )
-        return material_to_pb(material)
+        return self._take_material(*split_header(request_iterator))
 
     def UploadWholeMaterial(self, request, context):  # type: ignore[no-untyped-def]
         if not request.HasField("header"):
             raise InvalidRequest("header", "a material sent in one message carries its header (kind, file name, "
                                            "media type) with its bytes")
-        header = request.header
+        return self._take_material(request.header, iter([request.data]))
+
+    def _take_material(self, header: common_pb2.MaterialHeader, data: Iterator[bytes]) -> common_pb2.MaterialRef:
         material = self.desk.take_material(
-            iter([request.data]), kind=header.kind, file_name=header.file_name,
+            data, kind=header.kind, file_name=header.file_name,
             media_type=header.media_type, declared_sha256=header.sha256 or None,
         )
         return material_to_pb(material)
