@@ -19,7 +19,7 @@ from nodes.peers import GrpcPeerGateway
 from nodes.pools import SigningPool, pool_size
 from nodes.spool import FolderSpool
 from nodes.tls import channel_credentials
-from signing import crl_lookup, names, pdfhex
+from signing import crl_lookup, names, path_memo, pdfhex
 from signing.pki import Federation
 from signing.hsm import Pkcs11Token
 from signing.seal import DepartmentSealer, PadesLevel
@@ -55,9 +55,11 @@ def build_sealer(federation: Federation, province: str, env: Mapping[str, str] |
     TONGBAN_PKCS11_MODULE + TONGBAN_PKCS11_TOKEN (PIN in TONGBAN_PKCS11_PIN) move the keys to a
     token; TONGBAN_TSA_URL uses a TSA served beside the node; TONGBAN_PADES_LEVEL=B-LTA archives.
     Names with the same encoding are compared as bytes (signing.names); revocation is looked up
-    by serial number (signing.crl_lookup)."""
+    by serial number (signing.crl_lookup); the seal's own chain, validated before each seal, is
+    answered from an earlier pass while nothing that decided it changed (signing.path_memo)."""
     names.install()
     crl_lookup.install()
+    path_memo.install()
     env = os.environ if env is None else env
     module, token_label = env.get("TONGBAN_PKCS11_MODULE"), env.get("TONGBAN_PKCS11_TOKEN")
     token = Pkcs11Token(module=module, token_label=token_label) if module and token_label else None
@@ -73,10 +75,12 @@ def build_verifier(federation: Federation) -> SealVerifier:
     """The window's seal verifier, with the fast PDF hex-string reader (signing.pdfhex): a
     seal's /Contents is parsed in one slice instead of a Python call per character; and names
     with the same encoding compared as bytes (signing.names); revocation looked up by serial
-    number (signing.crl_lookup)."""
+    number (signing.crl_lookup); chains answered from an earlier pass while nothing that decided
+    them changed (signing.path_memo)."""
     pdfhex.install()
     names.install()
     crl_lookup.install()
+    path_memo.install()
     # trust_source, not a snapshot: CRLs refreshed on disk by the directory exchange apply at once.
     return SealVerifier(trust_source=federation.trust)
 

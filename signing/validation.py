@@ -18,6 +18,7 @@ from pyhanko.keys import load_certs_from_pemder_data
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
 
+from signing import path_memo
 from signing.errors import SigningError
 from signing.identity import identity_from_certificate
 from signing.trust import TrustMaterial
@@ -45,10 +46,12 @@ def reusing_context(trust: TrustMaterial, *, moment: datetime | None = None) -> 
     validated paths), and the parsed objects are looked up by their exact bytes, so a changed CRL
     file is parsed and used at once. What is reused is what asn1crypto computes lazily and keeps
     on the object: parsed fields, normalised names for comparison, hashes."""
-    return _context(roots=list(_PARSED.get(("certs", trust.root_pem), _certs)),
-                    others=[c for pem in trust.intermediate_pems for c in _PARSED.get(("certs", pem), _certs)],
-                    crls=[_PARSED.get(("crl", der), _crl) for der in trust.crls_der],
-                    moment=moment)
+    context = _context(roots=list(_PARSED.get(("certs", trust.root_pem), _certs)),
+                       others=[c for pem in trust.intermediate_pems for c in _PARSED.get(("certs", pem), _certs)],
+                       crls=[_PARSED.get(("crl", der), _crl) for der in trust.crls_der],
+                       moment=moment)
+    # The exact material it was built from: what signing.path_memo keys a remembered chain on.
+    return path_memo.mark(context, inputs=(trust.root_pem, tuple(trust.intermediate_pems), tuple(trust.crls_der)))
 
 
 def _context(*, roots: list[Any], others: list[Any], crls: list[Any], moment: datetime | None) -> ValidationContext:
