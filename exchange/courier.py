@@ -193,18 +193,30 @@ class Courier:
             if case.status is not CaseStatus.SUBMITTED:
                 self._outbox().delivered(m.message_id)  # withdrawn here first: nothing to forward
                 return None
-            # On the first try the small materials travel inside the forward; a resend pushes
-            # them, asking first what the partner already holds, rather than send them again.
-            carried = {sha256: ctx.store.read_bytes(sha256)
-                       for sha256 in (carried_with_forward(case.materials) if fresh else [])}
-            for material in case.materials:
-                if material["sha256"] not in carried:
-                    ctx.peers.push_material(m.peer, case_number=case.case_number, material=material,
-                                            chunks=ctx.store.iter_chunks(material["sha256"]), first_push=fresh)
-            # The envelope carries 身份核验 and 代办 too: the competent node records them with the case.
-            self._count(ctx.peers.forward_case(m.peer, envelope=envelope_of(case), message_id=m.message_id,
-                                               carried=carried))
+            try:
+                self._send_forward(m, case, fresh=fresh)
+            except PeerRefused:
+                _check_own_copies(ctx, case)  # our copy, not the partner, may be what is wrong
+                raise
             return self._confirm(m, case, lambda c: c.forward(actor=_actor(m), at=ctx.stamp()))
+
+    def _send_forward(self, m: OutboxMessage, case: Case, *, fresh: bool) -> None:
+        ctx = self.ctx
+        # The materials go as read, without hashing them here: the partner hashes every byte it
+        # takes and refuses (storing none of it) any material that does not hash to what the
+        # case lists. Only when it refuses are our copies hashed, to say which side is wrong.
+        # On the first try the small materials travel inside the forward; a resend pushes
+        # them, asking first what the partner already holds, rather than send them again.
+        carried = {sha256: ctx.store.read_bytes(sha256, verify=False)
+                   for sha256 in (carried_with_forward(case.materials) if fresh else [])}
+        for material in case.materials:
+            if material["sha256"] not in carried:
+                ctx.peers.push_material(m.peer, case_number=case.case_number, material=material,
+                                        chunks=ctx.store.iter_chunks(material["sha256"], verify=False),
+                                        first_push=fresh)
+        # The envelope carries 身份核验 and 代办 too: the competent node records them with the case.
+        self._count(ctx.peers.forward_case(m.peer, envelope=envelope_of(case), message_id=m.message_id,
+                                           carried=carried))
 
     def _deliver_result(self, m: OutboxMessage) -> Case | None:
         ctx = self.ctx
@@ -269,6 +281,14 @@ class Courier:
         if self.ctx.coordination is None:
             raise TongbanError("this node was started without node-to-node coordination")
         return self.ctx.coordination
+
+
+def _check_own_copies(ctx: NodeContext, case: Case) -> None:
+    """Raise MaterialIntegrityError (this node's copy is corrupt: restore it) if a material of
+    the case no longer hashes to its SHA-256 here."""
+    for material in case.materials:
+        for _ in ctx.store.iter_chunks(material["sha256"]):  # checked as the last chunk is read
+            pass
 
 
 def _actor(m: OutboxMessage) -> dict[str, str]:

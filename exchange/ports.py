@@ -40,10 +40,11 @@ class ObjectStore(Protocol):
 
     def stat(self, sha256: str) -> StoredObject | None: ...
 
-    def iter_chunks(self, sha256: str, *, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        """Raise MaterialNotFound if absent."""
+    def iter_chunks(self, sha256: str, *, chunk_size: int = 1 << 20, verify: bool = True) -> Iterator[bytes]:
+        """Raise MaterialNotFound if absent; MaterialIntegrityError after the last chunk if the
+        bytes no longer hash to `sha256`, unless `verify` is False (the receiver checks them)."""
 
-    def read_bytes(self, sha256: str) -> bytes: ...
+    def read_bytes(self, sha256: str, *, verify: bool = True) -> bytes: ...
 
     def retain_until(self, sha256: str, *, until: datetime) -> bool:
         """Keep the material write-once (not deletable, not overwritable) until `until`, in the

@@ -294,7 +294,7 @@ class LocalFolderStore:
             )
         return record
 
-    def iter_chunks(self, sha256: str, *, chunk_size: int = 1 << 20) -> VerifiedChunks:
+    def iter_chunks(self, sha256: str, *, chunk_size: int = 1 << 20, verify: bool = True) -> VerifiedChunks:
         check_chunk_size(chunk_size)
         record = self._record(sha256)
         if record is None:
@@ -315,10 +315,10 @@ class LocalFolderStore:
             forget_cached(handle.fileno())
             handle.close()
 
-        return VerifiedChunks(source, sha256=sha256, where=str(self._root), release=release)
+        return VerifiedChunks(source, sha256=sha256, where=str(self._root), release=release, verify=verify)
 
-    def read_bytes(self, sha256: str) -> bytes:
-        with self.iter_chunks(sha256) as chunks:
+    def read_bytes(self, sha256: str, *, verify: bool = True) -> bytes:
+        with self.iter_chunks(sha256, verify=verify) as chunks:
             return b"".join(chunks)
 
     # -- key rotation ---------------------------------------------------------------------

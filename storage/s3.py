@@ -277,7 +277,7 @@ class S3Store:
             metadata=user_metadata,
         )
 
-    def iter_chunks(self, sha256: str, *, chunk_size: int = 1 << 20) -> VerifiedChunks:
+    def iter_chunks(self, sha256: str, *, chunk_size: int = 1 << 20, verify: bool = True) -> VerifiedChunks:
         check_chunk_size(chunk_size)
         key = object_key(sha256)
         try:
@@ -312,10 +312,10 @@ class S3Store:
             source = rechunk(opened, chunk_size)
         else:
             source = body(chunk_size)
-        return VerifiedChunks(source, sha256=sha256, where=self._where, release=release)
+        return VerifiedChunks(source, sha256=sha256, where=self._where, release=release, verify=verify)
 
-    def read_bytes(self, sha256: str) -> bytes:
-        with self.iter_chunks(sha256) as chunks:
+    def read_bytes(self, sha256: str, *, verify: bool = True) -> bytes:
+        with self.iter_chunks(sha256, verify=verify) as chunks:
             return b"".join(chunks)
 
     def _headers(

@@ -68,18 +68,20 @@ class VerifiedChunks(Iterator[bytes]):
 
     Raises MaterialIntegrityError after the last chunk if the stored bytes no longer hash to
     their key (bit rot, tampering), so a consumer streaming them on must abort what it sent.
+    `verify=False` serves them unchecked, for a consumer whose receiver checks them itself.
     The underlying file or HTTP response is released on exhaustion, on error, on close() and
     when used as a context manager.
     """
 
     def __init__(
-        self, source: Iterator[bytes], *, sha256: str, where: str, release: Callable[[], None]
+        self, source: Iterator[bytes], *, sha256: str, where: str, release: Callable[[], None],
+        verify: bool = True,
     ) -> None:
         self._source = source
         self._sha256 = sha256
         self._where = where
         self._release: Callable[[], None] | None = release
-        self._hash = hashlib.sha256()
+        self._hash = hashlib.sha256() if verify else None
 
     def __next__(self) -> bytes:
         if self._release is None:
@@ -88,7 +90,7 @@ class VerifiedChunks(Iterator[bytes]):
             chunk = next(self._source)
         except StopIteration:
             self.close()
-            actual = self._hash.hexdigest()
+            actual = self._sha256 if self._hash is None else self._hash.hexdigest()
             if actual != self._sha256:
                 raise MaterialIntegrityError(
                     f"stored material {self._sha256} in {self._where} now hashes to {actual}; "
@@ -98,7 +100,8 @@ class VerifiedChunks(Iterator[bytes]):
         except BaseException:
             self.close()
             raise
-        self._hash.update(chunk)
+        if self._hash is not None:
+            self._hash.update(chunk)
         return chunk
 
     def close(self) -> None:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
+import threading
+from pathlib import Path
 
 import pytest
 
+from exchange.case import Case
 from exchange.courier import CARRIED_EACH, CARRIED_IN_ALL, Courier, RetryPolicy, carried_with_forward
 from exchange.errors import PeerBusy, PeerRefused, PeerUnavailable
+from exchange.outbox import FORWARD_CASE, REPORT_TASK, new_message
 from storage.errors import ObjectStoreUnavailable
-from exchange.outbox import REPORT_TASK, new_message
+from storage.keys import object_key
+from storage.local import LocalFolderStore
 
 
 def test_backoff_doubles_from_the_base_up_to_the_cap_with_jitter_below_each_step() -> None:
@@ -107,3 +113,92 @@ def test_a_forward_carries_small_materials_in_the_cases_order_until_its_budget_i
 
 def test_the_same_bytes_listed_twice_are_carried_once() -> None:
     assert carried_with_forward([material("a", 10), material("a", 10)]) == ["a" * 64]
+
+
+class CheckingPartner:
+    """A competent node's answer to a forward: it hashes what it receives, as the real one does."""
+
+    def __init__(self, *, refusal: PeerRefused | None = None) -> None:
+        self.received: dict[str, bytes] = {}
+        self.refusal = refusal
+
+    def _take(self, sha256: str, data: bytes) -> None:
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise PeerRefused(f"material {sha256}: the bytes do not hash to the declared SHA-256",
+                              code="INVALID_ARGUMENT")
+        self.received[sha256] = data
+
+    def push_material(self, province: str, *, material: dict[str, object], chunks: object, **_: object) -> None:
+        self._take(str(material["sha256"]), b"".join(chunks))  # type: ignore[arg-type]
+
+    def forward_case(self, province: str, *, carried: dict[str, bytes], **_: object) -> bool:
+        for sha256, data in carried.items():
+            self._take(sha256, data)
+        if self.refusal is not None:
+            raise self.refusal
+        return False
+
+
+class Ledger:
+    def __init__(self, case: Case) -> None:
+        self.case = case
+
+    def get_case(self, number: str) -> Case:
+        return self.case
+
+
+class ForwardingCtx:
+    def __init__(self, store: LocalFolderStore, case: Case, partner: CheckingPartner) -> None:
+        self.store, self.peers, self.ledger = store, partner, Ledger(case)
+        self.outbox = RecordingOutbox()
+
+    def case_lock(self, number: str) -> threading.RLock:
+        return threading.RLock()
+
+
+def a_case_with(store: LocalFolderStore, sizes: list[int]) -> Case:
+    materials = []
+    for i, size in enumerate(sizes):
+        stored = store.put_bytes(bytes([i + 1]) * size, media_type="application/pdf")
+        materials.append({"sha256": stored.sha256, "size": size, "kind": f"kind{i}", "file_name": f"{i}.pdf",
+                          "media_type": "application/pdf"})
+    return Case.submit(case_number="340000-20261206-00000001", matter_code="KS2020-044", mode="proxy",
+                       origin_province="340000", competent_province="330000", competent_department="market",
+                       applicant={"name": "王小明", "id_number": "330106198503151234"}, materials=materials,
+                       checklist={}, actor={"node": "340000", "department": "", "operator": "clerk"},
+                       at="2026-12-06T01:00:00+00:00")
+
+
+def forward_of(case: Case) -> object:
+    return new_message(peer="330000", kind=FORWARD_CASE, case_number=case.case_number,
+                       payload={"actor": {"node": "340000", "department": "", "operator": "clerk"}},
+                       at="2026-12-06T01:00:00+00:00")
+
+
+@pytest.mark.parametrize("size", [200_000, CARRIED_EACH + 1], ids=["carried", "pushed"])
+def test_a_material_corrupt_in_this_nodes_store_is_named_as_ours_when_the_partner_refuses_it(
+        tmp_path: Path, size: int) -> None:
+    store = LocalFolderStore(tmp_path / "objects")
+    case = a_case_with(store, [size])
+    sha256 = case.materials[0]["sha256"]
+    at_rest = tmp_path / "objects" / object_key(sha256)
+    changed = bytearray(at_rest.read_bytes())
+    changed[len(changed) // 2] ^= 0x01
+    at_rest.write_bytes(bytes(changed))  # bit rot in the window's own copy
+    partner = CheckingPartner()
+    ctx = ForwardingCtx(store, case, partner)
+    courier = Courier(ctx)  # type: ignore[arg-type]
+    assert courier.attempt(forward_of(case)) is False  # type: ignore[arg-type]
+    (outcome, reason), = ctx.outbox.outcomes
+    assert outcome == "refused" and "not sendable from this node" in reason and "now hashes to" in reason, reason
+    assert partner.received == {}
+
+
+def test_a_refusal_of_a_forward_whose_copies_are_sound_is_parked_with_the_partners_reason(tmp_path: Path) -> None:
+    store = LocalFolderStore(tmp_path / "objects")
+    case = a_case_with(store, [200_000, CARRIED_EACH + 1])
+    partner = CheckingPartner(refusal=PeerRefused("340000 is not a partner of this matter", code="PERMISSION_DENIED"))
+    ctx = ForwardingCtx(store, case, partner)
+    assert Courier(ctx).attempt(forward_of(case)) is False  # type: ignore[arg-type]
+    assert ctx.outbox.outcomes == [("refused", "340000 is not a partner of this matter")]
+    assert set(partner.received) == {m["sha256"] for m in case.materials}  # sent whole, both ways
