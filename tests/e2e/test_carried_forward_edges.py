@@ -24,13 +24,13 @@ from exchange.errors import PeerRefused, PeerUnavailable
 from exchange.outbox import FORWARD_CASE, forward_message_id
 from exchange.people import make_resident_id
 from exchange.window import envelope_of
-from nodes.clients import WindowClient, operator_channel
-from nodes.demo import CLERK, COMPETENT_PROVINCE, MATTER, WINDOW_PROVINCE
+from nodes.clients import WindowClient
+from nodes.demo import COMPETENT_PROVINCE, MATTER, WINDOW_PROVINCE
 from nodes.peers import GrpcPeerGateway
 from nodes.samples import scanned_id_card
 from nodes.server import RunningNode
 from signing.pki import Federation
-from tests.fixtures.nodes import nodes_on_loopback
+from tests.fixtures.nodes import counting_pushes, nodes_on_loopback, window_clerk
 from tongban_pb import common_pb2
 
 
@@ -40,8 +40,7 @@ class Pair:
     nodes: dict[str, RunningNode]
 
     def window(self) -> WindowClient:
-        return WindowClient(operator_channel(self.federation, province=WINDOW_PROVINCE, operator_id=CLERK,
-                                             address=self.nodes[WINDOW_PROVINCE].address))
+        return window_clerk(self.federation, self.nodes[WINDOW_PROVINCE])
 
     @property
     def gateway(self) -> GrpcPeerGateway:
@@ -83,16 +82,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory, federation: Federation) -> It
 
 @pytest.fixture
 def pushes(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The SHA-256 of each material the window node pushes in a stream of its own."""
-    pushed: list[str] = []
-    push = pair.gateway.push_material
-
-    def counted(province: str, **kwargs: Any) -> None:
-        pushed.append(kwargs["material"]["sha256"])
-        push(province, **kwargs)
-
-    monkeypatch.setattr(pair.gateway, "push_material", counted)
-    return pushed
+    return counting_pushes(pair.nodes[WINDOW_PROVINCE], monkeypatch)
 
 
 @dataclass

@@ -16,13 +16,13 @@ import pytest
 
 from exchange.errors import PeerRefused
 from exchange.people import make_resident_id
-from nodes.clients import WHOLE_UPLOAD, WindowClient, operator_channel
-from nodes.demo import CLERK, COMPETENT_PROVINCE, MATTER, WINDOW_PROVINCE
+from nodes.clients import WHOLE_UPLOAD, WindowClient
+from nodes.demo import COMPETENT_PROVINCE, MATTER, WINDOW_PROVINCE
 from nodes.peers import GrpcPeerGateway
 from nodes.samples import scanned_id_card, signed_application_form
 from nodes.server import RunningNode
 from signing.pki import Federation
-from tests.fixtures.nodes import nodes_on_loopback
+from tests.fixtures.nodes import counting_pushes, nodes_on_loopback, window_clerk
 from tongban_pb import common_pb2, peer_pb2, window_pb2
 
 MiB = 1 << 20
@@ -34,8 +34,7 @@ class Pair:
     nodes: dict[str, RunningNode]
 
     def window(self) -> WindowClient:
-        return WindowClient(operator_channel(self.federation, province=WINDOW_PROVINCE, operator_id=CLERK,
-                                             address=self.nodes[WINDOW_PROVINCE].address))
+        return window_clerk(self.federation, self.nodes[WINDOW_PROVINCE])
 
     @property
     def gateway(self) -> GrpcPeerGateway:
@@ -58,16 +57,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory, federation: Federation) -> It
 
 @pytest.fixture
 def pushes(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The SHA-256 of each material the window node pushes in a stream of its own."""
-    pushed: list[str] = []
-    push = pair.gateway.push_material
-
-    def counted(province: str, **kwargs: Any) -> None:
-        pushed.append(kwargs["material"]["sha256"])
-        push(province, **kwargs)
-
-    monkeypatch.setattr(pair.gateway, "push_material", counted)
-    return pushed
+    return counting_pushes(pair.nodes[WINDOW_PROVINCE], monkeypatch)
 
 
 def a_drawing(size: int, seed: int) -> bytes:
