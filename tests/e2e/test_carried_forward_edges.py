@@ -26,27 +26,13 @@ from exchange.people import make_resident_id
 from exchange.window import envelope_of
 from nodes.clients import WindowClient
 from nodes.demo import COMPETENT_PROVINCE, MATTER, WINDOW_PROVINCE
-from nodes.peers import GrpcPeerGateway
 from nodes.samples import scanned_id_card
-from nodes.server import RunningNode
 from signing.pki import Federation
-from tests.fixtures.nodes import counting_pushes, nodes_on_loopback, window_clerk
+from tests.fixtures.nodes import WindowAndCompetent, counting_pushes, nodes_on_loopback
 from tongban_pb import common_pb2
 
 
-@dataclass
-class Pair:
-    federation: Federation
-    nodes: dict[str, RunningNode]
-
-    def window(self) -> WindowClient:
-        return window_clerk(self.federation, self.nodes[WINDOW_PROVINCE])
-
-    @property
-    def gateway(self) -> GrpcPeerGateway:
-        """The window node's own gateway to the competent node."""
-        return self.nodes[WINDOW_PROVINCE].node.peers
-
+class Pair(WindowAndCompetent):
     def window_case(self, number: str) -> Case:
         return self.nodes[WINDOW_PROVINCE].node.context.ledger.get_case(number)
 
@@ -55,9 +41,6 @@ class Pair:
 
     def competent_events(self, number: str) -> list[str]:
         return [e.event for e in timeline(self.nodes[COMPETENT_PROVINCE].node.context.ledger, number)]
-
-    def competent_has(self, sha256: str) -> bool:
-        return self.nodes[COMPETENT_PROVINCE].node.context.store.stat(sha256) is not None
 
     def competent_objects(self) -> set[Path]:
         """Every file of the competent node's object store (objects, their records, retentions)."""

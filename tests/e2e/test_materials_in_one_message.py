@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,32 +17,15 @@ from exchange.errors import PeerRefused
 from exchange.people import make_resident_id
 from nodes.clients import WHOLE_UPLOAD, WindowClient
 from nodes.demo import COMPETENT_PROVINCE, MATTER, WINDOW_PROVINCE
-from nodes.peers import GrpcPeerGateway
 from nodes.samples import scanned_id_card, signed_application_form
-from nodes.server import RunningNode
 from signing.pki import Federation
-from tests.fixtures.nodes import counting_pushes, nodes_on_loopback, window_clerk
+from tests.fixtures.nodes import WindowAndCompetent, counting_pushes, nodes_on_loopback
 from tongban_pb import common_pb2, peer_pb2, window_pb2
 
 MiB = 1 << 20
 
 
-@dataclass
-class Pair:
-    federation: Federation
-    nodes: dict[str, RunningNode]
-
-    def window(self) -> WindowClient:
-        return window_clerk(self.federation, self.nodes[WINDOW_PROVINCE])
-
-    @property
-    def gateway(self) -> GrpcPeerGateway:
-        """The window node's own gateway to the competent node."""
-        return self.nodes[WINDOW_PROVINCE].node.peers
-
-    def competent_has(self, sha256: str) -> bool:
-        return self.nodes[COMPETENT_PROVINCE].node.context.store.stat(sha256) is not None
-
+class Pair(WindowAndCompetent):
     def refusals(self) -> str:
         path = Path(self.nodes[COMPETENT_PROVINCE].node.config.data_dir) / "transfers" / "refusals.jsonl"
         return path.read_text(encoding="utf-8") if path.exists() else ""
