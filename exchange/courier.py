@@ -195,9 +195,19 @@ class Courier:
                 return None
             try:
                 self._send_forward(m, case, fresh=fresh)
-            except PeerRefused:
-                _check_own_copies(ctx, case)  # our copy, not the partner, may be what is wrong
-                raise
+            except PeerRefused as refusal:
+                if not (fresh and refusal.code == "NOT_FOUND" and carried_with_forward(case.materials)):
+                    _check_own_copies(ctx, case)  # our copy, not the partner, may be what is wrong
+                    raise
+                # A partner older than materials carried in the forward ignores them and finds
+                # them missing (NOT_FOUND): they are pushed, as to any partner, and the case sent again.
+                log.info("forward of case %s: %s took none of the materials it carried (an older node?); "
+                         "pushing them", m.case_number, m.peer)
+                try:
+                    self._send_forward(m, case, fresh=False)
+                except PeerRefused:
+                    _check_own_copies(ctx, case)
+                    raise
             return self._confirm(m, case, lambda c: c.forward(actor=_actor(m), at=ctx.stamp()))
 
     def _send_forward(self, m: OutboxMessage, case: Case, *, fresh: bool) -> None:

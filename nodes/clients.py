@@ -50,8 +50,15 @@ class WindowClient:
             if size > WHOLE_UPLOAD:
                 return self.stub.UploadMaterial(chunk_stream(header, itertools.chain(held, chunks)),
                                                 timeout=self.timeout)
-        return self.stub.UploadWholeMaterial(window_pb2.WholeMaterial(header=header, data=b"".join(held)),
-                                             timeout=self.timeout)
+        data = b"".join(held)
+        try:
+            return self.stub.UploadWholeMaterial(window_pb2.WholeMaterial(header=header, data=data),
+                                                 timeout=self.timeout)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:  # type: ignore[attr-defined]
+                raise
+            # A window node older than one-call uploads: streamed, as any larger material is.
+            return self.stub.UploadMaterial(chunk_stream(header, iter([data])), timeout=self.timeout)
 
     def submit(
         self, *, matter_code: str, competent_province: str, applicant_name: str, applicant_id: str,

@@ -20,6 +20,7 @@ import pytest
 
 from exchange.audit import timeline
 from exchange.case import Case
+from exchange.department import DepartmentDesk
 from exchange.errors import PeerRefused, PeerUnavailable
 from exchange.outbox import FORWARD_CASE, forward_message_id
 from exchange.people import make_resident_id
@@ -288,3 +289,27 @@ def test_a_forward_for_a_case_already_held_stores_no_carried_material_the_case_d
     again = pair.competent_case(number)
     assert again is not None and again.version == held.version
     assert sorted(m["sha256"] for m in again.materials) == sorted(data)
+
+
+def test_a_competent_node_older_than_carried_materials_gets_them_pushed_and_takes_the_case(
+    pair: Pair, pushes: list[str], forwards: Forwards, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An older node does not know `CaseEnvelope.carried`: it ignores the field and refuses the
+    forward NOT_FOUND (a listed material has not arrived). The window pushes them and forwards
+    again at once, so a federation can upgrade its nodes one at a time."""
+    take_forward = DepartmentDesk.take_forward
+
+    def as_an_older_node(self: DepartmentDesk, envelope: Any, **kwargs: Any) -> Any:
+        kwargs.pop("carried", None)  # never read
+        return take_forward(self, envelope, **kwargs)
+
+    monkeypatch.setattr(DepartmentDesk, "take_forward", as_an_older_node)
+    window = pair.window()
+    refs, data = take_in(window, seed=106)
+    case = submit(window, refs)
+    assert case.status == "forwarded"  # at once, not after the relay's backoff
+    first, again = forwards.sent
+    assert sorted(first.carried) == sorted(data) and again.carried == []
+    assert sorted(pushes) == sorted(data)
+    assert all(pair.competent_has(s) for s in data)
+    assert pair.competent_events(case.case_number).count("Received") == 1

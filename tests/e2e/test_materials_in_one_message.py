@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from concurrent import futures
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from nodes.demo import COMPETENT_PROVINCE, MATTER, WINDOW_PROVINCE
 from nodes.samples import scanned_id_card, signed_application_form
 from signing.pki import Federation
 from tests.fixtures.nodes import WindowAndCompetent, counting_pushes, nodes_on_loopback
-from tongban_pb import common_pb2, peer_pb2, window_pb2
+from tongban_pb import common_pb2, peer_pb2, window_pb2, window_pb2_grpc
 
 MiB = 1 << 20
 
@@ -243,3 +244,33 @@ def test_an_upload_in_one_call_is_refused_as_a_streamed_one_is(pair: Pair) -> No
     with pytest.raises(grpc.RpcError) as no_header:
         nameless(window_pb2.WholeMaterial(data=data), timeout=10)
     assert no_header.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "header" in no_header.value.details()
+
+
+class OlderWindow(window_pb2_grpc.WindowServiceServicer):
+    """A window node from before one-call uploads: it streams only (its UploadWholeMaterial is
+    the generated default, UNIMPLEMENTED)."""
+
+    def __init__(self) -> None:
+        self.streamed: list[bytes] = []
+
+    def UploadMaterial(self, request_iterator, context):  # type: ignore[no-untyped-def]
+        header, data = next(request_iterator).header, b"".join(m.data for m in request_iterator)
+        self.streamed.append(data)
+        return common_pb2.MaterialRef(kind=header.kind, file_name=header.file_name, media_type=header.media_type,
+                                      size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+
+def test_a_clerks_client_streams_a_small_scan_to_a_window_node_older_than_one_call_uploads() -> None:
+    older = OlderWindow()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    window_pb2_grpc.add_WindowServiceServicer_to_server(older, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            scan = a_drawing(300_000, seed=13)
+            ref = WindowClient(channel).upload([scan], kind="application_form", file_name="form.pdf",
+                                               media_type="application/pdf")
+    finally:
+        server.stop(None)
+    assert older.streamed == [scan] and ref.sha256 == hashlib.sha256(scan).hexdigest()
