@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from exchange import parties, validation
@@ -260,6 +260,9 @@ class DepartmentDesk:
             existing = ctx.ledger.find_case(case_number)
             if existing is not None:
                 parties.require_origin(existing, from_province, what="forward it")
+                same_matter = existing.matter_code == str(envelope["matter_code"]) \
+                    or ctx.catalog.get(existing.matter_code) == matter  # the same matter by another code
+                _require_the_same_application(existing, same_matter=same_matter, materials=materials)
                 # A repeated forward changes nothing, but retains again: a node stopped between
                 # the save and the retention below is made good by the sender's resend.
                 retain_for_matter(ctx.store, matter=matter, materials=existing.materials, now=ctx.now())
@@ -561,6 +564,20 @@ class DepartmentDesk:
 
     def _as_department(self, case: Case, actor: Actor) -> Actor:
         return {**actor, "department": case.competent_department}
+
+
+def _require_the_same_application(case: Case, *, same_matter: bool, materials: Sequence[Mapping[str, Any]]) -> None:
+    """A forward of a case already here must be a resend of the one that opened it: the same
+    matter (by any of its codes), and materials the case holds (it may hold more, supplied for
+    补正 since). Anything else is another application under a number given twice, which must not
+    be acknowledged as delivered when it was not taken."""
+    held = {m["sha256"] for m in case.materials}
+    if not same_matter or any(m["sha256"] not in held for m in materials):
+        raise IllegalTransition(
+            f"case {case.case_number} is already here for another matter or with other materials than this "
+            "forward lists; the case held here is unchanged. A case number given twice (a window restored "
+            "from an older backup?) needs a new number for the new application"
+        )
 
 
 def _whole_in_one_message(

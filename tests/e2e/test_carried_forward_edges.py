@@ -268,9 +268,11 @@ def test_a_forward_carrying_the_materials_of_a_case_already_held_is_already_appl
     assert pair.competent_objects() == objects
 
 
-def test_a_forward_for_a_case_already_held_stores_no_carried_material_the_case_does_not_list(
+def test_a_forward_for_a_case_already_held_listing_a_material_it_does_not_hold_is_refused_and_stores_nothing(
     pair: Pair,
 ) -> None:
+    """Another application under a case number given twice (a window restored from an older
+    backup): refused for an operator, not acknowledged as delivered, and nothing of it stored."""
     window = pair.window()
     refs, data = take_in(window, seed=105)
     number = submit(window, refs).case_number
@@ -282,8 +284,14 @@ def test_a_forward_for_a_case_already_held_stores_no_carried_material_the_case_d
     sent = envelope_of(pair.window_case(number))
     sent["materials"].append({**sent["materials"][1], "kind": "business_licence", "file_name": "执照.pdf",
                               "size": len(stray), "sha256": sha(stray)})
-    assert pair.gateway.forward_case(COMPETENT_PROVINCE, envelope=sent, message_id=forward_message_id(number),
-                                     carried={**data, sha(stray): stray}) is True
+    with pytest.raises(PeerRefused) as refused:
+        pair.gateway.forward_case(COMPETENT_PROVINCE, envelope=sent, message_id=forward_message_id(number),
+                                  carried={**data, sha(stray): stray})
+    assert refused.value.code == "FAILED_PRECONDITION" and "given twice" in str(refused.value)
+    other_matter = {**envelope_of(pair.window_case(number)), "matter_code": "KS35-031"}  # market's too
+    with pytest.raises(PeerRefused) as refused:
+        pair.gateway.forward_case(COMPETENT_PROVINCE, envelope=other_matter, message_id=forward_message_id(number))
+    assert refused.value.code == "FAILED_PRECONDITION" and "given twice" in str(refused.value)
     assert not pair.competent_has(sha(stray))
     assert pair.competent_objects() == objects
     again = pair.competent_case(number)
