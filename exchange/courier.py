@@ -194,36 +194,36 @@ class Courier:
                 self._outbox().delivered(m.message_id)  # withdrawn here first: nothing to forward
                 return None
             try:
-                self._send_forward(m, case, fresh=fresh)
+                # On the first try the small materials travel inside the forward; a resend pushes
+                # them, asking first what the partner already holds, rather than send them again.
+                self._send_forward(m, case, carry=fresh, first_push=fresh)
             except PeerRefused as refusal:
-                if not (fresh and refusal.code == "NOT_FOUND" and carried_with_forward(case.materials)):
+                if not (fresh and _missed_what_it_carried(refusal) and carried_with_forward(case.materials)):
                     _check_own_copies(ctx, case)  # our copy, not the partner, may be what is wrong
                     raise
                 # A partner older than materials carried in the forward ignores them and finds
-                # them missing (NOT_FOUND): they are pushed, as to any partner, and the case sent again.
+                # them missing: they are pushed, as to any partner, and the case sent again.
                 log.info("forward of case %s: %s took none of the materials it carried (an older node?); "
                          "pushing them", m.case_number, m.peer)
                 try:
-                    self._send_forward(m, case, fresh=False)
+                    self._send_forward(m, case, carry=False, first_push=True)
                 except PeerRefused:
                     _check_own_copies(ctx, case)
                     raise
             return self._confirm(m, case, lambda c: c.forward(actor=_actor(m), at=ctx.stamp()))
 
-    def _send_forward(self, m: OutboxMessage, case: Case, *, fresh: bool) -> None:
+    def _send_forward(self, m: OutboxMessage, case: Case, *, carry: bool, first_push: bool) -> None:
         ctx = self.ctx
         # The materials go as read, without hashing them here: the partner hashes every byte it
         # takes and refuses (storing none of it) any material that does not hash to what the
         # case lists. Only when it refuses are our copies hashed, to say which side is wrong.
-        # On the first try the small materials travel inside the forward; a resend pushes
-        # them, asking first what the partner already holds, rather than send them again.
         carried = {sha256: ctx.store.read_bytes(sha256, verify=False)
-                   for sha256 in (carried_with_forward(case.materials) if fresh else [])}
+                   for sha256 in (carried_with_forward(case.materials) if carry else [])}
         for material in case.materials:
             if material["sha256"] not in carried:
                 ctx.peers.push_material(m.peer, case_number=case.case_number, material=material,
                                         chunks=ctx.store.iter_chunks(material["sha256"], verify=False),
-                                        first_push=fresh)
+                                        first_push=first_push)
         # The envelope carries 身份核验 and 代办 too: the competent node records them with the case.
         self._count(ctx.peers.forward_case(m.peer, envelope=envelope_of(case), message_id=m.message_id,
                                            carried=carried))
@@ -291,6 +291,12 @@ class Courier:
         if self.ctx.coordination is None:
             raise TongbanError("this node was started without node-to-node coordination")
         return self.ctx.coordination
+
+
+def _missed_what_it_carried(refusal: PeerRefused) -> bool:
+    """The partner refused the forward because a material it lists has not arrived, which is what
+    a node older than carried materials says of them (and not, say, a matter it does not know)."""
+    return refusal.code == "NOT_FOUND" and "has not arrived" in str(refusal)
 
 
 def _check_own_copies(ctx: NodeContext, case: Case) -> None:

@@ -37,6 +37,7 @@ class WindowClient:
     def __init__(self, channel: grpc.Channel, *, timeout: float = 60.0) -> None:
         self.stub = window_pb2_grpc.WindowServiceStub(channel)
         self.timeout = timeout
+        self._streams_only = False  # the window node answered UNIMPLEMENTED to a one-call upload
 
     def upload(self, chunks: Iterable[bytes], *, kind: str, file_name: str, media_type: str) -> common_pb2.MaterialRef:
         """A material of up to one message (`WHOLE_UPLOAD` bytes) in one call, a larger one streamed."""
@@ -47,7 +48,7 @@ class WindowClient:
         for chunk in chunks:
             held.append(chunk)
             size += len(chunk)
-            if size > WHOLE_UPLOAD:
+            if size > WHOLE_UPLOAD or self._streams_only:
                 return self.stub.UploadMaterial(chunk_stream(header, itertools.chain(held, chunks)),
                                                 timeout=self.timeout)
         data = b"".join(held)
@@ -57,7 +58,9 @@ class WindowClient:
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.UNIMPLEMENTED:  # type: ignore[attr-defined]
                 raise
-            # A window node older than one-call uploads: streamed, as any larger material is.
+            # A window node older than one-call uploads: streamed, as any larger material is,
+            # from now on.
+            self._streams_only = True
             return self.stub.UploadMaterial(chunk_stream(header, iter([data])), timeout=self.timeout)
 
     def submit(

@@ -21,7 +21,7 @@ import pytest
 from exchange.audit import timeline
 from exchange.case import Case
 from exchange.department import DepartmentDesk
-from exchange.errors import PeerRefused, PeerUnavailable
+from exchange.errors import NotFound, PeerRefused, PeerUnavailable
 from exchange.outbox import FORWARD_CASE, forward_message_id
 from exchange.people import make_resident_id
 from exchange.window import envelope_of
@@ -321,3 +321,21 @@ def test_a_competent_node_older_than_carried_materials_gets_them_pushed_and_take
     assert sorted(pushes) == sorted(data)
     assert all(pair.competent_has(s) for s in data)
     assert pair.competent_events(case.case_number).count("Received") == 1
+
+
+def test_a_forward_refused_for_a_matter_the_competent_node_does_not_know_pushes_nothing(
+    pair: Pair, pushes: list[str], forwards: Forwards, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only "a listed material has not arrived" means a node older than carried materials; any
+    other NOT_FOUND is parked as it is, without sending the materials anywhere."""
+
+    def unknown_matter(self: DepartmentDesk, envelope: Any, **kwargs: Any) -> Any:
+        raise NotFound(f"matter {envelope['matter_code']} is not in this node's catalog")
+
+    monkeypatch.setattr(DepartmentDesk, "take_forward", unknown_matter)
+    window = pair.window()
+    refs, data = take_in(window, seed=107)
+    case = submit(window, refs)
+    assert case.status == "submitted"
+    assert len(forwards.sent) == 1 and pushes == []
+    assert not any(pair.competent_has(s) for s in data)

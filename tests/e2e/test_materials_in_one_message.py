@@ -252,6 +252,11 @@ class OlderWindow(window_pb2_grpc.WindowServiceServicer):
 
     def __init__(self) -> None:
         self.streamed: list[bytes] = []
+        self.asked_whole = 0
+
+    def UploadWholeMaterial(self, request, context):  # type: ignore[no-untyped-def]
+        self.asked_whole += 1
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")  # as the generated default
 
     def UploadMaterial(self, request_iterator, context):  # type: ignore[no-untyped-def]
         header, data = next(request_iterator).header, b"".join(m.data for m in request_iterator)
@@ -268,9 +273,11 @@ def test_a_clerks_client_streams_a_small_scan_to_a_window_node_older_than_one_ca
     server.start()
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            scan = a_drawing(300_000, seed=13)
-            ref = WindowClient(channel).upload([scan], kind="application_form", file_name="form.pdf",
-                                               media_type="application/pdf")
+            scans = [a_drawing(300_000, seed=13), a_drawing(200_000, seed=14)]
+            client = WindowClient(channel)
+            refs = [client.upload([scan], kind="application_form", file_name="form.pdf", media_type="application/pdf")
+                    for scan in scans]
     finally:
         server.stop(None)
-    assert older.streamed == [scan] and ref.sha256 == hashlib.sha256(scan).hexdigest()
+    assert older.streamed == scans and [r.sha256 for r in refs] == [hashlib.sha256(s).hexdigest() for s in scans]
+    assert older.asked_whole == 1  # asked once; the client streams from then on
