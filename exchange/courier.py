@@ -194,25 +194,27 @@ class Courier:
                 self._outbox().delivered(m.message_id)  # withdrawn here first: nothing to forward
                 return None
             try:
-                # On the first try the small materials travel inside the forward; a resend pushes
-                # them, asking first what the partner already holds, rather than send them again.
-                self._send_forward(m, case, carry=fresh, first_push=fresh)
-            except PeerRefused as refusal:
-                if not (fresh and _missed_what_it_carried(refusal) and carried_with_forward(case.materials)):
-                    _check_own_copies(ctx, case)  # our copy, not the partner, may be what is wrong
-                    raise
-                # A partner older than materials carried in the forward ignores them and finds
-                # them missing: they are pushed, as to any partner, and the case sent again.
-                log.info("forward of case %s: %s took none of the materials it carried (an older node?); "
-                         "pushing them", m.case_number, m.peer)
-                try:
-                    self._send_forward(m, case, carry=False, first_push=True)
-                except PeerRefused:
-                    _check_own_copies(ctx, case)
-                    raise
+                self._send_forward(m, case, fresh=fresh)
+            except PeerRefused:
+                _check_own_copies(ctx, case)  # our copy, not the partner, may be what is wrong
+                raise
             return self._confirm(m, case, lambda c: c.forward(actor=_actor(m), at=ctx.stamp()))
 
-    def _send_forward(self, m: OutboxMessage, case: Case, *, carry: bool, first_push: bool) -> None:
+    def _send_forward(self, m: OutboxMessage, case: Case, *, fresh: bool) -> None:
+        # On the first try the small materials travel inside the forward; a resend pushes them,
+        # asking first what the partner already holds, rather than send them again.
+        try:
+            self._send_case(m, case, carry=fresh, first_push=fresh)
+        except PeerRefused as refusal:
+            if not (fresh and _missed_what_it_carried(refusal) and carried_with_forward(case.materials)):
+                raise
+            # A partner older than materials carried in the forward ignores them and finds them
+            # missing: they are pushed, as to any partner, and the case sent again.
+            log.info("forward of case %s: %s took none of the materials it carried (an older node?); "
+                     "pushing them", m.case_number, m.peer)
+            self._send_case(m, case, carry=False, first_push=True)
+
+    def _send_case(self, m: OutboxMessage, case: Case, *, carry: bool, first_push: bool) -> None:
         ctx = self.ctx
         # The materials go as read, without hashing them here: the partner hashes every byte it
         # takes and refuses (storing none of it) any material that does not hash to what the

@@ -49,8 +49,7 @@ class WindowClient:
             held.append(chunk)
             size += len(chunk)
             if size > WHOLE_UPLOAD or self._streams_only:
-                return self.stub.UploadMaterial(chunk_stream(header, itertools.chain(held, chunks)),
-                                                timeout=self.timeout)
+                return self._stream(header, itertools.chain(held, chunks))
         data = b"".join(held)
         try:
             return self.stub.UploadWholeMaterial(window_pb2.WholeMaterial(header=header, data=data),
@@ -61,7 +60,10 @@ class WindowClient:
             # A window node older than one-call uploads: streamed, as any larger material is,
             # from now on.
             self._streams_only = True
-            return self.stub.UploadMaterial(chunk_stream(header, iter([data])), timeout=self.timeout)
+            return self._stream(header, iter([data]))
+
+    def _stream(self, header: common_pb2.MaterialHeader, chunks: Iterator[bytes]) -> common_pb2.MaterialRef:
+        return self.stub.UploadMaterial(chunk_stream(header, chunks), timeout=self.timeout)
 
     def submit(
         self, *, matter_code: str, competent_province: str, applicant_name: str, applicant_id: str,

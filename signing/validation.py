@@ -51,7 +51,7 @@ def reusing_context(trust: TrustMaterial, *, moment: datetime | None = None) -> 
                        crls=[_PARSED.get(("crl", der), _crl) for der in trust.crls_der],
                        moment=moment)
     # The exact material it was built from: what signing.path_memo keys a remembered chain on.
-    return path_memo.mark(context, inputs=(trust.root_pem, tuple(trust.intermediate_pems), tuple(trust.crls_der)))
+    return path_memo.mark(context, inputs=(trust.root_pem, trust.intermediate_pems, trust.crls_der))
 
 
 def _context(*, roots: list[Any], others: list[Any], crls: list[Any], moment: datetime | None) -> ValidationContext:

@@ -90,8 +90,7 @@ class VerifiedChunks(Iterator[bytes]):
             chunk = next(self._source)
         except StopIteration:
             self.close()
-            actual = self._sha256 if self._hash is None else self._hash.hexdigest()
-            if actual != self._sha256:
+            if self._hash is not None and (actual := self._hash.hexdigest()) != self._sha256:
                 raise MaterialIntegrityError(
                     f"stored material {self._sha256} in {self._where} now hashes to {actual}; "
                     "the copy is corrupt — restore it from a replica or ask the sender to resend"
