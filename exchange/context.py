@@ -98,10 +98,12 @@ class NodeContext:
                                  f"not {case_number}; give each message an id of its own")
         return applied_for is not None
 
-    def send_now(self, messages: Sequence[OutboxMessage]) -> dict[str, Case]:
+    def send_now(self, messages: Sequence[OutboxMessage], *, current: Case | None = None) -> dict[str, Case]:
         """Try recorded messages at once; whatever does not go now the relay retries later.
-        Returns the cases that a confirmation moved on (Forwarded, ResultDelivered), as saved."""
+        Returns the cases that a confirmation moved on (Forwarded, ResultDelivered), as saved.
+        `current`: the case the messages were saved with, by a caller that still holds its
+        lock, so the courier need not read it again."""
         if messages and self.courier is not None:
-            return self.courier.attempt_all(messages)
+            return self.courier.attempt_all(messages, current=current)
         return {}
 

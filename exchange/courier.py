@@ -80,11 +80,16 @@ class Courier:
 
     # -- attempts ---------------------------------------------------------------------------
 
-    def attempt_all(self, messages: Sequence[OutboxMessage]) -> dict[str, Case]:
+    def attempt_all(self, messages: Sequence[OutboxMessage], *, current: Case | None = None) -> dict[str, Case]:
         """Try freshly recorded messages now, each only if it may go (the earlier messages of its
         case are delivered, its partner is not in backoff) and no one else holds it; the others
         wait for the relay. Returns the cases whose confirmation recorded something (Forwarded,
-        ResultDelivered), as saved, so the caller need not read them again."""
+        ResultDelivered), as saved, so the caller need not read them again.
+
+        `current`: the case the messages were saved with, by a caller that still holds its lock,
+        so it is what is saved: sent from as it is rather than read again. A confirmation that
+        changed it but could not be saved leaves it changed in memory only, so it is then read
+        again: the caller never answers with what was not saved."""
         outbox = self._outbox()
         queued = False
         recorded: dict[str, Case] = {}
@@ -92,10 +97,15 @@ class Courier:
             claimed = outbox.claim(owner=self.owner, lease_seconds=self.policy.lease_seconds,
                                    message_id=message.message_id)
             if claimed:
-                confirmed, case = self._attempt(claimed[0], fresh=True)
+                known = current if current is not None and current.case_number == message.case_number else None
+                version = known.version if known is not None else None
+                confirmed, case = self._attempt(claimed[0], fresh=True, case=known)
                 queued = queued or not confirmed
                 if case is not None:
                     recorded[case.case_number] = case
+                elif known is not None and known.version != version:
+                    current = None
+                    recorded[known.case_number] = self.ctx.ledger.get_case(known.case_number)
             else:
                 queued = True
         if queued and self.on_queued is not None:
@@ -106,11 +116,12 @@ class Courier:
         """Send one claimed message; True once the partner confirmed it."""
         return self._attempt(message)[0]
 
-    def _attempt(self, message: OutboxMessage, *, fresh: bool = False) -> tuple[bool, Case | None]:
+    def _attempt(self, message: OutboxMessage, *, fresh: bool = False,
+                 case: Case | None = None) -> tuple[bool, Case | None]:
         outbox = self._outbox()
         try:
             with self.leases.sending(message.message_id):  # a long send keeps its claim
-                case = self.send(message, fresh=fresh)
+                case = self.send(message, fresh=fresh, case=case)
         except PeerBusy as exc:
             # The partner answered: only this message waits (its case is busy there).
             wait = self.policy.delay(message.attempts + 1, self.rng)
@@ -169,12 +180,13 @@ class Courier:
 
     # -- what each kind of message is --------------------------------------------------------
 
-    def send(self, message: OutboxMessage, *, fresh: bool = False) -> Case | None:
+    def send(self, message: OutboxMessage, *, fresh: bool = False, case: Case | None = None) -> Case | None:
         """Send one message; the case as saved when the confirmation recorded events on it.
-        `fresh`: recorded a moment ago and never tried, so no part of it can have arrived."""
+        `fresh`: recorded a moment ago and never tried, so no part of it can have arrived.
+        `case`: the message's case as saved, read under its lock, which the caller holds."""
         handler: Callable[[OutboxMessage], Case | None] = {
-            FORWARD_CASE: lambda m: self._forward_case(m, fresh=fresh),
-            DELIVER_RESULT: self._deliver_result, ASSIGN_TASK: self._assign_task,
+            FORWARD_CASE: lambda m: self._forward_case(m, fresh=fresh, case=case),
+            DELIVER_RESULT: lambda m: self._deliver_result(m, case=case), ASSIGN_TASK: self._assign_task,
             REPORT_TASK: self._report_task, NOTIFY_PROGRESS: self._notify_progress,
         }[message.kind]
         before = self.already_applied
@@ -184,12 +196,12 @@ class Courier:
                      message.peer)
         return case
 
-    def _forward_case(self, m: OutboxMessage, *, fresh: bool = False) -> Case | None:
+    def _forward_case(self, m: OutboxMessage, *, fresh: bool = False, case: Case | None = None) -> Case | None:
         ctx = self.ctx
         # Under the case's lock, so an applicant's withdrawal at the window and the forward do
         # not cross: a case withdrawn before it left is not sent at all.
         with ctx.case_lock(m.case_number):
-            case = ctx.ledger.get_case(m.case_number)
+            case = case if case is not None else ctx.ledger.get_case(m.case_number)
             if case.status is not CaseStatus.SUBMITTED:
                 self._outbox().delivered(m.message_id)  # withdrawn here first: nothing to forward
                 return None
@@ -230,10 +242,10 @@ class Courier:
         self._count(ctx.peers.forward_case(m.peer, envelope=envelope_of(case), message_id=m.message_id,
                                            carried=carried))
 
-    def _deliver_result(self, m: OutboxMessage) -> Case | None:
+    def _deliver_result(self, m: OutboxMessage, *, case: Case | None = None) -> Case | None:
         ctx = self.ctx
         with ctx.case_lock(m.case_number):  # as for the forward: the confirmation goes on this read
-            case = ctx.ledger.get_case(m.case_number)
+            case = case if case is not None else ctx.ledger.get_case(m.case_number)
             assert case.result is not None
             pdf = ctx.store.read_bytes(case.result["sha256"])
             self._count(ctx.peers.deliver_result(m.peer, case_number=case.case_number, pdf=pdf,

@@ -372,7 +372,8 @@ class DepartmentDesk:
                                             payload={"actor": dict(actor)}, at=ctx.stamp()))
             # A joint case taken in at this province's own window is printed there.
             ctx.save(case, outbox=outgoing)
-        return ctx.send_now(outgoing).get(case_number, case)
+            # Still under the lock: the courier delivers from this very case instead of reading it again.
+            return ctx.send_now(outgoing, current=case).get(case_number, case)
 
     def complete_part(self, case_number: str, *, outcome: str, note: str, actor: Actor) -> Case:
         """At a partner province: its part is done; the accepting node is told."""

@@ -111,8 +111,9 @@ class WindowDesk:
         )
         forward = new_message(peer=competent_province, kind=FORWARD_CASE, case_number=case.case_number,
                               payload={"actor": dict(actor)}, at=ctx.stamp())
-        ctx.save(case, outbox=[forward], inbox=submission)
-        return ctx.send_now([forward]).get(case.case_number, case)
+        with ctx.case_lock(case.case_number):  # held through the forward: the courier sends this very case
+            ctx.save(case, outbox=[forward], inbox=submission)
+            return ctx.send_now([forward], current=case).get(case.case_number, case)
 
     def submit_online(
         self,
