@@ -31,6 +31,7 @@ from psycopg.sql import SQL, Composable, Identifier
 
 from exchange.errors import NotFound
 from exchange.merkle import leaf_hash
+from storage.pgarrays import bytea_array, int_array, text_array
 
 GENESIS = bytes(32)
 RECORD_TAG = "tongban-event-v1"
@@ -262,8 +263,8 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
 
         messages = outbox_of(self).append_arguments(
             outbox=kwargs.get("outbox") or (), delivered=kwargs.get("delivered") or (), inbox=kwargs.get("inbox"))
-        events = ([e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
-                  [e.topic for e in stored_events], [e.state for e in stored_events])
+        events = (text_array(e.originator_id for e in stored_events), int_array(e.originator_version for e in stored_events),
+                  text_array(e.topic for e in stored_events), bytea_array(e.state for e in stored_events))
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self._append_statement, (*events, *messages), prepare=True)
             return [row["notification_id"] for row in curs.fetchall()]

@@ -28,6 +28,7 @@ from psycopg.sql import SQL, Identifier
 
 from exchange.outbox import OutboxMessage, PeerBacklog
 from storage.eventcipher import EventKeyUnavailable
+from storage.pgarrays import text_array
 
 
 def outbox_table(events_table: str) -> str:
@@ -129,9 +130,10 @@ class SqlOutbox:
         """What write_in_transaction writes, as the arguments of the PostgreSQL append function
         (storage.chain.postgres_append_ddl), which writes it with the events in one statement."""
         message_id, case_number = inbox if inbox is not None else (None, None)
-        return ([m.message_id for m in outbox], [m.peer for m in outbox], [m.kind for m in outbox],
-                [m.case_number for m in outbox], [self._seal(m.payload) for m in outbox],
-                [m.created_at for m in outbox], list(delivered), message_id, case_number, self.clock())
+        return (text_array(m.message_id for m in outbox), text_array(m.peer for m in outbox),
+                text_array(m.kind for m in outbox), text_array(m.case_number for m in outbox),
+                text_array(self._seal(m.payload) for m in outbox), text_array(m.created_at for m in outbox),
+                text_array(delivered), message_id, case_number, self.clock())
 
     # -- the relay's side ------------------------------------------------------------------
 
