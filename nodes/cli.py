@@ -615,10 +615,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # pyHanko logs a traceback for every document it refuses and warns that we never fetch
-    # revocation data online (by design); our verification report says what matters.
-    logging.getLogger("pyhanko").setLevel(logging.ERROR)
-    logging.getLogger("pyhanko_certvalidator").setLevel(logging.ERROR)
+    from nodes.library_logs import quiet_pyhanko_logs
+
+    quiet_pyhanko_logs()
     try:
         return int(args.func(args))
     except TongbanError as exc:

@@ -20,6 +20,7 @@ from typing import Any
 
 from exchange.ports import CertificateRequest
 from nodes.config import usable_cores
+from nodes.library_logs import quiet_pyhanko_logs
 
 # One sealer and one verifier per worker process, built by _start_worker.
 _worker: dict[str, Any] = {}
@@ -42,6 +43,7 @@ def _exit_with_the_node(node_pid: int) -> None:
 
 def _start_worker(pki_dir: str, province: str, node_pid: int) -> None:
     _exit_with_the_node(node_pid)
+    quiet_pyhanko_logs()
     from nodes.wiring import build_sealer, build_verifier
     from signing.pki import Federation
 

@@ -34,6 +34,19 @@ def test_a_certificate_sealed_in_a_worker_process_verifies_in_one(federation: Fe
         pool.close()
 
 
+def test_a_worker_seals_without_writing_pyhankos_warnings_into_the_nodes_log(
+    federation: Federation, capfd: pytest.CaptureFixture[str],
+) -> None:
+    pool = SigningPool(pki_dir=federation.directory, province="330000", processes=1)
+    try:
+        for _ in range(2):
+            pool.issuer().issue(_request("330000"))
+    finally:
+        pool.close()
+    # Before: "Validation/revocation info will be embedded, but fetching is not allowed" per seal.
+    assert "fetching is not allowed" not in capfd.readouterr().err
+
+
 def test_a_worker_refuses_a_certificate_of_another_province_with_a_signing_error(federation: Federation) -> None:
     pool = SigningPool(pki_dir=federation.directory, province="330000", processes=1)
     try:
