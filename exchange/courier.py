@@ -6,6 +6,7 @@ the message as refused, with its reason, for an operator to look at."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import threading
@@ -87,9 +88,9 @@ class Courier:
         ResultDelivered), as saved, so the caller need not read them again.
 
         `current`: the case the messages were saved with, by a caller that still holds its lock,
-        so it is what is saved: sent from as it is rather than read again. A confirmation that
-        changed it but could not be saved leaves it changed in memory only, so it is then read
-        again: the caller never answers with what was not saved."""
+        so it is what is saved: sent from a copy of it rather than read again. A confirmation
+        records on the copy, so one that cannot be saved leaves `current` as saved, and the
+        caller never answers with what was not saved."""
         outbox = self._outbox()
         queued = False
         recorded: dict[str, Case] = {}
@@ -98,14 +99,13 @@ class Courier:
                                    message_id=message.message_id)
             if claimed:
                 known = current if current is not None and current.case_number == message.case_number else None
-                version = known.version if known is not None else None
-                confirmed, case = self._attempt(claimed[0], fresh=True, case=known)
+                confirmed, case = self._attempt(claimed[0], fresh=True,
+                                                case=_detached(known) if known is not None else None)
                 queued = queued or not confirmed
                 if case is not None:
                     recorded[case.case_number] = case
-                elif known is not None and known.version != version:
-                    current = None
-                    recorded[known.case_number] = self.ctx.ledger.get_case(known.case_number)
+                    if known is not None:
+                        current = case  # the copy, as now saved
             else:
                 queued = True
         if queued and self.on_queued is not None:
@@ -305,6 +305,15 @@ class Courier:
         if self.ctx.coordination is None:
             raise TongbanError("this node was started without node-to-node coordination")
         return self.ctx.coordination
+
+
+def _detached(case: Case) -> Case:
+    """A copy of `case` that a confirmation may change while `case` stays as saved. The events
+    a confirmation records (Forwarded, ResultDelivered) only rebind the case's status, so a
+    shallow copy with pending events of its own is enough."""
+    clone = copy.copy(case)
+    vars(clone)["_pending_events"] = []
+    return clone
 
 
 def _missed_what_it_carried(refusal: PeerRefused) -> bool:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
 
 import psycopg
 import pytest
@@ -51,9 +53,18 @@ def test_empty_arrays_are_empty_not_null(conn: psycopg.Connection) -> None:
     assert echoed(conn, [], [], [], []) == ([], [], [], [])
 
 
-def test_a_none_element_is_refused_rather_than_written_as_text() -> None:
-    with pytest.raises(TypeError, match="never NULL"):
-        text_array(["m-1", None])  # type: ignore[list-item]
+@pytest.mark.parametrize(("make", "values"), [
+    (text_array, ["m-1", None]),
+    (text_array, [datetime(2026, 12, 6)]),  # would be stored with a space, not "T"
+    (int_array, [1.5]),
+    (int_array, [None]),
+    (int_array, [True]),
+    (bytea_array, [5]),  # bytes(5) would be five zero bytes
+    (bytea_array, ["text"]),
+])
+def test_an_element_of_another_type_is_refused_rather_than_converted(make: Any, values: list[Any]) -> None:
+    with pytest.raises(TypeError, match="never NULL, never converted"):
+        make(values)
 
 
 def test_a_case_saved_with_its_outbox_message_reads_back_as_saved(postgres_schema: EventStoreSettings) -> None:

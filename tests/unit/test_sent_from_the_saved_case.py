@@ -1,6 +1,7 @@
 """A forward and a result delivery tried right after their save go from the case just saved,
-which the desk still holds under its lock, instead of reading it back from the ledger; a
-confirmation that cannot be saved never leaves the desk answering with what was not saved.
+which the desk still holds under its lock, instead of reading it back from the ledger; the
+confirmation is recorded on a copy, so one that cannot be saved never leaves the desk answering
+with what was not saved.
 A real SQLite ledger, outbox and folder store; the partner is a fake."""
 
 from __future__ import annotations
@@ -109,8 +110,12 @@ def test_a_forward_whose_confirmation_cannot_be_saved_answers_with_the_case_as_s
         return saves(case, **kwargs)
 
     window.save = confirmation_fails  # type: ignore[method-assign]
+    reads = CountedReads(window.ledger)
+    reads.counting = True
     case = submit(window)
-    assert case.status is CaseStatus.SUBMITTED  # not the FORWARDED the failed save left in memory
+    assert case.status is CaseStatus.SUBMITTED  # not a FORWARDED that was never saved
+    assert reads.reads == 0  # nothing to read again (a read failing here would have failed the submission)
+    reads.counting = False
     assert window.ledger.get_case(case.case_number).version == case.version
     assert [m.case_number for m in window.outbox.pending()] == [case.case_number]  # type: ignore[union-attr]
     window.save = saves  # type: ignore[method-assign]
