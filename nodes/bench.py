@@ -39,6 +39,7 @@ from nodes.bench_parts import (
 )
 from nodes.clients import OfficerClient, WindowClient, operator_channel
 from nodes.config import usable_cores
+from nodes.interceptors import handler_cpu_ms
 from nodes.demo import CLERK, COMPETENT_PROVINCE, OFFICER, WINDOW_PROVINCE, make_federation
 from nodes.translate import CHUNK_SIZE
 from nodes.launch import (
@@ -100,6 +101,10 @@ class BenchResult:
     events_per_case: float
     failures: list[str] = field(default_factory=list)
     s3: bool = False
+    # Per node role ("window 340000", "competent 330000", replicas together), per method: the
+    # CPU in ms of each call's handler thread during the load, from the nodes' access logs. Per
+    # call, these move less with a noisy host than a run's totals: set against each other.
+    call_cpu: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     @property
     def throughput(self) -> float:
@@ -416,8 +421,10 @@ def run_scenario(options: BenchOptions, *, federation: Federation, workdir: Path
         postgres_before = postgres_cpu_seconds()
         busy_before, all_before = machine_ticks()
         own_before = time.process_time()
+        log_offsets = {n.log_path: n.log_path.stat().st_size for n in topology.nodes}
         elapsed = traffic.run(duration=options.duration, concurrency=options.concurrency)
         own_cpu = time.process_time() - own_before
+        call_cpu = calls_during_load(topology, log_offsets)
         postgres_cpu = postgres_cpu_seconds() - postgres_before
         busy_after, all_after = machine_ticks()
         usage = [NodeUsage(name=name, cpu_seconds=tree_cpu_seconds(pid) - cpu_before[name],
@@ -436,10 +443,23 @@ def run_scenario(options: BenchOptions, *, federation: Federation, workdir: Path
             retries=traffic.retries, polls=traffic.polls, latencies=dict(traffic.latencies), bytes_moved=traffic.moved, usage=usage,
             machine_busy=(busy_after - busy_before) / max(all_after - all_before, 1),
             load_average=os.getloadavg(), events_per_case=events / max(completed, 1), failures=traffic.failures,
-            s3=topology.moto is not None,
+            s3=topology.moto is not None, call_cpu=call_cpu,
         )
     finally:
         topology.stop()
+
+
+def calls_during_load(topology: Topology, log_offsets: Mapping[Path, int]) -> dict[str, dict[str, list[float]]]:
+    """Each node role's calls logged since `log_offsets` (the nodes' log sizes when the load began)."""
+    found: dict[str, dict[str, list[float]]] = {}
+    for n in topology.nodes:
+        role = f"{'window' if n.config.province == WINDOW_PROVINCE else 'competent'} {n.config.province}"
+        with n.log_path.open("rb") as log:
+            log.seek(log_offsets.get(n.log_path, 0))
+            lines = log.read().decode("utf-8", errors="replace").splitlines()
+        for method, cpu in handler_cpu_ms(lines).items():
+            found.setdefault(role, {}).setdefault(method, []).extend(cpu)
+    return found
 
 
 def run_bench(scenarios: list[BenchOptions], *,
@@ -543,6 +563,13 @@ def render(results: list[BenchResult], baselines: Mapping[str, float]) -> str:
                             for u in used) or "-"
         if any(u.peak_rss_mb for r in results for u in r.usage if u.name.split(" #")[0] == name):
             row(f"peak RSS MB (/workers): {name}", rss)
+    calls = sorted({(role, method) for r in results for role, methods in r.call_cpu.items() for method in methods},
+                   key=lambda rm: (not rm[0].startswith("window"), rm[0], rm[1]))
+    for role, method in calls:
+        def per_call(r: BenchResult, role: str = role, method: str = method) -> str:
+            cpu = r.call_cpu.get(role, {}).get(method)
+            return f"{percentile(cpu, .5):.2f} ×{len(cpu) / max(r.completed, 1):.1f}" if cpu else "-"
+        row(f"  {role.split()[0]} {method}, CPU ms p50 ×calls/case", per_call)
     row("machine busy, any process", lambda r: f"{r.machine_busy * 100:.0f}%")
     row("load average after", lambda r: f"{r.load_average[0]:.1f}")
     for bound_name in ("sealing, one core", "all parts, all cores"):

@@ -8,10 +8,11 @@ import contextvars
 import datetime as dt
 import hashlib
 import logging
+import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, NamedTuple
 
@@ -850,6 +851,22 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
         return _guarded(handler, mapped)
 
 
+# The access log's line, and how to read it back (tongban bench reports each call's CPU from it).
+ACCESS_LINE = "%s caller=%s outcome=%s %.1fms cpu=%.2fms"
+_ACCESS_READ = re.compile(r"tongban\.rpc: /[\w.]+/(\w+) caller=\S+ outcome=(\S+) [\d.]+ms cpu=([\d.]+)ms$")
+
+
+def handler_cpu_ms(lines: Iterable[str]) -> dict[str, list[float]]:
+    """The CPU (ms, of the handler's thread) of every call that ended OK, by method name,
+    read from a node's log lines; other lines are skipped."""
+    found: dict[str, list[float]] = {}
+    for line in lines:
+        match = _ACCESS_READ.search(line.rstrip("\n"))
+        if match is not None and match.group(2) == "OK":
+            found.setdefault(match.group(1), []).append(float(match.group(3)))
+    return found
+
+
 class AccessLogInterceptor(grpc.ServerInterceptor):
     """One line per call: method, caller, outcome, duration. Never request contents."""
 
@@ -870,7 +887,7 @@ class AccessLogInterceptor(grpc.ServerInterceptor):
             finally:
                 who = caller.get(None)
                 log.info(
-                    "%s caller=%s outcome=%s %.1fms cpu=%.2fms", method,
+                    ACCESS_LINE, method,
                     f"{who.province_code}/{who.role}/{who.common_name}" if who else "-",
                     outcome, (time.perf_counter() - started) * 1000, (time.thread_time() - cpu_started) * 1000,
                 )
