@@ -412,8 +412,7 @@ def run_scenario(options: BenchOptions, *, federation: Federation, workdir: Path
         pids = {}
         for n in topology.nodes:
             same = [m for m in topology.nodes if m.config.province == n.config.province]
-            role = "window" if n.config.province == WINDOW_PROVINCE else "competent"
-            pids[f"{role} {n.config.province}" + (f" #{same.index(n) + 1}" if len(same) > 1 else "")] = n.process.pid
+            pids[node_role(n) + (f" #{same.index(n) + 1}" if len(same) > 1 else "")] = n.process.pid
         if topology.moto is not None:
             pids["S3 server (moto)"] = topology.moto.pid
         cpu_before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
@@ -453,13 +452,17 @@ def calls_during_load(topology: Topology, log_offsets: Mapping[Path, int]) -> di
     """Each node role's calls logged since `log_offsets` (the nodes' log sizes when the load began)."""
     found: dict[str, dict[str, list[float]]] = {}
     for n in topology.nodes:
-        role = f"{'window' if n.config.province == WINDOW_PROVINCE else 'competent'} {n.config.province}"
         with n.log_path.open("rb") as log:
             log.seek(log_offsets.get(n.log_path, 0))
             lines = log.read().decode("utf-8", errors="replace").splitlines()
         for method, cpu in handler_cpu_ms(lines).items():
-            found.setdefault(role, {}).setdefault(method, []).extend(cpu)
+            found.setdefault(node_role(n), {}).setdefault(method, []).extend(cpu)
     return found
+
+
+def node_role(node: NodeProcess) -> str:
+    """What the report calls a node, e.g. "window 340000" (replicas of a province alike)."""
+    return f"{'window' if node.config.province == WINDOW_PROVINCE else 'competent'} {node.config.province}"
 
 
 def run_bench(scenarios: list[BenchOptions], *,

@@ -35,12 +35,7 @@ def memo_installed() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def federation(tmp_path_factory: pytest.TempPathFactory) -> Federation:
-    return make_federation(tmp_path_factory.mktemp("fed"))
-
-
-@pytest.fixture(scope="module")
-def sealed(federation: Federation) -> bytes:
+def sealed(federation: Federation) -> bytes:  # the session's federation (tests/conftest.py): nothing here revokes in it
     return DepartmentSealer(federation=federation, province_code=COMPETENT).issue(request())
 
 
