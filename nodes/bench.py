@@ -460,6 +460,15 @@ def calls_during_load(topology: Topology, log_offsets: Mapping[Path, int]) -> di
     return found
 
 
+def call_cpu_cell(cpu: list[float] | None, *, cases: int) -> str:
+    """One RPC's handler CPU in a run: its median call, calls per case and what it cost a case
+    in all (the median alone misleads when a method's calls differ in size, as uploads do)."""
+    if not cpu:
+        return "-"
+    cases = max(cases, 1)
+    return f"{percentile(cpu, .5):.2f} ×{len(cpu) / cases:.1f} = {sum(cpu) / cases:.2f}"
+
+
 def node_role(node: NodeProcess) -> str:
     """What the report calls a node, e.g. "window 340000" (replicas of a province alike)."""
     return f"{'window' if node.config.province == WINDOW_PROVINCE else 'competent'} {node.config.province}"
@@ -570,9 +579,8 @@ def render(results: list[BenchResult], baselines: Mapping[str, float]) -> str:
                    key=lambda rm: (not rm[0].startswith("window"), rm[0], rm[1]))
     for role, method in calls:
         def per_call(r: BenchResult, role: str = role, method: str = method) -> str:
-            cpu = r.call_cpu.get(role, {}).get(method)
-            return f"{percentile(cpu, .5):.2f} ×{len(cpu) / max(r.completed, 1):.1f}" if cpu else "-"
-        row(f"  {role.split()[0]} {method}, CPU ms p50 ×calls/case", per_call)
+            return call_cpu_cell(r.call_cpu.get(role, {}).get(method), cases=r.completed)
+        row(f"  {role.split()[0]} {method}, CPU ms p50 ×calls = ms/case", per_call)
     row("machine busy, any process", lambda r: f"{r.machine_busy * 100:.0f}%")
     row("load average after", lambda r: f"{r.load_average[0]:.1f}")
     for bound_name in ("sealing, one core", "all parts, all cores"):

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from nodes.bench import calls_during_load
+from nodes.bench import call_cpu_cell, calls_during_load
 from nodes.interceptors import ACCESS_LINE, handler_cpu_ms
 
 NODE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # nodes.cli's logging format
@@ -51,3 +51,9 @@ def test_only_calls_logged_during_the_load_are_counted_and_replicas_of_a_provinc
         "window 340000": {"PrintResult": [3.5]},
         "competent 330000": {"ApproveCase": [6.0, 5.0]},
     }
+
+
+def test_a_calls_row_gives_its_median_its_calls_per_case_and_its_cost_per_case() -> None:
+    assert call_cpu_cell([1.0, 2.0, 9.0], cases=2) == "2.00 ×1.5 = 6.00"
+    assert call_cpu_cell(None, cases=2) == "-"
+    assert call_cpu_cell([4.0], cases=0) == "4.00 ×1.0 = 4.00"
