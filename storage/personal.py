@@ -33,7 +33,7 @@ from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import Cipher, Compressor, Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import Environment
 
@@ -58,6 +58,10 @@ class CaseDataErased(IllegalTransition):
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# A hint only (storage.personal.CaseKeys.sealing_key): a wrong guess costs a statement, never a key.
+FIRST_VERSION = Aggregate.INITIAL_VERSION
 
 
 # -- the key table ---------------------------------------------------------------------------
@@ -115,11 +119,16 @@ class CaseKeys:
         raise NotImplementedError
 
     # the key life cycle
-    def sealing_key(self, case: str) -> bytes:
+    def sealing_key(self, case: str, *, opening: bool = False) -> bytes:
+        """The key that seals the case's personal data, made and recorded the first time.
+        `opening`: the event is the case's first here, so its key is almost certainly not
+        recorded yet: the key is added straight away instead of being looked for first (one
+        database statement instead of two; a key or an erasure already recorded, by another
+        replica or before the case arrived, still wins, as the insert then adds nothing)."""
         with self._lock:
             if (key := self._cached(case)) is not None:
                 return key
-            row = self._row(case)
+            row = None if opening else self._row(case)
             if row is None:
                 envelope = self.keyring.wrap(AESGCM.generate_key(bit_length=256))
                 # Another replica may have added the case's key meanwhile: then that one counts.
@@ -383,7 +392,8 @@ class PersonalDataMapper(Mapper):
             if personal:
                 case = _case_of(state["originator_id"])
                 nonce = os.urandom(12)
-                sealed = AESGCM(self.case_keys.sealing_key(case)).encrypt(
+                key = self.case_keys.sealing_key(case, opening=state["originator_version"] == FIRST_VERSION)
+                sealed = AESGCM(key).encrypt(
                     nonce, json.dumps(personal, ensure_ascii=False).encode("utf-8"),
                     _aad(state["originator_id"], state["originator_version"]))
                 kept[SEALED] = {"v": 1, "shape": shape, "sealed": base64.b64encode(nonce + sealed).decode("ascii")}

@@ -319,6 +319,59 @@ def test_a_new_cases_key_is_read_back_only_when_another_replica_added_it_first(
         second.close()
 
 
+def test_a_cases_first_event_records_its_key_in_one_statement_and_a_key_or_erasure_already_there_wins(
+    settings: EventStoreSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventsourcing.utils import Environment
+
+    from storage.eventcipher import open_event_keyring
+    from storage.personal import CaseDataErased, open_case_keys
+
+    CaseLedger(env=settings.application_env()).close()
+    env = Environment(name="tongban", env=settings.application_env())
+    first, second = (open_case_keys(env, open_event_keyring(settings.key_file)) for _ in range(2))
+    looks: list[str] = []
+    row = second._row
+    monkeypatch.setattr(second, "_row", lambda c: looks.append(c) or row(c))
+    new, taken, erased = (case_id(n).hex for n in ("N-21", "N-22", "N-23"))
+    try:
+        key = second.sealing_key(new, opening=True)
+        assert looks == [] and first.opening_key(new) == key  # added, not looked for
+        theirs = first.sealing_key(taken)  # another replica got there first
+        assert second.sealing_key(taken, opening=True) == theirs and looks == [taken]
+        first.erase(erased)  # erased here before the case's first event arrived
+        with pytest.raises(CaseDataErased):
+            second.sealing_key(erased, opening=True)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_case_whose_first_save_added_its_key_reads_and_records_under_that_key(settings: EventStoreSettings) -> None:
+    def ledger_of_a_fresh_process() -> CaseLedger:  # no key in memory: each one is read from the table
+        return CaseLedger(env=settings.application_env())
+
+    first = ledger_of_a_fresh_process()
+    try:
+        record_a_mailed_case(first, "N-24", mail=False)
+    finally:
+        first.close()
+    later = ledger_of_a_fresh_process()
+    try:
+        case = later.get_case("N-24")
+        case.mail_result(carrier="EMS", tracking_number="EMS2", address=ADDRESS, actor=CLERK, at=t(9))
+        later.save(case)
+    finally:
+        later.close()
+    auditor = ledger_of_a_fresh_process()
+    try:
+        case = auditor.get_case("N-24")
+        assert case.applicant["name"] == NAME and case.status.value == "mailed"
+        assert ADDRESS not in raw_store(settings).decode("utf-8", errors="replace")
+    finally:
+        auditor.close()
+
+
 def test_an_evidence_bundle_from_a_node_keeping_events_in_clear_masks_every_personal_field(
     tmp_path: Path, federation: Any
 ) -> None:
