@@ -15,6 +15,7 @@ from exchange.errors import (
     IllegalTransition, InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised, NotFound,
     TongbanError,
 )
+from exchange.issued import IssuedResults
 from exchange.materials import (
     CARRIED_EACH,
     CARRIED_IN_ALL,
@@ -37,6 +38,7 @@ from exchange.workdays import CHINA_TIME
 class DepartmentDesk:
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
+        self.issued = IssuedResults()
 
     # -- incoming from peers --------------------------------------------------------------
 
@@ -303,6 +305,16 @@ class DepartmentDesk:
             raise IllegalTransition(f"the applicant withdrew case {case_number} at the window before it arrived "
                                     "here, so it is not opened and takes no materials; nothing was recorded")
 
+    def issued_to_origin(self, case_number: str, *, asking_province: str) -> str | None:
+        """What was issued for the case, asked by the window that took it in (before it prints):
+        from memory when this process issued it, else from the case."""
+        known = self.issued.for_origin(case_number, asking_province)
+        if known is not None:
+            return known
+        case = parties.require_origin(parties.case_of_party(self.ctx.ledger, case_number, asking_province),
+                                      asking_province, what="ask what was issued for it")
+        return self.issued_sha256(case_number, asking_province=asking_province, case=case)
+
     def issued_sha256(self, case_number: str, *, asking_province: str, case: Case | None = None) -> str | None:
         """`case`: already read by the caller (a result, once issued, never changes)."""
         case = case or self.ctx.ledger.get_case(case_number)
@@ -372,6 +384,7 @@ class DepartmentDesk:
                                             payload={"actor": dict(actor)}, at=ctx.stamp()))
             # A joint case taken in at this province's own window is printed there.
             ctx.save(case, outbox=outgoing)
+            self.issued.remember(case)
             # Still under the lock: the courier delivers from this very case instead of reading it again.
             return ctx.send_now(outgoing, current=case).get(case_number, case)
 
