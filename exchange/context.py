@@ -11,6 +11,7 @@ from typing import Any
 from exchange.case import Case
 from exchange.catalog import Catalog
 from exchange.errors import InvalidRequest, NotFound, TongbanError
+from exchange.issued import IssuedResults
 from exchange.ledger import CaseLedger
 from exchange.outbox import Outbox, OutboxMessage
 from exchange.ports import CoordinationGateway, ObjectStore, PeerGateway, PrintSpool, ResultIssuer, ResultVerifier
@@ -37,6 +38,7 @@ class NodeContext:
     uploads: Any = None  # exchange.materials.PartialUploads: resumable transfers from peers
     outbox: Outbox | None = None  # messages to partners, recorded with their events
     courier: Any = None  # exchange.courier.Courier: sends outbox messages (set once the context exists)
+    issued: IssuedResults = field(default_factory=IssuedResults)  # what this process issued, for the window's question
     # Read-modify-save of one case is serialised per process, so concurrent RPCs on the same
     # case do not race each other to IntegrityError; another process is still caught by it.
     _locks: dict[str, threading.RLock] = field(default_factory=dict)

@@ -15,7 +15,6 @@ from exchange.errors import (
     IllegalTransition, InvalidRequest, MaterialIntegrityError, MaterialNotFound, NotAuthorised, NotFound,
     TongbanError,
 )
-from exchange.issued import IssuedResults
 from exchange.materials import (
     CARRIED_EACH,
     CARRIED_IN_ALL,
@@ -38,7 +37,6 @@ from exchange.workdays import CHINA_TIME
 class DepartmentDesk:
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
-        self.issued = IssuedResults()
 
     # -- incoming from peers --------------------------------------------------------------
 
@@ -308,7 +306,7 @@ class DepartmentDesk:
     def issued_to_origin(self, case_number: str, *, asking_province: str) -> str | None:
         """What was issued for the case, asked by the window that took it in (before it prints):
         from memory when this process issued it, else from the case."""
-        known = self.issued.for_origin(case_number, asking_province)
+        known = self.ctx.issued.for_origin(case_number, asking_province)
         if known is not None:
             return known
         case = parties.require_origin(parties.case_of_party(self.ctx.ledger, case_number, asking_province),
@@ -384,7 +382,7 @@ class DepartmentDesk:
                                             payload={"actor": dict(actor)}, at=ctx.stamp()))
             # A joint case taken in at this province's own window is printed there.
             ctx.save(case, outbox=outgoing)
-            self.issued.remember(case)
+            ctx.issued.remember(case)
             # Still under the lock: the courier delivers from this very case instead of reading it again.
             return ctx.send_now(outgoing, current=case).get(case_number, case)
 

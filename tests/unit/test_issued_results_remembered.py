@@ -66,9 +66,21 @@ def test_the_process_that_issued_a_result_tells_the_window_without_reading_the_c
     assert reads.reads == 0
 
 
+def test_the_desk_the_window_asks_is_not_the_one_that_approved_and_still_answers_from_memory(
+    competent: NodeContext,
+) -> None:
+    number = approved(competent, DepartmentDesk(competent))  # the officers' service
+    peers_desk = DepartmentDesk(competent)  # the peer service's own desk, on the same node
+    reads = CountedReads(competent.ledger)
+    reads.counting = True
+    assert peers_desk.issued_to_origin(number, asking_province="340000") is not None
+    assert reads.reads == 0
+
+
 def test_another_process_reads_the_case_and_gives_the_same_answer(competent: NodeContext) -> None:
     number = approved(competent, DepartmentDesk(competent))
-    replica = DepartmentDesk(competent)  # knows nothing of what the first one issued
+    competent.issued = IssuedResults()  # another replica, or this node restarted: nothing remembered
+    replica = DepartmentDesk(competent)
     reads = CountedReads(competent.ledger)
     reads.counting = True
     assert replica.issued_to_origin(number, asking_province="340000") == \
@@ -89,7 +101,7 @@ def test_a_case_not_yet_approved_has_nothing_issued_and_nothing_is_remembered(co
     case = received(competent)
     desk.accept(case.case_number, actor=OFFICER)
     assert desk.issued_to_origin(case.case_number, asking_province="340000") is None
-    assert desk.issued.for_origin(case.case_number, "340000") is None
+    assert competent.issued.for_origin(case.case_number, "340000") is None
 
 
 def test_an_approval_that_could_not_be_saved_is_not_remembered(competent: NodeContext) -> None:
@@ -105,7 +117,7 @@ def test_an_approval_that_could_not_be_saved_is_not_remembered(competent: NodeCo
     with pytest.raises(RuntimeError):
         desk.approve(case.case_number, actor=OFFICER)
     competent.save = saves  # type: ignore[method-assign]
-    assert desk.issued.for_origin(case.case_number, "340000") is None
+    assert competent.issued.for_origin(case.case_number, "340000") is None
     assert desk.issued_to_origin(case.case_number, asking_province="340000") is None
 
 
