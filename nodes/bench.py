@@ -105,6 +105,7 @@ class BenchResult:
     # CPU in ms of each call's handler thread during the load, from the nodes' access logs. Per
     # call, these move less with a noisy host than a run's totals: set against each other.
     call_cpu: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    transactions_per_case: float | None = None  # PostgreSQL round trips of the nodes, per case
 
     @property
     def throughput(self) -> float:
@@ -367,6 +368,22 @@ class Traffic:
             channel.close()
 
 
+def postgres_transactions(topology: Topology) -> int | None:
+    """Transactions committed or rolled back in the nodes' PostgreSQL database so far (None on
+    SQLite). The nodes run every statement that is not a save in a transaction of its own, so
+    per case this counts their round trips to the database. Backends report these at most once
+    a second: read at the start and the end of the load alike, the lag roughly cancels."""
+    es = topology.nodes[0].config.event_store
+    if es.kind != "postgres":
+        return None
+    import psycopg
+
+    with psycopg.connect(host=es.host, dbname=es.dbname, user=es.user, autocommit=True) as conn:
+        row = conn.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database "
+                           "WHERE datname = current_database()").fetchone()
+    return int(row[0]) if row else None
+
+
 def events_recorded(topology: Topology) -> int:
     """Events every node's ledger holds (replicas share one), by the notification ids handed out."""
     total = 0
@@ -418,6 +435,7 @@ def run_scenario(options: BenchOptions, *, federation: Federation, workdir: Path
         cpu_before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
         kernel_before = {name: tree_cpu_seconds(pid, kernel_only=True) for name, pid in pids.items()}
         postgres_before = postgres_cpu_seconds()
+        transactions_before = postgres_transactions(topology)
         busy_before, all_before = machine_ticks()
         own_before = time.process_time()
         log_offsets = {n.log_path: n.log_path.stat().st_size for n in topology.nodes}
@@ -425,6 +443,7 @@ def run_scenario(options: BenchOptions, *, federation: Federation, workdir: Path
         own_cpu = time.process_time() - own_before
         call_cpu = calls_during_load(topology, log_offsets)
         postgres_cpu = postgres_cpu_seconds() - postgres_before
+        transactions_after = postgres_transactions(topology)
         busy_after, all_after = machine_ticks()
         usage = [NodeUsage(name=name, cpu_seconds=tree_cpu_seconds(pid) - cpu_before[name],
                            peak_rss_mb=peak_rss_mb(pid), worker_peak_rss_mb=sum(peak_rss_mb(c) for c in child_pids(pid)),
@@ -443,6 +462,8 @@ def run_scenario(options: BenchOptions, *, federation: Federation, workdir: Path
             machine_busy=(busy_after - busy_before) / max(all_after - all_before, 1),
             load_average=os.getloadavg(), events_per_case=events / max(completed, 1), failures=traffic.failures,
             s3=topology.moto is not None, call_cpu=call_cpu,
+            transactions_per_case=None if transactions_before is None or transactions_after is None
+            else (transactions_after - transactions_before) / max(completed, 1),
         )
     finally:
         topology.stop()
@@ -566,6 +587,9 @@ def render(results: list[BenchResult], baselines: Mapping[str, float]) -> str:
         return f"{100 * sum(u.kernel_cpu_seconds for u in nodes) / max(sum(u.cpu_seconds for u in nodes), 1e-9):.0f}%"
 
     row("nodes' CPU spent in the kernel", kernel_share)
+    if any(r.transactions_per_case is not None for r in results):
+        row("PostgreSQL transactions per case", lambda r: "-" if r.transactions_per_case is None
+            else f"{r.transactions_per_case:.1f}")
     row("CPU ms/case: all of these", lambda r: f"{sum(u.cpu_seconds for u in r.usage) / max(r.completed, 1) * 1000:.0f}")
     row("  -> cases/s on idle cores", lambda r: f"{usable_cores() * r.completed / max(sum(u.cpu_seconds for u in r.usage), 1e-9):.1f}")
     for name in names:
