@@ -162,9 +162,9 @@ class CaseKeys:
         with self._lock:
             self._cache.pop(case, None)
             at = at or now_iso()
-            if self._row(case) is None:
-                self._insert(case, None, at, at)
-            else:
+            # A key added by another process between the look and the insert would make the
+            # insert add nothing: then that key is the one tombstoned.
+            if self._row(case) is not None or not self._insert(case, None, at, at):
                 self._tombstone(case, at)
             self._scrub()
 

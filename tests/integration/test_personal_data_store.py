@@ -347,6 +347,37 @@ def test_a_cases_first_event_records_its_key_in_one_statement_and_a_key_or_erasu
         second.close()
 
 
+def test_an_erasure_racing_a_new_cases_first_key_still_destroys_that_key(
+    settings: EventStoreSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventsourcing.utils import Environment
+
+    from storage.eventcipher import open_event_keyring
+    from storage.personal import CaseDataErased, open_case_keys
+
+    CaseLedger(env=settings.application_env()).close()
+    env = Environment(name="tongban", env=settings.application_env())
+    node, eraser, later = (open_case_keys(env, open_event_keyring(settings.key_file)) for _ in range(3))
+    case = case_id("N-25").hex
+    try:
+        node.sealing_key(case, opening=True)
+        row, looks = eraser._row, list[str]()
+
+        def looked_before_the_key_was_added(c: str) -> tuple[str | None, str | None] | None:
+            looks.append(c)
+            return None if len(looks) == 1 else row(c)
+
+        monkeypatch.setattr(eraser, "_row", looked_before_the_key_was_added)
+        eraser.erase(case)
+        assert eraser.erased_at(case) is not None
+        assert later.opening_key(case) is None  # the key is gone, not just a tombstone beside it
+        with pytest.raises(CaseDataErased):
+            later.sealing_key(case)
+    finally:
+        for keys in (node, eraser, later):
+            keys.close()
+
+
 def test_a_case_whose_first_save_added_its_key_reads_and_records_under_that_key(settings: EventStoreSettings) -> None:
     def ledger_of_a_fresh_process() -> CaseLedger:  # no key in memory: each one is read from the table
         return CaseLedger(env=settings.application_env())
