@@ -371,8 +371,10 @@ class Traffic:
 def postgres_transactions(topology: Topology) -> int | None:
     """Transactions committed or rolled back in the nodes' PostgreSQL database so far (None on
     SQLite). The nodes run every statement that is not a save in a transaction of its own, so
-    per case this counts their round trips to the database. Backends report these at most once
-    a second: read at the start and the end of the load alike, the lag roughly cancels."""
+    per case this counts their round trips to the database. A backend reports its counts at
+    most once a second, and one that has gone idle only after 10 s or when it exits: read the
+    end once the nodes have stopped. (What the warm-up had not reported when the load began is
+    counted with the load: a few cases' worth.)"""
     es = topology.nodes[0].config.event_store
     if es.kind != "postgres":
         return None
@@ -443,7 +445,6 @@ def run_scenario(options: BenchOptions, *, federation: Federation, workdir: Path
         own_cpu = time.process_time() - own_before
         call_cpu = calls_during_load(topology, log_offsets)
         postgres_cpu = postgres_cpu_seconds() - postgres_before
-        transactions_after = postgres_transactions(topology)
         busy_after, all_after = machine_ticks()
         usage = [NodeUsage(name=name, cpu_seconds=tree_cpu_seconds(pid) - cpu_before[name],
                            peak_rss_mb=peak_rss_mb(pid), worker_peak_rss_mb=sum(peak_rss_mb(c) for c in child_pids(pid)),
@@ -456,6 +457,8 @@ def run_scenario(options: BenchOptions, *, federation: Federation, workdir: Path
         completed = len(traffic.latencies.get("case", []))
         events = events_recorded(topology) - events_before
         traffic.close()
+        topology.stop()  # the nodes' database connections report their last transactions as they close
+        transactions_after = postgres_transactions(topology)
         return BenchResult(
             options=options, elapsed=elapsed, completed=completed, failed=len(traffic.failures),
             retries=traffic.retries, polls=traffic.polls, latencies=dict(traffic.latencies), bytes_moved=traffic.moved, usage=usage,
@@ -487,7 +490,7 @@ def call_cpu_cell(cpu: list[float] | None, *, cases: int) -> str:
     if not cpu:
         return "-"
     cases = max(cases, 1)
-    return f"{percentile(cpu, .5):.2f} ×{len(cpu) / cases:.1f} = {sum(cpu) / cases:.2f}"
+    return f"{percentile(cpu, .5):.2f} ×{len(cpu) / cases:.1f} → {sum(cpu) / cases:.2f}"
 
 
 def node_role(node: NodeProcess) -> str:
@@ -604,7 +607,7 @@ def render(results: list[BenchResult], baselines: Mapping[str, float]) -> str:
     for role, method in calls:
         def per_call(r: BenchResult, role: str = role, method: str = method) -> str:
             return call_cpu_cell(r.call_cpu.get(role, {}).get(method), cases=r.completed)
-        row(f"  {role.split()[0]} {method}, CPU ms p50 ×calls = ms/case", per_call)
+        row(f"  {role.split()[0]} {method}, CPU ms p50 ×calls → ms/case", per_call)
     row("machine busy, any process", lambda r: f"{r.machine_busy * 100:.0f}%")
     row("load average after", lambda r: f"{r.load_average[0]:.1f}")
     for bound_name in ("sealing, one core", "all parts, all cores"):

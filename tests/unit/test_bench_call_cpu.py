@@ -54,6 +54,6 @@ def test_only_calls_logged_during_the_load_are_counted_and_replicas_of_a_provinc
 
 
 def test_a_calls_row_gives_its_median_its_calls_per_case_and_its_cost_per_case() -> None:
-    assert call_cpu_cell([1.0, 2.0, 9.0], cases=2) == "2.00 ×1.5 = 6.00"
+    assert call_cpu_cell([1.0, 2.0, 9.0], cases=2) == "2.00 ×1.5 → 6.00"
     assert call_cpu_cell(None, cases=2) == "-"
-    assert call_cpu_cell([4.0], cases=0) == "4.00 ×1.0 = 4.00"
+    assert call_cpu_cell([4.0], cases=0) == "4.00 ×1.0 → 4.00"
