@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -286,9 +287,10 @@ def test_a_running_node_follows_a_rotation_made_beside_it(tmp_path: Path) -> Non
         ledger.close()
 
 
-def test_a_new_cases_key_is_read_back_only_when_another_replica_added_it_first(
-    settings: EventStoreSettings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@contextmanager
+def key_tables(settings: EventStoreSettings, count: int) -> Iterator[list[Any]]:
+    """`count` processes' views of the node's case-key table (as replicas, or a command beside
+    the node, have), each with a key cache of its own."""
     from eventsourcing.utils import Environment
 
     from storage.eventcipher import open_event_keyring
@@ -296,17 +298,34 @@ def test_a_new_cases_key_is_read_back_only_when_another_replica_added_it_first(
 
     CaseLedger(env=settings.application_env()).close()  # the schema and the node's event key
     env = Environment(name="tongban", env=settings.application_env())
-    first, second = (open_case_keys(env, open_event_keyring(settings.key_file)) for _ in range(2))
-    case = case_id("N-11").hex
+    tables = [open_case_keys(env, open_event_keyring(settings.key_file)) for _ in range(count)]
     try:
+        yield tables
+    finally:
+        for table in tables:
+            table.close()
+
+
+def first_look_misses(table: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The table's first look for a key finds none, as when another process adds it just after;
+    returns the looks it makes."""
+    real_row, looks = table._row, list[str]()
+
+    def row_missed_once(c: str) -> tuple[str | None, str | None] | None:
+        looks.append(c)
+        return None if len(looks) == 1 else real_row(c)
+
+    monkeypatch.setattr(table, "_row", row_missed_once)
+    return looks
+
+
+def test_a_new_cases_key_is_read_back_only_when_another_replica_added_it_first(
+    settings: EventStoreSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case = case_id("N-11").hex
+    with key_tables(settings, 2) as (first, second):
         # The second replica looked before the first added the key, and adds its own after.
-        real_row, looks = second._row, list[str]()
-
-        def row_missed_once(c: str) -> tuple[str | None, str | None] | None:
-            looks.append(c)
-            return None if len(looks) == 1 else real_row(c)
-
-        monkeypatch.setattr(second, "_row", row_missed_once)
+        looks = first_look_misses(second, monkeypatch)
         first_looks: list[str] = []
         first_row = first._row
         monkeypatch.setattr(first, "_row", lambda c: first_looks.append(c) or first_row(c))
@@ -314,27 +333,18 @@ def test_a_new_cases_key_is_read_back_only_when_another_replica_added_it_first(
         assert len(first_looks) == 1  # a key it added itself is not read back
         assert second.sealing_key(case) == key
         assert first.opening_key(case) == key and len(looks) == 2  # its own key was not taken
-    finally:
-        first.close()
-        second.close()
 
 
 def test_a_cases_first_event_records_its_key_in_one_statement_and_a_key_or_erasure_already_there_wins(
     settings: EventStoreSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from eventsourcing.utils import Environment
+    from storage.personal import CaseDataErased
 
-    from storage.eventcipher import open_event_keyring
-    from storage.personal import CaseDataErased, open_case_keys
-
-    CaseLedger(env=settings.application_env()).close()
-    env = Environment(name="tongban", env=settings.application_env())
-    first, second = (open_case_keys(env, open_event_keyring(settings.key_file)) for _ in range(2))
-    looks: list[str] = []
-    row = second._row
-    monkeypatch.setattr(second, "_row", lambda c: looks.append(c) or row(c))
     new, taken, erased = (case_id(n).hex for n in ("N-21", "N-22", "N-23"))
-    try:
+    with key_tables(settings, 2) as (first, second):
+        looks: list[str] = []
+        row = second._row
+        monkeypatch.setattr(second, "_row", lambda c: looks.append(c) or row(c))
         key = second.sealing_key(new, opening=True)
         assert looks == [] and first.opening_key(new) == key  # added, not looked for
         theirs = first.sealing_key(taken)  # another replica got there first
@@ -342,40 +352,22 @@ def test_a_cases_first_event_records_its_key_in_one_statement_and_a_key_or_erasu
         first.erase(erased)  # erased here before the case's first event arrived
         with pytest.raises(CaseDataErased):
             second.sealing_key(erased, opening=True)
-    finally:
-        first.close()
-        second.close()
 
 
 def test_an_erasure_racing_a_new_cases_first_key_still_destroys_that_key(
     settings: EventStoreSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from eventsourcing.utils import Environment
+    from storage.personal import CaseDataErased
 
-    from storage.eventcipher import open_event_keyring
-    from storage.personal import CaseDataErased, open_case_keys
-
-    CaseLedger(env=settings.application_env()).close()
-    env = Environment(name="tongban", env=settings.application_env())
-    node, eraser, later = (open_case_keys(env, open_event_keyring(settings.key_file)) for _ in range(3))
     case = case_id("N-25").hex
-    try:
+    with key_tables(settings, 3) as (node, eraser, later):
         node.sealing_key(case, opening=True)
-        row, looks = eraser._row, list[str]()
-
-        def looked_before_the_key_was_added(c: str) -> tuple[str | None, str | None] | None:
-            looks.append(c)
-            return None if len(looks) == 1 else row(c)
-
-        monkeypatch.setattr(eraser, "_row", looked_before_the_key_was_added)
+        first_look_misses(eraser, monkeypatch)  # the eraser looked before the node added the key
         eraser.erase(case)
         assert eraser.erased_at(case) is not None
         assert later.opening_key(case) is None  # the key is gone, not just a tombstone beside it
         with pytest.raises(CaseDataErased):
             later.sealing_key(case)
-    finally:
-        for keys in (node, eraser, later):
-            keys.close()
 
 
 def test_a_case_whose_first_save_added_its_key_reads_and_records_under_that_key(settings: EventStoreSettings) -> None:

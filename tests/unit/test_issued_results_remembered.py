@@ -6,46 +6,26 @@ A real SQLite ledger, outbox and folder store; the window and the sealer are fak
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from exchange.case import CaseStatus
 from exchange.context import NodeContext
-from exchange.courier import Courier, RetryPolicy
 from exchange.department import DepartmentDesk
 from exchange.errors import NotAuthorised
 from exchange.issued import IssuedResults
-from exchange.ledger import CaseLedger
-from nodes.wiring import load_catalog
-from storage.eventstore import EventStoreSettings
-from storage.local import LocalFolderStore
-from storage.outbox import outbox_of
 from tests.unit.test_lifecycle_desks import received  # a case forwarded here from 340000
-from tests.unit.test_sent_from_the_saved_case import PROVINCES, CountedReads, Window
+from tests.unit.test_sent_from_the_saved_case import CountedReads, competent_node
 
 OFFICER = {"node": "330000", "department": "", "operator": "officer-z"}
 
 
-class Issuer:
-    def issue(self, request: Any, **_: Any) -> bytes:
-        return b"%PDF-1.7\n% sealed result of " + request.case_number.encode() + b"\n"
-
-
 @pytest.fixture
 def competent(tmp_path: Path) -> Iterator[NodeContext]:
-    ledger = CaseLedger(env=EventStoreSettings(kind="sqlite", sqlite_path=tmp_path / "e.sqlite").application_env())
-    ctx = NodeContext(
-        province_code="330000", provinces=PROVINCES, ledger=ledger, catalog=load_catalog(),
-        store=LocalFolderStore(tmp_path / "objects"), peers=Window(),  # type: ignore[arg-type]
-        issuer=Issuer(),  # type: ignore[arg-type]
-        now=lambda: datetime(2026, 12, 6, 1, tzinfo=timezone.utc), outbox=outbox_of(ledger.recorder),
-    )
-    ctx.courier = Courier(ctx, policy=RetryPolicy(base_seconds=0.0))
+    ctx = competent_node(tmp_path)
     yield ctx
-    ledger.close()
+    ctx.ledger.close()
 
 
 def approved(ctx: NodeContext, desk: DepartmentDesk) -> str:

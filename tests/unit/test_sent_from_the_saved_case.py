@@ -147,17 +147,15 @@ class Window:
         return False
 
 
-def test_an_approved_result_is_delivered_from_the_case_just_saved(tmp_path: Path) -> None:
-    from tests.unit.test_lifecycle_desks import received  # a case forwarded here from 340000
+class Issuer:
+    def issue(self, request: Any, **_: Any) -> bytes:
+        return b"%PDF-1.7\n% sealed result of " + request.case_number.encode() + b"\n"
 
+
+def competent_node(tmp_path: Path) -> NodeContext:
+    """The competent node's context (330000): a real SQLite ledger, outbox and folder store; the
+    window it delivers to and its sealer are fakes. Close its ledger after."""
     ledger = CaseLedger(env=EventStoreSettings(kind="sqlite", sqlite_path=tmp_path / "e.sqlite").application_env())
-    issued: list[str] = []
-
-    class Issuer:
-        def issue(self, request: Any, **_: Any) -> bytes:
-            issued.append(request.case_number)
-            return b"%PDF-1.7\n% sealed result\n"
-
     ctx = NodeContext(
         province_code="330000", provinces=PROVINCES, ledger=ledger, catalog=load_catalog(),
         store=LocalFolderStore(tmp_path / "objects"), peers=Window(),  # type: ignore[arg-type]
@@ -165,6 +163,14 @@ def test_an_approved_result_is_delivered_from_the_case_just_saved(tmp_path: Path
         now=lambda: datetime(2026, 12, 6, 1, tzinfo=timezone.utc), outbox=outbox_of(ledger.recorder),
     )
     ctx.courier = Courier(ctx, policy=RetryPolicy(base_seconds=0.0))
+    return ctx
+
+
+def test_an_approved_result_is_delivered_from_the_case_just_saved(tmp_path: Path) -> None:
+    from tests.unit.test_lifecycle_desks import received  # a case forwarded here from 340000
+
+    ctx = competent_node(tmp_path)
+    ledger = ctx.ledger
     try:
         officer = {"node": "330000", "department": "", "operator": "officer-z"}
         case = received(ctx)
