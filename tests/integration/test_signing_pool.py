@@ -117,3 +117,30 @@ def test_a_pool_whose_worker_died_starts_fresh_workers_and_seals(federation: Fed
         assert pdf.startswith(b"%PDF-")
     finally:
         pool.close()
+
+
+def test_callers_in_many_threads_share_the_workers_and_each_gets_its_own_answer(federation: Federation) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = SigningPool(pki_dir=federation.directory, province="330000", processes=2)
+    try:
+        def seal_and_verify(n: int) -> tuple[str, bool]:
+            request = _request("330000")
+            request = type(request)(**{**request.__dict__, "case_number": f"330000-20261206-{n:08X}"})
+            pdf = pool.issuer().issue(request)
+            report = pool.verifier().verify(pdf, competent_province="330000", competent_department="market",
+                                            issued_sha256=None)
+            # The case number is in the sealed file (its metadata): each caller got its own certificate.
+            return request.case_number, report.passed and request.case_number.encode() in pdf
+
+        with ThreadPoolExecutor(6) as callers:
+            answers = list(callers.map(seal_and_verify, range(12)))
+        assert [passed for _, passed in answers] == [True] * 12
+        assert len({number for number, _ in answers}) == 12
+        with pytest.raises(SigningError):  # an error answers its own caller and leaves the workers serving
+            pool.issuer().issue(_request("340000"))
+        assert pool.issuer().issue(_request("330000")).startswith(b"%PDF-")
+    finally:
+        pool.close()
+    assert not any(_alive(pid) for pid in pool.worker_pids())
+
