@@ -105,6 +105,9 @@ def pool_size(setting: int | None) -> int:
     return setting
 
 
+_CLOSED = "the node's signing pool is closed (the node is stopping); nothing was sealed or verified"
+
+
 class _WorkerGone(Exception):
     """The worker process ended (killed, out of memory) before it answered."""
 
@@ -150,10 +153,12 @@ class SigningPool:
         self.processes = processes
         self._start = (str(pki_dir), province, os.getpid())
         self._workers = [_Worker(self._start) for _ in range(processes)]
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        # Idle workers; None once the pool is closed, passed on from one waiting caller to the next.
+        self._idle: queue.SimpleQueue[_Worker | None] = queue.SimpleQueue()
         for worker in self._workers:
             self._idle.put(worker)
         self._lock = threading.Lock()
+        self._closed = False
 
     def warm(self) -> list[Future[int]]:
         """Have every worker answer once now (imports and key loading take about a second
@@ -183,6 +188,9 @@ class SigningPool:
 
     def submit(self, name: str, *args: Any) -> Any:
         worker = self._idle.get()
+        if worker is None:
+            self._idle.put(None)  # wake the next caller waiting, too
+            raise RuntimeError(_CLOSED)
         try:
             try:
                 return worker.call(name, *args)
@@ -200,24 +208,37 @@ class SigningPool:
 
     def _replace(self, gone: _Worker) -> _Worker:
         gone.stop(timeout=1.0)
-        fresh = _Worker(self._start)
         with self._lock:
+            if self._closed:  # stopped by close(): no worker holding seal keys may start after it
+                raise RuntimeError(_CLOSED)
+            fresh = _Worker(self._start)
             self._workers[self._workers.index(gone)] = fresh
         return fresh
 
     def close(self, *, timeout: float = 30.0) -> None:
-        """Stop the workers once the calls they are answering have ended (at most `timeout`)."""
+        """Refuse new calls, then stop the workers once the calls they are answering have
+        ended; a call still running after `timeout` has its worker killed (it fails)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
         deadline = time.monotonic() + timeout
-        for _ in range(self.processes):
+        stopped = 0
+        while stopped < self.processes:
             try:
                 worker = self._idle.get(timeout=max(deadline - time.monotonic(), 0.01))
             except queue.Empty:
                 break
+            if worker is None:  # a caller's wake-up, not a worker
+                continue
             worker.stop(timeout=5.0)
+            stopped += 1
+        self._idle.put(None)  # callers waiting for a worker, and any after, are refused
         with self._lock:
             for worker in self._workers:
-                if worker.process.is_alive():
-                    worker.stop(timeout=1.0)
+                if worker.process.is_alive():  # busy past the deadline: its caller owns the pipe
+                    worker.process.kill()
+                    worker.process.join()
 
 
 class PooledIssuer:

@@ -144,3 +144,58 @@ def test_callers_in_many_threads_share_the_workers_and_each_gets_its_own_answer(
         pool.close()
     assert not any(_alive(pid) for pid in pool.worker_pids())
 
+
+
+def test_a_closed_pool_refuses_calls_at_once_and_closing_twice_is_harmless(federation: Federation) -> None:
+    import threading
+    import time
+
+    pool = SigningPool(pki_dir=federation.directory, province="330000", processes=1)
+    for future in pool.warm():
+        future.result()
+    outcomes: list[str] = []
+
+    def seal_after_close() -> None:
+        try:
+            pool.issuer().issue(_request("330000"))
+            outcomes.append("sealed")
+        except RuntimeError as exc:
+            outcomes.append(str(exc))
+
+    pool.close()
+    started = time.monotonic()
+    callers = [threading.Thread(target=seal_after_close) for _ in range(3)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(10)
+    assert time.monotonic() - started < 5  # refused, not left waiting for a worker forever
+    assert len(outcomes) == 3 and all("signing pool is closed" in o for o in outcomes)
+    pool.close()  # again: returns at once
+    assert not any(_alive(pid) for pid in pool.worker_pids())
+
+
+def test_a_call_still_running_when_the_pool_closes_fails_and_starts_no_worker(federation: Federation) -> None:
+    import os
+    import signal
+    import threading
+
+    pool = SigningPool(pki_dir=federation.directory, province="330000", processes=1)
+    for future in pool.warm():
+        future.result()
+    [pid] = pool.worker_pids()
+    os.kill(pid, signal.SIGSTOP)  # a worker stuck in a long call
+    outcome: list[object] = []
+
+    def seal() -> None:
+        try:
+            outcome.append(pool.issuer().issue(_request("330000")))
+        except RuntimeError as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=seal)
+    caller.start()
+    pool.close(timeout=0.5)
+    caller.join(10)
+    assert len(outcome) == 1 and isinstance(outcome[0], RuntimeError)
+    assert pool.worker_pids() == [pid] and not _alive(pid)  # killed, and none started in its place
