@@ -311,13 +311,6 @@ class DepartmentDesk:
             return known
         case = parties.require_origin(parties.case_of_party(self.ctx.ledger, case_number, asking_province),
                                       asking_province, what="ask what was issued for it")
-        return self.issued_sha256(case_number, asking_province=asking_province, case=case)
-
-    def issued_sha256(self, case_number: str, *, asking_province: str, case: Case | None = None) -> str | None:
-        """`case`: already read by the caller (a result, once issued, never changes)."""
-        case = case or self.ctx.ledger.get_case(case_number)
-        if asking_province not in {case.origin_province, case.competent_province}:
-            raise NotAuthorised(f"{asking_province} is not a party to case {case_number}")
         return case.result["sha256"] if case.result else None
 
     # -- 受理, 补正, 核准 / 驳回 / 退回, 签章, 回传 ----------------------------------------------

@@ -60,10 +60,6 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-# A hint only (storage.personal.CaseKeys.sealing_key): a wrong guess costs a statement, never a key.
-FIRST_VERSION = Aggregate.INITIAL_VERSION
-
-
 # -- the key table ---------------------------------------------------------------------------
 
 class CaseKeys:
@@ -162,9 +158,9 @@ class CaseKeys:
         with self._lock:
             self._cache.pop(case, None)
             at = at or now_iso()
-            # A key added by another process between the look and the insert would make the
-            # insert add nothing: then that key is the one tombstoned.
-            if self._row(case) is not None or not self._insert(case, None, at, at):
+            # A tombstone for a case with no key row yet (erased before it arrived); a key row,
+            # however recently another process added it, is tombstoned instead.
+            if not self._insert(case, None, at, at):
                 self._tombstone(case, at)
             self._scrub()
 
@@ -392,7 +388,8 @@ class PersonalDataMapper(Mapper):
             if personal:
                 case = _case_of(state["originator_id"])
                 nonce = os.urandom(12)
-                key = self.case_keys.sealing_key(case, opening=state["originator_version"] == FIRST_VERSION)
+                # A hint only: a wrong guess costs a statement, never a key.
+                key = self.case_keys.sealing_key(case, opening=state["originator_version"] == Aggregate.INITIAL_VERSION)
                 sealed = AESGCM(key).encrypt(
                     nonce, json.dumps(personal, ensure_ascii=False).encode("utf-8"),
                     _aad(state["originator_id"], state["originator_version"]))
