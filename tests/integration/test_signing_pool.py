@@ -199,3 +199,15 @@ def test_a_call_still_running_when_the_pool_closes_fails_and_starts_no_worker(fe
     caller.join(10)
     assert len(outcome) == 1 and isinstance(outcome[0], RuntimeError)
     assert pool.worker_pids() == [pid] and not _alive(pid)  # killed, and none started in its place
+
+
+def test_calls_one_after_another_go_to_the_worker_that_answered_last(federation: Federation) -> None:
+    # Its memory is still in the caches; handing calls round in turn left each worker cold.
+    pool = SigningPool(pki_dir=federation.directory, province="330000", processes=2)
+    try:
+        for future in pool.warm():
+            future.result()
+        answered = {pool.submit("ready") for _ in range(6)}
+        assert len(answered) == 1 and answered < set(pool.worker_pids())
+    finally:
+        pool.close()
