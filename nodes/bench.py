@@ -38,7 +38,8 @@ from nodes.bench_parts import (
     peak_rss_mb, postgres_cpu_seconds, raw_loopback_mb_s, spread_from_earlier_runs, tree_cpu_seconds,
 )
 from nodes.clients import OfficerClient, WindowClient, operator_channel
-from nodes.config import usable_cores
+from nodes.config import NodeConfig, usable_cores
+from nodes.cpu_policy import POLICIES
 from nodes.interceptors import handler_cpu_ms
 from nodes.demo import CLERK, COMPETENT_PROVINCE, OFFICER, WINDOW_PROVINCE, make_federation
 from nodes.translate import CHUNK_SIZE
@@ -66,6 +67,7 @@ class BenchOptions:
     event_store: str = "postgres"  # or "sqlite" (one process per database file: no replicas)
     replicas: int = 1  # processes of the competent province's node behind one target
     signing_processes: int = -1  # per node; -1: one per core, 0: seal in the gRPC threads
+    cpu_policy: str = NodeConfig.cpu_policy  # the nodes' (nodes/cpu_policy.py), as they run by default
     object_store: str = "auto"  # "s3" (a moto server), "local" (a folder per node); auto: s3 for replicas
     min_material: int = 100_000
     max_material: int = 5_000_000
@@ -169,7 +171,8 @@ def start_topology(workdir: Path, options: BenchOptions, *, federation: Federati
                                       region="us-east-1")
     configs = loopback_configs(workdir, [WINDOW_PROVINCE, COMPETENT_PROVINCE], event_store=store,
                                object_store=objects, pki_dir=fed.directory)
-    configs = {code: replace(c, signing_processes=options.signing_processes) for code, c in configs.items()}
+    configs = {code: replace(c, signing_processes=options.signing_processes, cpu_policy=options.cpu_policy)
+               for code, c in configs.items()}
     competent = replica_configs(configs[COMPETENT_PROVINCE], count=options.replicas, workdir=workdir)
     target = replica_target([c.listen for c in competent])
     window = replace(configs[WINDOW_PROVINCE], peers={**configs[WINDOW_PROVINCE].peers, COMPETENT_PROVINCE: target})
@@ -616,7 +619,8 @@ def render(results: list[BenchResult], baselines: Mapping[str, float]) -> str:
     label_width = max(len(label) for label, _ in rows) + 2
     lines = [
         f"tongban bench: {o.duration:.0f} s per scenario, concurrency {o.concurrency}, signing processes "
-        f"{'one per core' if o.signing_processes < 0 else o.signing_processes}, {usable_cores()} cores; "
+        f"{'one per core' if o.signing_processes < 0 else o.signing_processes}, {usable_cores()} cores, "
+        f"nodes' CPU policy {o.cpu_policy}; "
         f"materials {o.min_material // 1000} – {o.max_material // 1000} KB log-uniform; "
         f"{results[0].events_per_case:.0f} events per case",
         "",
@@ -657,6 +661,8 @@ def add_arguments(parser: Any) -> None:
                         help="auto: a moto S3 server when there are replicas, else a folder per node")
     parser.add_argument("--signing-processes", type=int, default=d.signing_processes,
                         help="sealing/verifying worker processes per node; -1: one per core, 0: none")
+    parser.add_argument("--cpu-policy", choices=POLICIES, default=d.cpu_policy,
+                        help="the nodes' cpu_policy setting (default %(default)s; nodes/cpu_policy.py)")
     parser.add_argument("--material-kb", type=int, nargs=2, metavar=("MIN", "MAX"),
                         default=(d.min_material // 1000, d.max_material // 1000),
                         help="material sizes, log-uniform between MIN and MAX KB (default %(default)s)")
@@ -669,7 +675,7 @@ def add_arguments(parser: Any) -> None:
 def scenarios_from(args: Any) -> list[BenchOptions]:
     base = BenchOptions(duration=args.duration, concurrency=args.concurrency, event_store=args.event_store,
                         object_store=args.object_store, signing_processes=args.signing_processes,
-                        dbname=args.dbname, pg_host=args.pg_host, seed=args.seed, replicas=args.replicas or 1,
+                        cpu_policy=args.cpu_policy, dbname=args.dbname, pg_host=args.pg_host, seed=args.seed, replicas=args.replicas or 1,
                         min_material=args.material_kb[0] * 1000, max_material=args.material_kb[1] * 1000)
     if args.replicas is not None:
         return [base]

@@ -14,11 +14,14 @@ from exchange.errors import TongbanError
 
 def _node(args: argparse.Namespace) -> int:
     from nodes.config import NodeConfig
+    from nodes.cpu_policy import apply_cpu_policy
     from nodes.memory import keep_large_blocks
     from nodes.server import serve_forever
 
     keep_large_blocks()
-    serve_forever(NodeConfig.load(Path(args.config)), ready_file=args.ready_file)
+    config = NodeConfig.load(Path(args.config))
+    apply_cpu_policy(config.cpu_policy)  # before serving: every thread it starts inherits it
+    serve_forever(config, ready_file=args.ready_file)
     return 0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from exchange.errors import TongbanError
+from nodes.cpu_policy import POLICIES
 from storage.eventstore import EventStoreSettings
 from storage.factory import ObjectStoreSettings
 
@@ -73,6 +74,9 @@ class NodeConfig:
     # negative number means one per core. Production nodes use a pool; tests start dozens of
     # small nodes and skip its start-up cost.
     signing_processes: int = 0
+    # "batch": the node's threads do not preempt on each wake-up (its signing workers and the
+    # database keep the default); "normal": Linux's default for all. nodes/cpu_policy.py says why.
+    cpu_policy: str = "batch"
     max_material_bytes: int = 2 << 30  # a material larger than this is refused (INVALID_ARGUMENT)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     # Calls per second each caller (a partner node, an operator) may make, and the burst it may
@@ -165,6 +169,7 @@ class NodeConfig:
             uploads=int(env.get("TONGBAN_UPLOADS", raw.get("uploads", 32))),
             partner_workers=int(env.get("TONGBAN_PARTNER_WORKERS", raw.get("partner_workers", 16))),
             signing_processes=int(env.get("TONGBAN_SIGNING_PROCESSES", raw.get("signing_processes", 0))),
+            cpu_policy=_cpu_policy(env.get("TONGBAN_CPU_POLICY", raw.get("cpu_policy", "batch"))),
             max_material_bytes=int(env.get("TONGBAN_MAX_MATERIAL_BYTES", raw.get("max_material_bytes", 2 << 30))),
             outbox=OutboxSettings.from_mapping(outbox),
             rate_limit_per_second=float(env.get("TONGBAN_RATE_LIMIT_PER_SECOND",
@@ -172,6 +177,12 @@ class NodeConfig:
             rate_limit_burst=int(env.get("TONGBAN_RATE_LIMIT_BURST", raw.get("rate_limit_burst", 2000))),
             max_concurrent_calls=int(env.get("TONGBAN_MAX_CONCURRENT_CALLS", raw.get("max_concurrent_calls", 256))),
         )
+
+
+def _cpu_policy(value: Any) -> str:
+    if value not in POLICIES:
+        raise ValueError(f"cpu_policy must be one of {', '.join(repr(p) for p in POLICIES)}, got {value!r}")
+    return str(value)
 
 
 def _key_file(section: Mapping[str, Any], data_dir: Path, path: Any) -> Path | None:
@@ -212,6 +223,7 @@ def to_toml(config: NodeConfig) -> str:
         f"uploads = {config.uploads}",
         f"partner_workers = {config.partner_workers}",
         f"signing_processes = {config.signing_processes}",
+        f'cpu_policy = "{config.cpu_policy}"',
         f"max_material_bytes = {config.max_material_bytes}",
         f"rate_limit_per_second = {config.rate_limit_per_second}",
         f"rate_limit_burst = {config.rate_limit_burst}",

@@ -25,6 +25,7 @@ from typing import Any
 
 from exchange.ports import CertificateRequest
 from nodes.config import usable_cores
+from nodes.cpu_policy import apply_cpu_policy
 from nodes.library_logs import quiet_pyhanko_logs
 
 # One sealer and one verifier per worker process, built by _start_worker.
@@ -47,6 +48,7 @@ def _exit_with_the_node(node_pid: int) -> None:
 
 
 def _start_worker(pki_dir: str, province: str, node_pid: int) -> None:
+    apply_cpu_policy("normal")  # a call waits on this worker: it starts at once (nodes/cpu_policy.py)
     _exit_with_the_node(node_pid)
     quiet_pyhanko_logs()
     from nodes.wiring import build_sealer, build_verifier
