@@ -74,8 +74,8 @@ class NodeConfig:
     # negative number means one per core. Production nodes use a pool; tests start dozens of
     # small nodes and skip its start-up cost.
     signing_processes: int = 0
-    # "batch": the node's threads do not preempt on each wake-up (its signing workers and the
-    # database keep the default); "normal": Linux's default for all. nodes/cpu_policy.py says why.
+    # "batch": the node's threads do not preempt on each wake-up (its signing workers run under
+    # the default); "normal": Linux's default for all. nodes/cpu_policy.py says why.
     cpu_policy: str = "batch"
     max_material_bytes: int = 2 << 30  # a material larger than this is refused (INVALID_ARGUMENT)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
@@ -181,7 +181,8 @@ class NodeConfig:
 
 def _cpu_policy(value: Any) -> str:
     if value not in POLICIES:
-        raise ValueError(f"cpu_policy must be one of {', '.join(repr(p) for p in POLICIES)}, got {value!r}")
+        raise ValueError(f"cpu_policy (or TONGBAN_CPU_POLICY) must be one of {', '.join(repr(p) for p in POLICIES)}, "
+                         f"got {value!r}")
     return str(value)
 
 

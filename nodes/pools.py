@@ -166,13 +166,16 @@ class SigningPool:
     def warm(self) -> list[Future[int]]:
         """Have every worker answer once now (imports and key loading take about a second
         each), so the first cases after a start are not the ones that pay for it."""
+        with self._changed:
+            # Each worker once: asked through submit, the one back first would be taken again.
+            taken, self._idle = self._idle, []
         futures: list[Future[int]] = []
-        for _ in range(self.processes):
+        for worker in taken:
             future: Future[int] = Future()
 
-            def ready(future: Future[int] = future) -> None:
+            def ready(worker: _Worker = worker, future: Future[int] = future) -> None:
                 try:
-                    future.set_result(self.submit("ready"))
+                    future.set_result(self._call_on(worker, "ready"))
                 except BaseException as exc:
                     future.set_exception(exc)
             threading.Thread(target=ready, name="signing-warm", daemon=True).start()
@@ -196,6 +199,11 @@ class SigningPool:
             if self._closed:
                 raise RuntimeError(_CLOSED)
             worker = self._idle.pop()
+        return self._call_on(worker, name, *args)
+
+    def _call_on(self, worker: _Worker, name: str, *args: Any) -> Any:
+        """Call on a worker taken from the idle ones, and put it (or the one started in its
+        place) back on top."""
         try:
             try:
                 return worker.call(name, *args)
@@ -215,7 +223,7 @@ class SigningPool:
 
     def _replace(self, gone: _Worker) -> _Worker:
         gone.stop(timeout=1.0)
-        with self._lock:
+        with self._lock:  # held while the process starts (a few ms): close() must not slip in between
             if self._closed:  # stopped by close(): no worker holding seal keys may start after it
                 raise RuntimeError(_CLOSED)
             fresh = _Worker(self._start)

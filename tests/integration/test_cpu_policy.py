@@ -20,7 +20,13 @@ linux_only = pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="th
 
 
 def _policies(pid: int) -> set[str]:
-    return {cpu_policy_of(int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
+    found = set()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            found.add(cpu_policy_of(int(tid)))
+        except ProcessLookupError:
+            pass  # a thread that ended meanwhile (the pool's warm-up threads end about now)
+    return found
 
 
 def _workers_of(pid: int) -> list[int]:
@@ -28,10 +34,16 @@ def _workers_of(pid: int) -> list[int]:
     return [p for p in child_pids(pid) if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()]
 
 
-def _serving_node_with_a_worker(tmp_path: Path, federation: Federation, **settings: str):  # type: ignore[no-untyped-def]
+def _serving_node_with_a_worker(tmp_path: Path, federation: Federation, *, started_as: int = os.SCHED_OTHER,
+                                **settings: str):  # type: ignore[no-untyped-def]
     config = replace(loopback_configs(tmp_path, ["330000"], pki_dir=federation.directory)["330000"],
                      signing_processes=1, **settings)
-    node = spawn_node(config)
+    # The node inherits the policy of the thread that starts it (this one, for a moment only).
+    os.sched_setscheduler(0, started_as, os.sched_param(0))
+    try:
+        node = spawn_node(config)
+    finally:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     wait_serving(node, federation)
     return node
 
@@ -61,7 +73,7 @@ def test_a_node_runs_its_threads_as_batch_and_its_signing_worker_as_normal(tmp_p
 
 @linux_only
 def test_a_node_set_to_normal_runs_every_thread_under_linuxs_default(tmp_path, federation: Federation) -> None:  # type: ignore[no-untyped-def]
-    node = _serving_node_with_a_worker(tmp_path, federation, cpu_policy="normal")
+    node = _serving_node_with_a_worker(tmp_path, federation, started_as=os.SCHED_BATCH, cpu_policy="normal")
     try:
         assert _policies(node.process.pid) == {"normal"}
         workers = _settled_workers(node)
@@ -84,7 +96,29 @@ def test_the_cpu_policy_comes_from_the_config_or_the_environment_and_defaults_to
 def test_an_unknown_cpu_policy_is_refused_naming_the_file_and_the_choices(tmp_path: Path) -> None:
     path = tmp_path / "node.toml"
     path.write_text('province = "330000"\ncpu_policy = "realtime"\n', encoding="utf-8")
-    with pytest.raises(TongbanError, match=r"node\.toml.*cpu_policy must be one of 'batch', 'normal', got 'realtime'"):
+    with pytest.raises(TongbanError, match=r"node\.toml.*cpu_policy \(or TONGBAN_CPU_POLICY\) must be one of 'batch', 'normal', got 'realtime'"):
         NodeConfig.load(path, env={})
     with pytest.raises(ValueError, match="cpu_policy must be one of"):
         apply_cpu_policy("fifo")
+
+
+@linux_only
+def test_a_node_started_under_a_policy_its_operator_chose_keeps_it(tmp_path, federation: Federation) -> None:  # type: ignore[no-untyped-def]
+    node = _serving_node_with_a_worker(tmp_path, federation, started_as=os.SCHED_IDLE)
+    try:
+        assert _policies(node.process.pid) == {str(os.SCHED_IDLE)}
+        workers = _workers_of(node.process.pid)
+        assert workers and all(_policies(w) == {str(os.SCHED_IDLE)} for w in workers)
+    finally:
+        node.stop()
+
+
+@linux_only
+def test_a_refused_change_leaves_the_node_as_it_was_with_a_warning(monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    def refused(*_: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refused)  # as under SELinux, or SCHED_RESET_ON_FORK
+    assert apply_cpu_policy("batch") is False
+    assert "cpu_policy 'batch' not applied (Operation not permitted)" in caplog.text
+    assert cpu_policy_of(0) == "normal"

@@ -211,3 +211,11 @@ def test_calls_one_after_another_go_to_the_worker_that_answered_last(federation:
         assert len(answered) == 1 and answered < set(pool.worker_pids())
     finally:
         pool.close()
+
+
+def test_warming_reaches_every_worker_once(federation: Federation) -> None:
+    pool = SigningPool(pki_dir=federation.directory, province="330000", processes=2)
+    try:
+        assert sorted(future.result() for future in pool.warm()) == sorted(pool.worker_pids())
+    finally:
+        pool.close()
