@@ -17,7 +17,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
 from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
-from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
+from pyhanko.pdf_utils.generic import ArrayObject
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
@@ -303,12 +303,17 @@ def _check_size_of_structure(reader: PdfFileReader) -> None:
 
 
 def _dss_crl_refs(reader: PdfFileReader) -> list[Any]:
-    """References only: the CRL streams are decoded in the long-term path, which alone reads them."""
+    """References only: the CRL streams are decoded in the long-term path, which alone reads them.
+    Read from the catalogue's /DSS dictionary itself: pyHanko's DocumentSecurityStore.read_dss
+    also parses every certificate and OCSP response there, which nothing here uses (≈ 0.4 ms of
+    a 6 ms verification)."""
     try:
-        dss = DocumentSecurityStore.read_dss(reader)
-    except NoDSSFoundError:
+        crls = reader.root["/DSS"]["/CRLs"]
+    except KeyError:
         return []
-    return list(dss.crls)
+    if not isinstance(crls, ArrayObject):
+        raise _Refusal(Reason.FORMAT_FAILURE, "the document security store's /CRLs is not an array")
+    return [crls.raw_get(i) for i in range(len(crls))]
 
 
 def _check_signature_timestamp(status: PdfSignatureStatus, identity: CertIdentity | None, *,

@@ -273,3 +273,17 @@ def test_long_term_validation_uses_the_embedded_crls_of_the_chain_only(
     for pdf in (now, old):
         report = check(pdf, small, now=after_expiry)
         assert report.passed and report.long_term, report.render()
+
+
+def test_a_document_security_store_whose_crls_are_not_a_list_fails_closed(fed: Federation) -> None:
+    from pyhanko.pdf_utils.generic import DictionaryObject, NameObject, NumberObject
+
+    sealed = DepartmentSealer(federation=fed, province_code=COMPETENT).issue(request())
+    writer = IncrementalPdfFileWriter(io.BytesIO(sealed))
+    writer.root[NameObject("/DSS")] = DictionaryObject({NameObject("/CRLs"): NumberObject(7)})
+    writer.update_root()
+    out = io.BytesIO()
+    writer.write(out)
+    report = check(out.getvalue(), fed)
+    assert report.verdict is Verdict.TOTAL_FAILED and report.reason is Reason.FORMAT_FAILURE
+    assert "/CRLs is not an array" in report.detail
