@@ -675,7 +675,8 @@ def add_arguments(parser: Any) -> None:
 def scenarios_from(args: Any) -> list[BenchOptions]:
     base = BenchOptions(duration=args.duration, concurrency=args.concurrency, event_store=args.event_store,
                         object_store=args.object_store, signing_processes=args.signing_processes,
-                        cpu_policy=args.cpu_policy, dbname=args.dbname, pg_host=args.pg_host, seed=args.seed, replicas=args.replicas or 1,
+                        cpu_policy=args.cpu_policy, dbname=args.dbname, pg_host=args.pg_host, seed=args.seed,
+                        replicas=args.replicas or 1,
                         min_material=args.material_kb[0] * 1000, max_material=args.material_kb[1] * 1000)
     if args.replicas is not None:
         return [base]
