@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from exchange.errors import TongbanError
-from nodes.cpu_policy import POLICIES
+from nodes.cpu_policy import check_cpu_policy
 from storage.eventstore import EventStoreSettings
 from storage.factory import ObjectStoreSettings
 
@@ -169,7 +169,8 @@ class NodeConfig:
             uploads=int(env.get("TONGBAN_UPLOADS", raw.get("uploads", 32))),
             partner_workers=int(env.get("TONGBAN_PARTNER_WORKERS", raw.get("partner_workers", 16))),
             signing_processes=int(env.get("TONGBAN_SIGNING_PROCESSES", raw.get("signing_processes", 0))),
-            cpu_policy=_cpu_policy(env.get("TONGBAN_CPU_POLICY", raw.get("cpu_policy", "batch"))),
+            cpu_policy=check_cpu_policy(env.get("TONGBAN_CPU_POLICY", raw.get("cpu_policy", "batch")),
+                                         setting="cpu_policy (or TONGBAN_CPU_POLICY)"),
             max_material_bytes=int(env.get("TONGBAN_MAX_MATERIAL_BYTES", raw.get("max_material_bytes", 2 << 30))),
             outbox=OutboxSettings.from_mapping(outbox),
             rate_limit_per_second=float(env.get("TONGBAN_RATE_LIMIT_PER_SECOND",
@@ -177,13 +178,6 @@ class NodeConfig:
             rate_limit_burst=int(env.get("TONGBAN_RATE_LIMIT_BURST", raw.get("rate_limit_burst", 2000))),
             max_concurrent_calls=int(env.get("TONGBAN_MAX_CONCURRENT_CALLS", raw.get("max_concurrent_calls", 256))),
         )
-
-
-def _cpu_policy(value: Any) -> str:
-    if value not in POLICIES:
-        raise ValueError(f"cpu_policy (or TONGBAN_CPU_POLICY) must be one of {', '.join(repr(p) for p in POLICIES)}, "
-                         f"got {value!r}")
-    return str(value)
 
 
 def _key_file(section: Mapping[str, Any], data_dir: Path, path: Any) -> Path | None:

@@ -25,12 +25,18 @@ POLICIES = ("batch", "normal")
 log = logging.getLogger(__name__)
 
 
+def check_cpu_policy(value: object, *, setting: str = "cpu_policy") -> str:
+    """`value` if it names a policy here, else ValueError naming `setting` and the choices."""
+    if value not in POLICIES:
+        raise ValueError(f"{setting} must be one of {', '.join(repr(p) for p in POLICIES)}, got {value!r}")
+    return str(value)
+
+
 def apply_cpu_policy(policy: str) -> bool:
     """Put every thread of this process that runs under Linux's default or batch policy under
     `policy` ("batch" or "normal"); threads and processes started later inherit it. False where
     nothing was changed: not Linux, or the change was refused (logged)."""
-    if policy not in POLICIES:
-        raise ValueError(f"cpu_policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+    check_cpu_policy(policy)
     if not hasattr(os, "SCHED_BATCH") or not os.path.isdir("/proc/self/task"):
         return False
     wanted = os.SCHED_BATCH if policy == "batch" else os.SCHED_OTHER

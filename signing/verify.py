@@ -13,11 +13,11 @@ from typing import Any
 
 from cryptography import x509 as cx509
 from pyhanko.keys import load_certs_from_pemder_data
+from pyhanko.pdf_utils.generic import ArrayObject
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
 from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
-from pyhanko.pdf_utils.generic import ArrayObject
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
