@@ -52,9 +52,11 @@ def _start_worker(pki_dir: str, province: str, node_pid: int) -> None:
     _exit_with_the_node(node_pid)
     quiet_pyhanko_logs()
     from nodes.wiring import build_sealer, build_verifier
+    from signing.loops import keep_a_loop
     from signing.pki import Federation
 
     federation = Federation.open(Path(pki_dir))
+    keep_a_loop()  # calls come one after another in this thread (signing.loops)
     _worker["sealer"] = build_sealer(federation, province)
     _worker["verifier"] = build_verifier(federation)  # the same as the node's own
 

@@ -30,7 +30,7 @@ from exchange.ports import CertificateRequest
 from signing.appearance import seal_style
 from signing.errors import SigningError
 from signing.hsm import Pkcs11Token, seal_key_label
-from signing.loops import outside_event_loop
+from signing.loops import run_coroutine
 from signing.identity import identity_from_certificate
 from signing.pki import Federation, load_private_key
 from signing.render import SEAL_BOX, render_certificate
@@ -216,8 +216,9 @@ class DepartmentSealer:
         def sign(reserved: int) -> bytes:
             writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
             with self._token_lock if self.token is not None else contextlib.nullcontext():
-                return outside_event_loop(lambda: pdf_signer.sign_pdf(
-                    writer, output=io.BytesIO(), bytes_reserved=reserved)).getvalue()
+                return run_coroutine(
+                    lambda: pdf_signer.async_sign_pdf(writer, output=io.BytesIO(), bytes_reserved=reserved),
+                    release=(meta.validation_context,)).getvalue()
 
         measured = loaded.measured_hex
         try:

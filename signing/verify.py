@@ -17,13 +17,13 @@ from pyhanko.pdf_utils.generic import ArrayObject
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
 from pyhanko.sign.diff_analysis import ModificationLevel
-from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from signing.errors import SigningError
 from signing.identity import CertIdentity, identity_from_certificate
-from signing.loops import outside_event_loop
+from signing.loops import outside_event_loop, run_coroutine
 from signing.trust import Province, TrustMaterial
 from signing.validation import CrlScope, crl_problem, crl_scope, province_of_ca, reusing_context, strict_context
 
@@ -368,7 +368,8 @@ def _check_doc_timestamps(doc_timestamps: list[Any], *, scope: CrlScope, context
     """B-LTA: each document timestamp must be sound and trusted, and the last must cover the
     whole file, so nothing was appended after the archive timestamp."""
     for ts in doc_timestamps:
-        status = validate_pdf_timestamp(ts, validation_context=context)
+        status = run_coroutine(lambda ts=ts: async_validate_pdf_timestamp(ts, validation_context=context),
+                               release=(context,))
         if not status.intact or not status.valid:
             raise _Refusal(Reason.HASH_FAILURE, f"document timestamp {ts.field_name} does not verify")
         if not status.trusted:
@@ -377,6 +378,12 @@ def _check_doc_timestamps(doc_timestamps: list[Any], *, scope: CrlScope, context
     last = doc_timestamps[-1]
     if last.coverage is not SignatureCoverageLevel.ENTIRE_FILE:
         raise _Refusal(Reason.MODIFIED_AFTER_SIGNING, "bytes were appended after the last document timestamp")
+
+
+def _validate(seal: Any, context: ValidationContext) -> PdfSignatureStatus:
+    """pyHanko's validation of the seal and its timestamp, both against `context`."""
+    return run_coroutine(lambda: async_validate_pdf_signature(seal, signer_validation_context=context,
+                                                              ts_validation_context=context), release=(context,))
 
 
 def _printed_identifiers(reader: PdfFileReader) -> dict[str, str]:
@@ -455,7 +462,7 @@ def _verify(
             # default for a signature and its timestamp): the same roots, CRLs and moment, and
             # the province CA's path, which all their chains share, is validated once.
             context = reusing_context(scope.trust, moment=now)
-            status = validate_pdf_signature(seal, signer_validation_context=context, ts_validation_context=context)
+            status = _validate(seal, context)
         except Exception as exc:
             raise _Refusal(Reason.FORMAT_FAILURE,
                            f"the signature could not be processed ({type(exc).__name__}: {exc})") from exc
@@ -481,7 +488,7 @@ def _verify(
             # The file's CRLs, kept to those of the scope like the current ones.
             past_trust = scope.with_crls(tuple(ref.get_object().data for ref in dss_crls))
             # Parsed afresh: these CRLs come from the file, and only trusted material is kept parsed.
-            past = validate_pdf_signature(seal, signer_validation_context=strict_context(past_trust, moment=stamp[0]))
+            past = _validate(seal, strict_context(past_trust, moment=stamp[0]))
             _check_trust(past, trust=past_trust, moment=stamp[0], archive_updates_allowed=bool(doc_timestamps))
             found["long_term"] = True
         _check_competence(identity, competent_province=competent_province,

@@ -302,13 +302,13 @@ def test_a_seal_reserves_what_its_first_seal_measured_and_retries_once_with_room
     assert check(second, fed).passed
 
     reserved: list[int] = []
-    sign_pdf = PdfSigner.sign_pdf
+    async_sign_pdf = PdfSigner.async_sign_pdf
 
-    def spy(self: PdfSigner, *args: object, bytes_reserved: int, **kwargs: object) -> object:
+    async def spy(self: PdfSigner, *args: object, bytes_reserved: int, **kwargs: object) -> object:
         reserved.append(bytes_reserved)
-        return sign_pdf(self, *args, bytes_reserved=bytes_reserved, **kwargs)
+        return await async_sign_pdf(self, *args, bytes_reserved=bytes_reserved, **kwargs)
 
-    monkeypatch.setattr(PdfSigner, "sign_pdf", spy)
+    monkeypatch.setattr(PdfSigner, "async_sign_pdf", spy)
     loaded.measured_hex = 1000  # as if this seal's signature had outgrown what the first one measured
     third = sealer.seal(pdf, department_key="market")
     assert reserved == [1000, loaded.generous_hex]
