@@ -18,15 +18,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from uuid import uuid4
 
@@ -38,46 +34,6 @@ from nodes.bench_parts import (  # noqa: E402
     drop_schemas, postgres_cpu_seconds, spread_from_earlier_runs, tree_cpu_seconds,
 )
 from nodes.demo import make_federation  # noqa: E402
-from nodes.launch import NodeProcess  # noqa: E402
-
-
-def spawning_from(source: Path) -> Callable[..., NodeProcess]:
-    """nodes.launch.spawn_node, but the node's code comes from `source`."""
-
-    def spawn(config, *, env=None, verbose=False):  # type: ignore[no-untyped-def]
-        from nodes.config import to_toml
-
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        path = config.data_dir / "node.toml"
-        path.write_text(to_toml(config), encoding="utf-8")
-        log_path = config.data_dir / "node.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "nodes.cli", "node", "--config", str(path)],
-            stdout=log_path.open("ab"), stderr=subprocess.STDOUT, cwd=source,
-            env={**os.environ, **(env or {}), "PYTHONPATH": str(source)},
-        )
-        return NodeProcess(config=config, process=process, log_path=log_path)
-
-    return spawn
-
-
-def run_block(traffic: bench.Traffic, *, first: int, cases: int, concurrency: int) -> None:
-    indexes = iter(range(first, first + cases))
-    lock = threading.Lock()
-
-    def client() -> None:
-        while True:
-            with lock:
-                index = next(indexes, None)
-            if index is None:
-                return
-            traffic.one_case(index)
-
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
 
 
 def main() -> int:
@@ -97,12 +53,11 @@ def main() -> int:
     try:
         federation = make_federation(workdir / "federation")
         for i, (name, source) in enumerate(sides.items()):
-            bench.spawn_node = spawning_from(source)  # type: ignore[assignment]
             topologies[name] = bench.start_topology(workdir / name, options, federation=federation,
-                                                    schema=f"{run_id}_{i}")
+                                                    schema=f"{run_id}_{i}", source=source)
         traffic = {name: bench.Traffic(t, options) for name, t in topologies.items()}
         for name in sides:  # warm-up: connections, caches, the workers' first seals
-            run_block(traffic[name], first=10**8, cases=2 * args.concurrency, concurrency=args.concurrency)
+            traffic[name].run(first=10**8, cases=2 * args.concurrency, concurrency=args.concurrency)
         cpu: dict[str, list[float]] = {name: [] for name in sides}
         nodes_cpu: dict[str, list[float]] = {name: [] for name in sides}
         done = {name: 0 for name in sides}
@@ -115,8 +70,8 @@ def main() -> int:
                 before_done = len(traffic[name].latencies.get("case", []))
                 # The same cases on both sides (a case's matter and material sizes follow from its
                 # index): a block's CPU depends on its megabytes more than on anything else.
-                run_block(traffic[name], first=block * args.block_cases, cases=args.block_cases,
-                          concurrency=args.concurrency)
+                traffic[name].run(first=block * args.block_cases, cases=args.block_cases,
+                                  concurrency=args.concurrency)
                 finished = len(traffic[name].latencies.get("case", [])) - before_done
                 spent_nodes = sum(tree_cpu_seconds(p) for p in pids) - before_nodes
                 spent = spent_nodes + postgres_cpu_seconds() - before_pg + time.process_time() - before_own

@@ -154,7 +154,9 @@ def start_moto(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise TimeoutError(f"moto's S3 server did not listen on port {port}; see {workdir / 'moto.log'}")
 
 
-def start_topology(workdir: Path, options: BenchOptions, *, federation: Federation, schema: str) -> Topology:
+def start_topology(workdir: Path, options: BenchOptions, *, federation: Federation, schema: str,
+                   source: Path | None = None) -> Topology:
+    """`source`: the checkout the nodes' code comes from (nodes.launch.spawn_node)."""
     fed = federation
     if options.replicas > 1 and options.event_store != "postgres":
         raise ValueError("replicas share one event store: use --event-store postgres")
@@ -181,7 +183,7 @@ def start_topology(workdir: Path, options: BenchOptions, *, federation: Federati
     try:
         # One at a time: the first creates the schema, the bucket and the node key the others share.
         for config in (window, *competent):
-            nodes.append(spawn_node(config, env={"TONGBAN_CHECKPOINT_INTERVAL": "0"}))
+            nodes.append(spawn_node(config, env={"TONGBAN_CHECKPOINT_INTERVAL": "0"}, source=source))
             wait_serving(nodes[-1], fed, timeout=60)
     except BaseException:
         topology.stop()
@@ -346,16 +348,20 @@ class Traffic:
                     self.latencies[step].append(seconds)
                 self.latencies["case"].append(sum(marks.values()))
 
-    def run(self, *, duration: float, concurrency: int) -> float:
-        """Every client starts a new case while time is left; returns the seconds it all took."""
-        deadline = time.monotonic() + duration
-        counter = iter(range(10**9))
+    def run(self, *, concurrency: int, duration: float | None = None, first: int = 0,
+            cases: int | None = None) -> float:
+        """Every client starts a new case, numbered on from `first`, while time is left (`duration`)
+        or until `cases` have started; returns the seconds it all took."""
+        deadline = None if duration is None else time.monotonic() + duration
+        counter = iter(range(first, first + cases if cases is not None else 10**9))
         counter_lock = threading.Lock()
 
         def client() -> None:
-            while time.monotonic() < deadline:
+            while deadline is None or time.monotonic() < deadline:
                 with counter_lock:
-                    index = next(counter)
+                    index = next(counter, None)
+                if index is None:
+                    return
                 self.one_case(index)
 
         threads = [threading.Thread(target=client, name=f"bench-client-{i}") for i in range(concurrency)]

@@ -95,7 +95,10 @@ class NodeProcess:
                 self.process.wait()
 
 
-def spawn_node(config: NodeConfig, *, env: dict[str, str] | None = None, verbose: bool = False) -> NodeProcess:
+def spawn_node(config: NodeConfig, *, env: dict[str, str] | None = None, verbose: bool = False,
+               source: Path | None = None) -> NodeProcess:
+    """`source`: the checkout whose code the node runs (another revision's worktree, for an A/B
+    comparison); this one by default."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     path = config.data_dir / "node.toml"
     path.write_text(to_toml(config), encoding="utf-8")
@@ -104,7 +107,7 @@ def spawn_node(config: NodeConfig, *, env: dict[str, str] | None = None, verbose
     process = subprocess.Popen(
         [sys.executable, "-m", "nodes.cli", *(["--verbose"] if verbose else []), "node", "--config", str(path)],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=source or Path(__file__).resolve().parent.parent,  # `-m` imports from the working directory
     )
     return NodeProcess(config=config, process=process, log_path=log_path)
 

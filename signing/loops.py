@@ -38,9 +38,8 @@ def run_coroutine(make: Callable[[], Coroutine[Any, Any, T]], *, release: tuple[
     """Run the coroutine `make()` returns to its end and return its result. Then, still inside
     the loop that ran it, close what each validation context in `release` opened for itself
     (network sessions), as pyHanko's own synchronous functions do."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+
+    def run() -> T:
         loop: asyncio.AbstractEventLoop | None = getattr(_kept, "loop", None)
         if loop is None:
             return asyncio.run(_released(make(), release))
@@ -48,9 +47,8 @@ def run_coroutine(make: Callable[[], Coroutine[Any, Any, T]], *, release: tuple[
             return loop.run_until_complete(_released(make(), release))
         finally:
             _cancel_leftovers(loop)
-    # Blocks the loop for the duration, as any sync call would; async callers that care should
-    # use loop.run_in_executor themselves.
-    return _OFF_LOOP.submit(lambda: asyncio.run(_released(make(), release))).result()
+
+    return outside_event_loop(run)
 
 
 def outside_event_loop(fn: Callable[[], T]) -> T:
@@ -60,6 +58,8 @@ def outside_event_loop(fn: Callable[[], T]) -> T:
         asyncio.get_running_loop()
     except RuntimeError:
         return fn()  # the usual case: a plain thread
+    # Blocks the loop for the duration, as any sync call would; async callers that care should
+    # use loop.run_in_executor themselves.
     return _OFF_LOOP.submit(fn).result()
 
 
