@@ -219,6 +219,9 @@ class Federation:
     def __init__(self, *, directory: Path, provinces: Mapping[str, Province]) -> None:
         self.directory = directory
         self.provinces = provinces
+        # Certificates and CRLs as last read, each with the identity of the file it came from.
+        self._files: dict[str, tuple[tuple[int, int, int, int], bytes]] = {}
+        self._paths: dict[str | None, tuple[str, str]] = {}
 
     @classmethod
     def open(cls, directory: Path) -> Federation:
@@ -243,11 +246,34 @@ class Federation:
                                f"(provinces: {', '.join(sorted(self.provinces))})")
         return self.directory / "provinces" / code
 
-    def _read(self, path: Path) -> bytes:
+    def _read(self, path: Path | str) -> bytes:
+        """The file's bytes, read again only when it is another file or changed since: a seal and a
+        verification each read every CA and CRL (so a new CRL applies at once), and a stat costs
+        a fraction of an open and a read. Every write here replaces the file (`_write`: a new
+        inode); an edit in place changes its size or times. Keys are not kept."""
+        name = os.fspath(path)
         try:
-            return path.read_bytes()
+            status = os.stat(name)
+            identity = (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+            known = self._files.get(name)
+            if known is not None and known[0] == identity:
+                return known[1]
+            with open(name, "rb") as file:
+                data = file.read()  # after the stat: never older than the identity it is kept under
         except FileNotFoundError:
-            raise SigningError(f"{path} is missing from the federation; re-create it with `tongban pki init`") from None
+            raise SigningError(f"{name} is missing from the federation; re-create it with `tongban pki init`") from None
+        if not name.endswith(".key"):
+            self._files[name] = (identity, data)
+        return data
+
+    def _pem_paths(self, code: str | None) -> tuple[str, str]:
+        """The CA certificate and CRL files of a province, or of the root for None: built once,
+        as joining paths costs more than the stat that follows."""
+        paths = self._paths.get(code)
+        if paths is None:
+            folder = self.directory / "root" if code is None else self._province_dir(code)
+            paths = self._paths[code] = (str(folder / "ca.pem"), str(folder / "crl.pem"))
+        return paths
 
     def _ca(self, code: str | None) -> tuple[x509.Certificate, PrivateKey, Path]:
         folder = self.directory / "root" if code is None else self._province_dir(code)
@@ -256,10 +282,10 @@ class Federation:
 
     # -- reading -------------------------------------------------------------------------
     def root_pem(self) -> bytes:
-        return self._read(self.directory / "root" / "ca.pem")
+        return self._read(self._pem_paths(None)[0])
 
     def province_ca_pem(self, code: str) -> bytes:
-        return self._read(self._province_dir(code) / "ca.pem")
+        return self._read(self._pem_paths(code)[0])
 
     def _plain_key(self, path: Path) -> bytes:
         # gRPC wants an unencrypted PEM; it is decrypted in memory only.
@@ -295,13 +321,10 @@ class Federation:
 
     def crl_pem(self, code: str | None) -> bytes:
         """The current CRL of a province CA, or of the root for None."""
-        folder = self.directory / "root" if code is None else self._province_dir(code)
-        return self._read(folder / "crl.pem")
+        return self._read(self._pem_paths(code)[1])
 
     def crls_der(self) -> list[bytes]:
-        paths = [self.directory / "root" / "crl.pem"]
-        paths += [self._province_dir(code) / "crl.pem" for code in sorted(self.provinces)]
-        return [_crl_der(self._read(p)) for p in paths]
+        return [_crl_der(self.crl_pem(code)) for code in (None, *sorted(self.provinces))]
 
     def chain_trust(self, code: str) -> TrustMaterial:
         """What a sealer of province `code` validates its own chain with: the root, the province's

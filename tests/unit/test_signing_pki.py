@@ -64,6 +64,53 @@ def test_opening_reads_back_the_same_federation(fed: Federation) -> None:
         Federation.open(fed.directory / "nowhere")
 
 
+def test_a_crl_replaced_on_disk_by_another_process_is_read_at_once(tmp_path: Path) -> None:
+    fed = make_federation(tmp_path / "fed")
+    before = fed.trust()
+    writer = Federation.open(fed.directory)  # the directory exchange, say, in another process
+    writer.reissue_crl(COMPETENT)
+    after = fed.trust()
+    assert after.crls_der != before.crls_der
+    assert after.crls_der == writer.trust().crls_der
+    assert fed.chain_trust(COMPETENT).crls_der[1] == _crl_der_of(writer, COMPETENT)
+
+
+def test_a_crl_rewritten_in_place_is_read_at_once(tmp_path: Path) -> None:
+    fed = make_federation(tmp_path / "fed")
+    path = fed.directory / "provinces" / COMPETENT / "crl.pem"
+    fed.trust()
+    other = Federation.open(fed.directory)
+    other.reissue_crl(COMPETENT)  # a new CRL beside it, then its bytes written over the old file
+    fresh = path.read_bytes()
+    with path.open("r+b") as file:  # same inode: only the size and times tell the change
+        file.write(fresh + b"\n")
+        file.truncate()
+    assert fed.crl_pem(COMPETENT) == fresh + b"\n"
+
+
+def test_unchanged_trust_files_are_not_read_again_and_keys_are_not_kept(
+        fed: Federation, monkeypatch: pytest.MonkeyPatch) -> None:
+    fed.trust()
+    fed.node_tls(COMPETENT)
+    opened: list[str] = []
+    real_open = open
+
+    def counting_open(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    assert fed.trust().crls_der == tuple(fed.crls_der())
+    assert fed.chain_trust(COMPETENT).root_pem == fed.root_pem()
+    assert opened == []
+    fed.node_tls(COMPETENT)
+    assert any(name.endswith("node.key") for name in opened)  # a key is read each time it is asked for
+
+
+def _crl_der_of(fed: Federation, code: str) -> bytes:
+    return x509.load_pem_x509_crl(fed.crl_pem(code)).public_bytes(serialization.Encoding.DER)
+
+
 def test_the_chain_runs_root_to_province_ca_to_seal(fed: Federation) -> None:
     root, ca = _cert(fed.root_pem()), _cert(fed.province_ca_pem(COMPETENT))
     seal = _cert(fed.seal_paths(COMPETENT, "market")[0].read_bytes())
