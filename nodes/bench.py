@@ -40,6 +40,7 @@ from nodes.bench_parts import (
 from nodes.clients import OfficerClient, WindowClient, operator_channel
 from nodes.config import NodeConfig, usable_cores
 from nodes.cpu_policy import POLICIES
+from nodes.cpu_quota import CpuQuota, CpuQuotaUnavailable
 from nodes.interceptors import handler_cpu_ms
 from nodes.demo import CLERK, COMPETENT_PROVINCE, OFFICER, WINDOW_PROVINCE, make_federation
 from nodes.translate import CHUNK_SIZE
@@ -76,6 +77,15 @@ class BenchOptions:
     # 127.0.0.1 (TCP) or a socket directory such as /var/run/postgresql, as a node beside its
     # PostgreSQL server would connect: loopback TCP puts both ends' network stack on these cores.
     pg_host: str = "127.0.0.1"
+    # Each process of the competent province's node held to this share of the cores (a cgroup CPU
+    # quota, nodes/cpu_quota.py), as if each ran on a machine of its own; None: no quota.
+    replica_cores: float | None = None
+
+
+SCALE_OUT_CORES = 0.15  # `--scale-out`'s quota per replica: two of them leave room for the rest
+# Clients carry one case at a time, so a run can do no more than clients / case latency; a
+# replica held to its quota makes cases slow, and 8 clients would bound the run before it does.
+SCALE_OUT_CONCURRENCY = 16
 
 
 @dataclass
@@ -108,6 +118,9 @@ class BenchResult:
     # call, these move less with a noisy host than a run's totals: set against each other.
     call_cpu: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     transactions_per_case: float | None = None  # PostgreSQL round trips of the nodes, per case
+    # Quota periods of the competent replicas during the load: those they ran in, and those they
+    # used up their quota in (and waited for the next).
+    quota_periods: tuple[int, int] = (0, 0)
 
     @property
     def throughput(self) -> float:
@@ -123,10 +136,14 @@ class Topology:
     window_target: str
     competent_target: str  # one target for every replica
     moto: subprocess.Popen[bytes] | None = None
+    quotas: list[CpuQuota] = field(default_factory=list)  # one per competent replica, if capped
 
     def stop(self) -> None:
         for n in self.nodes:
             n.stop()
+        for quota in self.quotas:
+            quota.remove()
+        self.quotas.clear()
         if self.moto is not None and self.moto.poll() is None:
             self.moto.terminate()
             try:
@@ -185,6 +202,11 @@ def start_topology(workdir: Path, options: BenchOptions, *, federation: Federati
         for config in (window, *competent):
             nodes.append(spawn_node(config, env={"TONGBAN_CHECKPOINT_INTERVAL": "0"}, source=source))
             wait_serving(nodes[-1], fed, timeout=60)
+            if options.replica_cores is not None and config is not window:
+                quota = CpuQuota.create(f"tongban-{schema}-{len(topology.quotas) + 1}", cores=options.replica_cores)
+                topology.quotas.append(quota)
+                pid = nodes[-1].process.pid
+                quota.add([pid, *child_pids(pid)])  # its signing workers too; later ones start inside
     except BaseException:
         topology.stop()
         raise
@@ -450,7 +472,10 @@ def run_scenario(options: BenchOptions, *, federation: Federation, workdir: Path
         busy_before, all_before = machine_ticks()
         own_before = time.process_time()
         log_offsets = {n.log_path: n.log_path.stat().st_size for n in topology.nodes}
+        periods_before = [q.periods() for q in topology.quotas]
         elapsed = traffic.run(duration=options.duration, concurrency=options.concurrency)
+        periods = [(ran - ran0, held - held0) for (ran, held), (ran0, held0)
+                   in zip((q.periods() for q in topology.quotas), periods_before)]
         own_cpu = time.process_time() - own_before
         call_cpu = calls_during_load(topology, log_offsets)
         postgres_cpu = postgres_cpu_seconds() - postgres_before
@@ -474,6 +499,7 @@ def run_scenario(options: BenchOptions, *, federation: Federation, workdir: Path
             machine_busy=(busy_after - busy_before) / max(all_after - all_before, 1),
             load_average=os.getloadavg(), events_per_case=events / max(completed, 1), failures=traffic.failures,
             s3=topology.moto is not None, call_cpu=call_cpu,
+            quota_periods=(sum(p[0] for p in periods), sum(p[1] for p in periods)),
             transactions_per_case=None if transactions_before is None or transactions_after is None
             else (transactions_after - transactions_before) / max(completed, 1),
         )
@@ -617,6 +643,12 @@ def render(results: list[BenchResult], baselines: Mapping[str, float]) -> str:
         def per_call(r: BenchResult, role: str = role, method: str = method) -> str:
             return call_cpu_cell(r.call_cpu.get(role, {}).get(method), cases=r.completed)
         row(f"  {role.split()[0]} {method}, CPU ms p50 ×calls → ms/case", per_call)
+    if any(r.options.replica_cores is not None for r in results):
+        row("competent: CPU quota per replica, cores", lambda r: "-" if r.options.replica_cores is None
+            else f"{r.options.replica_cores:g}")
+        # Near 100%: the replicas used all the CPU they were given, so their quota bounds the run.
+        row("  periods the quota ran out in", lambda r: "-" if r.options.replica_cores is None
+            else f"{100 * r.quota_periods[1] / max(r.quota_periods[0], 1):.0f}%")
     row("machine busy, any process", lambda r: f"{r.machine_busy * 100:.0f}%")
     row("load average after", lambda r: f"{r.load_average[0]:.1f}")
     for bound_name in ("sealing, one core", "all parts, all cores"):
@@ -647,17 +679,33 @@ def render(results: list[BenchResult], baselines: Mapping[str, float]) -> str:
         lines.append("  the nodes' folders are on an ext4 without a journal: each file made scans past the inodes "
                      "freed near it in the last minutes; each run's folders are placed apart from earlier runs' "
                      "(docs/performance.md)")
+    lines += scale_out_lines(results)
     for r in results:
         for failure in r.failures[:5]:
             lines.append(f"  failure ({scenario_name(r.options)}): {failure}")
     return "\n".join(lines)
 
 
+def scale_out_lines(results: list[BenchResult]) -> list[str]:
+    """What adding replicas did: each scenario against the one with a single competent process
+    under the same quota and on the same object store."""
+    lines = []
+    for r in results:
+        alone = [b for b in results if b.options.replicas == 1 and b.s3 == r.s3
+                 and b.options.replica_cores == r.options.replica_cores and b.options.replica_cores is not None]
+        if r.options.replicas > 1 and alone and alone[0].throughput:
+            lines.append(f"  scale-out: {r.options.replicas} replicas of the competent node, each held to "
+                         f"{r.options.replica_cores:g} of a core, {r.throughput:.2f} cases/s against "
+                         f"{alone[0].throughput:.2f} with one: x{r.throughput / alone[0].throughput:.2f}")
+    return lines
+
+
 def add_arguments(parser: Any) -> None:
     d = BenchOptions()
     parser.add_argument("--duration", type=float, default=d.duration, help="seconds of load per scenario (default %(default)s)")
-    parser.add_argument("--concurrency", type=int, default=d.concurrency,
-                        help="clients, each carrying one case at a time (default %(default)s)")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help=f"clients, each carrying one case at a time (default {d.concurrency}; "
+                             f"{SCALE_OUT_CONCURRENCY} with --scale-out)")
     parser.add_argument("--event-store", choices=("postgres", "sqlite"), default=d.event_store)
     parser.add_argument("--replicas", type=int, default=None,
                         help="run one scenario: the competent province's node as this many processes behind one "
@@ -676,14 +724,24 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--pg-host", default=d.pg_host,
                         help="PostgreSQL host: an address (TCP) or a socket directory (default %(default)s)")
     parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--replica-cores", type=float, default=None, metavar="CORES",
+                        help="hold each process of the competent node to this share of the cores (a cgroup CPU "
+                             "quota; needs root), as if each ran on a machine of its own")
+    parser.add_argument("--scale-out", action="store_true",
+                        help="two scenarios on S3: the competent node as one process, then as two, each held to "
+                             f"--replica-cores (default {SCALE_OUT_CORES}): what a replica adds")
 
 
 def scenarios_from(args: Any) -> list[BenchOptions]:
-    base = BenchOptions(duration=args.duration, concurrency=args.concurrency, event_store=args.event_store,
+    concurrency = args.concurrency or (SCALE_OUT_CONCURRENCY if args.scale_out else BenchOptions.concurrency)
+    base = BenchOptions(duration=args.duration, concurrency=concurrency, event_store=args.event_store,
                         object_store=args.object_store, signing_processes=args.signing_processes,
                         cpu_policy=args.cpu_policy, dbname=args.dbname, pg_host=args.pg_host, seed=args.seed,
-                        replicas=args.replicas or 1,
+                        replicas=args.replicas or 1, replica_cores=args.replica_cores,
                         min_material=args.material_kb[0] * 1000, max_material=args.material_kb[1] * 1000)
+    if args.scale_out:
+        capped = replace(base, object_store="s3", replica_cores=args.replica_cores or SCALE_OUT_CORES)
+        return [replace(capped, replicas=1), replace(capped, replicas=args.replicas or 2)]
     if args.replicas is not None:
         return [base]
     if args.event_store != "postgres":
@@ -698,6 +756,13 @@ def main(args: Any) -> int:
         if o.replicas > 1 and (o.event_store != "postgres" or o.object_store == "local"):
             print("tongban bench: replicas share one event store and one bucket: use --event-store postgres "
                   "and --object-store s3 (or auto)", file=sys.stderr)
+            return 2
+    cores = {o.replica_cores for o in scenarios} - {None}
+    if cores:
+        try:  # before anything starts: a machine that cannot cap a process says so at once
+            CpuQuota.create(f"tongban-bench-probe-{os.getpid()}", cores=min(cores)).remove()  # type: ignore[type-var]
+        except (CpuQuotaUnavailable, ValueError) as exc:
+            print(f"tongban bench: --replica-cores: {exc}", file=sys.stderr)
             return 2
     results, baselines = run_bench(scenarios,
                                    progress=lambda line: print(f"… {line}", file=sys.stderr, flush=True))
