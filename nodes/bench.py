@@ -139,11 +139,13 @@ class Topology:
     quotas: list[CpuQuota] = field(default_factory=list)  # one per competent replica, if capped
 
     def stop(self) -> None:
-        for n in self.nodes:
-            n.stop()
-        for quota in self.quotas:
-            quota.remove()
-        self.quotas.clear()
+        try:
+            for n in self.nodes:
+                n.stop()
+        finally:
+            for quota in self.quotas:
+                quota.remove()
+            self.quotas.clear()
         if self.moto is not None and self.moto.poll() is None:
             self.moto.terminate()
             try:
@@ -203,7 +205,7 @@ def start_topology(workdir: Path, options: BenchOptions, *, federation: Federati
             nodes.append(spawn_node(config, env={"TONGBAN_CHECKPOINT_INTERVAL": "0"}, source=source))
             wait_serving(nodes[-1], fed, timeout=60)
             if options.replica_cores is not None and config is not window:
-                quota = CpuQuota.create(f"tongban-{schema}-{len(topology.quotas) + 1}", cores=options.replica_cores)
+                quota = CpuQuota.create(f"{schema}-{len(topology.quotas) + 1}", cores=options.replica_cores)
                 topology.quotas.append(quota)
                 pid = nodes[-1].process.pid
                 quota.add([pid, *child_pids(pid)])  # its signing workers too; later ones start inside
@@ -733,14 +735,16 @@ def add_arguments(parser: Any) -> None:
 
 
 def scenarios_from(args: Any) -> list[BenchOptions]:
-    concurrency = args.concurrency or (SCALE_OUT_CONCURRENCY if args.scale_out else BenchOptions.concurrency)
+    concurrency = args.concurrency if args.concurrency is not None else \
+        SCALE_OUT_CONCURRENCY if args.scale_out else BenchOptions.concurrency
     base = BenchOptions(duration=args.duration, concurrency=concurrency, event_store=args.event_store,
                         object_store=args.object_store, signing_processes=args.signing_processes,
                         cpu_policy=args.cpu_policy, dbname=args.dbname, pg_host=args.pg_host, seed=args.seed,
                         replicas=args.replicas or 1, replica_cores=args.replica_cores,
                         min_material=args.material_kb[0] * 1000, max_material=args.material_kb[1] * 1000)
     if args.scale_out:
-        capped = replace(base, object_store="s3", replica_cores=args.replica_cores or SCALE_OUT_CORES)
+        capped = replace(base, object_store="s3",
+                         replica_cores=SCALE_OUT_CORES if args.replica_cores is None else args.replica_cores)
         return [replace(capped, replicas=1), replace(capped, replicas=args.replicas or 2)]
     if args.replicas is not None:
         return [base]
@@ -750,17 +754,42 @@ def scenarios_from(args: Any) -> list[BenchOptions]:
             replace(base, replicas=2, object_store="s3")]
 
 
+def probe_cpu_quota(cores: float) -> None:
+    """Make a quota group, move a process of no importance into it, and take both away: what
+    the run will do to each replica, tried before anything starts."""
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        quota = CpuQuota.create(f"probe-{os.getpid()}", cores=cores)
+        try:
+            quota.add([sleeper.pid])
+        except OSError as exc:
+            raise CpuQuotaUnavailable(f"could not move a process into {quota.directory} ({exc.strerror or exc}); "
+                                      "run the bench as root, or without a CPU quota") from exc
+        finally:
+            sleeper.kill()
+            sleeper.wait()
+            quota.remove()
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
+            sleeper.wait()
+
+
 def main(args: Any) -> int:
+    if args.scale_out and (args.object_store == "local" or (args.replicas or 2) < 2):
+        print("tongban bench: --scale-out sets replicas of the competent node on S3 against one: give "
+              "--replicas 2 or more (default 2) and --object-store s3 or auto", file=sys.stderr)
+        return 2
     scenarios = scenarios_from(args)
     for o in scenarios:
         if o.replicas > 1 and (o.event_store != "postgres" or o.object_store == "local"):
             print("tongban bench: replicas share one event store and one bucket: use --event-store postgres "
                   "and --object-store s3 (or auto)", file=sys.stderr)
             return 2
-    cores = {o.replica_cores for o in scenarios} - {None}
+    cores = [o.replica_cores for o in scenarios if o.replica_cores is not None]
     if cores:
         try:  # before anything starts: a machine that cannot cap a process says so at once
-            CpuQuota.create(f"tongban-bench-probe-{os.getpid()}", cores=min(cores)).remove()  # type: ignore[type-var]
+            probe_cpu_quota(min(cores))
         except (CpuQuotaUnavailable, ValueError) as exc:
             print(f"tongban bench: --replica-cores: {exc}", file=sys.stderr)
             return 2

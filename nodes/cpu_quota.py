@@ -5,7 +5,9 @@ On a 2-core machine shared by every process of the run, adding a replica cannot 
 without a quota it cannot add throughput either; with one, it brings its share (docs/performance.md).
 
 cgroup v2 (`cpu.max`) where the unified hierarchy has the cpu controller, else cgroup v1
-(`cpu.cfs_quota_us`). Needs the right to make a group (root, or a delegated subtree)."""
+(`cpu.cfs_quota_us`). Each quota is a leaf group under one parent, `tongban-bench`: cgroup v2
+lets a group hand the cpu controller to its children only while it holds no process itself.
+Needs the right to make groups there (root, or a delegated subtree)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 PERIOD_US = 100_000  # the kernel's default period: a quota of 0.15 cores is 15 ms in every 100 ms
+PARENT = "tongban-bench"
 
 
 class CpuQuotaUnavailable(Exception):
@@ -28,42 +31,54 @@ def _v2_root(root: Path) -> Path | None:
     return None
 
 
+def _hand_cpu_to_children(group: Path) -> None:
+    control = group / "cgroup.subtree_control"
+    if "cpu" not in control.read_text().split():
+        control.write_text("+cpu")
+
+
 class CpuQuota:
     """One group capped at `cores` (e.g. 0.15, or 1.5 for one and a half cores); processes are
     added with their children, and processes they start later are in it too."""
 
-    def __init__(self, directory: Path, *, version: int) -> None:
+    def __init__(self, directory: Path, *, version: int, hierarchy: Path) -> None:
         self.directory = directory
         self.version = version
+        self.hierarchy = hierarchy  # the root group, where processes go back to
 
     @classmethod
     def create(cls, name: str, *, cores: float, root: Path = Path("/sys/fs/cgroup")) -> CpuQuota:
         if not 0 < cores <= (os.cpu_count() or 1):
             raise ValueError(f"a CPU quota is more than 0 and at most the {os.cpu_count()} cores here, got {cores}")
         quota_us = max(1000, round(cores * PERIOD_US))  # the kernel's least quota is 1 ms
+        v2 = _v2_root(root)
+        hierarchy = v2 if v2 is not None else root / "cpu"
+        if v2 is None and not (hierarchy / "cpu.cfs_quota_us").is_file():
+            raise CpuQuotaUnavailable(f"no cgroup CPU controller under {root} (neither cgroup v2 with cpu nor "
+                                      "v1's cpu hierarchy is mounted); run without a CPU quota")
+        parent = hierarchy / PARENT
+        directory = parent / name
+        made = False
         try:
-            v2 = _v2_root(root)
             if v2 is not None:
-                # The cpu controller must be on for the parent's children, the new group among them.
-                control = v2 / "cgroup.subtree_control"
-                if "cpu" not in control.read_text().split():
-                    control.write_text("+cpu")
-                directory = v2 / name
-                directory.mkdir()
+                _hand_cpu_to_children(hierarchy)
+            parent.mkdir(exist_ok=True)
+            if v2 is not None:
+                _hand_cpu_to_children(parent)
+            directory.mkdir()
+            made = True
+            if v2 is not None:
                 (directory / "cpu.max").write_text(f"{quota_us} {PERIOD_US}")
-                return cls(directory, version=2)
-            v1 = root / "cpu"
-            if (v1 / "cpu.cfs_quota_us").is_file():
-                directory = v1 / name
-                directory.mkdir()
+            else:
                 (directory / "cpu.cfs_period_us").write_text(str(PERIOD_US))
                 (directory / "cpu.cfs_quota_us").write_text(str(quota_us))
-                return cls(directory, version=1)
         except OSError as exc:
-            raise CpuQuotaUnavailable(f"could not make a CPU quota group under {root} ({exc.strerror or exc}); "
-                                      "run as root, or without a CPU quota") from exc
-        raise CpuQuotaUnavailable(f"no cgroup CPU controller under {root} (neither cgroup v2 with cpu nor "
-                                  "v1's cpu hierarchy is mounted); run without a CPU quota")
+            if made:
+                _remove_group(directory)
+            raise CpuQuotaUnavailable(f"could not make a CPU quota group {directory} ({exc.strerror or exc}); "
+                                      "the bench needs the right to make cgroups there (root, or a delegated "
+                                      "subtree), or run it without a CPU quota") from exc
+        return cls(directory, version=2 if v2 is not None else 1, hierarchy=hierarchy)
 
     def add(self, pids: Iterable[int]) -> None:
         """Move these processes (each with all its threads) into the group."""
@@ -83,15 +98,24 @@ class CpuQuota:
         return int(stat.get("nr_periods", 0)), int(stat.get("nr_throttled", 0))
 
     def remove(self) -> None:
-        """Move whatever still runs in the group back to its parent, then delete the group (left
-        in place, empty or not, if the kernel will not: it holds no process of ours then)."""
-        parent = self.directory.parent / "cgroup.procs"
+        """Move whatever still runs in the group back to the root group, then delete the group,
+        and the parent if no other quota is left in it. Whatever the kernel refuses is left in
+        place: a group that holds no process costs nothing."""
         try:
-            for pid in (self.directory / "cgroup.procs").read_text().split():
-                try:
-                    parent.write_text(pid)
-                except ProcessLookupError:
-                    pass
-            self.directory.rmdir()
+            pids = (self.directory / "cgroup.procs").read_text().split()
         except OSError:
-            pass
+            pids = []
+        for pid in pids:
+            try:
+                (self.hierarchy / "cgroup.procs").write_text(pid)
+            except OSError:
+                pass  # it ended meanwhile
+        _remove_group(self.directory)
+        _remove_group(self.directory.parent)
+
+
+def _remove_group(directory: Path) -> None:
+    try:
+        directory.rmdir()
+    except OSError:
+        pass

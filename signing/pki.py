@@ -9,6 +9,7 @@ import ipaddress
 import json
 import os
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -42,6 +43,7 @@ PASSPHRASE_ENV = "TONGBAN_KEY_PASSPHRASE"
 
 PrivateKey = ec.EllipticCurvePrivateKey
 _CRL_INSTALL = threading.Lock()
+_SETTLED_NS = 2_000_000_000  # a file this long unchanged is kept by its identity (Federation._read)
 
 
 def default_provinces() -> list[Province]:
@@ -250,7 +252,10 @@ class Federation:
         """The file's bytes, read again only when it is another file or changed since: a seal and a
         verification each read every CA and CRL (so a new CRL applies at once), and a stat costs
         a fraction of an open and a read. Every write here replaces the file (`_write`: a new
-        inode); an edit in place changes its size or times. Keys are not kept."""
+        inode, though one freed a moment before may be reused); an edit in place changes its size
+        or times. A file written in the last seconds is not kept (git's rule for racy entries):
+        timestamps move in steps of milliseconds on many kernels, so two writes of the same size
+        within one step could otherwise look alike. Keys are not kept."""
         name = os.fspath(path)
         try:
             status = os.stat(name)
@@ -262,7 +267,8 @@ class Federation:
                 data = file.read()  # after the stat: never older than the identity it is kept under
         except FileNotFoundError:
             raise SigningError(f"{name} is missing from the federation; re-create it with `tongban pki init`") from None
-        if not name.endswith(".key"):
+        settled = time.time_ns() - max(status.st_mtime_ns, status.st_ctime_ns) > _SETTLED_NS
+        if settled and not name.endswith(".key"):
             self._files[name] = (identity, data)
         return data
 

@@ -88,10 +88,17 @@ def test_a_crl_rewritten_in_place_is_read_at_once(tmp_path: Path) -> None:
     assert fed.crl_pem(COMPETENT) == fresh + b"\n"
 
 
-def test_unchanged_trust_files_are_not_read_again_and_keys_are_not_kept(
-        fed: Federation, monkeypatch: pytest.MonkeyPatch) -> None:
-    fed.trust()
-    fed.node_tls(COMPETENT)
+def test_a_crl_rewritten_in_place_at_the_same_size_moments_after_a_read_is_read_at_once(tmp_path: Path) -> None:
+    fed = make_federation(tmp_path / "fed")
+    path = fed.directory / "provinces" / COMPETENT / "crl.pem"
+    old = fed.crl_pem(COMPETENT)
+    same_size = old[:-2] + (b"X" if old[-2:-1] != b"X" else b"Y") + old[-1:]
+    with path.open("r+b") as file:  # same inode, same size, and maybe the same timestamp step
+        file.write(same_size)
+    assert fed.crl_pem(COMPETENT) == same_size
+
+
+def _opening_counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     opened: list[str] = []
     real_open = open
 
@@ -100,11 +107,28 @@ def test_unchanged_trust_files_are_not_read_again_and_keys_are_not_kept(
         return real_open(file, *args, **kwargs)
 
     monkeypatch.setattr("builtins.open", counting_open)
+    return opened
+
+
+def test_unchanged_trust_files_are_not_read_again_and_keys_are_not_kept(
+        fed: Federation, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("signing.pki._SETTLED_NS", 0)  # as if the federation had been written long ago
+    fed.trust()
+    fed.node_tls(COMPETENT)
+    opened = _opening_counted(monkeypatch)
     assert fed.trust().crls_der == tuple(fed.crls_der())
     assert fed.chain_trust(COMPETENT).root_pem == fed.root_pem()
     assert opened == []
     fed.node_tls(COMPETENT)
     assert any(name.endswith("node.key") for name in opened)  # a key is read each time it is asked for
+
+
+def test_files_written_in_the_last_seconds_are_read_each_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fed = make_federation(tmp_path / "fed")
+    fed.trust()
+    opened = _opening_counted(monkeypatch)
+    fed.trust()
+    assert sum(name.endswith("crl.pem") for name in opened) == 1 + len(fed.provinces)
 
 
 def _crl_der_of(fed: Federation, code: str) -> bytes:
