@@ -757,22 +757,17 @@ def scenarios_from(args: Any) -> list[BenchOptions]:
 def probe_cpu_quota(cores: float) -> None:
     """Make a quota group, move a process of no importance into it, and take both away: what
     the run will do to each replica, tried before anything starts."""
+    quota = CpuQuota.create(f"probe-{os.getpid()}", cores=cores)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        quota = CpuQuota.create(f"probe-{os.getpid()}", cores=cores)
-        try:
-            quota.add([sleeper.pid])
-        except OSError as exc:
-            raise CpuQuotaUnavailable(f"could not move a process into {quota.directory} ({exc.strerror or exc}); "
-                                      "run the bench as root, or without a CPU quota") from exc
-        finally:
-            sleeper.kill()
-            sleeper.wait()
-            quota.remove()
+        quota.add([sleeper.pid])
+    except OSError as exc:
+        raise CpuQuotaUnavailable(f"could not move a process into {quota.directory} ({exc.strerror or exc}); "
+                                  "run the bench as root, or without a CPU quota") from exc
     finally:
-        if sleeper.poll() is None:
-            sleeper.kill()
-            sleeper.wait()
+        sleeper.kill()
+        sleeper.wait()
+        quota.remove()  # after the process is gone: a group that holds one cannot be deleted
 
 
 def main(args: Any) -> int:

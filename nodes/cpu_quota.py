@@ -41,9 +41,8 @@ class CpuQuota:
     """One group capped at `cores` (e.g. 0.15, or 1.5 for one and a half cores); processes are
     added with their children, and processes they start later are in it too."""
 
-    def __init__(self, directory: Path, *, version: int, hierarchy: Path) -> None:
+    def __init__(self, directory: Path, *, hierarchy: Path) -> None:
         self.directory = directory
-        self.version = version
         self.hierarchy = hierarchy  # the root group, where processes go back to
 
     @classmethod
@@ -78,7 +77,7 @@ class CpuQuota:
             raise CpuQuotaUnavailable(f"could not make a CPU quota group {directory} ({exc.strerror or exc}); "
                                       "the bench needs the right to make cgroups there (root, or a delegated "
                                       "subtree), or run it without a CPU quota") from exc
-        return cls(directory, version=2 if v2 is not None else 1, hierarchy=hierarchy)
+        return cls(directory, hierarchy=hierarchy)
 
     def add(self, pids: Iterable[int]) -> None:
         """Move these processes (each with all its threads) into the group."""

@@ -34,7 +34,6 @@ def _v2(root: Path, *, controllers: str = "cpuset cpu io memory pids", enabled: 
 
 def test_a_v1_quota_is_a_share_of_each_period_in_a_group_under_tongban_bench(tmp_path: Path) -> None:
     quota = CpuQuota.create("replica-1", cores=0.15, root=_v1(tmp_path))
-    assert quota.version == 1
     assert quota.directory == tmp_path / "cpu" / PARENT / "replica-1"
     assert (quota.directory / "cpu.cfs_period_us").read_text() == str(PERIOD_US)
     assert (quota.directory / "cpu.cfs_quota_us").read_text() == str(15_000)
@@ -43,7 +42,6 @@ def test_a_v1_quota_is_a_share_of_each_period_in_a_group_under_tongban_bench(tmp
 def test_a_v2_quota_is_a_leaf_under_a_parent_that_hands_it_the_cpu_controller(tmp_path: Path) -> None:
     root = _v2(tmp_path)
     quota = CpuQuota.create("replica-1", cores=1.5, root=root)
-    assert quota.version == 2
     assert (root / "cgroup.subtree_control").read_text() == "+cpu"
     assert (root / PARENT / "cgroup.subtree_control").read_text() == "+cpu"
     assert (quota.directory / "cpu.max").read_text() == f"150000 {PERIOD_US}"
