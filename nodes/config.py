@@ -60,7 +60,7 @@ class NodeConfig:
     # for a turn, beyond that RESOURCE_EXHAUSTED. Partner nodes' calls never wait and have
     # threads of their own, so two busy nodes never wait on each other (nodes/server.py).
     # Two per core and two more keep the cores busy while calls wait on the disk, PostgreSQL
-    # or a partner; more only hand the interpreter lock around (docs/performance.md).
+    # or a partner; more only hand the interpreter lock around (docs/performance-history.md).
     workers: int = field(default_factory=default_workers)
     queued_calls: int = 64
     # Streams open at once: clerks' uploads and auditors' log reads. Each holds a thread, but a

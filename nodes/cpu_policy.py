@@ -6,7 +6,7 @@ Under Linux's default policy each such wake-up may preempt whatever runs on that
 a signing worker in the middle of a seal, which then finds its caches cold. Under SCHED_BATCH the
 node's threads do not preempt on waking: they run when the running task blocks or its turn ends
 (at the latest at the next scheduler tick, 4 ms at HZ=250). Measured under the bench's load
-(docs/performance.md, twelfth session): a seal preempted 8 times instead of 16, CPU per case −4%,
+(docs/performance-history.md, twelfth session): a seal preempted 8 times instead of 16, CPU per case −4%,
 cases per second +4%, and a whole case's p95 and p99 latency lower in every pair of runs.
 
 The signing workers are put back under the default policy: a seal or a verification a call waits

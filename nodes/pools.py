@@ -159,7 +159,7 @@ class SigningPool:
         # Idle workers, the one back last on top: a call takes the worker that answered most
         # recently, whose memory the caches still hold. Handing calls round in turn instead
         # left each worker colder between its calls: measured under load, ≈ 0.5 ms more CPU per
-        # seal and per verification (docs/performance.md, twelfth session).
+        # seal and per verification (docs/performance-history.md, twelfth session).
         self._idle: list[_Worker] = list(self._workers)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # a worker came back, or the pool closed

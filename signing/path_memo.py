@@ -4,7 +4,7 @@ Every seal and every verification validates the same few chains: a department's 
 province's TSA under the province CA under the federation root, each with the province's and
 the root's CRL. pyhanko-certvalidator checks each chain from scratch (two certificate
 signatures, two CRL signatures, two CRL lookups, policy processing): about a quarter of a
-node's seal and a third of its verification (docs/performance.md).
+node's seal and a third of its verification (docs/performance-history.md).
 
 What decides whether a chain passes is: the chain's certificates, the trust roots, the CAs and
 CRLs the context was given, the context's policy, and the time. `install()` puts a memo in

@@ -11,7 +11,7 @@ envelope and the sealed user metadata; the key stays the SHA-256 of the plaintex
 
 Commit: the record is attached to the temp file, which is then renamed into place, so the rename
 is the single commit point and an object is one file: no second inode is made, written, synced
-and renamed per object, which on a busy node was a tenth of its CPU (docs/performance.md).
+and renamed per object, which on a busy node was a tenth of its CPU (docs/performance-history.md).
 Object servers such as OpenStack Swift keep object metadata the same way. Back the folder up
 with its attributes (`rsync -aX`, `tar --xattrs`, `cp -a`): a copy without them holds no
 visible object. The change is one way: tongban before 2026-12-05 reads sidecars only, so it

@@ -248,7 +248,7 @@ class SegmentSealer:
     """Incremental encryption: feed plaintext of any chunk size, get sealed segments back.
     Holds at most one segment plus one input chunk in memory. A whole segment that arrives as
     (part of) a `bytes` chunk is sealed from that chunk, uncopied: on a node every uploaded
-    megabyte passed through two extra copies here (docs/performance.md)."""
+    megabyte passed through two extra copies here (docs/performance-history.md)."""
 
     def __init__(self, data_key: bytes) -> None:
         self._aead = AESGCM(data_key)
