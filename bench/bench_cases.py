@@ -1,6 +1,7 @@
-"""Whole cases per second across provincial nodes on loopback (a window node and two replicas
-of the competent province's node on one PostgreSQL and one S3 bucket by default), next to the
-bound set by the irreducible parts measured in the same run. Prints figures; no thresholds.
+"""Whole cases per second across provincial nodes on loopback (by default two scenarios: a window
+node and the competent province's node on PostgreSQL and folders, then a window node and two
+replicas of the competent node on one PostgreSQL and one S3 bucket), next to the bound set by the
+irreducible parts measured in the same run. Prints figures; no thresholds.
 The same as `tongban bench`; see docs/performance.md.
 
     .venv/bin/python bench/bench_cases.py --duration 30 --concurrency 8

@@ -609,7 +609,7 @@ def render(results: list[BenchResult], baselines: Mapping[str, float]) -> str:
     row("cases/s", lambda r: f"{r.throughput:.2f}")
     row("completed / FAILED / retried", lambda r: f"{r.completed} / {r.failed} / {r.retries}")
     row("window asked again per case (outbox)", lambda r: f"{r.polls / max(1, r.completed):.1f}")
-    row("MB of materials per case", lambda r: f"{r.bytes_moved / max(r.completed, 1) / (1 << 20):.1f}")
+    row("MiB of materials per case", lambda r: f"{r.bytes_moved / max(r.completed, 1) / (1 << 20):.1f}")
     for step in (*STEPS, "case"):
         row(f"{step} p50/p95/p99 ms", lambda r, step=step: "/".join(
             f"{percentile(r.latencies[step], q) * 1000:.0f}" for q in (.5, .95, .99)) if r.latencies.get(step) else "-")
@@ -654,7 +654,8 @@ def render(results: list[BenchResult], baselines: Mapping[str, float]) -> str:
     row("machine busy, any process", lambda r: f"{r.machine_busy * 100:.0f}%")
     row("load average after", lambda r: f"{r.load_average[0]:.1f}")
     for bound_name in ("sealing, one core", "all parts, all cores"):
-        row(f"ratio to bound: {bound_name}", lambda r, b=bound_name: f"{r.throughput / bounds(r, baselines)[b]:.2f}")
+        # Three places: a target of 0.7 is not met by 0.696, which two would print as 0.70.
+        row(f"ratio to bound: {bound_name}", lambda r, b=bound_name: f"{r.throughput / bounds(r, baselines)[b]:.3f}")
 
     label_width = max(len(label) for label, _ in rows) + 2
     lines = [

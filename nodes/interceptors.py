@@ -488,7 +488,7 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
     other until the 30 s peer timeout: measured, 24 clerks and officers on two nodes of 8
     threads took 30 s per case. The server's pool is `active + queued + uploads + partner
     threads` (nodes/server.py), so a partner's call always finds one. Fewer desk calls running
-    at once also contend less for the interpreter lock (docs/performance.md).
+    at once also contend less for the interpreter lock (docs/performance-history.md).
 
     A stream holds a turn only while it works, not while it waits on the other side: an upload
     (a request stream) while it handles a message it received and while it finishes, not while
