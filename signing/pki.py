@@ -46,6 +46,10 @@ _CRL_INSTALL = threading.Lock()
 _SETTLED_NS = 2_000_000_000  # a file this long unchanged is kept by its identity (Federation._read)
 
 
+def _missing(name: str) -> SigningError:
+    return SigningError(f"{name} is missing from the federation; re-create it with `tongban pki init`")
+
+
 def default_provinces() -> list[Province]:
     def departments(prefix: str, *, municipality: bool) -> dict[str, str]:
         bureau = "局" if municipality else "厅"
@@ -255,7 +259,7 @@ class Federation:
         inode, though one freed a moment before may be reused); an edit in place changes its size
         or times. A file written in the last seconds is not kept (git's rule for racy entries):
         timestamps move in steps of milliseconds on many kernels, so two writes of the same size
-        within one step could otherwise look alike. Keys are not kept."""
+        within one step could otherwise look alike. Keys never come here (load_private_key)."""
         name = os.fspath(path)
         try:
             status = os.stat(name)
@@ -266,9 +270,8 @@ class Federation:
             with open(name, "rb") as file:
                 data = file.read()  # after the stat: never older than the identity it is kept under
         except FileNotFoundError:
-            raise SigningError(f"{name} is missing from the federation; re-create it with `tongban pki init`") from None
-        settled = time.time_ns() - max(status.st_mtime_ns, status.st_ctime_ns) > _SETTLED_NS
-        if settled and not name.endswith(".key"):
+            raise _missing(name) from None
+        if time.time_ns() - max(status.st_mtime_ns, status.st_ctime_ns) > _SETTLED_NS:
             self._files[name] = (identity, data)
         return data
 
@@ -277,12 +280,15 @@ class Federation:
         as joining paths costs more than the stat that follows."""
         paths = self._paths.get(code)
         if paths is None:
-            folder = self.directory / "root" if code is None else self._province_dir(code)
+            folder = self._ca_dir(code)
             paths = self._paths[code] = (str(folder / "ca.pem"), str(folder / "crl.pem"))
         return paths
 
+    def _ca_dir(self, code: str | None) -> Path:
+        return self.directory / "root" if code is None else self._province_dir(code)
+
     def _ca(self, code: str | None) -> tuple[x509.Certificate, PrivateKey, Path]:
-        folder = self.directory / "root" if code is None else self._province_dir(code)
+        folder = self._ca_dir(code)
         cert = x509.load_pem_x509_certificate(self._read(folder / "ca.pem"))
         return cert, load_private_key(folder / "ca.key"), folder
 
@@ -295,7 +301,8 @@ class Federation:
 
     def _plain_key(self, path: Path) -> bytes:
         # gRPC wants an unencrypted PEM; it is decrypted in memory only.
-        self._read(path)
+        if not os.path.exists(path):
+            raise _missing(os.fspath(path))
         return load_private_key(path).private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 

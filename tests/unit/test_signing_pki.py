@@ -106,7 +106,14 @@ def _opening_counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         opened.append(str(file))
         return real_open(file, *args, **kwargs)
 
+    real_path_open = Path.open
+
+    def counting_path_open(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(str(self))
+        return real_path_open(self, *args, **kwargs)
+
     monkeypatch.setattr("builtins.open", counting_open)
+    monkeypatch.setattr(Path, "open", counting_path_open)  # Path.read_bytes, as load_private_key reads
     return opened
 
 
